@@ -1,0 +1,44 @@
+# ovpnkx — every target installs what it needs first (virtual environment,
+# pinned PyPI packages, Debian's openvpn), once.
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-stamp
+OPENVPN := $(VENV)/.openvpn-stamp
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup test typecheck run size bench clean
+
+setup: $(STAMP) $(OPENVPN)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+# Debian's openvpn 2.6: the real peer of the interop tests.
+$(OPENVPN):
+	@command -v openvpn >/dev/null 2>&1 || { \
+	  apt-cache show openvpn >/dev/null 2>&1 || $(SUDO) apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openvpn; }
+	@openvpn --version | head -n 1
+	@mkdir -p $(VENV) && touch $@
+
+test: setup typecheck
+	$(VENV)/bin/pytest
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+run: setup
+	$(VENV)/bin/ovpnkx demo
+
+size: $(STAMP)
+	$(PY) tools/size.py
+
+bench: setup
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) build out .mypy_cache .pytest_cache
