@@ -1,0 +1,1 @@
+"""Host side of ovpnkx: the CPython peer, the `ovpnkx` command and its tools."""

@@ -1,0 +1,46 @@
+"""The ``ovpnkx`` command.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
+``run(args) -> int``; they are imported only when chosen, so a broken or slow
+subcommand never affects the others.
+"""
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module, one-line help)
+SUBCOMMANDS = {
+    "demo": ("ovpnkx_host.demo", "key method 2 between a MicroPython and a CPython peer over a pipe"),
+    "connect": ("ovpnkx_host.connect", "connect to an OpenVPN server with a client config"),
+    "serve": ("ovpnkx_host.serve", "serve OpenVPN clients (UDP, TCP or a serial line)"),
+    "relay": ("ovpnkx_host.relay", "carry a device's packets between a serial line and a server"),
+    "sim": ("ovpnkx_sim.launcher", "run a simulated board"),
+    "entropy": ("ovpnkx_host.entropy_report", "capture and assess a board's noise source"),
+}
+
+
+def main(argv=None) -> int:
+    """Entry point of ``ovpnkx``."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="ovpnkx", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        if name == chosen:
+            mod = importlib.import_module(module)
+            mod.add_arguments(p)
+            p.set_defaults(_run=mod.run)
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

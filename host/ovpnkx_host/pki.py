@@ -1,0 +1,95 @@
+"""Test PKI: a CA, a server and a client certificate, and a tls-auth key.
+
+Made with ``cryptography`` (EC P-256). The server certificate carries EKU
+serverAuth and the client clientAuth, as OpenVPN's ``remote-cert-tls`` expects.
+Used by the tests, ``make run`` and the benchmarks; never for production.
+"""
+
+import datetime
+import os
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+@dataclass
+class Pki:
+    """Paths of the files ``make_pki`` wrote."""
+
+    ca: str
+    server_cert: str
+    server_key: str
+    client_cert: str
+    client_key: str
+    tls_auth: str
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _write_key(path: str, key: ec.EllipticCurvePrivateKey) -> None:
+    with open(path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    os.chmod(path, 0o600)
+
+
+def _write_cert(path: str, cert: x509.Certificate) -> None:
+    with open(path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _issue(cn: str, key, issuer_name, issuer_key, *, ca: bool, eku=None, expired: bool = False):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if expired:
+        not_before, not_after = now - datetime.timedelta(days=30), now - datetime.timedelta(days=1)
+    else:
+        not_before, not_after = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=365)
+    b = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(issuer_name)
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(not_before).not_valid_after(not_after)
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ca:
+        b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), True)
+    else:
+        b = b.add_extension(x509.KeyUsage(True, False, True, False, True, False, False, False, False), True)
+    if eku is not None:
+        b = b.add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
+    return b.sign(issuer_key, hashes.SHA256())
+
+
+def write_tls_auth_key(path: str) -> None:
+    """Write a 256-byte OpenVPN static key in ``openvpn --genkey secret`` format."""
+    raw = os.urandom(256).hex()
+    lines = [raw[i:i + 32] for i in range(0, len(raw), 32)]
+    with open(path, "w") as f:
+        f.write("-----BEGIN OpenVPN Static key V1-----\n" + "\n".join(lines)
+                + "\n-----END OpenVPN Static key V1-----\n")
+    os.chmod(path, 0o600)
+
+
+def make_pki(directory: str, *, client_expired: bool = False, server_expired: bool = False,
+             client_cn: str = "client", prefix: str = "") -> Pki:
+    """Create a CA with one server and one client certificate in ``directory``."""
+    os.makedirs(directory, exist_ok=True)
+    p = lambda name: os.path.join(directory, prefix + name)  # noqa: E731
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = _issue("ovpnkx test CA", ca_key, _name("ovpnkx test CA"), ca_key, ca=True)
+    srv_key = ec.generate_private_key(ec.SECP256R1())
+    srv_cert = _issue("server", srv_key, ca_cert.subject, ca_key, ca=False,
+                      eku=ExtendedKeyUsageOID.SERVER_AUTH, expired=server_expired)
+    cli_key = ec.generate_private_key(ec.SECP256R1())
+    cli_cert = _issue(client_cn, cli_key, ca_cert.subject, ca_key, ca=False,
+                      eku=ExtendedKeyUsageOID.CLIENT_AUTH, expired=client_expired)
+    pki = Pki(p("ca.crt"), p("server.crt"), p("server.key"), p("client.crt"), p("client.key"), p("ta.key"))
+    _write_cert(pki.ca, ca_cert)
+    _write_cert(pki.server_cert, srv_cert)
+    _write_key(pki.server_key, srv_key)
+    _write_cert(pki.client_cert, cli_cert)
+    _write_key(pki.client_key, cli_key)
+    write_tls_auth_key(pki.tls_auth)
+    return pki
