@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) tools/mpy_typeshed.py
 	@touch $@
 
 # Debian's openvpn 2.6: the real peer of the interop tests.
@@ -28,8 +29,11 @@ $(OPENVPN):
 test: setup typecheck
 	$(VENV)/bin/pytest
 
+# firmware as MicroPython (pyproject.toml), host and core as CPython, each board.
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --config-file host/mypy.ini
+	$(PY) tools/typecheck_boards.py
 
 run: setup
 	$(VENV)/bin/ovpnkx demo

@@ -8,6 +8,14 @@ import sys
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
+# For `if TYPE_CHECKING:` imports of names used only in annotations. MicroPython has
+# no `typing`; mypy knows the name, and CPython's typeshed makes it Final, hence the
+# ignore (a module-local copy of this try/except needs the same ignore).
+try:
+    from typing import TYPE_CHECKING
+except ImportError:  # MicroPython
+    TYPE_CHECKING = False  # type: ignore[misc]
+
 try:
     from micropython import const
 except ImportError:  # CPython
