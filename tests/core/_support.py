@@ -29,3 +29,16 @@ def load_json(name):
 def unhex(text):
     """Hex string (spaces allowed) to bytes."""
     return bytes.fromhex(text.replace(" ", ""))
+
+
+def crypto_backend():
+    """The crypto backend of the running runtime: cryptolib on MicroPython, cryptography on CPython."""
+    import sys
+
+    if sys.implementation.name == "micropython":
+        from ovpnkx.crypto_mp import MicroPythonCrypto
+
+        return MicroPythonCrypto()
+    from ovpnkx_host.crypto_host import HostCrypto
+
+    return HostCrypto()

@@ -1,0 +1,185 @@
+"""AES-GCM (NIST SP 800-38D) in Python over a bare AES-ECB block function.
+
+MicroPython's ``cryptolib.aes`` offers ECB and CBC only, so the counter mode and
+GHASH are built here. The same text runs on CPython (over an ECB from
+``cryptography``) so that one implementation is tested on both runtimes.
+
+Speed choices (MicroPython has no fast bytes XOR):
+- the whole counter stream of a packet is one ECB call, its counter blocks built
+  with one big-int addition, and the XOR with the data is one big-int XOR;
+- GHASH multiplies by H with a per-key table of 32 x 16 entries (one per nibble
+  position), so a block costs 32 look-ups and XORs and no shifts or reductions;
+- where ``micropython.viper`` works, GHASH runs on 32-bit words in native code
+  (``_ghash_viper``); it is checked against the portable path before use.
+"""
+
+from ._compat import MICROPYTHON, const
+from .digest import compare_digest
+from .errors import LocalProtocolError, RemoteProtocolError
+
+try:
+    from typing import TYPE_CHECKING
+except ImportError:
+    TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from typing import Callable
+
+_BATCH = const(64)  # counter blocks per ECB call
+_R = 0xE1 << 120  # GHASH reduction constant, bit-reflected
+_MASK32 = 0xFFFFFFFF
+
+# _INC >> 128 * (_BATCH - n) = counters 0..n-1, one per 128-bit block
+_INC = 0
+for _i in range(_BATCH):
+    _INC = (_INC << 128) | _i
+
+
+def _powers_of_x(h: int) -> list:
+    """[H * x^i for i in 0..127] in GCM's bit-reflected integer form."""
+    out = []
+    v = h
+    for _ in range(128):
+        out.append(v)
+        v = (v >> 1) ^ _R if v & 1 else v >> 1
+    return out
+
+
+def _nibble_table(h: int) -> list:
+    """Flat table T[16 * pos + n] = (nibble n at nibble position pos) * H."""
+    p = _powers_of_x(h)
+    table = []
+    for pos in range(32):
+        b = 4 * pos
+        for n in range(16):
+            z = 0
+            if n & 8:
+                z ^= p[b]
+            if n & 4:
+                z ^= p[b + 1]
+            if n & 2:
+                z ^= p[b + 2]
+            if n & 1:
+                z ^= p[b + 3]
+            table.append(z)
+    return table
+
+
+def _ghash_py(t: list, y: int, data: bytes) -> int:
+    """GHASH state ``y`` absorbing ``data`` (a multiple of 16 bytes)."""
+    fb = int.from_bytes
+    mv = memoryview(data)
+    for off in range(0, len(data), 16):
+        b = (y ^ fb(mv[off:off + 16], "big")).to_bytes(16, "big")
+        y = (t[b[0] >> 4] ^ t[16 + (b[0] & 15)] ^ t[32 + (b[1] >> 4)] ^ t[48 + (b[1] & 15)]
+             ^ t[64 + (b[2] >> 4)] ^ t[80 + (b[2] & 15)] ^ t[96 + (b[3] >> 4)] ^ t[112 + (b[3] & 15)]
+             ^ t[128 + (b[4] >> 4)] ^ t[144 + (b[4] & 15)] ^ t[160 + (b[5] >> 4)] ^ t[176 + (b[5] & 15)]
+             ^ t[192 + (b[6] >> 4)] ^ t[208 + (b[6] & 15)] ^ t[224 + (b[7] >> 4)] ^ t[240 + (b[7] & 15)]
+             ^ t[256 + (b[8] >> 4)] ^ t[272 + (b[8] & 15)] ^ t[288 + (b[9] >> 4)] ^ t[304 + (b[9] & 15)]
+             ^ t[320 + (b[10] >> 4)] ^ t[336 + (b[10] & 15)] ^ t[352 + (b[11] >> 4)] ^ t[368 + (b[11] & 15)]
+             ^ t[384 + (b[12] >> 4)] ^ t[400 + (b[12] & 15)] ^ t[416 + (b[13] >> 4)] ^ t[432 + (b[13] & 15)]
+             ^ t[448 + (b[14] >> 4)] ^ t[464 + (b[14] & 15)] ^ t[480 + (b[15] >> 4)] ^ t[496 + (b[15] & 15)])
+    return y
+
+
+class _PortableGhash:
+    """GHASH under one key H, on Python ints."""
+
+    def __init__(self, h: int) -> None:
+        self._t = _nibble_table(h)
+
+    def ghash(self, y: int, data: bytes) -> int:
+        return _ghash_py(self._t, y, data)
+
+
+_Ghash = _PortableGhash
+if MICROPYTHON:
+    try:
+        from . import _gcm_viper
+
+        if _gcm_viper.selftest(_PortableGhash, _nibble_table):
+            _Ghash = _gcm_viper.ViperGhash
+    except Exception:  # no viper emitter on this port: keep the portable path
+        pass
+
+
+def ghash_backend() -> str:
+    """Which GHASH implementation is in use: "viper" or "portable"."""
+    return "portable" if _Ghash is _PortableGhash else "viper"
+
+
+def _pad16(n: int) -> bytes:
+    return bytes(-n % 16)
+
+
+class AesGcm:
+    """AES-GCM with a 16-byte tag under one key.
+
+    ``ecb`` encrypts any multiple of 16 bytes in ECB mode under the key (for
+    example ``cryptolib.aes(key, 1).encrypt``). ``seal``/``open`` take a nonce
+    (12 bytes in OpenVPN; other lengths are hashed as SP 800-38D says).
+    """
+
+    def __init__(self, ecb: "Callable[[bytes], bytes]") -> None:
+        self._ecb = ecb
+        self._gh = _Ghash(int.from_bytes(ecb(bytes(16)), "big"))
+
+    def _j0(self, nonce: bytes) -> bytes:
+        if len(nonce) == 12:
+            return nonce + b"\x00\x00\x00\x01"
+        if not nonce:
+            raise LocalProtocolError("GCM nonce must not be empty")
+        s = nonce + _pad16(len(nonce)) + (8 * len(nonce)).to_bytes(16, "big")
+        return self._gh.ghash(0, s).to_bytes(16, "big")
+
+    def _stream(self, j0: bytes, n: int) -> bytes:
+        """E(J0) followed by the key stream for ``n`` bytes (blocks J0+1, J0+2, ...)."""
+        blocks = (n + 15) // 16 + 1
+        prefix = j0[:12]
+        ctr = int.from_bytes(j0[12:], "big")
+        out = []
+        while blocks:
+            k = blocks if blocks < _BATCH else _BATCH
+            if ctr + k <= _MASK32 + 1:
+                first = prefix + ctr.to_bytes(4, "big")
+                ctrs = int.from_bytes(first * k, "big") + (_INC >> 128 * (_BATCH - k))
+                out.append(self._ecb(ctrs.to_bytes(16 * k, "big")))
+                ctr = (ctr + k) & _MASK32
+            else:  # the 32-bit counter wraps inside this batch (only for hashed nonces)
+                parts = []
+                for _ in range(k):
+                    parts.append(prefix + ctr.to_bytes(4, "big"))
+                    ctr = (ctr + 1) & _MASK32
+                out.append(self._ecb(b"".join(parts)))
+            blocks -= k
+        return b"".join(out)
+
+    def _tag(self, mask: bytes, aad: bytes, ct: bytes) -> bytes:
+        lens = (8 * len(aad)).to_bytes(8, "big") + (8 * len(ct)).to_bytes(8, "big")
+        s = b"".join((aad, _pad16(len(aad)), ct, _pad16(len(ct)), lens))
+        y = self._gh.ghash(0, s)
+        return (y ^ int.from_bytes(mask, "big")).to_bytes(16, "big")
+
+    @staticmethod
+    def _xor(data: bytes, stream: bytes) -> bytes:
+        n = len(data)
+        if not n:
+            return b""
+        return (int.from_bytes(data, "big") ^ int.from_bytes(stream[16:16 + n], "big")).to_bytes(n, "big")
+
+    def seal(self, nonce: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
+        """Encrypt and authenticate: ciphertext || tag(16)."""
+        stream = self._stream(self._j0(nonce), len(plaintext))
+        ct = self._xor(plaintext, stream)
+        return ct + self._tag(stream[:16], aad, ct)
+
+    def open(self, nonce: bytes, data: bytes, aad: bytes = b"") -> bytes:
+        """Check the tag of ciphertext || tag(16) and decrypt; RemoteProtocolError if bad."""
+        if len(data) < 16:
+            raise RemoteProtocolError("AEAD input shorter than its tag")
+        n = len(data) - 16
+        ct = bytes(data[:n])
+        stream = self._stream(self._j0(nonce), n)
+        if not compare_digest(self._tag(stream[:16], aad, ct), bytes(data[n:])):
+            raise RemoteProtocolError("AEAD tag mismatch")
+        return self._xor(ct, stream)
