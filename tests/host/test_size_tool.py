@@ -1,0 +1,74 @@
+"""tools/size.py (``make size``): one row per firmware module, totals that add up."""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOOL = os.path.join(ROOT, "tools", "size.py")
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True, timeout=300)
+
+
+def _table(stdout):
+    lines = stdout.splitlines()
+    header = lines[0].split()
+    rows = {}
+    for line in lines[1:]:
+        cells = line.split()
+        assert len(cells) == len(header), line
+        rows[cells[0]] = cells[1:]
+        if cells[0] == "total":
+            break
+    return header[1:], rows
+
+
+def _modules(firmware):
+    found = set()
+    for pkg in os.listdir(firmware):
+        pkg_dir = os.path.join(firmware, pkg)
+        if os.path.isfile(os.path.join(pkg_dir, "__init__.py")):
+            for dirpath, _dirs, files in os.walk(pkg_dir):
+                found.update(os.path.relpath(os.path.join(dirpath, f), firmware)
+                             for f in files if f.endswith(".py"))
+    return found
+
+
+def test_lists_every_module_and_totals_add_up(tmp_path):
+    expected = _modules(os.path.join(ROOT, "firmware"))
+    proc = _run(os.path.join(ROOT, "firmware"), str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    columns, rows = _table(proc.stdout)
+    assert columns[:2] == ["source", "bytecode"]
+    total = rows.pop("total")
+    assert "ovpnkx/errors.py" in expected
+    assert set(rows) == expected
+    for i, column in enumerate(columns):
+        sizes = [int(r[i]) for r in rows.values() if r[i] != "native"]
+        assert int(total[i]) == sum(sizes), column
+    for rel, cells in rows.items():
+        assert int(cells[0]) == os.path.getsize(os.path.join(ROOT, "firmware", rel))
+        if cells[1] != "native":
+            mpy = os.path.join(str(tmp_path), "bytecode", rel[:-3] + ".mpy")
+            assert int(cells[1]) == os.path.getsize(mpy)
+            with open(mpy, "rb") as f:
+                assert f.read(1) == b"M"  # .mpy magic
+
+
+def test_native_module_and_compile_failure(tmp_path):
+    pkg = tmp_path / "fw" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("X = 1\n")
+    (pkg / "fast.py").write_text(
+        "import micropython\n@micropython.viper\ndef f(x: int) -> int:\n    return x + 1\n")
+    (pkg / "broken.py").write_text("def f(:\n")
+    proc = _run(str(tmp_path / "fw"), str(tmp_path / "out"))
+    assert proc.returncode == 1
+    assert "FAILED pkg/broken.py" in proc.stderr
+    assert "pkg/fast.py" not in proc.stderr
+    _columns, rows = _table(proc.stdout)
+    assert rows["pkg/fast.py"][1] == "native"
+    assert int(rows["pkg/fast.py"][2]) > 0
+    assert rows["pkg/broken.py"][1] == "FAILED"

