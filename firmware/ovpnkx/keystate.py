@@ -1,0 +1,227 @@
+"""key_state: the states of one key negotiation, as one transition table.
+
+State values are OpenVPN 2.6.14's (ssl_common.h); ``/usr/sbin/openvpn`` 2.6.14
+carries the name S_PRE_START_SKIP, and has no S_ERROR_PRE (that is 2.7).
+
+What OpenVPN 2.6 does, read from ssl.c (tls_process_state, tls_multi_process,
+session_move_pre_start, session_skip_to_pre_start, tls_pre_decrypt):
+
+* key_state_init leaves S_INITIAL. session_move_pre_start queues our reset as
+  msg packet-id 0 and moves to S_PRE_START; the deadline (must_negotiate =
+  now + hand-window) is set there.
+* The 2.6 UDP server answers the first client reset statelessly (HMAC cookie)
+  and creates state only on the client's second packet: session_skip_to_pre_start
+  marks its reset as sent-and-done and moves to S_PRE_START_SKIP; the next
+  accepted control packet of that session moves it to S_PRE_START.
+* S_PRE_START -> S_START when our reset is acked (send queue empty).
+* key method 2 writes happen at (client, S_START) and (server, S_GOT_KEY) and
+  move to S_SENT_KEY; reads at (client, S_SENT_KEY) and (server, S_START) move
+  to S_GOT_KEY. So client START -> SENT_KEY -> GOT_KEY, server START -> GOT_KEY
+  -> SENT_KEY.
+* (client, S_GOT_KEY) and (server, S_SENT_KEY) -> S_ACTIVE once the send queue
+  is fully acked (session_move_active clears must_negotiate).
+* Data channel keys are made only from S_ACTIVE in 2.6, never from S_GOT_KEY or
+  S_SENT_KEY: key_method_2_write/read no longer generate keys (2.4/2.5 did);
+  tls_session_generate_data_channel_keys sets S_GENERATED_KEYS and is called
+  from tls_multi_process (state S_ACTIVE, authenticated, connect done: the p2mp
+  server and every renegotiation) and from do_up via
+  tls_session_update_crypto_params (p2mp client after PUSH_REPLY, p2p). Control
+  messages such as PUSH_REPLY are only read at S_ACTIVE (tls_rec_payload).
+  ovpnkx also allows it one step earlier, as soon as both key method 2
+  messages are known: (client, S_GOT_KEY) and (server, S_SENT_KEY). That is
+  what 2.4/2.5 did and it is wire-compatible: a peer drops data packets for a
+  key it has not made yet ("Key ... not initialized (yet), dropping packet").
+  Never from the state with only one key method 2 message, which cannot
+  derive keys. Once at S_GENERATED_KEYS, EV_SEND_ACKED is refused like any
+  pair not in the table: the caller stops reporting it.
+* Any failure sets S_ERROR; the hand-window check fails every state below
+  S_ACTIVE with "TLS key negotiation failed to occur within 60 seconds (check
+  your network connectivity)".
+
+A soft reset (renegotiation) starts a fresh KeyState with the next key_id and
+walks the same states.
+"""
+
+from .errors import LocalProtocolError
+
+S_ERROR = -1
+S_UNDEF = 0
+S_INITIAL = 1
+S_PRE_START_SKIP = 2
+S_PRE_START = 3
+S_START = 4
+S_SENT_KEY = 5
+S_GOT_KEY = 6
+S_ACTIVE = 7
+S_GENERATED_KEYS = 8
+
+STATE_NAMES = {
+    S_ERROR: "S_ERROR",
+    S_UNDEF: "S_UNDEF",
+    S_INITIAL: "S_INITIAL",
+    S_PRE_START_SKIP: "S_PRE_START_SKIP",
+    S_PRE_START: "S_PRE_START",
+    S_START: "S_START",
+    S_SENT_KEY: "S_SENT_KEY",
+    S_GOT_KEY: "S_GOT_KEY",
+    S_ACTIVE: "S_ACTIVE",
+    S_GENERATED_KEYS: "S_GENERATED_KEYS",
+}
+
+EV_RESET_QUEUED = 1    # our hard/soft reset is queued as msg packet-id 0
+EV_RESET_SKIPPED = 2   # server: our reset went out statelessly (2.6 cookie)
+EV_PEER_PACKET = 3     # a control packet of the peer was accepted
+EV_RESET_ACKED = 4     # the peer acked our reset
+EV_KEY_SENT = 5        # our key method 2 message was written
+EV_KEY_RECEIVED = 6    # the peer's key method 2 message was read
+EV_SEND_ACKED = 7      # everything we queued has been acked
+EV_KEYS_GENERATED = 8  # data channel keys exist
+EV_ERROR = 9           # anything fatal for this key_state
+
+EVENT_NAMES = {
+    EV_RESET_QUEUED: "EV_RESET_QUEUED",
+    EV_RESET_SKIPPED: "EV_RESET_SKIPPED",
+    EV_PEER_PACKET: "EV_PEER_PACKET",
+    EV_RESET_ACKED: "EV_RESET_ACKED",
+    EV_KEY_SENT: "EV_KEY_SENT",
+    EV_KEY_RECEIVED: "EV_KEY_RECEIVED",
+    EV_SEND_ACKED: "EV_SEND_ACKED",
+    EV_KEYS_GENERATED: "EV_KEYS_GENERATED",
+    EV_ERROR: "EV_ERROR",
+}
+
+CLIENT = "client"
+SERVER = "server"
+BOTH = "both"
+
+# (role, state, event) -> new state. Every pair not here is refused.
+_TRANSITIONS = {
+    (BOTH, S_INITIAL, EV_RESET_QUEUED): S_PRE_START,
+    (SERVER, S_INITIAL, EV_RESET_SKIPPED): S_PRE_START_SKIP,
+    (SERVER, S_PRE_START_SKIP, EV_PEER_PACKET): S_PRE_START,
+    (BOTH, S_PRE_START, EV_RESET_ACKED): S_START,
+    (CLIENT, S_START, EV_KEY_SENT): S_SENT_KEY,
+    (CLIENT, S_SENT_KEY, EV_KEY_RECEIVED): S_GOT_KEY,
+    (CLIENT, S_GOT_KEY, EV_SEND_ACKED): S_ACTIVE,
+    (SERVER, S_START, EV_KEY_RECEIVED): S_GOT_KEY,
+    (SERVER, S_GOT_KEY, EV_KEY_SENT): S_SENT_KEY,
+    (SERVER, S_SENT_KEY, EV_SEND_ACKED): S_ACTIVE,
+    (BOTH, S_ACTIVE, EV_KEYS_GENERATED): S_GENERATED_KEYS,
+    (CLIENT, S_GOT_KEY, EV_KEYS_GENERATED): S_GENERATED_KEYS,  # earlier than 2.6, see above
+    (SERVER, S_SENT_KEY, EV_KEYS_GENERATED): S_GENERATED_KEYS,  # earlier than 2.6, see above
+}
+for _s in STATE_NAMES:
+    _TRANSITIONS[(BOTH, _s, EV_ERROR)] = S_ERROR
+
+# States in which the hand-window still runs (OpenVPN: state < S_ACTIVE).
+_NEGOTIATING = (S_INITIAL, S_PRE_START_SKIP, S_PRE_START, S_START, S_SENT_KEY, S_GOT_KEY)
+
+
+def next_state(is_server: bool, state: int, event: int) -> int:
+    """The table lookup: new state, or LocalProtocolError naming the pair."""
+    role = SERVER if is_server else CLIENT
+    new = _TRANSITIONS.get((role, state, event))
+    if new is None:
+        new = _TRANSITIONS.get((BOTH, state, event))
+    if new is None:
+        raise LocalProtocolError("key_state %s: event %s not allowed in %s" % (
+            role, EVENT_NAMES.get(event, repr(event)), STATE_NAMES.get(state, repr(state))))
+    return new
+
+
+def edges() -> list:
+    """All transitions as (role, state name, event name, new state name), sorted.
+
+    role is "client", "server" or "both"; enough to draw the diagram.
+    """
+    out = []
+    for (role, s, e), n in _TRANSITIONS.items():
+        out.append((role, STATE_NAMES[s], EVENT_NAMES[e], STATE_NAMES[n]))
+    out.sort()
+    return out
+
+
+def dot(is_server: bool) -> str:
+    """Graphviz text of one role's machine (EV_ERROR edges folded into one note)."""
+    role = SERVER if is_server else CLIENT
+    lines = ["digraph key_state_%s {" % role]
+    for r, s, e, n in edges():
+        if r in (role, BOTH) and e != "EV_ERROR":
+            lines.append('  %s -> %s [label="%s"];' % (s, n, e))
+    lines.append('  any [shape=plaintext]; any -> S_ERROR [label="EV_ERROR"];')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def next_key_id(key_id: int) -> int:
+    """key_id of the next renegotiation: 0 is the first key only, then 1..7, 1..7, ..."""
+    if not isinstance(key_id, int) or not 0 <= key_id <= 7:
+        raise LocalProtocolError("key_id must be 0..7, not %r" % (key_id,))
+    return key_id + 1 if key_id < 7 else 1
+
+
+class KeyState:
+    """The state of one key_id's negotiation, driven by events.
+
+    ``deadline_ms`` is when the hand-window ends (None once S_ACTIVE or beyond,
+    or after S_ERROR); the session asks ``expired(now_ms)`` and then calls
+    ``fail(timeout_reason())``, or uses ``check_timeout(now_ms)`` for both.
+    """
+
+    def __init__(self, key_id: int, is_server: bool, now_ms: int, hand_window_ms: int = 60000) -> None:
+        if not isinstance(key_id, int) or not 0 <= key_id <= 7:
+            raise LocalProtocolError("key_id must be 0..7, not %r" % (key_id,))
+        if not isinstance(hand_window_ms, int) or hand_window_ms <= 0:
+            raise LocalProtocolError("hand_window_ms must be a positive int")
+        self.key_id = key_id
+        self.is_server = bool(is_server)
+        self.state = S_INITIAL
+        self.created_ms = now_ms
+        self.hand_window_ms = hand_window_ms
+        self._deadline = now_ms + hand_window_ms  # type: int | None
+        self.history = [S_INITIAL]
+        self.error_reason = None  # type: str | None
+
+    @property
+    def deadline_ms(self) -> "int | None":
+        """End of the hand-window, or None when it no longer applies."""
+        return self._deadline if self.state in _NEGOTIATING else None
+
+    def handle(self, event: int) -> int:
+        """Apply ``event``; return the new state. LocalProtocolError if not allowed."""
+        new = next_state(self.is_server, self.state, event)
+        if new != self.state:
+            self.history.append(new)
+        self.state = new
+        return new
+
+    def fail(self, reason: str) -> int:
+        """Move to S_ERROR, remembering why (first reason wins)."""
+        if self.error_reason is None:
+            self.error_reason = reason
+        return self.handle(EV_ERROR)
+
+    def expired(self, now_ms: int) -> bool:
+        """True when the hand-window has ended before S_ACTIVE was reached."""
+        d = self.deadline_ms
+        return d is not None and now_ms >= d
+
+    def timeout_reason(self) -> str:
+        """OpenVPN's words for a hand-window timeout."""
+        return ("TLS key negotiation failed to occur within %d seconds (check your network connectivity)"
+                % (self.hand_window_ms // 1000))
+
+    def check_timeout(self, now_ms: int) -> bool:
+        """If expired, fail with the timeout reason and return True."""
+        if not self.expired(now_ms):
+            return False
+        self.fail(self.timeout_reason())
+        return True
+
+    @property
+    def state_name(self) -> str:
+        return STATE_NAMES[self.state]
+
+    def __repr__(self) -> str:
+        return "KeyState(key_id=%d, %s, %s)" % (
+            self.key_id, SERVER if self.is_server else CLIENT, STATE_NAMES[self.state])

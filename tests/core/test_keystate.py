@@ -1,0 +1,180 @@
+from ovpnkx import keystate as ks
+from ovpnkx.errors import LocalProtocolError
+
+from _support import raises
+
+EVENTS = (ks.EV_RESET_QUEUED, ks.EV_RESET_SKIPPED, ks.EV_PEER_PACKET, ks.EV_RESET_ACKED,
+          ks.EV_KEY_SENT, ks.EV_KEY_RECEIVED, ks.EV_SEND_ACKED, ks.EV_KEYS_GENERATED, ks.EV_ERROR)
+
+
+def _run(is_server, events, now_ms=0):
+    k = ks.KeyState(0, is_server, now_ms)
+    for e in events:
+        k.handle(e)
+    return k
+
+
+CLIENT_PATH = (ks.EV_RESET_QUEUED, ks.EV_RESET_ACKED, ks.EV_KEY_SENT, ks.EV_KEY_RECEIVED,
+               ks.EV_SEND_ACKED, ks.EV_KEYS_GENERATED)
+SERVER_PATH = (ks.EV_RESET_QUEUED, ks.EV_RESET_ACKED, ks.EV_KEY_RECEIVED, ks.EV_KEY_SENT,
+               ks.EV_SEND_ACKED, ks.EV_KEYS_GENERATED)
+
+
+def test_state_values_are_openvpn_26():
+    assert (ks.S_ERROR, ks.S_UNDEF, ks.S_INITIAL, ks.S_PRE_START_SKIP, ks.S_PRE_START) == (-1, 0, 1, 2, 3)
+    assert (ks.S_START, ks.S_SENT_KEY, ks.S_GOT_KEY, ks.S_ACTIVE, ks.S_GENERATED_KEYS) == (4, 5, 6, 7, 8)
+    assert len(ks.STATE_NAMES) == 10
+    assert ks.STATE_NAMES[ks.S_PRE_START_SKIP] == "S_PRE_START_SKIP"
+    for e in EVENTS:
+        assert ks.EVENT_NAMES[e].startswith("EV_")
+
+
+def test_client_order():
+    k = ks.KeyState(0, False, 1000)
+    assert k.state == ks.S_INITIAL
+    seen = [k.handle(e) for e in CLIENT_PATH]
+    assert seen == [ks.S_PRE_START, ks.S_START, ks.S_SENT_KEY, ks.S_GOT_KEY, ks.S_ACTIVE, ks.S_GENERATED_KEYS]
+    assert k.history == [ks.S_INITIAL] + seen
+    assert k.state_name == "S_GENERATED_KEYS"
+
+
+def test_server_order():
+    k = ks.KeyState(0, True, 1000)
+    seen = [k.handle(e) for e in SERVER_PATH]
+    assert seen == [ks.S_PRE_START, ks.S_START, ks.S_GOT_KEY, ks.S_SENT_KEY, ks.S_ACTIVE, ks.S_GENERATED_KEYS]
+
+
+def test_server_stateless_cookie_path():
+    k = ks.KeyState(0, True, 0)
+    assert k.handle(ks.EV_RESET_SKIPPED) == ks.S_PRE_START_SKIP
+    assert k.handle(ks.EV_PEER_PACKET) == ks.S_PRE_START
+    assert k.handle(ks.EV_RESET_ACKED) == ks.S_START
+    # a client never skips its reset
+    c = ks.KeyState(0, False, 0)
+    raises(LocalProtocolError, c.handle, ks.EV_RESET_SKIPPED)
+
+
+def test_roles_cannot_take_each_others_order():
+    c = _run(False, (ks.EV_RESET_QUEUED, ks.EV_RESET_ACKED))
+    exc = raises(LocalProtocolError, c.handle, ks.EV_KEY_RECEIVED)
+    assert "EV_KEY_RECEIVED" in str(exc) and "S_START" in str(exc)
+    assert c.state == ks.S_START
+    s = _run(True, (ks.EV_RESET_QUEUED, ks.EV_RESET_ACKED))
+    raises(LocalProtocolError, s.handle, ks.EV_KEY_SENT)
+    assert s.state == ks.S_START
+
+
+def test_keys_need_both_key_method2_messages():
+    for is_server, path in ((False, CLIENT_PATH), (True, SERVER_PATH)):
+        for stop in range(4):  # INITIAL, PRE_START, START, one key message only
+            k = _run(is_server, path[:stop])
+            raises(LocalProtocolError, k.handle, ks.EV_KEYS_GENERATED)
+        for stop in (4, 5):  # both key messages known (2.4/2.5 timing), S_ACTIVE (2.6)
+            k = _run(is_server, path[:stop])
+            assert k.handle(ks.EV_KEYS_GENERATED) == ks.S_GENERATED_KEYS
+            # the hand-window is over, and late acks are not reported any more
+            assert k.deadline_ms is None
+            raises(LocalProtocolError, k.handle, ks.EV_SEND_ACKED)
+    early = _run(False, CLIENT_PATH[:4])
+    assert early.state == ks.S_GOT_KEY
+    early = _run(True, SERVER_PATH[:4])
+    assert early.state == ks.S_SENT_KEY
+    raises(LocalProtocolError, _run(True, SERVER_PATH[:3]).handle, ks.EV_KEYS_GENERATED)
+
+
+def test_forbidden_pairs_raise_and_keep_state():
+    allowed = set()
+    for role, s, e, n in ks.edges():
+        allowed.add((role, s, e))
+    for is_server in (False, True):
+        role = "server" if is_server else "client"
+        for state in ks.STATE_NAMES:
+            for event in EVENTS:
+                k = ks.KeyState(0, is_server, 0)
+                k.state = state
+                key_r = (role, ks.STATE_NAMES[state], ks.EVENT_NAMES[event])
+                key_b = ("both", ks.STATE_NAMES[state], ks.EVENT_NAMES[event])
+                if key_r in allowed or key_b in allowed:
+                    k.handle(event)
+                    continue
+                exc = raises(LocalProtocolError, k.handle, event)
+                assert ks.EVENT_NAMES[event] in str(exc) and ks.STATE_NAMES[state] in str(exc)
+                assert k.state == state
+
+
+def test_error_from_every_state():
+    for is_server in (False, True):
+        for state in ks.STATE_NAMES:
+            k = ks.KeyState(0, is_server, 0)
+            k.state = state
+            assert k.handle(ks.EV_ERROR) == ks.S_ERROR
+    k = ks.KeyState(0, False, 0)
+    k.handle(ks.EV_RESET_QUEUED)
+    assert k.fail("tls alert") == ks.S_ERROR
+    k.fail("second")
+    assert k.error_reason == "tls alert"
+    assert k.history == [ks.S_INITIAL, ks.S_PRE_START, ks.S_ERROR]
+    raises(LocalProtocolError, k.handle, ks.EV_RESET_ACKED)
+
+
+def test_edges_are_the_table():
+    e = ks.edges()
+    assert ("client", "S_START", "EV_KEY_SENT", "S_SENT_KEY") in e
+    assert ("server", "S_START", "EV_KEY_RECEIVED", "S_GOT_KEY") in e
+    assert ("server", "S_INITIAL", "EV_RESET_SKIPPED", "S_PRE_START_SKIP") in e
+    assert ("both", "S_ACTIVE", "EV_KEYS_GENERATED", "S_GENERATED_KEYS") in e
+    assert ("client", "S_GOT_KEY", "EV_KEYS_GENERATED", "S_GENERATED_KEYS") in e
+    assert ("server", "S_SENT_KEY", "EV_KEYS_GENERATED", "S_GENERATED_KEYS") in e
+    assert ("client", "S_SENT_KEY", "EV_KEYS_GENERATED", "S_GENERATED_KEYS") not in e
+    assert len([x for x in e if x[2] == "EV_ERROR"]) == len(ks.STATE_NAMES)
+    assert len(e) == 13 + len(ks.STATE_NAMES)
+    assert ks.next_state(False, ks.S_SENT_KEY, ks.EV_KEY_RECEIVED) == ks.S_GOT_KEY
+    d = ks.dot(True)
+    assert "S_START -> S_GOT_KEY" in d and "S_START -> S_SENT_KEY" not in d
+    assert "S_START -> S_SENT_KEY" in ks.dot(False)
+
+
+def test_hand_window():
+    k = ks.KeyState(0, False, 5000)
+    assert k.deadline_ms == 65000
+    assert not k.expired(64999)
+    assert k.expired(65000)
+    for e in CLIENT_PATH[:4]:
+        k.handle(e)
+    assert k.expired(70000)
+    reason = k.timeout_reason()
+    assert reason == ("TLS key negotiation failed to occur within 60 seconds "
+                      "(check your network connectivity)")
+    assert k.check_timeout(70000)
+    assert k.state == ks.S_ERROR and k.error_reason == reason
+    assert k.deadline_ms is None and not k.expired(10 ** 9)
+
+
+def test_hand_window_stops_at_active():
+    k = ks.KeyState(3, True, 0, hand_window_ms=10000)
+    for e in SERVER_PATH[:5]:
+        k.handle(e)
+    assert k.state == ks.S_ACTIVE
+    assert k.deadline_ms is None
+    assert not k.expired(10 ** 9) and not k.check_timeout(10 ** 9)
+    assert k.state == ks.S_ACTIVE
+    assert ks.KeyState(0, False, 0, 30000).timeout_reason().startswith(
+        "TLS key negotiation failed to occur within 30 seconds")
+
+
+def test_constructor_checks():
+    raises(LocalProtocolError, ks.KeyState, 8, False, 0)
+    raises(LocalProtocolError, ks.KeyState, -1, False, 0)
+    raises(LocalProtocolError, ks.KeyState, 0, False, 0, 0)
+    k = ks.KeyState(7, True, 0)
+    assert k.key_id == 7 and k.is_server and "server" in repr(k)
+
+
+def test_next_key_id_sequence():
+    seq = [0]
+    for _ in range(16):
+        seq.append(ks.next_key_id(seq[-1]))
+    assert seq == [0, 1, 2, 3, 4, 5, 6, 7, 1, 2, 3, 4, 5, 6, 7, 1, 2]
+    assert 0 not in seq[1:]
+    raises(LocalProtocolError, ks.next_key_id, 8)
+    raises(LocalProtocolError, ks.next_key_id, -1)
