@@ -10,14 +10,8 @@ code gives the same result whether viper words are 32 or 64 bits wide.
 import micropython
 from array import array
 
-try:
-    from typing import TYPE_CHECKING
-except ImportError:
-    TYPE_CHECKING = False
-
-
 @micropython.viper
-def _blocks(t: ptr32, yw: ptr32, data: ptr8, n: int):
+def _blocks(t: ptr32, yw: ptr32, data: ptr8, n: int):  # type: ignore[name-defined,unused-ignore]
     off = 0
     while off < n:
         z0 = 0
@@ -69,7 +63,7 @@ class ViperGhash:
         yw[1] = w[1]
         yw[2] = w[2]
         yw[3] = w[3]
-        _blocks(self._t, yw, data, len(data))
+        _blocks(self._t, yw, data, len(data))  # type: ignore[arg-type]
         return (yw[0] << 96) | (yw[1] << 64) | (yw[2] << 32) | yw[3]
 
 

@@ -5,7 +5,7 @@ is built over ECB in ``ovpnkx.gcm``. ChaCha20-Poly1305 is not offered here.
 Same interface as ``ovpnkx_host.crypto_host.HostCrypto``.
 """
 
-import cryptolib
+import cryptolib  # type: ignore[import-not-found,unused-ignore]
 
 from .errors import LocalProtocolError
 from .gcm import AesGcm

@@ -13,17 +13,12 @@ Speed choices (MicroPython has no fast bytes XOR):
   (``_ghash_viper``); it is checked against the portable path before use.
 """
 
-from ._compat import MICROPYTHON, const
+from ._compat import MICROPYTHON, TYPE_CHECKING, const
 from .digest import compare_digest
 from .errors import LocalProtocolError, RemoteProtocolError
 
-try:
-    from typing import TYPE_CHECKING
-except ImportError:
-    TYPE_CHECKING = False
-
 if TYPE_CHECKING:
-    from typing import Callable
+    from typing import Any, Callable
 
 _BATCH = const(64)  # counter blocks per ECB call
 _R = 0xE1 << 120  # GHASH reduction constant, bit-reflected
@@ -92,7 +87,7 @@ class _PortableGhash:
         return _ghash_py(self._t, y, data)
 
 
-_Ghash = _PortableGhash
+_Ghash = _PortableGhash  # type: Any
 if MICROPYTHON:
     try:
         from . import _gcm_viper

@@ -1,0 +1,269 @@
+"""The OpenVPN data channel: P_DATA_V1/V2 packets, keepalive ping and OCC exit.
+
+Layouts (OpenVPN 2.6 crypto.c, ssl.c; all integers big-endian):
+
+- header: P_DATA_V1 = one byte ``0x30 | key_id``; P_DATA_V2 = four bytes
+  ``(0x48 | key_id) << 24 | peer_id``.
+- AEAD (AES-GCM, ChaCha20-Poly1305): ``hdr | packet-id(4) | tag(16) | ciphertext``;
+  nonce = packet-id || implicit IV (the first 8 bytes of the direction's ``.hmac``);
+  AAD = hdr || packet-id for V2, packet-id alone for V1.
+- CBC + HMAC: ``hdr | HMAC | IV(16) | CBC(PKCS#7(packet-id(4) || payload))``; the
+  HMAC covers IV || ciphertext, not the header (openvpn_encrypt_v1 starts the HMAC
+  right after its own slot).
+
+Replay protection follows packet_id.c in UDP mode with ``--replay-window 64``:
+packet-id 0 is never valid, a new highest id is accepted, an older one only if it
+is less than 64 behind the highest and not seen before. The window changes only
+after a packet has been authenticated. OpenVPN's time backtrack (15 s) needs a
+clock and is left to the caller.
+
+CBC IVs: OpenVPN draws them at random. This core draws no randomness, so the IV is
+the block cipher under the same key applied to a unique nonce (the packet-id),
+the IV construction recommended by NIST SP 800-38A appendix C; it is
+unpredictable without the key, and the receiver treats it as any IV.
+"""
+
+from . import digest
+from ._compat import TYPE_CHECKING, const
+from .errors import LocalProtocolError, RemoteProtocolError
+
+if TYPE_CHECKING:
+    from typing import Any, Optional
+
+P_DATA_V1 = const(6)
+P_DATA_V2 = const(9)
+
+# OpenVPN cipher name -> (key length, kind)
+CIPHERS = {
+    "AES-128-GCM": (16, "aead"),
+    "AES-256-GCM": (32, "aead"),
+    "CHACHA20-POLY1305": (32, "aead"),
+    "AES-128-CBC": (16, "cbc"),
+    "AES-256-CBC": (32, "cbc"),
+}
+
+PING_STRING = b"\x2a\x18\x7b\xf3\x64\x1e\xb4\xcb\x07\xed\x2d\x0a\x98\x1f\xc7\x48"
+OCC_STRING = b"\x28\x7f\x34\x6b\xd4\xef\x7a\x81\x2d\x56\xb8\xd3\xaf\xc5\x45\x9c"
+OCC_EXIT = 6
+
+REPLAY_WINDOW = const(64)  # --replay-window default (DEFAULT_SEQ_BACKTRACK)
+PACKET_ID_MAX = 0xFFFFFFFF
+PACKET_ID_WRAP_TRIGGER = 0xFF000000  # OpenVPN renegotiates from here on
+
+_TAG = const(16)
+_IMPLICIT_IV = const(8)
+_BLOCK = const(16)
+_WINDOW_MASK = (1 << REPLAY_WINDOW) - 1
+_CBC_IV_NONCE = b"ovpnkx-cbc-"  # 11 bytes + 0x00 + packet-id(4) = one block
+
+_AEAD_ERR = "AEAD Decrypt error: "
+_CBC_ERR = "Authenticate/Decrypt packet error: "
+
+
+def is_ping(payload: bytes) -> bool:
+    """True when a decrypted payload is OpenVPN's keepalive ping."""
+    return bytes(payload) == PING_STRING
+
+
+def occ_exit_message() -> bytes:
+    """The OCC EXIT payload (magic + opcode 6) that tells the peer we leave."""
+    return OCC_STRING + bytes((OCC_EXIT,))
+
+
+def is_occ_exit(payload: bytes) -> bool:
+    """True when a decrypted payload is an OCC EXIT message."""
+    return len(payload) > 16 and bytes(payload[:16]) == OCC_STRING and payload[16] == OCC_EXIT
+
+
+def _key_bytes(key: "Any", attr: str, n: int) -> bytes:
+    value = getattr(key, attr, None)
+    if value is None or len(value) < n:
+        raise LocalProtocolError("data channel key needs %d bytes of .%s" % (n, attr))
+    return bytes(value[:n])
+
+
+class DataChannel:
+    """Encrypts and decrypts data-channel packets of one key_state (one key_id).
+
+    ``crypto`` is a backend (``MicroPythonCrypto`` or ``HostCrypto``);
+    ``encrypt_key``/``decrypt_key`` are objects with ``.cipher`` and ``.hmac``
+    (64 bytes each, one direction of key2). With ``peer_id`` we send P_DATA_V2,
+    else P_DATA_V1; both are accepted on receive. ``auth`` is used for CBC only.
+
+    Counters (payload bytes, as OpenVPN counts for --reneg-bytes):
+    ``packets_out``, ``bytes_out``, ``packets_in``, ``bytes_in``.
+    """
+
+    def __init__(self, crypto: "Any", cipher: str, auth: str, encrypt_key: "Any",
+                 decrypt_key: "Any", key_id: int, peer_id: "Optional[int]" = None) -> None:
+        if cipher not in CIPHERS:
+            raise LocalProtocolError("unknown data channel cipher %s" % cipher)
+        if not crypto.supports(cipher):
+            raise LocalProtocolError("cipher %s is not available in backend %s" % (cipher, crypto.name))
+        if not 0 <= key_id <= 7:
+            raise LocalProtocolError("key_id must be 0..7")
+        if peer_id is not None and not 0 <= peer_id <= 0xFFFFFF:
+            raise LocalProtocolError("peer_id must be 24 bits")
+        key_len, kind = CIPHERS[cipher]
+        self.cipher = cipher
+        self.key_id = key_id
+        self.peer_id = peer_id
+        self._crypto = crypto
+        self._aead = kind == "aead"
+        if peer_id is None:
+            self._hdr = bytes((P_DATA_V1 << 3 | key_id,))
+        else:
+            self._hdr = bytes((P_DATA_V2 << 3 | key_id, peer_id >> 16, (peer_id >> 8) & 0xFF, peer_id & 0xFF))
+        if self._aead:
+            self.auth = None
+            self._enc = crypto.aead(cipher, _key_bytes(encrypt_key, "cipher", key_len))
+            self._dec = crypto.aead(cipher, _key_bytes(decrypt_key, "cipher", key_len))
+            self._enc_iv = _key_bytes(encrypt_key, "hmac", _IMPLICIT_IV)
+            self._dec_iv = _key_bytes(decrypt_key, "hmac", _IMPLICIT_IV)
+        else:
+            size = digest.digest_size(auth)
+            self.auth = auth
+            self._hmac_len = size
+            self._enc_key = _key_bytes(encrypt_key, "cipher", key_len)
+            self._dec_key = _key_bytes(decrypt_key, "cipher", key_len)
+            self._iv_ecb = crypto.ecb_encryptor(self._enc_key)
+            self._enc_mac = digest.Hmac(auth, _key_bytes(encrypt_key, "hmac", size))
+            self._dec_mac = digest.Hmac(auth, _key_bytes(decrypt_key, "hmac", size))
+        self._send_id = 0  # last packet-id sent
+        self._recv_max = 0  # highest packet-id accepted
+        self._recv_seen = 0  # bit d set: packet-id _recv_max - d was accepted
+        self.packets_out = 0
+        self.bytes_out = 0
+        self.packets_in = 0
+        self.bytes_in = 0
+
+    @property
+    def close_to_wrapping(self) -> bool:
+        """True once the send packet-id passed OpenVPN's wrap trigger: renegotiate."""
+        return self._send_id >= PACKET_ID_WRAP_TRIGGER
+
+    # -- sending ---------------------------------------------------------------
+
+    def encrypt(self, payload: bytes) -> bytes:
+        """The whole data packet (header included) carrying ``payload``."""
+        if not payload:
+            raise LocalProtocolError("empty data channel payload")
+        if self._send_id >= PACKET_ID_MAX:
+            raise LocalProtocolError("packet-id would wrap; renegotiate")
+        pid = (self._send_id + 1).to_bytes(4, "big")
+        if self._aead:
+            aad = self._hdr + pid if len(self._hdr) == 4 else pid
+            sealed = self._enc.seal(pid + self._enc_iv, payload, aad)
+            n = len(sealed) - _TAG
+            out = b"".join((self._hdr, pid, sealed[n:], sealed[:n]))
+        else:
+            plain = pid + bytes(payload)
+            pad = _BLOCK - len(plain) % _BLOCK
+            iv = self._iv_ecb(_CBC_IV_NONCE + b"\x00" + pid)
+            ct = self._crypto.cbc_encrypt(self._enc_key, iv, plain + bytes((pad,)) * pad)
+            out = b"".join((self._hdr, self._enc_mac.digest(iv, ct), iv, ct))
+        self._send_id += 1
+        self.packets_out += 1
+        self.bytes_out += len(payload)
+        return out
+
+    # -- receiving -------------------------------------------------------------
+
+    def decrypt(self, packet: bytes) -> bytes:
+        """The payload of a data packet; RemoteProtocolError if it is refused.
+
+        A refused packet leaves the replay window and counters as they were.
+        """
+        packet = bytes(packet)
+        if not packet:
+            raise RemoteProtocolError("short packet")
+        op = packet[0] >> 3
+        if op == P_DATA_V1:
+            hlen = 1
+        elif op == P_DATA_V2:
+            hlen = 4
+            if len(packet) < 4:
+                raise RemoteProtocolError("short packet")
+        else:
+            raise RemoteProtocolError("not a data packet (opcode %d)" % op)
+        if packet[0] & 7 != self.key_id:
+            raise RemoteProtocolError("data packet for key_id %d, expected %d" % (packet[0] & 7, self.key_id))
+        if self._aead:
+            payload, pid = self._open_aead(packet, hlen)
+        else:
+            payload, pid = self._open_cbc(packet, hlen)
+        self._replay_add(pid)
+        self.packets_in += 1
+        self.bytes_in += len(payload)
+        return payload
+
+    def _open_aead(self, packet: bytes, hlen: int) -> tuple:
+        body = len(packet) - hlen
+        if body < 4:
+            raise RemoteProtocolError(_AEAD_ERR + "error reading packet-id (short packet)")
+        if body < 4 + _TAG:
+            raise RemoteProtocolError(_AEAD_ERR + "missing tag (short packet)")
+        if body < 4 + _TAG + 1:
+            raise RemoteProtocolError(_AEAD_ERR + "missing payload (short packet)")
+        pid_bytes = packet[hlen:hlen + 4]
+        pid = int.from_bytes(pid_bytes, "big")
+        # a known replay is refused before spending time on decryption
+        self._replay_test(pid, _AEAD_ERR)
+        aad = packet[:hlen + 4] if hlen == 4 else pid_bytes
+        tag_end = hlen + 4 + _TAG
+        try:
+            payload = self._dec.open(pid_bytes + self._dec_iv, packet[tag_end:] + packet[hlen + 4:tag_end], aad)
+        except RemoteProtocolError:
+            raise RemoteProtocolError(_AEAD_ERR + "cipher final failed (bad tag)")
+        return payload, pid
+
+    def _open_cbc(self, packet: bytes, hlen: int) -> tuple:
+        mlen = self._hmac_len
+        if len(packet) - hlen < mlen:
+            raise RemoteProtocolError(_CBC_ERR + "missing authentication info (short packet)")
+        start = hlen + mlen
+        body = packet[start:]
+        if not digest.compare_digest(self._dec_mac.digest(body), packet[hlen:start]):
+            raise RemoteProtocolError(_CBC_ERR + "packet HMAC authentication failed")
+        if len(body) < _BLOCK:
+            raise RemoteProtocolError(_CBC_ERR + "missing IV info (short packet)")
+        ct = body[_BLOCK:]
+        if not ct:
+            raise RemoteProtocolError(_CBC_ERR + "missing payload (short packet)")
+        if len(ct) % _BLOCK:
+            raise RemoteProtocolError(_CBC_ERR + "cipher final failed (not whole blocks)")
+        plain = self._crypto.cbc_decrypt(self._dec_key, body[:_BLOCK], ct)
+        pad = plain[-1]
+        if not 1 <= pad <= _BLOCK or plain[-pad:] != bytes((pad,)) * pad:
+            raise RemoteProtocolError(_CBC_ERR + "cipher final failed (bad padding)")
+        plain = plain[:-pad]
+        if len(plain) < 4:
+            raise RemoteProtocolError(_CBC_ERR + "error reading CBC packet-id")
+        pid = int.from_bytes(plain[:4], "big")
+        self._replay_test(pid, _CBC_ERR)
+        return plain[4:], pid
+
+    # -- replay window (packet_id_test / packet_id_add) ------------------------
+
+    def _replay_test(self, pid: int, prefix: str) -> None:
+        if pid == 0:
+            raise RemoteProtocolError(prefix + "bad packet ID (may be a replay): [ #0 ] is never valid")
+        if pid > self._recv_max:
+            return
+        diff = self._recv_max - pid
+        if diff >= REPLAY_WINDOW:
+            raise RemoteProtocolError(prefix + "bad packet ID (may be a replay): [ #%d ] is behind the window" % pid)
+        if self._recv_seen >> diff & 1:
+            raise RemoteProtocolError(prefix + "bad packet ID (may be a replay): [ #%d ] already seen" % pid)
+
+    def _replay_add(self, pid: int) -> None:
+        if pid > self._recv_max:
+            shift = pid - self._recv_max
+            self._recv_seen = ((self._recv_seen << shift) | 1) & _WINDOW_MASK if shift < REPLAY_WINDOW else 1
+            self._recv_max = pid
+        else:
+            self._recv_seen |= 1 << (self._recv_max - pid)
+
+    def replay_state(self) -> tuple:
+        """(highest packet-id accepted, seen bitmap): for tests and diagnostics."""
+        return self._recv_max, self._recv_seen
