@@ -1,0 +1,204 @@
+"""TLS engine for CPython: pyOpenSSL over a memory BIO, sans-IO.
+
+The control channel moves TLS bytes; this engine never touches a socket. It is the
+CPython twin of ``ovpnkx.tls_mbedtls.MbedTlsEngine`` (same interface), and the only
+one with an RFC 5705 exporter (tls-ekm).
+
+As OpenVPN does, peers are verified against the CA only (no hostname check);
+``remote_cert_tls`` adds OpenVPN's ``--remote-cert-tls`` extended-key-usage check.
+"""
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+from OpenSSL import SSL, crypto
+
+from ovpnkx.errors import LocalProtocolError, RemoteProtocolError
+
+MAX_RECORD = 16384
+
+_EKU = {"server": ExtendedKeyUsageOID.SERVER_AUTH, "client": ExtendedKeyUsageOID.CLIENT_AUTH}
+
+# the X509_V_ERR_* codes a misconfigured peer produces, in OpenSSL's words
+_VERIFY_ERRORS = {
+    2: "unable to get issuer certificate",
+    7: "certificate signature failure",
+    9: "certificate is not yet valid",
+    10: "certificate has expired",
+    18: "self-signed certificate",
+    19: "self-signed certificate in certificate chain",
+    20: "unable to get local issuer certificate (wrong CA?)",
+    21: "unable to verify the first certificate",
+    24: "invalid CA certificate",
+    26: "unsupported certificate purpose (extended key usage)",
+}
+
+
+def _subject_cn(cert: x509.Certificate) -> str:
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(cns[0].value) if cns else cert.subject.rfc4514_string()
+
+
+def _has_eku(cert: x509.Certificate, oid) -> bool:
+    try:
+        ext = cert.extensions.get_extension_for_oid(ExtensionOID.EXTENDED_KEY_USAGE)
+    except x509.ExtensionNotFound:
+        return False
+    return oid in ext.value
+
+
+class OpenSslEngine:
+    """One TLS session (one OpenVPN key_state), client or server, over memory BIOs.
+
+    ``feed`` takes the peer's TLS bytes and does all the work (handshake, decryption);
+    ``pending_ciphertext`` returns what to send; ``read`` returns one received
+    record's plaintext at a time; ``write`` sends one record.
+    """
+
+    def __init__(self, is_server: bool, ca_pem: bytes, cert_pem: bytes, key_pem: bytes,
+                 remote_cert_tls: "str | None" = None) -> None:
+        if remote_cert_tls not in (None, "server", "client"):
+            raise LocalProtocolError("remote_cert_tls must be 'server', 'client' or None")
+        self.is_server = is_server
+        self._eku = _EKU[remote_cert_tls] if remote_cert_tls else None
+        self._eku_name = remote_cert_tls
+        ctx = SSL.Context(SSL.TLS_METHOD)
+        ctx.set_min_proto_version(SSL.TLS1_2_VERSION)  # OpenVPN 2.6's default tls-version-min
+        try:
+            cas = x509.load_pem_x509_certificates(bytes(ca_pem))
+            chain = x509.load_pem_x509_certificates(bytes(cert_pem))
+            key = load_pem_private_key(bytes(key_pem), None)
+        except ValueError as exc:
+            raise LocalProtocolError("bad PEM input: %s" % exc) from None
+        store = ctx.get_cert_store()
+        for ca in cas:
+            store.add_cert(crypto.X509.from_cryptography(ca))
+        ctx.use_certificate(chain[0])
+        for extra in chain[1:]:
+            ctx.add_extra_chain_cert(crypto.X509.from_cryptography(extra))
+        try:
+            ctx.use_privatekey(key)
+            ctx.check_privatekey()
+        except SSL.Error:
+            raise LocalProtocolError("private key does not match the certificate") from None
+        ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, self._verify)
+        if is_server:
+            # no session tickets: OpenVPN starts every key_state with a full handshake
+            ctx.set_options(SSL.OP_NO_TICKET)
+        self._conn = SSL.Connection(ctx, None)
+        if is_server:
+            self._conn.set_accept_state()
+        else:
+            self._conn.set_connect_state()
+        self._started = False
+        self._complete = False
+        self._failed: "str | None" = None
+        self._verify_reason: "str | None" = None
+        self._records: list = []
+        self.peer_subject: "str | None" = None
+        self.cipher_name: "str | None" = None
+
+    # -- OpenSSL's verify callback: record why, so that the error names it --
+    def _verify(self, conn, cert, errnum, depth, ok) -> bool:
+        if not ok:
+            if self._verify_reason is None:
+                what = _VERIFY_ERRORS.get(errnum, "X509 verify error %d" % errnum)
+                self._verify_reason = "certificate verify failed: %s (depth %d, %s)" % (
+                    what, depth, _subject_cn(cert.to_cryptography()))
+            return False
+        if depth == 0:
+            c = cert.to_cryptography()
+            self.peer_subject = _subject_cn(c)
+            if self._eku is not None and not _has_eku(c, self._eku):
+                self._verify_reason = ("certificate verify failed: peer certificate %s lacks "
+                                       "extended key usage %s (remote-cert-tls %s)"
+                                       % (self.peer_subject, self._eku.dotted_string, self._eku_name))
+                return False
+        return True
+
+    @property
+    def handshake_complete(self) -> bool:
+        """True once the TLS handshake has finished (and the peer was verified)."""
+        return self._complete
+
+    def start(self) -> None:
+        """Begin the handshake; a client queues its ClientHello."""
+        if self._started:
+            raise LocalProtocolError("TLS engine already started")
+        self._started = True
+        self._advance()
+
+    def feed(self, ciphertext: bytes) -> None:
+        """Process TLS bytes from the peer. RemoteProtocolError on any TLS failure."""
+        if not self._started:
+            raise LocalProtocolError("feed() before start()")
+        if self._failed:
+            raise RemoteProtocolError(self._failed)
+        if ciphertext:
+            self._conn.bio_write(bytes(ciphertext))
+        self._advance()
+
+    def _advance(self) -> None:
+        try:
+            if not self._complete:
+                try:
+                    self._conn.do_handshake()
+                except SSL.WantReadError:
+                    return
+                self._complete = True
+                self.cipher_name = "%s %s" % (self._conn.get_protocol_version_name(),
+                                             self._conn.get_cipher_name())
+            while True:
+                try:
+                    data = self._conn.recv(MAX_RECORD)
+                except SSL.WantReadError:
+                    return
+                if data:
+                    self._records.append(data)
+        except SSL.ZeroReturnError:
+            self._fail("TLS connection closed by peer (close_notify)")
+        except SSL.Error as exc:
+            self._fail(self._verify_reason or "TLS error: %s" % _describe(exc))
+
+    def _fail(self, reason: str) -> None:
+        self._failed = reason
+        raise RemoteProtocolError(reason)
+
+    def pending_ciphertext(self) -> bytes:
+        """Drain the TLS bytes to send to the peer (b"" if none)."""
+        out = []
+        while True:
+            try:
+                chunk = self._conn.bio_read(65536)
+            except SSL.WantReadError:
+                break
+            if not chunk:
+                break
+            out.append(chunk)
+        return b"".join(out)
+
+    def write(self, plaintext: bytes) -> None:
+        """Send ``plaintext`` as one TLS record (1..16384 bytes)."""
+        if not self._complete or self._failed:
+            raise LocalProtocolError("write() before the TLS handshake completed")
+        if not 0 < len(plaintext) <= MAX_RECORD:
+            raise LocalProtocolError("TLS record plaintext must be 1..%d bytes" % MAX_RECORD)
+        self._conn.sendall(bytes(plaintext))
+
+    def read(self) -> bytes:
+        """The plaintext of the next received TLS record, b"" when none."""
+        return self._records.pop(0) if self._records else b""
+
+    def export_keying_material(self, label: bytes, length: int) -> bytes:
+        """RFC 5705 exporter without context (OpenVPN's tls-ekm)."""
+        if not self._complete:
+            raise LocalProtocolError("export_keying_material() before the TLS handshake completed")
+        return self._conn.export_keying_material(label, length, None)
+
+
+def _describe(exc: SSL.Error) -> str:
+    parts = []
+    for item in exc.args[0] if exc.args and isinstance(exc.args[0], list) else []:
+        if isinstance(item, tuple) and item:
+            parts.append(str(item[-1]))
+    return ", ".join(parts) or repr(exc)
