@@ -219,7 +219,7 @@ def _implicit_iv(text: str, direction: str) -> object:
 def parse(name: str, server_log: str, client_log: str) -> dict:
     if "TLS_export=0" not in server_log:
         raise SystemExit("%s: the server did not use the PRF (no 'TLS_export=0')" % name)
-    vec = {"name": name}
+    vec: dict = {"name": name}
     for who, log in (("server", server_log), ("client", client_log)):
         for field in ("pre_master", "random1", "random2"):
             vec.setdefault("client_" + field, _hex_after(log, "Client " + field))

@@ -1,0 +1,344 @@
+"""The key method 2 message and its key source (ssl.c key_method_2_write/_read).
+
+Sent once per key_state inside the TLS channel, client first::
+
+    uint32 0 | uint8 key_method (2) | key source | options | username | password | peer-info
+
+key source: client pre_master[48] random1[32] random2[32], server random1[32]
+random2[32]. Each string is ``u16 length | bytes | NUL`` with the NUL counted;
+length 0 (``00 00``) is OpenVPN's "no string" (write_empty_string), which it
+writes for username and password without auth-user-pass. The reader is
+stricter than OpenVPN's in one way: it refuses what OpenVPN would silently
+truncate or skip (a string without its NUL, a length beyond the end, bytes
+after peer-info), because a 2.6 peer never sends those.
+"""
+
+import struct
+
+from ._compat import TYPE_CHECKING, const
+from .errors import LocalProtocolError, RemoteProtocolError
+
+if TYPE_CHECKING:
+    from typing import Optional
+
+KEY_METHOD_2 = 2
+KEY_METHOD_MASK = 0x0F  # the high nibble held flags in old versions; ignored on read
+TLS_OPTIONS_LEN = 512  # options string, NUL included (ssl.h)
+# Username/password capacity, NUL included (misc.h): 4096 in builds with
+# ENABLE_PKCS11 (Debian's 2.6.14), 128 in others. A longer one makes a 2.6
+# server answer AUTH_FAILED; this reader refuses it.
+USER_PASS_LEN = 4096
+PEER_INFO_LEN = 0xFFFF  # only the u16 limits it (read_string_alloc)
+
+PRE_MASTER_LEN = 48
+RANDOM_LEN = 32
+
+# IV_PROTO bits of the peer-info (ssl.h)
+IV_PROTO_DATA_V2 = 2
+IV_PROTO_REQUEST_PUSH = 4
+IV_PROTO_TLS_KEY_EXPORT = 8
+IV_PROTO_AUTH_PENDING_KW = 16
+IV_PROTO_NCP_P2P = 32
+IV_PROTO_DNS_OPTION = 64
+IV_PROTO_CC_EXIT_NOTIFY = 128
+IV_PROTO_AUTH_FAIL_TEMP = 256
+IV_PROTO_DYN_TLS_CRYPT = 512
+
+_HEADER_LEN = const(5)  # uint32 0 + key method byte
+
+
+class KeySource:
+    """One side's key source (OpenVPN's struct key_source).
+
+    ``pre_master`` (48 bytes) is sent by the client only and is None on the
+    server side; ``random1`` and ``random2`` are 32 bytes each.
+    """
+
+    def __init__(self, pre_master: "Optional[bytes]", random1: bytes, random2: bytes) -> None:
+        if pre_master is not None:
+            pre_master = _exact("pre_master", pre_master, PRE_MASTER_LEN)
+        self.pre_master = pre_master
+        self.random1 = _exact("random1", random1, RANDOM_LEN)
+        self.random2 = _exact("random2", random2, RANDOM_LEN)
+
+    @classmethod
+    def generate(cls, entropy: object, is_client: bool) -> "KeySource":
+        """Draw a fresh key source from ``entropy.random_bytes(n)``, in OpenVPN's
+        order: pre_master (client only), random1, random2."""
+        draw = entropy.random_bytes  # type: ignore[attr-defined]
+        pre_master = _exact("entropy output", draw(PRE_MASTER_LEN), PRE_MASTER_LEN) if is_client else None
+        random1 = _exact("entropy output", draw(RANDOM_LEN), RANDOM_LEN)
+        random2 = _exact("entropy output", draw(RANDOM_LEN), RANDOM_LEN)
+        return cls(pre_master, random1, random2)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, KeySource) and self.pre_master == other.pre_master
+                and self.random1 == other.random1 and self.random2 == other.random2)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __repr__(self) -> str:
+        return "<KeySource %s (key material not shown)>" % ("client" if self.pre_master else "server")
+
+
+class KeyMethod2Message:
+    """The content of a key method 2 message.
+
+    ``username``/``password``/``peer_info`` None means "absent" (written as
+    ``00 00``); an empty str is written as ``00 01 00``. ``options`` is always
+    a str (a length-0 options field reads as "").
+    """
+
+    def __init__(self, key_source: KeySource, options: str = "", username: "Optional[str]" = None,
+                 password: "Optional[str]" = None, peer_info: "Optional[str]" = None) -> None:
+        self.key_source = key_source
+        self.options = options
+        self.username = username
+        self.password = password
+        self.peer_info = peer_info
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, KeyMethod2Message) and self.key_source == other.key_source
+                and self.options == other.options and self.username == other.username
+                and self.password == other.password and self.peer_info == other.peer_info)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __repr__(self) -> str:
+        return "<KeyMethod2Message options=%r username=%s peer_info=%r>" % (
+            self.options, "set" if self.username is not None else "None", self.peer_info)
+
+
+def _exact(what: str, value: object, n: int) -> bytes:
+    if not isinstance(value, (bytes, bytearray, memoryview)) or len(value) != n:
+        raise LocalProtocolError("%s must be %d bytes" % (what, n))
+    return bytes(value)
+
+
+# --- writing -------------------------------------------------------------------
+
+
+def _write_string(out: bytearray, what: str, value: "Optional[str]", maxlen: int) -> None:
+    """u16 length | UTF-8 | NUL; None is the empty string ``00 00``."""
+    if value is None:
+        out.extend(b"\x00\x00")
+        return
+    if not isinstance(value, str):
+        raise LocalProtocolError("%s must be a str or None" % what)
+    raw = value.encode("utf-8")
+    if b"\x00" in raw:
+        raise LocalProtocolError("%s contains a NUL" % what)
+    n = len(raw) + 1
+    if n > maxlen:
+        raise LocalProtocolError("%s is %d bytes with its NUL, more than %d" % (what, n, maxlen))
+    out.extend(struct.pack(">H", n))
+    out.extend(raw)
+    out.append(0)
+
+
+def write_key_method2(msg: KeyMethod2Message, is_client: bool) -> bytes:
+    """Serialize ``msg`` as the client's (``is_client``) or the server's key method 2 message."""
+    ks = msg.key_source
+    if not isinstance(ks, KeySource):
+        raise LocalProtocolError("key_source must be a KeySource")
+    if is_client and ks.pre_master is None:
+        raise LocalProtocolError("the client's key source needs a pre_master")
+    if not is_client and ks.pre_master is not None:
+        raise LocalProtocolError("the server's key source has no pre_master")
+    if not isinstance(msg.options, str):
+        raise LocalProtocolError("options must be a str")
+    out = bytearray(b"\x00\x00\x00\x00")
+    out.append(KEY_METHOD_2)
+    if is_client:
+        out.extend(ks.pre_master)  # type: ignore[arg-type]
+    out.extend(ks.random1)
+    out.extend(ks.random2)
+    _write_string(out, "options", msg.options, TLS_OPTIONS_LEN)
+    _write_string(out, "username", msg.username, USER_PASS_LEN)
+    _write_string(out, "password", msg.password, USER_PASS_LEN)
+    _write_string(out, "peer-info", msg.peer_info, PEER_INFO_LEN)
+    return bytes(out)
+
+
+# --- reading -------------------------------------------------------------------
+
+
+def _read_string(data: bytes, pos: int, what: str, maxlen: int) -> tuple:
+    """Read one u16-prefixed string at ``pos``; return (str or None, next pos)."""
+    if len(data) - pos < 2:
+        raise RemoteProtocolError("key method 2 message ends before the %s length" % what)
+    n = (data[pos] << 8) | data[pos + 1]
+    pos += 2
+    if n == 0:
+        return None, pos
+    if n > maxlen:
+        raise RemoteProtocolError("%s is %d bytes, more than %d" % (what, n, maxlen))
+    if n > len(data) - pos:
+        raise RemoteProtocolError("%s length %d runs past the end (%d bytes left)" % (what, n, len(data) - pos))
+    raw = data[pos:pos + n - 1]
+    if data[pos + n - 1] != 0:
+        raise RemoteProtocolError("%s is not NUL-terminated" % what)
+    if raw.find(b"\x00") >= 0:
+        raise RemoteProtocolError("%s has a NUL before its end" % what)
+    if not _valid_utf8(raw):
+        raise RemoteProtocolError("%s is not valid UTF-8" % what)
+    return raw.decode("utf-8"), pos + n
+
+
+def _valid_utf8(raw: bytes) -> bool:
+    """Strict UTF-8 (RFC 3629) check, the same on both runtimes: MicroPython's
+    decoder accepts encoded surrogates, and on some ports checks nothing."""
+    i = 0
+    n = len(raw)
+    while i < n:
+        b = raw[i]
+        if b < 0x80:
+            i += 1
+            continue
+        if 0xC2 <= b <= 0xDF:
+            more, lo, hi = 1, 0x80, 0xBF
+        elif 0xE0 <= b <= 0xEF:
+            more = 2
+            lo = 0xA0 if b == 0xE0 else 0x80  # no overlong forms
+            hi = 0x9F if b == 0xED else 0xBF  # no surrogates
+        elif 0xF0 <= b <= 0xF4:
+            more = 3
+            lo = 0x90 if b == 0xF0 else 0x80
+            hi = 0x8F if b == 0xF4 else 0xBF  # nothing above U+10FFFF
+        else:
+            return False
+        if i + more >= n:  # truncated sequence
+            return False
+        if not lo <= raw[i + 1] <= hi:
+            return False
+        for j in range(i + 2, i + 1 + more):
+            if not 0x80 <= raw[j] <= 0xBF:
+                return False
+        i += 1 + more
+    return True
+
+
+def read_key_method2(data: bytes, is_client_sender: bool) -> KeyMethod2Message:
+    """Parse a key method 2 message sent by the client (``is_client_sender``) or the server.
+
+    Raises RemoteProtocolError, and nothing else, for any malformed input.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise LocalProtocolError("read_key_method2 needs bytes")
+    data = bytes(data)
+    if len(data) < _HEADER_LEN:
+        raise RemoteProtocolError("key method 2 message too short (%d bytes)" % len(data))
+    # the leading uint32 is discarded unread, as OpenVPN does
+    method = data[4] & KEY_METHOD_MASK
+    if method != KEY_METHOD_2:
+        raise RemoteProtocolError("key method %d is not supported (flags byte 0x%02x), only key method 2"
+                                  % (method, data[4]))
+    pos = _HEADER_LEN
+    need = (PRE_MASTER_LEN if is_client_sender else 0) + 2 * RANDOM_LEN
+    if len(data) - pos < need:
+        raise RemoteProtocolError("key source too short (%d of %d bytes)" % (len(data) - pos, need))
+    pre_master = None
+    if is_client_sender:
+        pre_master = data[pos:pos + PRE_MASTER_LEN]
+        pos += PRE_MASTER_LEN
+    random1 = data[pos:pos + RANDOM_LEN]
+    random2 = data[pos + RANDOM_LEN:pos + 2 * RANDOM_LEN]
+    pos += 2 * RANDOM_LEN
+    options, pos = _read_string(data, pos, "options", TLS_OPTIONS_LEN)
+    username, pos = _read_string(data, pos, "username", USER_PASS_LEN)
+    password, pos = _read_string(data, pos, "password", USER_PASS_LEN)
+    peer_info, pos = _read_string(data, pos, "peer-info", PEER_INFO_LEN)
+    if pos != len(data):
+        raise RemoteProtocolError("%d bytes after the peer-info" % (len(data) - pos))
+    return KeyMethod2Message(KeySource(pre_master, random1, random2), options or "",
+                             username, password, peer_info)
+
+
+# --- options string and peer-info ----------------------------------------------
+
+
+def options_string(is_client: bool, dev_type: str = "tun", link_mtu: int = 1541, tun_mtu: int = 1500,
+                   proto: str = "UDPv4", cipher: "Optional[str]" = None, auth: str = "SHA1",
+                   keysize: int = 128, tls_auth: bool = False) -> str:
+    """The OCC options string in OpenVPN's order (options.c options_string).
+
+    Defaults give a 2.6 ``--pull`` client's string:
+    ``V4,dev-type tun,link-mtu 1541,tun-mtu 1500,proto UDPv4,auth SHA1,keysize 128,key-method 2,tls-client``.
+    A mismatch is only a warning in 2.6; ``cipher`` is left out by clients that pull.
+    """
+    parts = ["V4", "dev-type " + dev_type]
+    if link_mtu:
+        parts.append("link-mtu %d" % link_mtu)
+    parts.append("tun-mtu %d" % tun_mtu)
+    parts.append("proto " + proto)
+    if cipher:
+        parts.append("cipher " + cipher)
+    parts.append("auth " + auth)
+    parts.append("keysize %d" % keysize)
+    if tls_auth:
+        parts.append("tls-auth")
+    parts.append("key-method 2")
+    parts.append("tls-client" if is_client else "tls-server")
+    return ",".join(parts)
+
+
+def options_extract(options: str, name: str) -> "Optional[str]":
+    """The value of option ``name`` in an options string (``cipher`` -> "AES-256-GCM"), or None."""
+    prefix = name + " "
+    for item in options.split(","):
+        if item.startswith(prefix) and len(item) > len(prefix):
+            return item[len(prefix):]
+    return None
+
+
+def _check_peer_info_part(what: str, text: str) -> None:
+    if not isinstance(text, str) or "\n" in text or "\x00" in text:
+        raise LocalProtocolError("peer-info %s must be a str without newline or NUL" % what)
+
+
+def peer_info_string(items: list) -> str:
+    """``KEY=VALUE\\n`` lines from ``(key, value)`` pairs, in the given order."""
+    out = []
+    for key, value in items:
+        value = str(value)
+        _check_peer_info_part("key", key)
+        _check_peer_info_part("value", value)
+        if not key or "=" in key:
+            raise LocalProtocolError("peer-info key %r is not a valid name" % key)
+        out.append("%s=%s\n" % (key, value))
+    return "".join(out)
+
+
+def client_peer_info(version: str, platform: str, ciphers: str, iv_proto: int,
+                     extra: "Optional[list]" = None) -> str:
+    """A client peer-info as a 2.6 server expects it:
+    ``IV_VER``, ``IV_PLAT``, ``IV_CIPHERS`` (colon-separated), ``IV_PROTO`` (decimal), then ``extra`` pairs."""
+    items = [("IV_VER", version), ("IV_PLAT", platform), ("IV_CIPHERS", ciphers),
+             ("IV_PROTO", "%d" % iv_proto)]
+    if extra:
+        items.extend(extra)
+    return peer_info_string(items)
+
+
+def parse_peer_info(text: "Optional[str]") -> dict:
+    """``KEY=VALUE`` lines to a dict (later lines win; lines without ``=`` are skipped,
+    as OpenVPN skips lines it cannot use)."""
+    result = {}
+    if text:
+        for line in text.split("\n"):
+            eq = line.find("=")
+            if eq > 0:
+                result[line[:eq]] = line[eq + 1:]
+    return result
+
+
+def iv_proto(peer_info: dict) -> int:
+    """The peer's IV_PROTO bits; 0 when absent or not a positive number
+    (OpenVPN's extract_iv_proto reads leading decimal digits)."""
+    value = peer_info.get("IV_PROTO", "")
+    digits = 0
+    while digits < len(value) and "0" <= value[digits] <= "9":
+        digits += 1
+    return int(value[:digits]) if digits else 0
