@@ -26,7 +26,7 @@ def _table(stdout):
 
 
 def _modules(firmware):
-    found = set()
+    found: set = set()
     for pkg in os.listdir(firmware):
         pkg_dir = os.path.join(firmware, pkg)
         if os.path.isfile(os.path.join(pkg_dir, "__init__.py")):
