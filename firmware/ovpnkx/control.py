@@ -1,0 +1,145 @@
+"""The control channel of one key_state: TLS records carried over ``reliable``.
+
+OpenVPN runs one TLS session per key_state (ssl.c ``struct key_state``). Its
+ciphertext travels in P_CONTROL_V1 packets, split to fit ``tls-mtu``; the first
+plaintext record each way is the key method 2 message, later records are
+NUL-terminated control messages (PUSH_REQUEST, PUSH_REPLY, AUTH_FAILED, EXIT…).
+
+``KeyStateChannel`` owns the reliable layer, the TLS engine and the key_state
+machine of one key_id. The session decides *what* to say (which reset, when to
+write key method 2); this module moves the bytes and keeps the states honest.
+"""
+
+from . import keystate as ks
+from . import packet as pk
+from .errors import LocalProtocolError, RemoteProtocolError
+from .keymethod2 import read_key_method2
+from .reliable import ReliableLayer
+
+# Worst-case control packet header without tls-auth: op(1) sid(8) ack count(1)
+# 4 piggybacked acks(16) peer sid(8) msg packet-id(4).
+CONTROL_HEADER_MAX = 38
+TLS_MTU = 1250  # OpenVPN's default --tls-mtu
+
+
+class KeyStateChannel:
+    """Reliable TLS transport and key method 2 exchange for one key_id."""
+
+    def __init__(self, key_id: int, is_server: bool, tls: object, now_ms: int,
+                 hand_window_ms: int = 60000, timeout_ms: int = 2000,
+                 payload_max: int = TLS_MTU - CONTROL_HEADER_MAX) -> None:
+        self.key_id = key_id
+        self.is_server = is_server
+        self.tls = tls
+        self.state = ks.KeyState(key_id, is_server, now_ms, hand_window_ms)
+        # until data keys exist (the p2mp client waits for PUSH_REPLY after S_ACTIVE)
+        self.hand_deadline_ms = now_ms + hand_window_ms
+        self.reliable = ReliableLayer(timeout_ms=timeout_ms)
+        self.payload_max = payload_max
+        self.reset_acked = False
+        self.peer_reset_seen = False
+        self.handshake_done = False
+        self.sent_km2 = False
+        self.peer_km2 = None  # type: object
+        self.messages = []  # type: list  # control messages received, in order
+        self._reset_id = -1
+
+    # -- what the session asks for -------------------------------------
+    def queue_reset(self, opcode: int) -> None:
+        """Queue our (hard or soft) reset as msg packet-id 0: INITIAL -> PRE_START."""
+        self._reset_id = self.reliable.send(opcode, b"")
+        self.state.handle(ks.EV_RESET_QUEUED)
+
+    def write_key_method2(self, message: bytes) -> None:
+        """Send our key method 2 message as one TLS record."""
+        if self.sent_km2:
+            raise LocalProtocolError("key method 2 message already sent for key_id %d" % self.key_id)
+        self.tls.write(message)
+        self.sent_km2 = True
+        self.state.handle(ks.EV_KEY_SENT)
+        self._flush_tls()
+
+    def write_message(self, text: str) -> None:
+        """Send a NUL-terminated control message (one TLS record)."""
+        if not self.handshake_done:
+            raise LocalProtocolError("control message before the TLS handshake completed")
+        self.tls.write(text.encode() + b"\x00")
+        self._flush_tls()
+
+    # -- what the peer sent ----------------------------------------------
+    def receive(self, packet: "pk.ControlPacket", now_ms: int) -> None:
+        """Take one parsed control packet of this key_id from the peer.
+
+        Raises RemoteProtocolError when the peer's TLS or key method 2 data is
+        wrong; the session then ends this key_state.
+        """
+        if packet.acks:
+            self.reliable.process_acks(packet.acks, now_ms)
+        if packet.opcode != pk.P_ACK_V1 and packet.message_id is not None:
+            self.reliable.receive(packet.message_id, packet.opcode, packet.payload)
+        for opcode, payload in self.reliable.deliver():
+            if opcode == pk.P_CONTROL_V1:
+                if not self.peer_reset_seen:
+                    raise RemoteProtocolError("P_CONTROL_V1 before the peer's reset")
+                self.tls.feed(payload)
+            elif opcode in (pk.P_CONTROL_HARD_RESET_CLIENT_V2, pk.P_CONTROL_HARD_RESET_SERVER_V2,
+                            pk.P_CONTROL_SOFT_RESET_V1):
+                self.peer_reset_seen = True
+            else:
+                raise RemoteProtocolError("unexpected reliable opcode %d" % opcode)
+        self._advance(now_ms)
+
+    def _advance(self, now_ms: int) -> None:
+        if not self.reset_acked and self._reset_id >= 0 and self.reliable.is_acked(self._reset_id):
+            self.reset_acked = True
+            self.state.handle(ks.EV_RESET_ACKED)
+            if not self.is_server:
+                self.tls.start()
+        if self.reset_acked and not self.handshake_done and self.tls.handshake_complete:
+            self.handshake_done = True
+        self._read_records()
+        self._flush_tls()
+        if (self.sent_km2 and self.peer_km2 is not None and self.state.state in (ks.S_SENT_KEY, ks.S_GOT_KEY)
+                and self.reliable.all_acked()):
+            self.state.handle(ks.EV_SEND_ACKED)
+
+    def _read_records(self) -> None:
+        while self.handshake_done:
+            record = self.tls.read()
+            if not record:
+                return
+            if self.peer_km2 is None:
+                self.peer_km2 = read_key_method2(record, self.is_server)  # the peer sent it
+                self.state.handle(ks.EV_KEY_RECEIVED)
+                continue
+            end = record.find(b"\x00")
+            text = record if end < 0 else record[:end]
+            try:
+                self.messages.append(text.decode())
+            except UnicodeError:
+                raise RemoteProtocolError("control message is not valid text")
+
+    def _flush_tls(self) -> None:
+        data = self.tls.pending_ciphertext()
+        step = self.payload_max
+        for i in range(0, len(data), step):
+            self.reliable.send(pk.P_CONTROL_V1, data[i:i + step])
+
+    # -- what goes out ----------------------------------------------------
+    def pop_messages(self) -> list:
+        """Control messages received since the last call."""
+        out, self.messages = self.messages, []
+        return out
+
+    def packets_to_send(self, now_ms: int) -> list:
+        """(opcode, message_id, payload, acks) tuples due now."""
+        self._advance(now_ms)
+        return self.reliable.packets_to_send(now_ms)
+
+    def get_timer(self) -> "int | None":
+        """Earliest time (ms) this key_state needs ``packets_to_send`` or a deadline check."""
+        t = self.reliable.get_timer()
+        if self.state.state not in (ks.S_GENERATED_KEYS, ks.S_ERROR):
+            d = self.hand_deadline_ms
+            t = d if t is None or d < t else t
+        return t

@@ -1,0 +1,6 @@
+"""Device-side adapters around the sans-IO core: clock, sockets, the session loop.
+
+These modules move bytes and read clocks, nothing more; they run on MicroPython
+(boards and the unix port) and on CPython, so the host's `ovpnkx connect
+--runtime cpython` and the simulated device share one loop.
+"""

@@ -1,0 +1,51 @@
+"""`ovpnkx connect --runtime micropython`: the client on the MicroPython unix port.
+
+Usage: micropython -m ovpnkx_device.connect_main CONFIG [PINGS] [TIMEOUT_S] [json]
+
+The config is read and parsed here, on the device side, as a board would; the
+unix port's network stands in for Wi-Fi and its os.urandom for the board's
+noise source.
+"""
+
+import sys
+
+from ovpnkx.config import ConfigError, parse_config
+from ovpnkx.crypto_mp import MicroPythonCrypto
+from ovpnkx.entropy import HostEntropy
+from ovpnkx.tls_mbedtls import MbedTlsEngine
+
+from .runner import json_emitter, run_client, text_emitter
+
+
+def _reader(base: str) -> object:
+    def read_file(path: str) -> str:
+        if not path.startswith("/"):
+            path = base + "/" + path
+        with open(path) as f:
+            return f.read()
+    return read_file
+
+
+def main(argv: list) -> int:
+    """Entry point; returns the exit status."""
+    path = argv[0]
+    pings = int(argv[1]) if len(argv) > 1 else 0
+    timeout_s = int(argv[2]) if len(argv) > 2 else 0
+    emit = json_emitter if len(argv) > 3 and argv[3] == "json" else text_emitter
+    base = path.rsplit("/", 1)[0] if "/" in path else "."
+    try:
+        with open(path) as f:
+            cfg = parse_config(f.read(), path, _reader(base))
+    except (ConfigError, OSError) as exc:
+        emit({"event": "result", "at_ms": 0, "ok": False, "reason": str(exc)})
+        return 2
+
+    def tls_factory() -> object:
+        return MbedTlsEngine(False, cfg.ca.encode(), cfg.cert.encode(), cfg.key.encode(), cfg.remote_cert_tls)
+
+    return run_client(cfg, HostEntropy(), MicroPythonCrypto(), tls_factory, ask_ekm=False,
+                      platform="micropython-unix", pings=pings, timeout_s=timeout_s, emit=emit)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,126 @@
+"""UDP and TCP transports for the session loop (sockets + select.poll).
+
+TCP carries every packet behind OpenVPN's 16-bit length (packet.frame /
+StreamDeframer); UDP carries one packet per datagram.
+"""
+
+import select
+import socket
+
+from ovpnkx.errors import RemoteProtocolError
+from ovpnkx.packet import StreamDeframer, frame
+
+
+class TransportError(Exception):
+    """The transport failed (refused, reset, closed by the peer)."""
+
+
+def _address(host: str, port: int, kind: int) -> tuple:
+    info = socket.getaddrinfo(host, port, 0, kind)
+    if not info:
+        raise TransportError("cannot resolve %s" % host)
+    return info[0][-1]
+
+
+class UdpTransport:
+    """One UDP socket talking to one remote."""
+
+    name = "udp"
+
+    def __init__(self, host: str, port: int) -> None:
+        self.addr = _address(host, port, socket.SOCK_DGRAM)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.connect(self.addr)
+        self.sock.setblocking(False)
+
+    def send(self, packet: bytes) -> None:
+        """Send one packet."""
+        try:
+            self.sock.send(packet)
+        except OSError as exc:
+            raise TransportError("UDP send failed: %s" % exc)
+
+    def receive(self) -> list:
+        """Packets available now (never blocks)."""
+        out = []
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except OSError as exc:
+                if exc.args and exc.args[0] in (11, 35):  # EAGAIN / EWOULDBLOCK
+                    return out
+                if exc.args and exc.args[0] == 111:  # ECONNREFUSED: ICMP port unreachable
+                    raise TransportError("connection refused by %s:%d (nothing listening)" % self.addr[:2])
+                raise TransportError("UDP receive failed: %s" % exc)
+            if data is None:
+                return out
+            out.append(data)
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.sock.close()
+
+
+class TcpTransport:
+    """A TCP connection with OpenVPN's 16-bit length framing."""
+
+    name = "tcp"
+
+    def __init__(self, host: str, port: int) -> None:
+        self.addr = _address(host, port, socket.SOCK_STREAM)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self.sock.connect(self.addr)
+        except OSError as exc:
+            raise TransportError("cannot connect to %s:%d: %s" % (self.addr[0], self.addr[1], exc))
+        self.sock.setblocking(False)
+        self.deframer = StreamDeframer()
+
+    def send(self, packet: bytes) -> None:
+        """Send one packet, framed; blocks until all bytes are written."""
+        data = frame(packet)
+        view = memoryview(data)
+        sent = 0
+        poller = select.poll()
+        poller.register(self.sock, select.POLLOUT)
+        while sent < len(data):
+            try:
+                n = self.sock.send(view[sent:])
+            except OSError as exc:
+                if exc.args and exc.args[0] in (11, 35):
+                    poller.poll(100)
+                    continue
+                raise TransportError("TCP send failed: %s" % exc)
+            sent += n or 0
+
+    def receive(self) -> list:
+        """Complete packets available now (never blocks)."""
+        out = []
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except OSError as exc:
+                if exc.args and exc.args[0] in (11, 35):
+                    return out
+                raise TransportError("TCP receive failed: %s" % exc)
+            if data is None:
+                return out
+            if not data:
+                if out:
+                    return out
+                raise TransportError("the server closed the TCP connection")
+            try:
+                out.extend(self.deframer.feed(data))
+            except RemoteProtocolError as exc:
+                raise TransportError("bad TCP framing from the server: %s" % exc)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.sock.close()
+
+
+def wait_readable(transport: object, timeout_ms: int) -> None:
+    """Block until the transport's socket is readable or the timeout passes."""
+    poller = select.poll()
+    poller.register(transport.sock, select.POLLIN)
+    poller.poll(max(0, timeout_ms))

@@ -1,0 +1,68 @@
+"""`ovpnkx connect --config FILE`: a client for an OpenVPN 2.6 server.
+
+``--runtime micropython`` runs the client on the MicroPython unix port as the
+simulated device does (its sockets stand in for Wi-Fi; it derives keys with the
+PRF since MicroPython's TLS has no exporter). ``--runtime cpython`` runs the same
+core on the host with pyOpenSSL, and asks for tls-ekm.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+
+from ovpnkx.config import ConfigError, parse_config
+from ovpnkx.entropy import HostEntropy
+from ovpnkx_device.runner import json_emitter, run_client, text_emitter
+
+from .crypto_host import HostCrypto
+from .runtime import micropython_binary, micropython_env
+from .tls_openssl import OpenSslEngine
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of `ovpnkx connect`."""
+    p.add_argument("--config", required=True, help="OpenVPN client config (.ovpn)")
+    p.add_argument("--runtime", choices=("micropython", "cpython"), default="cpython",
+                   help="run the client on the MicroPython unix port or on CPython (default)")
+    p.add_argument("--pings", type=int, default=0, metavar="N",
+                   help="exit 0 once N server pings were decrypted and N of ours sent")
+    p.add_argument("--timeout", type=int, default=0, metavar="S",
+                   help="give up after S seconds (default: hand-window + time for the pings)")
+    p.add_argument("--json", action="store_true", help="print events as JSON lines")
+
+
+def _read_file(base: str):
+    def read(path: str) -> str:
+        with open(os.path.join(base, path)) as f:
+            return f.read()
+    return read
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the client; the exit status says whether it worked."""
+    if args.pings < 0:
+        print("ovpnkx connect: --pings must be >= 0", file=sys.stderr)
+        return 2
+    path = os.path.abspath(args.config)
+    try:
+        with open(path) as f:
+            cfg = parse_config(f.read(), args.config, _read_file(os.path.dirname(path)))
+    except OSError as exc:
+        print("ovpnkx connect: cannot read %s: %s" % (args.config, exc.strerror), file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print("ovpnkx connect: %s" % exc, file=sys.stderr)
+        return 2
+    timeout = args.timeout or (cfg.hand_window + 10 + 3 * max(args.pings, 1) * max(cfg.ping, 2))
+    if args.runtime == "micropython":
+        cmd = [micropython_binary(), "-m", "ovpnkx_device.connect_main", path, str(args.pings),
+               str(timeout), "json" if args.json else "text"]
+        return subprocess.call(cmd, env=micropython_env())
+
+    def tls_factory():
+        return OpenSslEngine(False, cfg.ca.encode(), cfg.cert.encode(), cfg.key.encode(), cfg.remote_cert_tls)
+
+    return run_client(cfg, HostEntropy(), HostCrypto(), tls_factory, ask_ekm=True,
+                      platform=sys.platform, pings=args.pings, timeout_s=timeout,
+                      emit=json_emitter if args.json else text_emitter)

@@ -1,0 +1,232 @@
+"""`ovpnkx serve --config FILE`: the CPython peer as an OpenVPN 2.6 p2mp server.
+
+One sans-IO ``Session`` per client (UDP: per source address; TCP: per
+connection), driven by asyncio: packets in, packets out, one timer per session.
+A client's failure ends only its own session. The first line printed is one JSON
+object with the bound ports, so scripts and tests can find the server.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+
+from ovpnkx.config import ConfigError, parse_config
+from ovpnkx.entropy import HostEntropy
+from ovpnkx.errors import ProtocolError, RemoteProtocolError
+from ovpnkx.packet import P_CONTROL_HARD_RESET_CLIENT_V2, StreamDeframer, frame, opcode_key_id
+from ovpnkx.session import Session, SessionConfig
+from ovpnkx.tlswrap import TlsAuth, parse_static_key
+
+from .crypto_host import HostCrypto
+from .tls_openssl import OpenSslEngine
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of `ovpnkx serve`."""
+    p.add_argument("--config", required=True, help="OpenVPN-style server config")
+    p.add_argument("--proto", choices=("udp", "tcp", "both"), help="override the config's proto")
+    p.add_argument("--port", type=int, help="override the config's port (0 = any free port)")
+    p.add_argument("--no-ekm", action="store_true", help="never grant tls-ekm (derive with the PRF)")
+    p.add_argument("--json", action="store_true", help="print events as JSON lines")
+    p.add_argument("--serial", metavar="PORT", help="serve a device on a serial line (pyserial URL)")
+
+
+def _now_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+class Server:
+    """Sessions keyed by peer, their timers, and event output."""
+
+    def __init__(self, cfg, ask_ekm: bool, emit) -> None:
+        self.cfg = cfg
+        self.ask_ekm = ask_ekm
+        self.emit = emit
+        self.crypto = HostCrypto()
+        self.entropy = HostEntropy()
+        self.sessions = {}  # peer key -> (Session, send, timer handle)
+        self.next_peer_id = 0
+        self.static_key = parse_static_key(cfg.tls_auth) if cfg.tls_auth else None
+
+    def _session_config(self, proto: str) -> SessionConfig:
+        cfg = self.cfg
+        tls_auth = None
+        if self.static_key is not None:
+            tls_auth = TlsAuth(self.static_key, cfg.key_direction, cfg.auth)  # a fresh replay window per client
+        ciphers = [c for c in cfg.data_ciphers if self.crypto.supports(c)]
+        peer_id = self.next_peer_id
+        self.next_peer_id = (self.next_peer_id + 1) % (1 << 24)
+        return SessionConfig(is_server=True, p2mp=True, ciphers=ciphers, auth=cfg.auth, tls_auth=tls_auth,
+                             ask_ekm=self.ask_ekm, proto=proto, hand_window_ms=cfg.hand_window * 1000,
+                             timeout_ms=cfg.tls_timeout * 1000, ping_ms=(cfg.ping or 10) * 1000,
+                             ping_restart_ms=(cfg.ping_restart or 60) * 1000, platform=sys.platform,
+                             push_options=cfg.push, peer_id=peer_id)
+
+    def _tls(self):
+        c = self.cfg
+        return OpenSslEngine(True, c.ca.encode(), c.cert.encode(), c.key.encode(), "client")
+
+    def open(self, peer, proto: str, send) -> Session:
+        """A new session for ``peer``; ``send(packet)`` puts a packet on its transport."""
+        self.close(peer, "replaced by a new session from the same peer")
+        session = Session(self._session_config(proto), self.entropy, self.crypto, self._tls, _now_ms())
+        self.sessions[peer] = [session, send, None]
+        self.emit({"event": "session", "peer": _label(peer), "proto": proto})
+        return session
+
+    def receive(self, peer, data: bytes) -> None:
+        """One packet from ``peer``."""
+        entry = self.sessions.get(peer)
+        if entry is None:
+            return
+        entry[0].receive(data, _now_ms())
+        self.pump(peer)
+
+    def pump(self, peer) -> None:
+        """Send what the session has due, print its events, re-arm its timer."""
+        entry = self.sessions.get(peer)
+        if entry is None:
+            return
+        session, send, timer = entry
+        now = _now_ms()
+        try:
+            for packet in session.packets_to_send(now):
+                send(packet)
+        except OSError as exc:
+            session.close(now, "transport failed: %s" % exc)
+        for ev in session.events():
+            record = ev.to_dict()
+            record["peer"] = _label(peer)
+            self.emit(record)
+        if timer is not None:
+            timer.cancel()
+        if session.closed:
+            del self.sessions[peer]
+            return
+        when = session.get_timer()
+        if when is not None:
+            loop = asyncio.get_running_loop()
+            entry[2] = loop.call_later(max(0, when - now) / 1000, self.pump, peer)
+
+    def close(self, peer, reason: str) -> None:
+        """End ``peer``'s session (if any)."""
+        entry = self.sessions.get(peer)
+        if entry is not None:
+            entry[0].close(_now_ms(), reason)
+            self.pump(peer)
+
+
+def _label(peer) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2 and isinstance(peer[0], str):
+        return "%s:%s" % (peer[0], peer[1])
+    return str(peer)
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.transport = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        srv = self.server
+        try:
+            opcode, key_id = opcode_key_id(data)
+        except RemoteProtocolError:
+            return
+        entry = srv.sessions.get(addr)
+        if opcode == P_CONTROL_HARD_RESET_CLIENT_V2 and key_id == 0:
+            # a new client, or a client that restarted: only a reset opens a session
+            if entry is None or entry[0].remote_session_id is not None and entry[0].remote_session_id != data[1:9]:
+                srv.open(addr, "udp", lambda p, a=addr: self.transport.sendto(p, a))
+        srv.receive(addr, data)
+
+
+async def _serve_tcp_client(server: Server, reader, writer) -> None:
+    peer = writer.get_extra_info("peername")
+    server.open(peer, "tcp", lambda p: writer.write(frame(p)))
+    deframer = StreamDeframer()
+    try:
+        while peer in server.sessions:
+            data = await reader.read(4096)
+            if not data:
+                server.close(peer, "client closed the TCP connection")
+                break
+            try:
+                packets = deframer.feed(data)
+            except RemoteProtocolError as exc:
+                server.close(peer, "bad TCP framing: %s" % exc)
+                break
+            for p in packets:
+                server.receive(peer, p)
+            await writer.drain()
+    except (ConnectionError, ProtocolError) as exc:
+        server.close(peer, str(exc))
+    finally:
+        writer.close()
+
+
+async def serve(cfg, proto: str, port: int, ask_ekm: bool, emit) -> None:
+    """Run the server until cancelled."""
+    server = Server(cfg, ask_ekm, emit)
+    loop = asyncio.get_running_loop()
+    listening = {"event": "listening", "local": cfg.local}
+    if proto in ("udp", "both"):
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(server), local_addr=(cfg.local, port))
+        listening["udp"] = transport.get_extra_info("sockname")[1]
+    if proto in ("tcp", "both"):
+        tcp = await asyncio.start_server(lambda r, w: _serve_tcp_client(server, r, w), cfg.local,
+                                         port if proto == "tcp" else listening.get("udp", port))
+        listening["tcp"] = tcp.sockets[0].getsockname()[1]
+    print(json.dumps(listening), flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    for peer in list(server.sessions):
+        server.close(peer, "server shutting down")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the server; runs until SIGINT/SIGTERM."""
+    path = os.path.abspath(args.config)
+    base = os.path.dirname(path)
+
+    def read_file(p: str) -> str:
+        with open(os.path.join(base, p)) as f:
+            return f.read()
+
+    try:
+        with open(path) as f:
+            cfg = parse_config(f.read(), args.config, read_file, server=True)
+    except OSError as exc:
+        print("ovpnkx serve: cannot read %s: %s" % (args.config, exc.strerror), file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print("ovpnkx serve: %s" % exc, file=sys.stderr)
+        return 2
+    if args.serial:
+        print("ovpnkx serve: --serial is not available yet", file=sys.stderr)
+        return 2
+    if cfg.ignored:
+        print("ovpnkx serve: warning: directives not implemented, ignored: "
+              + ", ".join(sorted(set(cfg.ignored))), file=sys.stderr)
+    emit = (lambda r: print(json.dumps(r), flush=True)) if args.json else _print_text
+    port = cfg.port if args.port is None else args.port
+    try:
+        asyncio.run(serve(cfg, args.proto or cfg.proto, port, not args.no_ekm, emit))
+    except OSError as exc:
+        print("ovpnkx serve: cannot listen on %s:%d: %s" % (cfg.local, port, exc.strerror), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_text(record: dict) -> None:
+    rest = ", ".join("%s=%s" % (k, v) for k, v in record.items() if k not in ("event", "peer", "at_ms"))
+    print("%-21s %-13s %s" % (record.get("peer", ""), record.get("event"), rest), flush=True)

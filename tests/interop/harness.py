@@ -1,0 +1,80 @@
+"""Helpers for interop tests: run `ovpnkx connect`, skip without tun."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ovpnkx_host import openvpn as ov
+
+OVPNKX = os.path.join(os.path.dirname(sys.executable), "ovpnkx")
+
+
+def run_connect(config_path: str, runtime: str, pings: int = 2, timeout: int = 60, extra=()) -> tuple:
+    """Run `ovpnkx connect --json`; returns (exit code, events, stderr)."""
+    proc = subprocess.run([OVPNKX, "connect", "--config", config_path, "--runtime", runtime,
+                           "--pings", str(pings), "--json", *extra],
+                          capture_output=True, text=True, timeout=timeout)
+    events = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            events.append(json.loads(line))
+    return proc.returncode, events, proc.stderr
+
+
+def need_tun(mode: str) -> None:
+    """Skip (saying why) where a p2mp openvpn server cannot open /dev/net/tun."""
+    if mode == "p2mp" and not ov.have_tun():
+        pytest.skip("a p2mp openvpn server needs /dev/net/tun, which is missing here")
+
+
+def server_ready_pattern(proto: str) -> str:
+    """Log line that says the openvpn server listens."""
+    return r"UDPv4 link local|Listening for incoming TCP connection|TCPv4_SERVER link local"
+
+
+class OvpnkxServer:
+    """`ovpnkx serve --json` in a subprocess; ``port`` from its first line."""
+
+    def __init__(self, config_path: str, extra=()) -> None:
+        self.proc = subprocess.Popen([OVPNKX, "serve", "--config", config_path, "--json", *extra],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = self.proc.stdout.readline()
+        if not first.startswith("{"):
+            self.proc.kill()
+            raise RuntimeError("ovpnkx serve did not start: %s %s" % (first, self.proc.stderr.read()))
+        self.listening = json.loads(first)
+        self.events = []
+
+    def stop(self) -> list:
+        """Stop the server; returns all events it printed."""
+        self.proc.terminate()
+        out, err = self.proc.communicate(timeout=10)
+        self.stderr = err
+        self.events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        return self.events
+
+
+def server_config(pki, proto: str = "udp", tls_auth: bool = False, cipher: str = "AES-256-GCM") -> str:
+    """An OpenVPN-style server config for `ovpnkx serve` (port 0: any free port)."""
+    lines = ["server 10.8.0.0 255.255.255.0", "proto %s" % proto, "port 0", "local 127.0.0.1",
+             "ca %s" % pki.ca, "cert %s" % pki.server_cert, "key %s" % pki.server_key, "dh none",
+             "keepalive 2 10", "data-ciphers %s" % cipher]
+    if tls_auth:
+        lines.append("tls-auth %s 0" % pki.tls_auth)
+    return "\n".join(lines) + "\n"
+
+
+def openvpn_client_args(pki, port: int, proto: str = "udp", tls_auth: bool = False,
+                        cipher: str = "AES-256-GCM", verb: int = 9) -> list:
+    """A real openvpn p2mp client for 127.0.0.1:port; no tun, no routes."""
+    args = [ov.openvpn_binary(), "--client", "--dev", "null", "--nobind",
+            "--proto", "udp4" if proto == "udp" else "tcp4-client", "--remote", "127.0.0.1", str(port),
+            "--ca", pki.ca, "--cert", pki.client_cert, "--key", pki.client_key,
+            "--remote-cert-tls", "server", "--data-ciphers", cipher, "--verb", str(verb),
+            "--ifconfig-noexec", "--route-noexec", "--hand-window", "20"]
+    if tls_auth:
+        args += ["--tls-auth", pki.tls_auth, "1"]
+    return args
