@@ -19,7 +19,8 @@ PORTS = {"rp2040": "rp2", "rp2350": "rp2", "esp32": "esp32", "sim": "unix"}
 def main() -> int:
     failed = []
     boards_dir = os.path.join(ROOT, "boards")
-    for name in sorted(os.listdir(boards_dir)):
+    names = sorted(os.listdir(boards_dir)) if os.path.isdir(boards_dir) else []
+    for name in names:
         path = os.path.join(boards_dir, name)
         if not os.path.isdir(path) or not any(f.endswith(".py") for f in os.listdir(path)):
             continue

@@ -8,8 +8,11 @@ written here over the bare hash constructors; CPython uses its C ``hmac``.
 
 import hashlib
 
-from ._compat import MICROPYTHON
+from ._compat import MICROPYTHON, TYPE_CHECKING
 from .errors import LocalProtocolError
+
+if TYPE_CHECKING:
+    from circuitpython_typing import ReadableBuffer
 
 # name -> (digest size, block size)
 _SIZES = {
@@ -33,7 +36,7 @@ def digest_size(name: str) -> int:
     return _SIZES[name][0]
 
 
-def hash_digest(name: str, data: bytes) -> bytes:
+def hash_digest(name: str, data: "ReadableBuffer") -> bytes:
     """Plain hash of ``data``."""
     return _constructor(name)(data).digest()
 
@@ -61,7 +64,7 @@ class Hmac:
         self._ipad = bytes(b ^ 0x36 for b in key)
         self._opad = bytes(b ^ 0x5C for b in key)
 
-    def digest(self, *parts: bytes) -> bytes:
+    def digest(self, *parts: "ReadableBuffer") -> bytes:
         """HMAC over ``parts`` joined."""
         if not MICROPYTHON:
             h = self._template.copy()
@@ -76,7 +79,7 @@ class Hmac:
         return outer.digest()
 
 
-def hmac_digest(name: str, key: bytes, *parts: bytes) -> bytes:
+def hmac_digest(name: str, key: bytes, *parts: "ReadableBuffer") -> bytes:
     """One-shot HMAC-``name`` of ``parts`` joined, under ``key``."""
     return Hmac(name, key).digest(*parts)
 
