@@ -1,0 +1,225 @@
+"""Where every random byte of the core comes from.
+
+All pre_master/random1/random2 bytes of key method 2 and the session ids are
+drawn from an entropy object::
+
+    random_bytes(n) -> bytes   # raises EntropyError, never returns weak bytes
+    reseed()                   # the session calls it for every new key_state
+    state                      # "ok" or "error"
+    error                      # the failure message, or None
+
+Three kinds: ``HostEntropy`` (os.urandom), ``DeterministicEntropy`` (tests
+only) and ``TrngEntropy``, the full chain for boards:
+
+    noise samples -> SP 800-90B RCT + APT (start-up over 1024 samples, then
+    continuous) -> SHA-256 conditioning of at least twice the needed entropy
+    -> HMAC_DRBG (SHA-256), reseeded from the noise source for every new
+    key_state and at the reseed interval.
+
+A health failure is sticky: no output until ``reset()``.
+"""
+
+import hashlib
+import os
+
+from ._compat import const
+from .digest import hash_digest
+from .drbg import HmacDrbg, ReseedRequired  # noqa: F401 (re-exported)
+from .errors import LocalProtocolError
+from .health import (  # noqa: F401 (re-exported)
+    STARTUP_SAMPLES,
+    EntropyError,
+    HealthTests,
+    apt_cutoff,
+    rct_cutoff,
+)
+
+_SEED_BITS = const(256)  # security strength of the DRBG
+_NONCE_BITS = const(128)
+_CONDITIONING_FACTOR = const(2)  # condition twice the entropy we take out
+_RESEED_INTERVAL = const(1024)  # generate calls between reseeds from the noise source
+_CHUNK = const(512)  # samples read from the noise source at a time
+
+
+def _check_n(n: int) -> None:
+    if not isinstance(n, int) or n < 0:
+        raise LocalProtocolError("random_bytes needs a byte count >= 0")
+
+
+class HostEntropy:
+    """``os.urandom``: the host side (CPython, or MicroPython's unix port)."""
+
+    def __init__(self) -> None:
+        self.state = "ok"
+        self.error = None
+        self.reseed_count = 0
+
+    def random_bytes(self, n: int) -> bytes:
+        """``n`` bytes from the operating system's CSPRNG."""
+        _check_n(n)
+        return os.urandom(n)
+
+    def reseed(self) -> None:
+        """Nothing to do (the OS reseeds itself); counted for the session's checks."""
+        self.reseed_count += 1
+
+
+class DeterministicEntropy:
+    """FOR TESTS ONLY: an HMAC_DRBG seeded from a fixed ``seed``.
+
+    Every run with the same seed gives the same bytes, which makes protocol
+    transcripts reproducible. Never use it for real keys.
+    """
+
+    TESTS_ONLY = True
+
+    def __init__(self, seed: bytes) -> None:
+        seed = bytes(seed)
+        self._seed = seed
+        self._drbg = HmacDrbg(hash_digest("SHA256", b"ovpnkx tests-only entropy\x00" + seed),
+                              hash_digest("SHA256", b"ovpnkx tests-only nonce\x00" + seed)[:16],
+                              b"DeterministicEntropy")
+        self.state = "ok"
+        self.error = None
+        self.reseed_count = 0
+
+    def random_bytes(self, n: int) -> bytes:
+        """``n`` reproducible bytes."""
+        _check_n(n)
+        out = b""
+        while len(out) < n:
+            out += self._drbg.generate(min(n - len(out), 4096))
+        return out
+
+    def reseed(self) -> None:
+        """Reseed deterministically from the seed and the reseed count."""
+        self.reseed_count += 1
+        self._drbg.reseed(hash_digest("SHA256", b"ovpnkx tests-only reseed\x00" + self._seed
+                                      + self.reseed_count.to_bytes(4, "big")))
+
+
+class TrngEntropy:
+    """Noise source -> health tests -> SHA-256 conditioning -> HMAC_DRBG.
+
+    ``noise_source`` follows ``ovpnkx.noise`` (``read_samples``,
+    ``binary``); ``bits_per_sample_claim`` is the min-entropy h per sample
+    the health-test cutoffs and the sample counts are computed from.
+    ``rct_cutoff``/``apt_cutoff`` override the computed cutoffs (boards with
+    single-precision floats carry constants). The first use runs the start-up
+    test (``startup()`` runs it early).
+    """
+
+    def __init__(self, noise_source, bits_per_sample_claim: float, personalization: bytes = b"",
+                 reseed_interval: int = _RESEED_INTERVAL, rct_cutoff: "int | None" = None,
+                 apt_cutoff: "int | None" = None) -> None:
+        width = getattr(noise_source, "bits_per_sample", None)
+        if width is not None and bits_per_sample_claim > width:
+            raise LocalProtocolError("claimed %s bits of min-entropy from %d-bit samples"
+                                     % (bits_per_sample_claim, width))
+        self._noise = noise_source
+        self.h = bits_per_sample_claim
+        self._personalization = bytes(personalization)
+        self.reseed_interval = reseed_interval
+        self._rct = rct_cutoff
+        self._apt = apt_cutoff
+        self.reseed_count = 0
+        self._conditioned = 0
+        self._new_health()
+
+    def _new_health(self) -> None:
+        self.health = HealthTests(self.h, bool(self._noise.binary), self._rct, self._apt)
+        self._drbg = None  # type: HmacDrbg | None
+        self.state = "ok"
+        self.error = None  # type: str | None
+
+    # -- the noise side --
+
+    def _read(self, n: int, phase: str, hasher=None) -> None:
+        """Read and test ``n`` samples, hashing them into ``hasher`` if given."""
+        while n > 0:
+            k = n if n < _CHUNK else _CHUNK
+            try:
+                samples = self._noise.read_samples(k)
+            except EntropyError:
+                raise
+            except Exception as exc:  # a register read, a driver: no output either way
+                raise EntropyError("entropy source failed: noise source raised %s" % type(exc).__name__)
+            if len(samples) != k:
+                raise EntropyError("entropy source failed: noise source returned %d of %d samples"
+                                   % (len(samples), k))
+            self.health.feed(samples, phase)
+            if hasher is not None:
+                hasher.update(samples)
+            n -= k
+
+    def _conditioned_bytes(self, bits: int) -> bytes:
+        """32 bytes of SHA-256 over samples carrying twice ``bits`` of min-entropy."""
+        need = _CONDITIONING_FACTOR * bits
+        samples = int(need / self.h)
+        if samples * self.h < need:
+            samples += 1
+        self._conditioned += 1
+        hasher = hashlib.sha256(b"ovpnkx conditioning\x00" + self._conditioned.to_bytes(4, "big"))
+        self._read(samples, "", hasher)
+        return hasher.digest()
+
+    def _guard(self, func, *args):
+        if self.state == "error":
+            raise EntropyError(self.error)
+        try:
+            return func(*args)
+        except EntropyError as exc:
+            self.state = "error"
+            self.error = exc.args[0] if exc.args else "entropy source failed"
+            self._drbg = None
+            raise EntropyError(self.error)
+
+    def _instantiate(self) -> None:
+        if self.health.samples_tested == 0:
+            self._read(STARTUP_SAMPLES, "start-up test")  # tested, then discarded
+        entropy_input = self._conditioned_bytes(_SEED_BITS)
+        nonce = self._conditioned_bytes(_NONCE_BITS)[:16]
+        self._drbg = HmacDrbg(entropy_input, nonce, self._personalization, self.reseed_interval)
+
+    def _reseed_from_noise(self) -> None:
+        if self._drbg is None:
+            self._instantiate()
+        else:
+            self._drbg.reseed(self._conditioned_bytes(_SEED_BITS))
+
+    def _seeded(self) -> HmacDrbg:
+        if self._drbg is None:
+            self._instantiate()
+        drbg = self._drbg
+        assert drbg is not None
+        if drbg.reseed_required:
+            self._reseed_from_noise()
+        return drbg
+
+    def _generate(self, n: int) -> bytes:
+        out = b""
+        while len(out) < n:
+            out += self._seeded().generate(min(n - len(out), 4096))
+        return out
+
+    # -- the public interface --
+
+    def startup(self) -> None:
+        """Run the start-up test and seed the DRBG now (e.g. at boot)."""
+        self._guard(self._seeded)
+
+    def random_bytes(self, n: int) -> bytes:
+        """``n`` bytes from the DRBG; raises ``EntropyError`` once the source failed."""
+        _check_n(n)
+        return self._guard(self._generate, n)
+
+    def reseed(self) -> None:
+        """Fresh, health-tested noise into the DRBG; call for every new key_state."""
+        self._guard(self._reseed_from_noise)
+        self.reseed_count += 1
+
+    def reset(self) -> None:
+        """Leave the error state: new health tests, new start-up test, new DRBG."""
+        if self._drbg is not None:
+            self._drbg.clear()
+        self._new_health()
