@@ -1,6 +1,7 @@
 """tools/size.py (``make size``): one row per firmware module, totals that add up."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -37,8 +38,12 @@ def _modules(firmware):
 
 
 def test_lists_every_module_and_totals_add_up(tmp_path):
-    expected = _modules(os.path.join(ROOT, "firmware"))
-    proc = _run(os.path.join(ROOT, "firmware"), str(tmp_path))
+    # a snapshot, so that edits to firmware/ during the run cannot skew the sizes
+    firmware = str(tmp_path / "firmware")
+    shutil.copytree(os.path.join(ROOT, "firmware"), firmware,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    expected = _modules(firmware)
+    proc = _run(firmware, str(tmp_path / "mpy"))
     assert proc.returncode == 0, proc.stderr
     columns, rows = _table(proc.stdout)
     assert columns[:2] == ["source", "bytecode"]
@@ -49,9 +54,9 @@ def test_lists_every_module_and_totals_add_up(tmp_path):
         sizes = [int(r[i]) for r in rows.values() if r[i] != "native"]
         assert int(total[i]) == sum(sizes), column
     for rel, cells in rows.items():
-        assert int(cells[0]) == os.path.getsize(os.path.join(ROOT, "firmware", rel))
+        assert int(cells[0]) == os.path.getsize(os.path.join(firmware, rel))
         if cells[1] != "native":
-            mpy = os.path.join(str(tmp_path), "bytecode", rel[:-3] + ".mpy")
+            mpy = os.path.join(str(tmp_path), "mpy", "bytecode", rel[:-3] + ".mpy")
             assert int(cells[1]) == os.path.getsize(mpy)
             with open(mpy, "rb") as f:
                 assert f.read(1) == b"M"  # .mpy magic
