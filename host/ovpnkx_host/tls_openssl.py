@@ -52,8 +52,11 @@ class OpenSslEngine:
 
     ``feed`` takes the peer's TLS bytes and does all the work (handshake, decryption);
     ``pending_ciphertext`` returns what to send; ``read`` returns one received
-    record's plaintext at a time; ``write`` sends one record.
+    record's plaintext at a time; ``write`` sends one record of at most
+    ``max_record`` bytes.
     """
+
+    max_record = MAX_RECORD
 
     def __init__(self, is_server: bool, ca_pem: bytes, cert_pem: bytes, key_pem: bytes,
                  remote_cert_tls: "str | None" = None) -> None:
@@ -178,10 +181,10 @@ class OpenSslEngine:
         return b"".join(out)
 
     def write(self, plaintext: bytes) -> None:
-        """Send ``plaintext`` as one TLS record (1..16384 bytes)."""
+        """Send ``plaintext`` as one TLS record (1..``max_record`` bytes)."""
         if not self._complete or self._failed:
             raise LocalProtocolError("write() before the TLS handshake completed")
-        if not 0 < len(plaintext) <= MAX_RECORD:
+        if not 0 < len(plaintext) <= self.max_record:
             raise LocalProtocolError("TLS record plaintext must be 1..%d bytes" % MAX_RECORD)
         self._conn.sendall(bytes(plaintext))
 

@@ -1,0 +1,407 @@
+"""TLS engine for MicroPython: the ``tls`` module (mbedTLS) over an in-memory pipe.
+
+Same interface as ``ovpnkx_host.tls_openssl.OpenSslEngine``; runs only on MicroPython.
+Facts about MicroPython 1.29's ``tls`` (mbedTLS 3.6) that shape this module:
+
+- ``ssl.SSLContext`` is a Python wrapper that sets ``CERT_NONE`` and hides
+  ``verify_callback``; ``tls.SSLContext`` is used directly.
+- This build parses no PEM: certificates and keys are converted to DER here, one CA
+  certificate per ``load_verify_locations`` call.
+- The handshake is driven by ``read`` on the SSLSocket; the pipe's ``readinto``
+  returning None makes mbedTLS report WANT_READ and ``read`` return None.
+- ``read(n)`` loops over records until n bytes or WANT_READ, merging records, so the
+  pipe hands mbedTLS one TLS record at a time: one ``read`` then yields one record.
+- There is no way to ask whether the handshake is done (``cipher()`` before it is done
+  dereferences NULL and crashes), so completion is read off the record stream: TLS 1.2
+  (the only version this build offers) is done when each side has sent and received
+  ChangeCipherSpec followed by Finished, and mbedTLS raised nothing.
+- A client with ``CERT_REQUIRED`` must give ``server_hostname`` and mbedTLS then
+  checks it against the server certificate's name; OpenVPN checks no name. So the
+  client runs with ``CERT_OPTIONAL`` (which alone would accept any certificate) and,
+  before the real session sees the server's Certificate, a throw-away client session
+  with ``CERT_REQUIRED`` and the certificate's own name is fed the same ServerHello
+  and Certificate: mbedTLS verifies chain, CA and validity there. The real session's
+  verify callback then insists on the very same certificate.
+- ``getpeercert`` is absent (no MBEDTLS_SSL_KEEP_PEER_CERTIFICATE); the verify
+  callback sees each certificate's DER and does the ``remote-cert-tls`` EKU check.
+- No RFC 5705 exporter: tls-ekm is impossible, use the TLS PRF key method.
+"""
+
+import io
+
+from ._compat import const
+from .certinfo import EKU_CLIENT_AUTH, EKU_SERVER_AUTH, CertInfo, pem_blocks
+from .errors import LocalProtocolError, RemoteProtocolError
+
+try:
+    import tls as _tls
+except ImportError:  # CPython: only the pure helpers below are usable
+    _tls = None
+
+MAX_RECORD = const(16384)
+# MicroPython's mbedTLS config has MBEDTLS_SSL_OUT_CONTENT_LEN 4096: a longer write
+# would become several records
+MAX_WRITE = const(4096)
+_CHUNK = const(1024)
+_CT_CCS = const(20)
+_CT_ALERT = const(21)
+_CT_HANDSHAKE = const(22)
+_CT_APPDATA = const(23)
+_HT_SERVER_HELLO = const(2)
+_HT_CERTIFICATE = const(11)
+_MAX_CIPHERTEXT = const(16384 + 2048)
+_ERR_REJECTED = const(-0x3000)  # MBEDTLS_ERR_X509_FATAL_ERROR: our verify callback said no
+
+_ALERTS = {
+    0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 22: "record_overflow",
+    40: "handshake_failure", 42: "bad_certificate", 43: "unsupported_certificate",
+    44: "certificate_revoked", 45: "certificate_expired", 46: "certificate_unknown",
+    47: "illegal_parameter", 48: "unknown_ca", 49: "access_denied", 50: "decode_error",
+    51: "decrypt_error", 70: "protocol_version", 71: "insufficient_security",
+    80: "internal_error", 86: "inappropriate_fallback", 90: "user_canceled",
+    109: "missing_extension", 110: "unsupported_extension", 116: "certificate_required",
+}
+
+
+def split_records(buf: bytearray) -> list:
+    """Cut complete TLS records off the front of ``buf``: [(content type, record bytes)].
+
+    Raises RemoteProtocolError when the next header cannot be TLS.
+    """
+    out = []
+    while len(buf) >= 5:
+        ctype = buf[0]
+        if ctype < _CT_CCS or ctype > _CT_APPDATA or buf[1] != 3:
+            raise RemoteProtocolError("not a TLS record (type %d, version %d.%d)" % (ctype, buf[1], buf[2]))
+        n = 5 + (buf[3] << 8 | buf[4])
+        if n - 5 > _MAX_CIPHERTEXT:
+            raise RemoteProtocolError("TLS record too long: %d bytes" % (n - 5))
+        if len(buf) < n:
+            break
+        out.append((ctype, bytes(buf[:n])))
+        buf[:] = buf[n:]  # (no del on bytearray slices in MicroPython)
+    if 0 < len(buf) < 5 and (buf[0] < _CT_CCS or buf[0] > _CT_APPDATA):
+        raise RemoteProtocolError("not a TLS record (type %d)" % buf[0])
+    return out
+
+
+def handshake_messages(data: bytes) -> list:
+    """Complete handshake messages at the front of ``data``: [(type, message bytes)]."""
+    out = []
+    pos = 0
+    while pos + 4 <= len(data):
+        n = 4 + int.from_bytes(data[pos + 1:pos + 4], "big")
+        if pos + n > len(data):
+            break
+        out.append((data[pos], bytes(data[pos:pos + n])))
+        pos += n
+    return out
+
+
+def first_certificate(msg: bytes) -> bytes:
+    """The leaf certificate's DER from a TLS 1.2 Certificate handshake message."""
+    if len(msg) < 10:
+        raise RemoteProtocolError("TLS Certificate message carries no certificate")
+    total = int.from_bytes(msg[4:7], "big")
+    n = int.from_bytes(msg[7:10], "big")
+    if total + 7 != len(msg) or n == 0 or 10 + n > len(msg):
+        raise RemoteProtocolError("malformed TLS Certificate message")
+    return msg[10:10 + n]
+
+
+def frame_handshake(data: bytes) -> bytes:
+    """Handshake bytes as TLS 1.2 handshake records."""
+    out = []
+    for i in range(0, len(data), MAX_RECORD):
+        part = data[i:i + MAX_RECORD]
+        out.append(bytes([_CT_HANDSHAKE, 3, 3, len(part) >> 8, len(part) & 0xFF]) + part)
+    return b"".join(out)
+
+
+class _Pipe(io.IOBase):
+    """The SSLSocket's 'socket': reads from ``inbuf`` at most ``budget`` bytes, collects writes."""
+
+    def __init__(self) -> None:
+        self.inbuf = b""
+        self.budget = 0
+        self.out = bytearray()
+        self.out_types = []  # type: list  # content types of records written, in order
+        self._hdr = bytearray()
+        self._skip = 0
+
+    def readinto(self, buf: bytearray) -> "int | None":
+        n = min(len(buf), len(self.inbuf), self.budget)
+        if n <= 0:
+            return None  # mbedTLS: WANT_READ
+        buf[:n] = self.inbuf[:n]
+        self.inbuf = self.inbuf[n:]
+        self.budget -= n
+        return n
+
+    def write(self, data: bytes) -> int:
+        self.out += data
+        i = 0
+        while i < len(data):  # follow record headers to know what was sent
+            if self._skip:
+                k = min(self._skip, len(data) - i)
+                self._skip -= k
+                i += k
+                continue
+            k = min(5 - len(self._hdr), len(data) - i)
+            self._hdr += data[i:i + k]
+            i += k
+            if len(self._hdr) == 5:
+                self.out_types.append(self._hdr[0])
+                self._skip = self._hdr[3] << 8 | self._hdr[4]
+                self._hdr = bytearray()
+        return len(data)
+
+    def ioctl(self, req: int, arg: int) -> int:
+        return 0
+
+
+def _finished_after_ccs(types: list) -> bool:
+    return _CT_CCS in types and _CT_HANDSHAKE in types[types.index(_CT_CCS):]
+
+
+class MbedTlsEngine:
+    """One TLS session (one OpenVPN key_state), client or server, sans-IO.
+
+    ``feed`` takes the peer's TLS bytes and does all the work; ``pending_ciphertext``
+    returns what to send; ``read`` returns one received record's plaintext at a time;
+    ``write`` sends one record of at most ``max_record`` bytes. Certificates and key
+    are PEM (converted to DER here).
+    """
+
+    max_record = MAX_WRITE
+
+    def __init__(self, is_server: bool, ca_pem: bytes, cert_pem: bytes, key_pem: bytes,
+                 remote_cert_tls: "str | None" = None) -> None:
+        if _tls is None:
+            raise LocalProtocolError("MbedTlsEngine needs MicroPython's tls module")
+        if remote_cert_tls not in (None, "server", "client"):
+            raise LocalProtocolError("remote_cert_tls must be 'server', 'client' or None")
+        self.is_server = is_server
+        self._eku = None if remote_cert_tls is None else (
+            EKU_SERVER_AUTH if remote_cert_tls == "server" else EKU_CLIENT_AUTH)
+        self._eku_name = remote_cert_tls
+        self._ca = pem_blocks(ca_pem, "CERTIFICATE")
+        chain = pem_blocks(cert_pem, "CERTIFICATE")
+        if len(chain) != 1:
+            raise LocalProtocolError("MbedTlsEngine takes one certificate (no intermediate chain)")
+        key = pem_blocks(key_pem)[0]
+        ctx = _tls.SSLContext(_tls.PROTOCOL_TLS_SERVER if is_server else _tls.PROTOCOL_TLS_CLIENT)
+        try:
+            ctx.load_cert_chain(chain[0], key)
+            for der in self._ca:
+                ctx.load_verify_locations(der)
+        except (ValueError, OSError) as exc:
+            raise LocalProtocolError("certificate or key not accepted by mbedTLS: %s" % _text(exc))
+        # the client verifies through the probe (see module docstring)
+        ctx.verify_mode = _tls.CERT_REQUIRED if is_server else _tls.CERT_OPTIONAL
+        ctx.verify_callback = self._verify
+        self._ctx = ctx
+        self._pipe = _Pipe()
+        self._sock = None  # type: object
+        self._in = bytearray()
+        self._in_types = []  # type: list
+        self._hs = b""  # client: handshake bytes before the server's certificate is checked
+        self._server_hello = None  # type: bytes | None
+        self._leaf = None  # type: bytes | None  # client: the certificate the probe verified
+        self._reason = None  # type: str | None  # why the verify callback refused
+        self._alert = None  # type: str | None
+        self._failed = None  # type: str | None
+        self._complete = False
+        self._records = []  # type: list
+        self._buf = bytearray(_CHUNK)
+        self.peer_subject = None  # type: str | None
+        self.cipher_name = None  # type: str | None
+
+    # -- called by mbedTLS for each certificate of the peer's chain; must not raise --
+    def _verify(self, cert: memoryview, depth: int) -> int:
+        if depth != 0:
+            return 0
+        try:
+            der = bytes(cert)
+            if self._leaf is not None and der != self._leaf:
+                self._reason = "server certificate differs from the one verified"
+                return _ERR_REJECTED
+            info = CertInfo(der)
+            self.peer_subject = info.common_name
+            self._reason = self._eku_refusal(info)
+            return _ERR_REJECTED if self._reason else 0
+        except Exception as exc:  # noqa: BLE001 - an exception must not unwind through mbedTLS
+            self._reason = "certificate verify failed: %s" % _text(exc)
+            return _ERR_REJECTED
+
+    def _eku_refusal(self, info: "CertInfo") -> "str | None":
+        if self._eku is None or info.has_eku(self._eku):
+            return None
+        return ("certificate verify failed: peer certificate %s lacks extended key usage %s "
+                "(remote-cert-tls %s)" % (info.common_name, _oid_text(self._eku), self._eku_name))
+
+    @property
+    def handshake_complete(self) -> bool:
+        """True once the TLS handshake has finished (and the peer was verified)."""
+        return self._complete
+
+    def start(self) -> None:
+        """Begin the handshake; a client queues its ClientHello."""
+        if self._sock is not None:
+            raise LocalProtocolError("TLS engine already started")
+        self._sock = self._ctx.wrap_socket(self._pipe, server_side=self.is_server,
+                                           do_handshake_on_connect=False)
+        self._drive()
+
+    def feed(self, ciphertext: bytes) -> None:
+        """Process TLS bytes from the peer. RemoteProtocolError on any TLS failure."""
+        if self._sock is None:
+            raise LocalProtocolError("feed() before start()")
+        if self._failed:
+            raise RemoteProtocolError(self._failed)
+        self._in += ciphertext
+        try:
+            records = split_records(self._in)
+        except RemoteProtocolError as exc:
+            self._fail(str(exc))
+        for ctype, rec in records:
+            if ctype == _CT_ALERT and len(rec) == 7 and not _finished_after_ccs(self._in_types):
+                self._alert = _ALERTS.get(rec[6], "alert %d" % rec[6])
+            if not self.is_server and self._leaf is None:
+                self._check_server_certificate(ctype, rec)
+            self._in_types.append(ctype)
+            self._pipe.inbuf = rec
+            self._pipe.budget = len(rec)
+            self._drive()
+
+    def _check_server_certificate(self, ctype: int, rec: bytes) -> None:
+        """Client: verify the server's certificate before the real session reads it."""
+        if ctype != _CT_HANDSHAKE or _CT_CCS in self._in_types:
+            if ctype != _CT_ALERT:
+                self._fail("TLS server sent %s before its certificate" % ctype)
+            return
+        self._hs += rec[5:]
+        for htype, msg in handshake_messages(self._hs):
+            if htype == _HT_SERVER_HELLO:
+                self._server_hello = msg
+            elif htype == _HT_CERTIFICATE:
+                if self._server_hello is None:
+                    self._fail("TLS server sent its certificate before ServerHello")
+                leaf = first_certificate(msg)
+                self._probe(self._server_hello + msg, leaf)
+                self._leaf = leaf
+                self._hs = b""
+                return
+
+    def _probe(self, flight: bytes, leaf: bytes) -> None:
+        try:
+            info = CertInfo(leaf)
+        except RemoteProtocolError as exc:
+            self._fail("server certificate: %s" % exc)
+        reason = self._eku_refusal(info)
+        if reason:
+            self._fail(reason)
+        name = info.verify_name()
+        if not name:
+            self._fail("server certificate has no name mbedTLS can check (CN or subjectAltName)")
+        ctx = _tls.SSLContext(_tls.PROTOCOL_TLS_CLIENT)
+        for der in self._ca:
+            ctx.load_verify_locations(der)
+        ctx.verify_mode = _tls.CERT_REQUIRED
+        pipe = _Pipe()
+        reason = None
+        try:
+            sock = ctx.wrap_socket(pipe, server_side=False, do_handshake_on_connect=False,
+                                   server_hostname=name)
+            sock.read(16)  # its ClientHello, thrown away
+            pipe.inbuf = frame_handshake(flight)
+            pipe.budget = len(pipe.inbuf)
+            if sock.read(16) is not None or pipe.inbuf:
+                reason = "server certificate check did not stop after the certificate"
+            sock.close()
+        except ValueError as exc:  # mbedTLS's verify report
+            reason = "certificate verify failed: %s" % _text(exc)
+        except OSError as exc:
+            reason = "certificate verify failed: %s" % _text(exc)
+        if reason:
+            self._fail(reason)
+
+    def _drive(self) -> None:
+        """Let mbedTLS consume what the pipe offers; keep any record plaintext."""
+        sock = self._sock
+        buf = self._buf
+        parts = []
+        try:
+            while True:
+                n = sock.readinto(buf)
+                if n is None:
+                    break
+                if n == 0:
+                    self._fail("TLS connection closed by peer (close_notify)")
+                parts.append(bytes(buf[:n]))
+        except RemoteProtocolError:
+            raise
+        except (OSError, ValueError) as exc:
+            self._fail(self._describe(exc))
+        if parts:
+            self._records.append(b"".join(parts))
+        if not self._complete and _finished_after_ccs(self._in_types) and \
+                _finished_after_ccs(self._pipe.out_types):
+            self._complete = True
+            suite, version = sock.cipher()  # safe only now
+            self.cipher_name = "%s %s" % (version, suite)
+
+    def _describe(self, exc: Exception) -> str:
+        if self._reason:
+            return self._reason
+        if isinstance(exc, ValueError):
+            return "certificate verify failed: %s" % _text(exc)
+        if self._alert:
+            return "TLS alert from peer: %s" % self._alert
+        return "TLS error: %s" % _text(exc)
+
+    def _fail(self, reason: str) -> None:
+        self._failed = reason
+        raise RemoteProtocolError(reason)
+
+    def pending_ciphertext(self) -> bytes:
+        """Drain the TLS bytes to send to the peer (b"" if none)."""
+        out = bytes(self._pipe.out)
+        self._pipe.out = bytearray()
+        return out
+
+    def write(self, plaintext: bytes) -> None:
+        """Send ``plaintext`` as one TLS record (1..``max_record`` bytes)."""
+        if not self._complete or self._failed:
+            raise LocalProtocolError("write() before the TLS handshake completed")
+        if not 0 < len(plaintext) <= self.max_record:
+            raise LocalProtocolError("TLS record plaintext must be 1..%d bytes" % self.max_record)
+        before = len(self._pipe.out_types)
+        try:
+            n = self._sock.write(plaintext)
+        except OSError as exc:
+            self._fail("TLS error on write: %s" % _text(exc))
+        if n != len(plaintext):
+            raise LocalProtocolError("mbedTLS took %s of %d bytes" % (n, len(plaintext)))
+        if len(self._pipe.out_types) - before != 1:
+            # a build with a smaller MBEDTLS_SSL_OUT_CONTENT_LEN splits records
+            raise LocalProtocolError("plaintext of %d bytes did not fit one TLS record" % len(plaintext))
+
+    def read(self) -> bytes:
+        """The plaintext of the next received TLS record, b"" when none."""
+        return self._records.pop(0) if self._records else b""
+
+    def export_keying_material(self, label: bytes, length: int) -> bytes:
+        """Not available: MicroPython's tls has no RFC 5705 exporter."""
+        raise LocalProtocolError("MicroPython's tls has no RFC 5705 exporter (no tls-ekm); use the TLS PRF")
+
+
+def _text(exc: Exception) -> str:
+    args = getattr(exc, "args", ())
+    parts = [str(a).strip() for a in args if str(a).strip()]
+    return "; ".join(" ".join(p.split()) for p in parts) or repr(exc)
+
+
+def _oid_text(body: bytes) -> str:
+    # enough for the id-kp OIDs: first byte 0x2b = "1.3", then single-byte arcs
+    return "1.3." + ".".join(str(b) for b in body[1:])

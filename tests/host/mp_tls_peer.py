@@ -1,0 +1,170 @@
+"""MicroPython side of the MbedTlsEngine tests (run by tests/host/test_tls_*.py).
+
+    micropython mp_tls_peer.py pair CA CERT KEY CA CERT KEY [CLIENT_RCT [SERVER_RCT]]
+        client (first triple) and server (second triple) engines in this one process;
+        prints one JSON object: outcome, reasons, records, timings and heap use.
+    micropython mp_tls_peer.py client|server CA CERT KEY [RCT]
+        one engine whose TLS bytes travel as hex lines over stdin/stdout:
+        in  "TLS <hex>" (peer bytes) | "APP <hex>" (write a record) | "QUIT"
+        out "TLS <hex>" | "APP <hex>" (a record read) | "DONE <subject>|<cipher>"
+            | "ERR <reason>" | "STAT <json>" | "READY" (input line handled)
+"""
+
+import binascii
+import gc
+import json
+import sys
+import time
+
+import micropython
+
+from ovpnkx.errors import LocalProtocolError, RemoteProtocolError
+from ovpnkx.tls_mbedtls import MbedTlsEngine
+
+
+def rd(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def arg_rct(i):
+    if len(sys.argv) > i and sys.argv[i] != "-":
+        return sys.argv[i]
+    return None
+
+
+def rev(b):
+    return bytes(reversed(b))
+
+
+def pump(a, b):
+    for _ in range(20):
+        moved = False
+        for src, dst in ((a, b), (b, a)):
+            data = src.pending_ciphertext()
+            if data:
+                dst.feed(data)
+                moved = True
+        if not moved:
+            return
+    raise AssertionError("TLS did not settle")
+
+
+def pair():
+    a = sys.argv[2:8]
+    res = {}
+    gc.collect()
+    base = micropython.mem_current()
+    t0 = time.ticks_ms()
+    client = MbedTlsEngine(False, rd(a[0]), rd(a[1]), rd(a[2]), arg_rct(8))
+    server = MbedTlsEngine(True, rd(a[3]), rd(a[4]), rd(a[5]), arg_rct(9))
+    client.start()
+    server.start()
+    try:
+        pump(client, server)
+    except RemoteProtocolError as exc:
+        res["error"] = str(exc)
+        # let the other side read the alert, if any
+        for src, dst, key in ((client, server, "server_error"), (server, client, "client_error")):
+            data = src.pending_ciphertext()
+            if data:
+                try:
+                    dst.feed(data)
+                except RemoteProtocolError as exc2:
+                    res[key] = str(exc2)
+    res["ms"] = time.ticks_diff(time.ticks_ms(), t0)
+    res["heap_peak"] = micropython.mem_peak() - base
+    res["complete"] = [client.handshake_complete, server.handshake_complete]
+    if "error" in res:
+        print(json.dumps(res))
+        return
+    res["subjects"] = [client.peer_subject, server.peer_subject]
+    res["cipher"] = client.cipher_name
+    gc.collect()
+    res["heap_after"] = micropython.mem_current() - base
+    msgs = [b"PUSH_REQUEST\x00", b"a", bytes(range(256)) * 16, b"\x00\x00\x00\x00\x02" + bytes(200)]
+    for m in msgs:
+        client.write(m)
+    server.feed(client.pending_ciphertext())
+    got = [server.read() for _ in msgs]
+    res["c2s_ok"] = got == msgs and server.read() == b""
+    for m in msgs:
+        server.write(rev(m))
+    data = server.pending_ciphertext()
+    for i in range(len(data)):  # byte by byte
+        client.feed(data[i:i + 1])
+    res["s2c_ok"] = [client.read() for _ in msgs] == [rev(m) for m in msgs] and client.read() == b""
+    errs = []
+    for call in (lambda: client.write(bytes(client.max_record + 1)),
+                 lambda: client.write(b""),
+                 lambda: client.export_keying_material(b"EXPORTER-OpenVPN-datakeys", 256),
+                 lambda: client.start()):
+        try:
+            call()
+            errs.append(None)
+        except LocalProtocolError as exc:
+            errs.append(str(exc))
+    res["local_errors"] = errs
+    try:
+        server.feed(b"\x17\x03\x03\x00\x20" + bytes(32))
+        res["garbage"] = None
+    except RemoteProtocolError as exc:
+        res["garbage"] = str(exc)
+    print(json.dumps(res))
+
+
+def out(engine):
+    data = engine.pending_ciphertext()
+    if data:
+        print("TLS", binascii.hexlify(data).decode())
+
+
+def peer(is_server):
+    a = sys.argv[2:5]
+    spent = 0
+    gc.collect()
+    base = micropython.mem_current()
+    t0 = time.ticks_ms()
+    engine = MbedTlsEngine(is_server, rd(a[0]), rd(a[1]), rd(a[2]), arg_rct(5))
+    engine.start()
+    spent += time.ticks_diff(time.ticks_ms(), t0)
+    out(engine)
+    print("READY")
+    done = False
+    while True:
+        line = sys.stdin.readline()
+        if not line or line.startswith("QUIT"):
+            break
+        kind, _, payload = line.strip().partition(" ")
+        data = binascii.unhexlify(payload)
+        t0 = time.ticks_ms()
+        try:
+            if kind == "TLS":
+                engine.feed(data)
+            else:
+                engine.write(data)
+        except (RemoteProtocolError, LocalProtocolError) as exc:
+            out(engine)
+            print("ERR", str(exc).replace("\n", " "))
+            print("READY")
+            continue
+        if not done:
+            spent += time.ticks_diff(time.ticks_ms(), t0)
+        while True:
+            rec = engine.read()
+            if not rec:
+                break
+            print("APP", binascii.hexlify(rec).decode())
+        if engine.handshake_complete and not done:
+            done = True
+            print("DONE %s|%s" % (engine.peer_subject, engine.cipher_name))
+            print("STAT", json.dumps({"handshake_cpu_ms": spent,
+                                      "heap_peak": micropython.mem_peak() - base}))
+        out(engine)
+        print("READY")
+
+
+if sys.argv[1] == "pair":
+    pair()
+else:
+    peer(sys.argv[1] == "server")
