@@ -12,7 +12,11 @@ raises ``ConfigError`` naming the file, the line and the reason.
 File access is injected (``read_file(path) -> str``): the core opens nothing.
 """
 
+from ._compat import TYPE_CHECKING
 from .errors import LocalProtocolError
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _INLINE = ("ca", "cert", "key", "tls-auth", "auth-user-pass")
 _PROTOS = {"udp": "udp", "udp4": "udp", "tcp": "tcp", "tcp-client": "tcp", "tcp4": "tcp",
@@ -93,7 +97,7 @@ def _number(words: list, index: int, low: int, high: int) -> int:
     return n
 
 
-def parse_config(text: str, name: str = "<config>", read_file: object = None,
+def parse_config(text: str, name: str = "<config>", read_file: "Any" = None,
                  server: bool = False) -> ClientConfig:
     """Parse ``.ovpn`` text. ``read_file(path) -> str`` loads referenced files."""
     cfg = ClientConfig(name, server)
@@ -143,7 +147,7 @@ def _set_blob(cfg: ClientConfig, tag: str, body: str) -> None:
     setattr(cfg, tag.replace("-", "_"), body)
 
 
-def _directive(cfg: ClientConfig, words: list, read_file: object) -> None:
+def _directive(cfg: ClientConfig, words: list, read_file: "Any") -> None:
     d = words[0]
     if d in ("client", "pull"):
         cfg.p2mp = True

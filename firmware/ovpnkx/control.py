@@ -11,10 +11,14 @@ write key method 2); this module moves the bytes and keeps the states honest.
 """
 
 from . import keystate as ks
+from ._compat import TYPE_CHECKING
 from . import packet as pk
 from .errors import LocalProtocolError, RemoteProtocolError
 from .keymethod2 import read_key_method2
 from .reliable import ReliableLayer
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # Worst-case control packet header without tls-auth: op(1) sid(8) ack count(1)
 # 4 piggybacked acks(16) peer sid(8) msg packet-id(4).
@@ -25,7 +29,7 @@ TLS_MTU = 1250  # OpenVPN's default --tls-mtu
 class KeyStateChannel:
     """Reliable TLS transport and key method 2 exchange for one key_id."""
 
-    def __init__(self, key_id: int, is_server: bool, tls: object, now_ms: int,
+    def __init__(self, key_id: int, is_server: bool, tls: "Any", now_ms: int,
                  hand_window_ms: int = 60000, timeout_ms: int = 2000,
                  payload_max: int = TLS_MTU - CONTROL_HEADER_MAX) -> None:
         self.key_id = key_id
@@ -40,7 +44,7 @@ class KeyStateChannel:
         self.peer_reset_seen = False
         self.handshake_done = False
         self.sent_km2 = False
-        self.peer_km2 = None  # type: object
+        self.peer_km2 = None  # type: Any
         self.messages = []  # type: list  # control messages received, in order
         self._reset_id = -1
 

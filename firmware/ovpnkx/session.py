@@ -21,12 +21,16 @@ from . import datachannel as dcmod
 from . import keystate as ks
 from . import packet as pk
 from . import push as pu
+from ._compat import TYPE_CHECKING
 from .control import CONTROL_HEADER_MAX, KeyStateChannel
 from .digest import hash_digest
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from .keymethod2 import KeyMethod2Message, KeySource, parse_peer_info, write_key_method2
 from .prf import EKM_LABEL, KEY2_LEN, key2_split, openvpn_key_expansion
 from .tlswrap import TlsPlain
+
+if TYPE_CHECKING:
+    from typing import Any
 
 VERSION = "ovpnkx 0.1.0"
 PUSH_REQUEST_INTERVAL_MS = 5000
@@ -36,7 +40,7 @@ class SessionConfig:
     """What a session is told by its config file or command line."""
 
     def __init__(self, is_server: bool = False, p2mp: bool = True, ciphers: "list | None" = None,
-                 auth: str = "SHA1", tls_auth: object = None, ask_ekm: bool = False,
+                 auth: str = "SHA1", tls_auth: "Any" = None, ask_ekm: bool = False,
                  proto: str = "udp", username: "str | None" = None, password: "str | None" = None,
                  hand_window_ms: int = 60000, timeout_ms: int = 2000, ping_ms: int = 0,
                  ping_restart_ms: int = 0, tls_mtu: int = 1250, platform: str = "unknown",
@@ -109,8 +113,8 @@ class Event:
 class Session:
     """One OpenVPN peer: its key_states, data channels, negotiation and timers."""
 
-    def __init__(self, config: SessionConfig, entropy: object, crypto: object,
-                 tls_factory: object, now_ms: int) -> None:
+    def __init__(self, config: SessionConfig, entropy: "Any", crypto: "Any",
+                 tls_factory: "Any", now_ms: int) -> None:
         self.config = config
         self.entropy = entropy
         self.crypto = crypto
@@ -216,12 +220,12 @@ class Session:
         """The next time (ms) at which ``packets_to_send`` has work, or None."""
         if self.closed:
             return None
-        times = [self._next_ping_ms, self._next_push_request_ms]
+        candidates = [self._next_ping_ms, self._next_push_request_ms]
         if self.primary is not None and self._ping_restart_ms():
-            times.append(self._last_rx_ms + self._ping_restart_ms())
+            candidates.append(self._last_rx_ms + self._ping_restart_ms())
         for channel in self.channels.values():
-            times.append(channel.get_timer())
-        times = [t for t in times if t is not None]
+            candidates.append(channel.get_timer())
+        times = [t for t in candidates if t is not None]  # type: list
         return min(times) if times else None
 
     def send_data(self, payload: bytes) -> None:
@@ -417,13 +421,14 @@ class Session:
         else:
             ours, theirs = self.key_sources[channel.key_id], channel.peer_km2.key_source
             client, server = (theirs, ours) if self.is_server else (ours, theirs)
-            client_sid, server_sid = ((self.remote_session_id, self.session_id) if self.is_server
-                                      else (self.session_id, self.remote_session_id))
+            remote = self.remote_session_id or b""  # set by the peer's reset, before any key
+            client_sid, server_sid = (remote, self.session_id) if self.is_server else (self.session_id, remote)
             key2 = openvpn_key_expansion(client.pre_master, client.random1, client.random2,
                                          server.random1, server.random2, client_sid, server_sid)
             method = "prf"
         encrypt, decrypt = key2_split(key2, self.is_server)
-        self.data[channel.key_id] = dcmod.DataChannel(self.crypto, self.cipher, self.config.auth,
+        cipher = self.cipher or self.config.ciphers[0]
+        self.data[channel.key_id] = dcmod.DataChannel(self.crypto, cipher, self.config.auth,
                                                       encrypt, decrypt, channel.key_id, self.peer_id)
         for old in [k for k in self.data if k != channel.key_id and k != self.primary]:
             del self.data[old]  # keep the new key and one lame duck

@@ -2,24 +2,23 @@
 
 import time
 
-try:
-    _ticks_ms = time.ticks_ms  # type: ignore[attr-defined]
-    _ticks_diff = time.ticks_diff  # type: ignore[attr-defined]
-except AttributeError:  # CPython
-    _ticks_ms = None
+from ovpnkx._compat import MICROPYTHON
 
 
 class Clock:
-    """A monotonic millisecond clock starting at 0."""
+    """A monotonic millisecond clock starting at 0 (ticks_ms on MicroPython)."""
 
     def __init__(self) -> None:
-        if _ticks_ms is not None:
-            self._start = _ticks_ms()
-        else:
-            self._start = time.monotonic_ns() // 1000000
+        self._start = self._raw()
+
+    @staticmethod
+    def _raw() -> int:
+        if MICROPYTHON:
+            return int(time.ticks_ms())  # type: ignore
+        return time.monotonic_ns() // 1000000  # type: ignore
 
     def now_ms(self) -> int:
         """Milliseconds since this clock was made."""
-        if _ticks_ms is not None:
-            return _ticks_diff(_ticks_ms(), self._start)
-        return time.monotonic_ns() // 1000000 - self._start
+        if MICROPYTHON:
+            return int(time.ticks_diff(self._raw(), self._start))  # type: ignore
+        return self._raw() - self._start

@@ -9,6 +9,7 @@ noise source.
 
 import sys
 
+from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.config import ConfigError, parse_config
 from ovpnkx.crypto_mp import MicroPythonCrypto
 from ovpnkx.entropy import HostEntropy
@@ -16,8 +17,11 @@ from ovpnkx.tls_mbedtls import MbedTlsEngine
 
 from .runner import json_emitter, run_client, text_emitter
 
+if TYPE_CHECKING:
+    from typing import Any
 
-def _reader(base: str) -> object:
+
+def _reader(base: str) -> "Any":
     def read_file(path: str) -> str:
         if not path.startswith("/"):
             path = base + "/" + path
@@ -41,7 +45,9 @@ def main(argv: list) -> int:
         return 2
 
     def tls_factory() -> object:
-        return MbedTlsEngine(False, cfg.ca.encode(), cfg.cert.encode(), cfg.key.encode(), cfg.remote_cert_tls)
+        # parse_config guarantees ca, cert and key
+        return MbedTlsEngine(False, str(cfg.ca).encode(), str(cfg.cert).encode(), str(cfg.key).encode(),
+                             cfg.remote_cert_tls)
 
     return run_client(cfg, HostEntropy(), MicroPythonCrypto(), tls_factory, ask_ekm=False,
                       platform="micropython-unix", pings=pings, timeout_s=timeout_s, emit=emit)

@@ -7,6 +7,7 @@ in its entropy source, crypto backend and TLS engine class.
 
 import json
 
+from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.config import ClientConfig
 from ovpnkx.errors import ProtocolError
 from ovpnkx.session import Session, SessionConfig
@@ -15,12 +16,15 @@ from ovpnkx.tlswrap import TlsAuth, parse_static_key
 from .clock import Clock
 from .transport import TcpTransport, TransportError, UdpTransport, wait_readable
 
+if TYPE_CHECKING:
+    from typing import Any
+
 # When --pings is asked for and neither the config nor the server sets a ping
 # interval, we ping every 2 s (openvpn's --keepalive 2 … in our tests).
 DEFAULT_PING_MS = 2000
 
 
-def session_config(cfg: ClientConfig, crypto: object, ask_ekm: bool, platform: str,
+def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: str,
                    pings: int = 0) -> SessionConfig:
     """SessionConfig from a parsed .ovpn, keeping only ciphers this runtime has."""
     ciphers = [c for c in cfg.data_ciphers if crypto.supports(c)]
@@ -51,9 +55,9 @@ def text_emitter(record: dict) -> None:
     print("[%8.3f s] %-13s %s" % (at, kind, rest))
 
 
-def run_client(cfg: ClientConfig, entropy: object, crypto: object, tls_factory: object,
+def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
                ask_ekm: bool = False, platform: str = "unknown", pings: int = 0,
-               timeout_s: int = 0, emit: object = text_emitter) -> int:
+               timeout_s: int = 0, emit: "Any" = text_emitter) -> int:
     """Connect, run until ``pings`` pings went each way (or forever if 0). Exit status."""
     clock = Clock()
     host, port, proto = cfg.remote
@@ -81,7 +85,7 @@ def run_client(cfg: ClientConfig, entropy: object, crypto: object, tls_factory: 
             st = session.stats
             if session.closed:
                 ok = not session.close_error
-                reason = session.close_reason
+                reason = session.close_reason or ""
                 break
             if pings and st["pings_received"] >= pings and st["pings_sent"] >= pings:
                 session.close(now, "done: %d pings decrypted, %d sent" % (st["pings_received"], st["pings_sent"]))

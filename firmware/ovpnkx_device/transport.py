@@ -7,8 +7,12 @@ StreamDeframer); UDP carries one packet per datagram.
 import select
 import socket
 
+from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.errors import RemoteProtocolError
 from ovpnkx.packet import StreamDeframer, frame
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class TransportError(Exception):
@@ -42,7 +46,7 @@ class UdpTransport:
 
     def receive(self) -> list:
         """Packets available now (never blocks)."""
-        out = []
+        out = []  # type: list
         while True:
             try:
                 data = self.sock.recv(4096)
@@ -95,7 +99,7 @@ class TcpTransport:
 
     def receive(self) -> list:
         """Complete packets available now (never blocks)."""
-        out = []
+        out = []  # type: list
         while True:
             try:
                 data = self.sock.recv(4096)
@@ -119,7 +123,7 @@ class TcpTransport:
         self.sock.close()
 
 
-def wait_readable(transport: object, timeout_ms: int) -> None:
+def wait_readable(transport: "Any", timeout_ms: int) -> None:
     """Block until the transport's socket is readable or the timeout passes."""
     poller = select.poll()
     poller.register(transport.sock, select.POLLIN)

@@ -61,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
         return subprocess.call(cmd, env=micropython_env())
 
     def tls_factory():
-        return OpenSslEngine(False, cfg.ca.encode(), cfg.cert.encode(), cfg.key.encode(), cfg.remote_cert_tls)
+        # parse_config guarantees ca, cert and key
+        return OpenSslEngine(False, str(cfg.ca).encode(), str(cfg.cert).encode(), str(cfg.key).encode(),
+                             cfg.remote_cert_tls)
 
     return run_client(cfg, HostEntropy(), HostCrypto(), tls_factory, ask_ekm=True,
                       platform=sys.platform, pings=args.pings, timeout_s=timeout,

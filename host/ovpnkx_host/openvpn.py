@@ -14,7 +14,8 @@ import time
 # Lines in openvpn's log that mean the data-channel keys differ, or tls-auth failed.
 KEY_ERRORS = re.compile(r"AEAD Decrypt error|packet HMAC authentication failed|"
                         r"Authenticate/Decrypt packet error|incoming packet authentication failed")
-PING_DECRYPTED = re.compile(r"DECRYPT TO: 2a187bf3 641eb4cb 07ed2d0a 981fc748")
+# CBC plaintext starts with the packet-id; AEAD plaintext is the payload alone.
+PING_DECRYPTED = re.compile(r"DECRYPT TO: (?:[0-9a-f]{8} )?2a187bf3 641eb4cb 07ed2d0a 981fc748")
 
 
 def openvpn_binary() -> str:

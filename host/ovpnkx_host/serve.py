@@ -48,7 +48,7 @@ class Server:
         self.emit = emit
         self.crypto = HostCrypto()
         self.entropy = HostEntropy()
-        self.sessions = {}  # peer key -> (Session, send, timer handle)
+        self.sessions: dict = {}  # peer -> [Session, send(packet), timer handle]
         self.next_peer_id = 0
         self.static_key = parse_static_key(cfg.tls_auth) if cfg.tls_auth else None
 
@@ -67,8 +67,8 @@ class Server:
                              push_options=cfg.push, peer_id=peer_id)
 
     def _tls(self):
-        c = self.cfg
-        return OpenSslEngine(True, c.ca.encode(), c.cert.encode(), c.key.encode(), "client")
+        c = self.cfg  # parse_config guarantees ca, cert and key
+        return OpenSslEngine(True, str(c.ca).encode(), str(c.cert).encode(), str(c.key).encode(), "client")
 
     def open(self, peer, proto: str, send) -> Session:
         """A new session for ``peer``; ``send(packet)`` puts a packet on its transport."""
@@ -129,10 +129,10 @@ def _label(peer) -> str:
 class _Udp(asyncio.DatagramProtocol):
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.transport = None
+        self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport) -> None:
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr) -> None:
         srv = self.server
@@ -144,8 +144,13 @@ class _Udp(asyncio.DatagramProtocol):
         if opcode == P_CONTROL_HARD_RESET_CLIENT_V2 and key_id == 0:
             # a new client, or a client that restarted: only a reset opens a session
             if entry is None or entry[0].remote_session_id is not None and entry[0].remote_session_id != data[1:9]:
-                srv.open(addr, "udp", lambda p, a=addr: self.transport.sendto(p, a))
+                srv.open(addr, "udp", lambda p, a=addr: self._sendto(p, a))
         srv.receive(addr, data)
+
+
+    def _sendto(self, packet: bytes, addr) -> None:
+        if self.transport is not None:
+            self.transport.sendto(packet, addr)
 
 
 async def _serve_tcp_client(server: Server, reader, writer) -> None:
