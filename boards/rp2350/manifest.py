@@ -1,0 +1,6 @@
+# Frozen modules of an ovpnkx Pico 2 W (RP2350 + CYW43439). Paths are relative to this file.
+#   make -C ports/rp2 BOARD=RPI_PICO2_W FROZEN_MANIFEST=/path/to/ovpnkx/boards/rp2350/manifest.py
+include("$(BOARD_DIR)/manifest.py")  # RPI_PICO2_W's manifest: the port's modules plus networking
+package("ovpnkx", base_path="../../firmware")
+package("ovpnkx_device", base_path="../../firmware")
+module("noise.py")

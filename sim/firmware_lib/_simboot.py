@@ -1,0 +1,36 @@
+# Entry point of the simulated board, run by the launcher in the MicroPython unix
+# port: opens the sim's file descriptors, makes the flash folder "/", then runs
+# the board's REPL (_simrepl). Everything happens in a function so that __main__'s
+# globals stay clean for user code, as on a board.
+import micropython
+
+micropython.kbd_intr(-1)  # Ctrl-C is a plain byte until user code runs
+
+
+def _boot():
+    import os
+    import sys
+
+    import simboard
+    import machine  # noqa: F401 imported while the host paths still resolve
+    import _simrepl
+
+    simboard._open_fds()
+    cfg = simboard.config()
+    os.umount("/")
+    os.mount(os.VfsPosix(cfg["flash"]), "/")
+    os.mount(os.VfsPosix(cfg["simlib"]), "/.simlib")
+    path = ["", "/.simlib"]
+    if cfg.get("frozen"):
+        os.mount(os.VfsPosix(cfg["frozen"]), "/.frozen")
+        path.append("/.frozen")
+    if cfg.get("board_dir"):  # boards/<name>/: noise.py, as frozen into that board
+        os.mount(os.VfsPosix(cfg["board_dir"]), "/.board")
+        path.append("/.board")
+    path.append("/lib")
+    os.chdir("/")
+    sys.path[:] = path
+    return _simrepl
+
+
+_boot().main(globals())

@@ -1,0 +1,80 @@
+"""The simulated board's own module: what board this is and how the sim set it up.
+
+Only on the simulator (a real board has no ``simboard``), so firmware does
+``try: import simboard except ImportError: simboard = None``. The launcher passes
+everything in the environment variable OVPNKX_SIM_CONFIG (JSON) and two file
+descriptors that ``_simboot`` opens before the flash folder becomes ``/``.
+"""
+
+import json
+import os
+
+_config = json.loads(os.getenv("OVPNKX_SIM_CONFIG") or "{}")
+_ctl = None  # pipe to the launcher: b"H" hard reset, b"F"/b"R" soft reset (next REPL mode)
+_uart = None  # the firmware side of the uart PTY, opened at boot
+
+
+def config() -> dict:
+    """The whole sim configuration (board description, link and TRNG fault settings)."""
+    return _config
+
+
+def board() -> dict:
+    """The board description from boards/<name>/board.json."""
+    return _config.get("board", {})
+
+
+def name() -> str:
+    """Board name, e.g. "rp2040"."""
+    return _config.get("name", "sim")
+
+
+def machine() -> str:
+    """What a real board reports as sys.implementation._machine."""
+    return board().get("machine", "simulated board")
+
+
+def has_wifi() -> bool:
+    """True when the board has Wi-Fi (modelled by loopback sockets)."""
+    return bool(board().get("wifi"))
+
+
+def trng_fault():
+    """The --trng-fault setting as given ("stuck", "bias=P", "repeat=N", ...) or None.
+
+    Pass it on as ``ovpnkx.noise.SimTrng(fault=simboard.trng_fault())``.
+    """
+    return _config.get("trng_fault")
+
+
+def data_uart_id() -> int:
+    """The UART id the board's data link uses (the sim's ``uart`` PTY)."""
+    return board().get("data_uart", {}).get("id", 1)
+
+
+def _open_fds() -> None:
+    # Called by _simboot while the host file system is still at "/".
+    global _ctl, _uart
+    ctl = _config.get("ctl_fd")
+    if ctl is not None:
+        _ctl = open("/proc/self/fd/%d" % ctl, "wb")
+    path = _config.get("uart_dev")
+    if path:
+        _uart = open(path, "r+b")
+        try:
+            import termios
+
+            fd = _uart.fileno()
+            termios.setraw(fd)
+            attrs = termios.tcgetattr(fd)
+            cc = attrs[6]
+            cc[6] = 0  # VMIN: a read returns what is there
+            cc[5] = 0  # VTIME: without waiting
+            termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        except Exception:
+            pass
+
+
+def _signal(code: bytes) -> None:
+    if _ctl is not None:
+        _ctl.write(code)
