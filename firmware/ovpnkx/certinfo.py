@@ -33,8 +33,8 @@ def pem_blocks(pem: bytes, label: "str | None" = None) -> list:
     """
     if isinstance(pem, str):
         pem = pem.encode()
-    out = []
-    body = None
+    out = []  # type: list
+    body = None  # type: list | None
     for raw in bytes(pem).split(b"\n"):
         line = raw.strip()
         if line.startswith(b"-----BEGIN ") and line.endswith(b"-----"):

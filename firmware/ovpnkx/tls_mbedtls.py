@@ -29,14 +29,17 @@ Facts about MicroPython 1.29's ``tls`` (mbedTLS 3.6) that shape this module:
 
 import io
 
-from ._compat import const
+from ._compat import TYPE_CHECKING, const
 from .certinfo import EKU_CLIENT_AUTH, EKU_SERVER_AUTH, CertInfo, pem_blocks
 from .errors import LocalProtocolError, RemoteProtocolError
 
+if TYPE_CHECKING:
+    from typing import Any
+
 try:
-    import tls as _tls
+    import tls as _tls  # type: ignore[import-not-found, unused-ignore]
 except ImportError:  # CPython: only the pure helpers below are usable
-    _tls = None
+    _tls = None  # type: ignore[assignment, unused-ignore]
 
 MAX_RECORD = const(16384)
 # MicroPython's mbedTLS config has MBEDTLS_SSL_OUT_CONTENT_LEN 4096: a longer write
@@ -198,11 +201,12 @@ class MbedTlsEngine:
         except (ValueError, OSError) as exc:
             raise LocalProtocolError("certificate or key not accepted by mbedTLS: %s" % _text(exc))
         # the client verifies through the probe (see module docstring)
-        ctx.verify_mode = _tls.CERT_REQUIRED if is_server else _tls.CERT_OPTIONAL
-        ctx.verify_callback = self._verify
+        # (the port stubs lack verify_mode / verify_callback)
+        ctx.verify_mode = _tls.CERT_REQUIRED if is_server else _tls.CERT_OPTIONAL  # type: ignore[attr-defined, unused-ignore]
+        ctx.verify_callback = self._verify  # type: ignore[attr-defined, unused-ignore]
         self._ctx = ctx
         self._pipe = _Pipe()
-        self._sock = None  # type: object
+        self._sock = None  # type: Any
         self._in = bytearray()
         self._in_types = []  # type: list
         self._hs = b""  # client: handshake bytes before the server's certificate is checked
@@ -307,7 +311,7 @@ class MbedTlsEngine:
         ctx = _tls.SSLContext(_tls.PROTOCOL_TLS_CLIENT)
         for der in self._ca:
             ctx.load_verify_locations(der)
-        ctx.verify_mode = _tls.CERT_REQUIRED
+        ctx.verify_mode = _tls.CERT_REQUIRED  # type: ignore[attr-defined, unused-ignore]
         pipe = _Pipe()
         reason = None
         try:

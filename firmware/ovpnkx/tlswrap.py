@@ -77,7 +77,7 @@ class PacketIdRec:
         self.time = 0
         # seq_list[0] belongs to self.id, [1] to self.id - 1, ...: 0 unseen,
         # _SEQ_EXPIRED, or the local second it was received
-        self.seq_list = []
+        self.seq_list = []  # type: list
 
     def test(self, pid: int, ptime: int, now_s: int) -> bool:
         """True if (pid, ptime) is new and acceptable at ``now_s``; changes nothing.

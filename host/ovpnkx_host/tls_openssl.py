@@ -9,6 +9,7 @@ As OpenVPN does, peers are verified against the CA only (no hostname check);
 """
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 from OpenSSL import SSL, crypto
@@ -44,7 +45,7 @@ def _has_eku(cert: x509.Certificate, oid) -> bool:
         ext = cert.extensions.get_extension_for_oid(ExtensionOID.EXTENDED_KEY_USAGE)
     except x509.ExtensionNotFound:
         return False
-    return oid in ext.value
+    return isinstance(ext.value, x509.ExtendedKeyUsage) and oid in ext.value
 
 
 class OpenSslEngine:
@@ -73,7 +74,11 @@ class OpenSslEngine:
             key = load_pem_private_key(bytes(key_pem), None)
         except ValueError as exc:
             raise LocalProtocolError("bad PEM input: %s" % exc) from None
+        if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
+            raise LocalProtocolError("unsupported private key type %s" % type(key).__name__)
         store = ctx.get_cert_store()
+        if store is None:
+            raise LocalProtocolError("OpenSSL context without a certificate store")
         for ca in cas:
             store.add_cert(crypto.X509.from_cryptography(ca))
         ctx.use_certificate(chain[0])
