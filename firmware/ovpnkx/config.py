@@ -178,7 +178,7 @@ def _directive(cfg: ClientConfig, words: list, read_file: "Any") -> None:
             proto = _PROTOS[words[3]]
         cfg.remotes.append((words[1], port, proto))
     elif d == "port" or d == "rport":
-        cfg.port = _number(words, 1, 1, 65535)
+        cfg.port = _number(words, 1, 0 if cfg.server else 1, 65535)  # a server may take any free port
     elif d == "proto":
         if len(words) < 2 or words[1] not in _PROTOS:
             raise ValueError("unsupported proto %r (use udp, udp4, tcp or tcp-client)"

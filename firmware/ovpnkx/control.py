@@ -53,6 +53,8 @@ class KeyStateChannel:
         """Queue our (hard or soft) reset as msg packet-id 0: INITIAL -> PRE_START."""
         self._reset_id = self.reliable.send(opcode, b"")
         self.state.handle(ks.EV_RESET_QUEUED)
+        if self.is_server:
+            self.tls.start()  # ready for the ClientHello, which may come with the ack of our reset
 
     def write_key_method2(self, message: bytes) -> None:
         """Send our key method 2 message as one TLS record."""
