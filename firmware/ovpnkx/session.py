@@ -478,10 +478,12 @@ class Session:
 
     # -- bookkeeping --------------------------------------------------------------
     def _note_state(self, channel: KeyStateChannel, now_ms: int) -> None:
-        state = channel.state.state
-        if self._states.get(channel.key_id) != state:
-            self._states[channel.key_id] = state
+        """One event per key_state transition since the last call (several may happen at once)."""
+        history = channel.state.history
+        seen = self._states.get(channel.key_id, 1)  # S_INITIAL is history[0]
+        for state in history[seen:]:
             self._event("state", now_ms, key_id=channel.key_id, state=ks.STATE_NAMES[state])
+        self._states[channel.key_id] = len(history)
 
     def _drop(self, reason: str, now_ms: int) -> None:
         self.stats["dropped"] += 1
