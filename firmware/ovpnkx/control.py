@@ -44,6 +44,7 @@ class KeyStateChannel:
         self.peer_reset_seen = False
         self.handshake_done = False
         self.sent_km2 = False
+        self.keys_generated = False
         self.peer_km2 = None  # type: Any
         self.messages = []  # type: list  # control messages received, in order
         self._reset_id = -1

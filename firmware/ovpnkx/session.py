@@ -25,6 +25,7 @@ from ._compat import TYPE_CHECKING
 from .control import CONTROL_HEADER_MAX, KeyStateChannel
 from .digest import hash_digest
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from .health import EntropyError
 from .keymethod2 import KeyMethod2Message, KeySource, parse_peer_info, write_key_method2
 from .prf import EKM_LABEL, KEY2_LEN, key2_split, openvpn_key_expansion
 from .tlswrap import TlsPlain
@@ -127,6 +128,7 @@ class Session:
         self.key_sources = {}  # type: dict  # key_id -> our KeySource
         self.data = {}  # type: dict  # key_id -> DataChannel
         self.primary = None  # type: int | None
+        self.latest_key_id = 0  # the newest key_state's key_id (0, then 1..7 wrapping to 1)
         self.peer_info = {}  # type: dict
         self.cipher = None  # type: str | None
         self.tls_ekm = False
@@ -180,7 +182,11 @@ class Session:
         except RemoteProtocolError as exc:
             self._drop(str(exc), now_ms)
             return
-        channel = self._accept_control(packet, now_ms)
+        try:
+            channel = self._accept_control(packet, now_ms)
+        except EntropyError as exc:  # no key source for a new key_state: nothing may be sent
+            self._fail(str(exc), now_ms)
+            return
         if channel is None:
             return
         self._last_rx_ms = now_ms
@@ -272,7 +278,7 @@ class Session:
             if self.is_server and op == pk.P_CONTROL_HARD_RESET_CLIENT_V2 and packet.key_id == 0:
                 channel = self._new_key_state(0, pk.P_CONTROL_HARD_RESET_SERVER_V2, now_ms)
             elif op == pk.P_CONTROL_SOFT_RESET_V1 and self.primary is not None \
-                    and packet.key_id == ks.next_key_id(max(self.channels)):
+                    and packet.key_id == ks.next_key_id(self.latest_key_id):
                 channel = self._new_key_state(packet.key_id, pk.P_CONTROL_SOFT_RESET_V1, now_ms)
             else:
                 self._drop("packet for unknown key_id %d" % packet.key_id, now_ms)
@@ -302,14 +308,17 @@ class Session:
     # -- key_states ------------------------------------------------------------
     def _new_key_state(self, key_id: int, reset_opcode: int, now_ms: int) -> KeyStateChannel:
         cfg = self.config
+        # entropy first: a failed source (EntropyError) leaves no key_state behind
+        reseed = getattr(self.entropy, "reseed", None)
+        if reseed is not None:
+            reseed()  # fresh noise for every key_state's key source
+        key_source = KeySource.generate(self.entropy, not self.is_server)
         payload_max = cfg.tls_mtu - CONTROL_HEADER_MAX - self.wrap.overhead
         channel = KeyStateChannel(key_id, self.is_server, self.tls_factory(), now_ms,
                                   cfg.hand_window_ms, cfg.timeout_ms, payload_max)
         self.channels[key_id] = channel
-        reseed = getattr(self.entropy, "reseed", None)
-        if reseed is not None:
-            reseed()  # fresh noise for every key_state's key source
-        self.key_sources[key_id] = KeySource.generate(self.entropy, not self.is_server)
+        self.latest_key_id = key_id
+        self.key_sources[key_id] = key_source
         channel.queue_reset(reset_opcode)
         self._note_state(channel, now_ms)
         return channel
@@ -319,7 +328,7 @@ class Session:
         if channel.handshake_done and not channel.sent_km2 and (not self.is_server or channel.peer_km2 is not None):
             channel.write_key_method2(self._our_key_method2(channel.key_id))
         self._note_state(channel, now_ms)
-        if channel.key_id not in self.data and channel.sent_km2 and channel.peer_km2 is not None:
+        if not channel.keys_generated and channel.sent_km2 and channel.peer_km2 is not None:
             self._negotiate(channel, now_ms)
         for text in channel.pop_messages():
             self._on_message(channel, text, now_ms)
@@ -385,7 +394,7 @@ class Session:
                 options.append("key-derivation tls-ekm")
             self.push_reply_text = pu.build_push_reply(options)
         channel.write_message(self.push_reply_text)
-        if channel.key_id not in self.data:
+        if not channel.keys_generated:
             self._generate_keys(channel, now_ms)
 
     def _on_message(self, channel: KeyStateChannel, text: str, now_ms: int) -> None:
@@ -430,9 +439,12 @@ class Session:
         cipher = self.cipher or self.config.ciphers[0]
         self.data[channel.key_id] = dcmod.DataChannel(self.crypto, cipher, self.config.auth,
                                                       encrypt, decrypt, channel.key_id, self.peer_id)
-        for old in [k for k in self.data if k != channel.key_id and k != self.primary]:
-            del self.data[old]  # keep the new key and one lame duck
+        # keep the new key and one lame duck (the previous primary), retire the rest
+        for old in [k for k in self.channels if k != channel.key_id and k != self.primary]:
+            del self.channels[old]
+            self.data.pop(old, None)
         self.primary = channel.key_id
+        channel.keys_generated = True
         channel.state.handle(ks.EV_KEYS_GENERATED)
         self._note_state(channel, now_ms)
         self._event("keys", now_ms, key_id=channel.key_id, cipher=self.cipher, method=method,
@@ -456,7 +468,7 @@ class Session:
 
     def _check_timers(self, now_ms: int) -> None:
         for channel in self.channels.values():
-            if channel.key_id not in self.data and channel.state.state != ks.S_ERROR \
+            if not channel.keys_generated and channel.state.state != ks.S_ERROR \
                     and now_ms >= channel.hand_deadline_ms:
                 why = "TLS key negotiation failed to occur within %d seconds" % (self.config.hand_window_ms // 1000)
                 if channel.state.state <= ks.S_PRE_START:
