@@ -57,22 +57,34 @@ def text_emitter(record: dict) -> None:
 
 def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
                ask_ekm: bool = False, platform: str = "unknown", pings: int = 0,
-               timeout_s: int = 0, emit: "Any" = text_emitter) -> int:
-    """Connect, run until ``pings`` pings went each way (or forever if 0). Exit status."""
+               timeout_s: int = 0, emit: "Any" = text_emitter, transport: "Any" = None) -> int:
+    """Connect, run until ``pings`` pings went each way (or forever if 0). Exit status.
+
+    ``transport`` (``send``, ``receive``, ``close``, and ``wait(timeout_ms)`` or
+    a ``sock`` for ``wait_readable``) replaces the UDP/TCP connection to
+    ``cfg.remote``, e.g. a serial line; the loop closes it when it ends.
+    """
     clock = Clock()
     host, port, proto = cfg.remote
+    remote = "%s:%d" % (host, port) if transport is None else transport.name
     try:
         scfg = session_config(cfg, crypto, ask_ekm, platform, pings)
-        transport = (TcpTransport if proto == "tcp" else UdpTransport)(host, port)
+        # the session first: its id and key source come from the entropy, and a
+        # failed source (EntropyError) must stop us before any socket exists
+        session = Session(scfg, entropy, crypto, tls_factory, clock.now_ms())
+        if transport is None:
+            transport = (TcpTransport if proto == "tcp" else UdpTransport)(host, port)
     except (ProtocolError, TransportError, OSError) as exc:
+        if transport is not None:
+            transport.close()
         emit({"event": "result", "at_ms": clock.now_ms(), "ok": False, "reason": str(exc)})
         return 1
-    emit({"event": "connecting", "at_ms": clock.now_ms(), "remote": "%s:%d" % (host, port), "proto": proto,
+    wait = getattr(transport, "wait", None)
+    emit({"event": "connecting", "at_ms": clock.now_ms(), "remote": remote, "proto": proto,
           "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None})
     if cfg.ignored:
         emit({"event": "warning", "at_ms": 0, "reason": "directives not implemented, ignored: "
               + ", ".join(sorted(set(cfg.ignored)))})
-    session = Session(scfg, entropy, crypto, tls_factory, clock.now_ms())
     limit_ms = (timeout_s * 1000) if timeout_s else 0
     ok, reason = False, ""
     try:
@@ -94,8 +106,11 @@ def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "A
                 reason = "timed out after %d s (state: %s)" % (timeout_s, _describe(session))
                 break
             timer = session.get_timer()
-            wait = 200 if timer is None else max(0, min(200, timer - now))
-            wait_readable(transport, wait)
+            wait_ms = 200 if timer is None else max(0, min(200, timer - now))
+            if wait is None:
+                wait_readable(transport, wait_ms)
+            else:
+                wait(wait_ms)
             packets = transport.receive()
             now = clock.now_ms()
             for p in packets:
