@@ -16,6 +16,12 @@ from harness import need_tun, run_connect, server_ready_pattern
 SERVERS = [("p2mp", "udp"), ("p2mp", "tcp"), ("p2p", "udp")]
 CIPHERS = [("AES-256-GCM", "SHA1"), ("AES-256-CBC", "SHA256")]
 CASES = list(itertools.product(("micropython", "cpython"), SERVERS, CIPHERS, (False, True)))
+# the other data ciphers: AES-128-GCM on both runtimes, ChaCha20-Poly1305 on the host
+# (MicroPython's cryptolib has no ChaCha20), AES-128-CBC with the default SHA1
+CASES += [("micropython", ("p2p", "udp"), ("AES-128-GCM", "SHA1"), False),
+          ("cpython", ("p2mp", "udp"), ("AES-128-GCM", "SHA1"), False),
+          ("cpython", ("p2mp", "udp"), ("CHACHA20-POLY1305", "SHA1"), True),
+          ("micropython", ("p2mp", "tcp"), ("AES-128-CBC", "SHA1"), True)]
 
 
 def _id(case) -> str:
