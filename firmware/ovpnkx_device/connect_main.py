@@ -1,10 +1,11 @@
 """`ovpnkx connect --runtime micropython`: the client on the MicroPython unix port.
 
-Usage: micropython -m ovpnkx_device.connect_main CONFIG [PINGS] [TIMEOUT_S] [json]
+Usage: micropython -m ovpnkx_device.connect_main CONFIG [PINGS] [TIMEOUT_S] [json] [ENTROPY]
 
 The config is read and parsed here, on the device side, as a board would; the
-unix port's network stands in for Wi-Fi and its os.urandom for the board's
-noise source.
+unix port's network stands in for Wi-Fi. ENTROPY is ``host`` (os.urandom) or
+``sim`` / ``sim:FAULT``: the sim board's modelled TRNG through the full chain
+(``boards/sim`` must be on MICROPYPATH), optionally with a ``SimTrng`` fault.
 """
 
 import sys
@@ -12,9 +13,10 @@ import sys
 from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.config import ConfigError, parse_config
 from ovpnkx.crypto_mp import MicroPythonCrypto
-from ovpnkx.entropy import HostEntropy
+from ovpnkx.errors import LocalProtocolError
 from ovpnkx.tls_mbedtls import MbedTlsEngine
 
+from .entropy_select import board_entropy, describe
 from .runner import json_emitter, run_client, text_emitter
 
 if TYPE_CHECKING:
@@ -49,7 +51,15 @@ def main(argv: list) -> int:
         return MbedTlsEngine(False, str(cfg.ca).encode(), str(cfg.cert).encode(), str(cfg.key).encode(),
                              cfg.remote_cert_tls)
 
-    return run_client(cfg, HostEntropy(), MicroPythonCrypto(), tls_factory, ask_ekm=False,
+    source, _, fault = (argv[4] if len(argv) > 4 else "host").partition(":")
+    try:
+        entropy = board_entropy(source, fault or None)
+    except LocalProtocolError as exc:  # a fault the model does not know
+        emit({"event": "result", "at_ms": 0, "ok": False, "reason": str(exc)})
+        return 2
+    emit({"event": "entropy", "at_ms": 0, "source": source, "fault": fault or None,
+          "state": entropy.state, "detail": describe(entropy)})
+    return run_client(cfg, entropy, MicroPythonCrypto(), tls_factory, ask_ekm=False,
                       platform="micropython-unix", pings=pings, timeout_s=timeout_s, emit=emit)
 
 
