@@ -4,6 +4,11 @@
 simulated device does (its sockets stand in for Wi-Fi; it derives keys with the
 PRF since MicroPython's TLS has no exporter). ``--runtime cpython`` runs the same
 core on the host with pyOpenSSL, and asks for tls-ekm.
+
+Entropy: the MicroPython runtime *is* the simulated device, so by default it
+draws from the sim board's modelled TRNG through the whole chain (noise ->
+health tests -> SHA-256 -> HMAC_DRBG; ``--trng-fault`` breaks the model);
+``--entropy host`` uses os.urandom. The CPython runtime always uses the host's.
 """
 
 import argparse
@@ -13,10 +18,12 @@ import sys
 
 from ovpnkx.config import ConfigError, parse_config
 from ovpnkx.entropy import HostEntropy
+from ovpnkx.errors import LocalProtocolError
+from ovpnkx.noise import SimTrng
 from ovpnkx_device.runner import json_emitter, run_client, text_emitter
 
 from .crypto_host import HostCrypto
-from .runtime import micropython_binary, micropython_env
+from .runtime import FIRMWARE, micropython_binary, micropython_env
 from .tls_openssl import OpenSslEngine
 
 
@@ -30,6 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=int, default=0, metavar="S",
                    help="give up after S seconds (default: hand-window + time for the pings)")
     p.add_argument("--json", action="store_true", help="print events as JSON lines")
+    p.add_argument("--entropy", choices=("host", "sim"), default=None,
+                   help="micropython runtime: the sim board's modelled TRNG (default) or os.urandom")
+    p.add_argument("--trng-fault", default=None, metavar="FAULT",
+                   help="break the modelled TRNG: stuck, stuck=1, bias=P, repeat=N, correlated=R")
 
 
 def _read_file(base: str):
@@ -54,11 +65,24 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print("ovpnkx connect: %s" % exc, file=sys.stderr)
         return 2
+    entropy = args.entropy or ("sim" if args.runtime == "micropython" else "host")
+    if args.trng_fault is not None:
+        try:
+            SimTrng(fault=args.trng_fault)
+        except LocalProtocolError as exc:
+            print("ovpnkx connect: --trng-fault: %s" % exc, file=sys.stderr)
+            return 2
+    if (entropy == "sim" or args.trng_fault) and (args.runtime != "micropython" or entropy != "sim"):
+        print("ovpnkx connect: --entropy sim and --trng-fault need --runtime micropython "
+              "(and the sim entropy)", file=sys.stderr)
+        return 2
     timeout = args.timeout or (cfg.hand_window + 10 + 3 * max(args.pings, 1) * max(cfg.ping, 2))
     if args.runtime == "micropython":
         cmd = [micropython_binary(), "-m", "ovpnkx_device.connect_main", path, str(args.pings),
-               str(timeout), "json" if args.json else "text"]
-        return subprocess.call(cmd, env=micropython_env())
+               str(timeout), "json" if args.json else "text",
+               entropy + (":" + args.trng_fault if args.trng_fault else "")]
+        board = os.path.join(os.path.dirname(FIRMWARE), "boards", "sim")  # its noise.py
+        return subprocess.call(cmd, env=micropython_env(board))
 
     def tls_factory():
         # parse_config guarantees ca, cert and key
