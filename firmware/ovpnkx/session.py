@@ -417,7 +417,10 @@ class Session:
             if self.cipher is not None:
                 self._send_push_reply(channel, now_ms)
         elif text.startswith("AUTH_FAILED"):
-            self._close("server refused us: " + text, True, now_ms)
+            detail = text[len("AUTH_FAILED"):].lstrip(",")
+            creds = "our username/password" if self.config.username is not None else "us (we sent no username/password)"
+            self._close("auth failed: the server refused %s%s" % (creds, ": " + detail if detail else ""),
+                        True, now_ms)
         elif text.startswith("RESTART") or text.startswith("HALT"):
             self._close("peer asked us to stop: " + text, True, now_ms)
         elif text.startswith("EXIT"):
@@ -470,13 +473,7 @@ class Session:
         for channel in self.channels.values():
             if not channel.keys_generated and channel.state.state != ks.S_ERROR \
                     and now_ms >= channel.hand_deadline_ms:
-                why = "TLS key negotiation failed to occur within %d seconds" % (self.config.hand_window_ms // 1000)
-                if channel.state.state <= ks.S_PRE_START:
-                    why += " (no answer from the peer"
-                    why += "; last dropped packet: %s)" % self.last_drop if self.last_drop else ")"
-                elif self.last_drop:
-                    why += " (last dropped packet: %s)" % self.last_drop
-                self._fail(why, now_ms)
+                self._fail(self._hand_window_reason(channel), now_ms)
                 return
         restart = self._ping_restart_ms()
         if self.primary is not None and restart and now_ms - self._last_rx_ms >= restart:
@@ -487,6 +484,27 @@ class Session:
         if self._next_ping_ms is not None and now_ms >= self._next_ping_ms and self.primary is not None:
             self.send_ping()
             self._next_ping_ms = now_ms + self._ping_ms()
+
+    def _hand_window_reason(self, channel: KeyStateChannel) -> str:
+        """Why the hand-window passed, with the likely cause where the state tells it."""
+        why = "TLS key negotiation failed to occur within %d seconds" % (self.config.hand_window_ms // 1000)
+        state = channel.state.state
+        if state <= ks.S_PRE_START:
+            hints = ["no answer from the peer"]
+            if self.config.tls_auth is not None and self.remote_session_id is None:
+                # OpenVPN drops packets that fail tls-auth without a word
+                hints.append("nothing authenticated ever arrived: check the tls-auth key and key-direction")
+        elif channel.peer_km2 is None:
+            # TLS started, then silence: OpenVPN ends a handshake it refuses without an alert
+            hints = ["the peer went silent during the TLS handshake; it probably refused our certificate"
+                     " as expired, revoked or not signed by its CA, and its log says which"]
+        elif not self.is_server and self.config.p2mp:
+            hints = ["no PUSH_REPLY from the server"]
+        else:
+            hints = []
+        if self.last_drop:
+            hints.append("last dropped packet: %s" % self.last_drop)
+        return why + (" (%s)" % "; ".join(hints) if hints else "")
 
     # -- bookkeeping --------------------------------------------------------------
     def _note_state(self, channel: KeyStateChannel, now_ms: int) -> None:
