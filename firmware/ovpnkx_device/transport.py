@@ -19,6 +19,13 @@ class TransportError(Exception):
     """The transport failed (refused, reset, closed by the peer)."""
 
 
+_ECONNREFUSED = 111  # Linux; the unix port and lwIP boards use the same number
+
+
+def _refused(where: str) -> str:
+    return "connection refused by %s (nothing listening)" % where
+
+
 def _address(host: str, port: int, kind: int) -> tuple:
     info = socket.getaddrinfo(host, port, 0, kind)
     if not info:
@@ -33,6 +40,7 @@ class UdpTransport:
 
     def __init__(self, host: str, port: int) -> None:
         self.addr = _address(host, port, socket.SOCK_DGRAM)
+        self.where = "%s:%d" % (host, port)  # MicroPython's addr is an opaque sockaddr
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.connect(self.addr)
         self.sock.setblocking(False)
@@ -42,6 +50,8 @@ class UdpTransport:
         try:
             self.sock.send(packet)
         except OSError as exc:
+            if exc.args and exc.args[0] == _ECONNREFUSED:  # an earlier ICMP port unreachable
+                raise TransportError(_refused(self.where))
             raise TransportError("UDP send failed: %s" % exc)
 
     def receive(self) -> list:
@@ -53,8 +63,8 @@ class UdpTransport:
             except OSError as exc:
                 if exc.args and exc.args[0] in (11, 35):  # EAGAIN / EWOULDBLOCK
                     return out
-                if exc.args and exc.args[0] == 111:  # ECONNREFUSED: ICMP port unreachable
-                    raise TransportError("connection refused by %s:%d (nothing listening)" % self.addr[:2])
+                if exc.args and exc.args[0] == _ECONNREFUSED:  # ICMP port unreachable
+                    raise TransportError(_refused(self.where))
                 raise TransportError("UDP receive failed: %s" % exc)
             if data is None:
                 return out
@@ -72,11 +82,15 @@ class TcpTransport:
 
     def __init__(self, host: str, port: int) -> None:
         self.addr = _address(host, port, socket.SOCK_STREAM)
+        self.where = "%s:%d" % (host, port)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             self.sock.connect(self.addr)
         except OSError as exc:
-            raise TransportError("cannot connect to %s:%d: %s" % (self.addr[0], self.addr[1], exc))
+            self.sock.close()
+            if exc.args and exc.args[0] == _ECONNREFUSED:
+                raise TransportError(_refused(self.where))
+            raise TransportError("cannot connect to %s: %s" % (self.where, exc))
         self.sock.setblocking(False)
         self.deframer = StreamDeframer()
 
