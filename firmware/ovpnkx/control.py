@@ -31,14 +31,14 @@ class KeyStateChannel:
 
     def __init__(self, key_id: int, is_server: bool, tls: "Any", now_ms: int,
                  hand_window_ms: int = 60000, timeout_ms: int = 2000,
-                 payload_max: int = TLS_MTU - CONTROL_HEADER_MAX) -> None:
+                 payload_max: int = TLS_MTU - CONTROL_HEADER_MAX, initial_packet_id: int = 0) -> None:
         self.key_id = key_id
         self.is_server = is_server
         self.tls = tls
         self.state = ks.KeyState(key_id, is_server, now_ms, hand_window_ms)
         # until data keys exist (the p2mp client waits for PUSH_REPLY after S_ACTIVE)
         self.hand_deadline_ms = now_ms + hand_window_ms
-        self.reliable = ReliableLayer(timeout_ms=timeout_ms)
+        self.reliable = ReliableLayer(timeout_ms=timeout_ms, initial_packet_id=initial_packet_id)
         self.payload_max = payload_max
         self.reset_acked = False
         self.peer_reset_seen = False
@@ -56,6 +56,19 @@ class KeyStateChannel:
         self.state.handle(ks.EV_RESET_QUEUED)
         if self.is_server:
             self.tls.start()  # ready for the ClientHello, which may come with the ack of our reset
+
+    def skip_resets(self) -> None:
+        """Both resets were exchanged statelessly (the 2.6 UDP server cookie).
+
+        The server answered the client's reset without keeping state; the client's
+        next packet acked it and proved the cookie, so this key_state starts at
+        msg packet-id 1 both ways (``initial_packet_id=1``), in S_START.
+        """
+        self.state.handle(ks.EV_RESET_SKIPPED)
+        self.state.handle(ks.EV_PEER_PACKET)
+        self.state.handle(ks.EV_RESET_ACKED)
+        self.reset_acked = self.peer_reset_seen = True
+        self.tls.start()
 
     def write_key_method2(self, message: bytes) -> None:
         """Send our key method 2 message as one TLS record."""

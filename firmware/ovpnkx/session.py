@@ -115,15 +115,17 @@ class Session:
     """One OpenVPN peer: its key_states, data channels, negotiation and timers."""
 
     def __init__(self, config: SessionConfig, entropy: "Any", crypto: "Any",
-                 tls_factory: "Any", now_ms: int) -> None:
+                 tls_factory: "Any", now_ms: int, cookie: "tuple | None" = None) -> None:
+        """``cookie`` = (our session_id, the client's session_id): a server session
+        whose resets were exchanged statelessly (see ``stateless_reset_reply``)."""
         self.config = config
         self.entropy = entropy
         self.crypto = crypto
         self.tls_factory = tls_factory
         self.is_server = config.is_server
         self.wrap = config.tls_auth if config.tls_auth is not None else TlsPlain()
-        self.session_id = entropy.random_bytes(pk.SID_SIZE)
-        self.remote_session_id = None  # type: bytes | None
+        self.session_id = cookie[0] if cookie else entropy.random_bytes(pk.SID_SIZE)
+        self.remote_session_id = cookie[1] if cookie else None  # type: bytes | None
         self.channels = {}  # type: dict  # key_id -> KeyStateChannel
         self.key_sources = {}  # type: dict  # key_id -> our KeySource
         self.data = {}  # type: dict  # key_id -> DataChannel
@@ -150,6 +152,8 @@ class Session:
         self._now = now_ms
         if not self.is_server:
             self._new_key_state(0, pk.P_CONTROL_HARD_RESET_CLIENT_V2, now_ms)
+        elif cookie:
+            self._new_key_state(0, -1, now_ms)
 
     # -- public API --------------------------------------------------------
     def events(self) -> list:
@@ -315,11 +319,15 @@ class Session:
         key_source = KeySource.generate(self.entropy, not self.is_server)
         payload_max = cfg.tls_mtu - CONTROL_HEADER_MAX - self.wrap.overhead
         channel = KeyStateChannel(key_id, self.is_server, self.tls_factory(), now_ms,
-                                  cfg.hand_window_ms, cfg.timeout_ms, payload_max)
+                                  cfg.hand_window_ms, cfg.timeout_ms, payload_max,
+                                  1 if reset_opcode < 0 else 0)
         self.channels[key_id] = channel
         self.latest_key_id = key_id
         self.key_sources[key_id] = key_source
-        channel.queue_reset(reset_opcode)
+        if reset_opcode < 0:
+            channel.skip_resets()  # resets already exchanged statelessly
+        else:
+            channel.queue_reset(reset_opcode)
         self._note_state(channel, now_ms)
         return channel
 
