@@ -19,7 +19,9 @@ class TransportError(Exception):
     """The transport failed (refused, reset, closed by the peer)."""
 
 
-_ECONNREFUSED = 111  # Linux; the unix port and lwIP boards use the same number
+_ECONNREFUSED = 111  # Linux; the unix port and lwIP boards use the same numbers
+_ECONNRESET = 104
+_EPIPE = 32
 
 
 def _refused(where: str) -> str:
@@ -108,6 +110,8 @@ class TcpTransport:
                 if exc.args and exc.args[0] in (11, 35):
                     poller.poll(100)
                     continue
+                if exc.args and exc.args[0] in (_ECONNRESET, _EPIPE):
+                    raise TransportError("the server reset the TCP connection")
                 raise TransportError("TCP send failed: %s" % exc)
             sent += n or 0
 
@@ -120,6 +124,8 @@ class TcpTransport:
             except OSError as exc:
                 if exc.args and exc.args[0] in (11, 35):
                     return out
+                if exc.args and exc.args[0] == _ECONNRESET:
+                    raise TransportError("the server reset the TCP connection")
                 raise TransportError("TCP receive failed: %s" % exc)
             if data is None:
                 return out
