@@ -105,6 +105,22 @@ def board_entropy(name: "str | None" = None, fault: "str | None" = None, module:
     return entropy
 
 
+def board_noise(name: "str | None" = None, fault: "str | None" = None, module: "Any" = None) -> "Any":
+    """The raw noise source under ``board_entropy()``, not health-tested nor
+    conditioned: for characterising it (``ovpnkx entropy``). Raises what
+    making the source raises."""
+    sim = _simboard()
+    if name is None:
+        name = sim.name() if sim is not None else "board"
+    if fault is None and sim is not None:
+        fault = sim.trng_fault()
+    entropy = _make(name, fault, sim, module)
+    noise = getattr(entropy, "_noise", None)
+    if noise is None:
+        raise LocalProtocolError("board %s has no raw noise source (%s)" % (name, type(entropy).__name__))
+    return noise
+
+
 def describe(entropy: "Any") -> str:
     """One line for logs: the source's kind and state (never its output)."""
     kind = type(entropy).__name__

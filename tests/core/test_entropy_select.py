@@ -4,7 +4,7 @@ from ovpnkx.entropy import DeterministicEntropy, EntropyError, HostEntropy, Trng
 from ovpnkx.errors import LocalProtocolError
 from ovpnkx.noise import SimTrng
 from ovpnkx.session import Session, SessionConfig
-from ovpnkx_device.entropy_select import FailedEntropy, board_entropy, describe
+from ovpnkx_device.entropy_select import FailedEntropy, board_entropy, board_noise, describe
 
 from _support import DATA_DIR, crypto_backend, raises
 
@@ -121,3 +121,11 @@ def test_server_session_ends_without_sending_when_the_key_source_fails():
     assert server.stats["packets_out"] == 0
     closed = [ev for ev in server.events() if ev.kind == "closed"]
     assert len(closed) == 1 and "RCT" in closed[0].reason
+
+
+def test_board_noise_is_the_raw_source_under_board_entropy():
+    noise = board_noise("sim", "stuck=1", module=SimNoiseModule())
+    assert isinstance(noise, SimTrng) and noise.read_samples(100) == b"\x01" * 100  # untested, raw
+    healthy = board_noise("sim", module=SimNoiseModule())
+    assert set(healthy.read_samples(2000)) == {0, 1}
+    raises(LocalProtocolError, board_noise, "host")
