@@ -11,8 +11,11 @@ Samples are small ints (one per byte of what the noise source returns).
 
 import math
 
-from ._compat import const
+from ._compat import MICROPYTHON, TYPE_CHECKING, const
 from .errors import LocalProtocolError
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ALPHA_LOG2 = const(20)  # α = 2^-20, SP 800-90B's recommended false-alarm rate
 WINDOW_BINARY = const(1024)
@@ -123,6 +126,39 @@ class HealthTests:
         """Run both tests over ``samples`` (a bytes-like of sample values)."""
         if self.failure is not None:
             raise EntropyError(self.failure)
+        if _native is not None and isinstance(samples, (bytes, bytearray, memoryview)):
+            self._feed_native(samples, phase)
+        else:
+            self._feed_portable(samples, phase)
+
+    def _rct_message(self, count: int) -> str:
+        return ("repetition count test (RCT): %d identical samples in a row (cutoff %d for %s bits/sample)"
+                % (count, self.rct_cutoff, self.h))
+
+    def _apt_message(self, count: int) -> str:
+        return ("adaptive proportion test (APT): first sample of a %d-sample window seen %d times "
+                "(cutoff %d for %s bits/sample)" % (self.window, count, self.apt_cutoff, self.h))
+
+    def _feed_native(self, samples: bytes, phase: str) -> None:
+        from array import array
+
+        rv = self._rct_value
+        av = self._apt_value
+        st = array("I", (rv if rv >= 0 else 256, self._rct_count, av if av >= 0 else 256, self._apt_count,
+                         self._apt_index, self.rct_cutoff, self.apt_cutoff, self.window))
+        assert _native is not None
+        result = _native(samples, len(samples), st)
+        self._rct_value = st[0] if st[0] < 256 else -1
+        self._rct_count = st[1]
+        self._apt_value = st[2] if st[2] < 256 else -1
+        self._apt_count = st[3]
+        self._apt_index = st[4]
+        if result:
+            what = self._apt_message(st[3]) if result & 1 else self._rct_message(st[1])
+            self._fail(phase, what, result >> 1)
+        self.samples_tested += len(samples)
+
+    def _feed_portable(self, samples: bytes, phase: str) -> None:
         rv = self._rct_value
         rc = self._rct_count
         av = self._apt_value
@@ -137,8 +173,7 @@ class HealthTests:
             if s == rv:
                 rc += 1
                 if rc >= rcut:
-                    self._fail(phase, "repetition count test (RCT): %d identical samples in a row "
-                               "(cutoff %d for %s bits/sample)" % (rc, rcut, self.h), done)
+                    self._fail(phase, self._rct_message(rc), done)
             else:
                 rv = s
                 rc = 1
@@ -148,9 +183,7 @@ class HealthTests:
             elif s == av:
                 ac += 1
                 if ac >= acut:
-                    self._fail(phase, "adaptive proportion test (APT): first sample of a %d-sample "
-                               "window seen %d times (cutoff %d for %s bits/sample)"
-                               % (window, ac, acut, self.h), done)
+                    self._fail(phase, self._apt_message(ac), done)
             ai += 1
             if ai == window:
                 ai = 0
@@ -168,3 +201,48 @@ class HealthTests:
             prefix += phase + ": "
         self.failure = prefix + what + " after %d samples" % self.samples_tested
         raise EntropyError(self.failure)
+
+
+def _selftest(native) -> bool:
+    """True when ``native`` fails and passes exactly where the portable loop does."""
+    global _native
+    before = _native
+    seq = bytearray(6000)
+    x = 12345
+    for i in range(6000):  # runs of every length up to 63, some long ones
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        seq[i] = (x >> 16) & 1 if i % 1000 < 900 else 1
+    outcomes = []
+    for impl in (None, native):
+        _native = impl
+        got = []
+        for h, binary, rct, apt, window in ((0.2, True, None, None, None), (1.0, True, 8, None, 64),
+                                            (0.5, True, 60, 40, 64), (2.0, False, None, None, None),
+                                            (0.2, True, 200, None, None)):  # the last one passes
+            t = HealthTests(h, binary, rct, apt, window)
+            try:
+                for k in range(0, len(seq), 700):
+                    t.feed(bytes(seq[k:k + 700]), "p")
+            except EntropyError:
+                pass
+            state = None if t.failure else (t._rct_value, t._rct_count, t._apt_value, t._apt_count, t._apt_index)
+            got.append((t.failure, t.samples_tested, state))
+        outcomes.append(got)
+    _native = before
+    return outcomes[0] == outcomes[1]
+
+
+_native = None  # type: Any  # the viper loop, used once checked (MicroPython with the native emitter)
+if MICROPYTHON:
+    try:
+        from . import _health_viper
+
+        if _selftest(_health_viper.feed):
+            _native = _health_viper.feed
+    except Exception:  # no viper on this port: keep the portable loop
+        _native = None
+
+
+def backend() -> str:
+    """Which loop the health tests run: "viper" or "portable"."""
+    return "portable" if _native is None else "viper"
