@@ -150,6 +150,8 @@ class Session:
         self._next_ping_ms = None  # type: int | None
         self._next_push_request_ms = None  # type: int | None
         self._now = now_ms
+        # a server session that never sees a reset (a silent TCP peer) ends by the hand-window too
+        self._open_deadline_ms = now_ms + config.hand_window_ms
         if not self.is_server:
             self._new_key_state(0, pk.P_CONTROL_HARD_RESET_CLIENT_V2, now_ms)
         elif cookie:
@@ -231,6 +233,8 @@ class Session:
         if self.closed:
             return None
         candidates = [self._next_ping_ms, self._next_push_request_ms]
+        if not self.channels:
+            candidates.append(self._open_deadline_ms)
         if self.primary is not None and self._ping_restart_ms():
             candidates.append(self._last_rx_ms + self._ping_restart_ms())
         for channel in self.channels.values():
@@ -478,6 +482,9 @@ class Session:
         return self.config.ping_restart_ms
 
     def _check_timers(self, now_ms: int) -> None:
+        if not self.channels and now_ms >= self._open_deadline_ms:
+            self._fail(self._hand_window_reason(None), now_ms)
+            return
         for channel in self.channels.values():
             if not channel.keys_generated and channel.state.state != ks.S_ERROR \
                     and now_ms >= channel.hand_deadline_ms:
@@ -493,11 +500,10 @@ class Session:
             self.send_ping()
             self._next_ping_ms = now_ms + self._ping_ms()
 
-    def _hand_window_reason(self, channel: KeyStateChannel) -> str:
+    def _hand_window_reason(self, channel: "KeyStateChannel | None") -> str:
         """Why the hand-window passed, with the likely cause where the state tells it."""
         why = "TLS key negotiation failed to occur within %d seconds" % (self.config.hand_window_ms // 1000)
-        state = channel.state.state
-        if state <= ks.S_PRE_START:
+        if channel is None or channel.state.state <= ks.S_PRE_START:
             hints = ["no answer from the peer"]
             if self.config.tls_auth is not None and self.remote_session_id is None:
                 # OpenVPN drops packets that fail tls-auth without a word
