@@ -49,6 +49,7 @@ class Server:
         self.crypto = HostCrypto()
         self.entropy = HostEntropy()
         self.sessions: dict = {}  # peer -> [Session, send(packet), timer handle]
+        self.on_close: dict = {}  # peer -> called when its session ends (TCP: drop the connection)
         self.next_peer_id = 0
         self.static_key = parse_static_key(cfg.tls_auth) if cfg.tls_auth else None
 
@@ -106,6 +107,9 @@ class Server:
             timer.cancel()
         if session.closed:
             del self.sessions[peer]
+            hook = self.on_close.pop(peer, None)
+            if hook is not None:
+                hook()
             return
         when = session.get_timer()
         if when is not None:
@@ -156,6 +160,8 @@ class _Udp(asyncio.DatagramProtocol):
 async def _serve_tcp_client(server: Server, reader, writer) -> None:
     peer = writer.get_extra_info("peername")
     server.open(peer, "tcp", lambda p: writer.write(frame(p)))
+    server.on_close[peer] = writer.close  # a session ended by its timers must not leave the socket open
+    server.pump(peer)  # arms its hand-window timer, even if the peer never sends a byte
     deframer = StreamDeframer()
     try:
         while peer in server.sessions:
@@ -174,6 +180,7 @@ async def _serve_tcp_client(server: Server, reader, writer) -> None:
     except (ConnectionError, ProtocolError) as exc:
         server.close(peer, str(exc))
     finally:
+        server.on_close.pop(peer, None)
         writer.close()
 
 
