@@ -87,6 +87,15 @@ def _split(line: str) -> list:
     return words
 
 
+def _os_reason(exc: OSError) -> str:
+    """The OS's words for a failed read (MicroPython's OSError has only the errno)."""
+    reason = getattr(exc, "strerror", None)
+    if reason:
+        return reason
+    errno = exc.args[0] if exc.args else 0
+    return {2: "No such file or directory", 13: "Permission denied", 21: "Is a directory"}.get(errno, str(exc))
+
+
 def _number(words: list, index: int, low: int, high: int) -> int:
     try:
         n = int(words[index])
@@ -193,7 +202,11 @@ def _directive(cfg: ClientConfig, words: list, read_file: "Any") -> None:
             return
         if read_file is None:
             raise ValueError("%s refers to a file, but files cannot be read here" % d)
-        _set_blob(cfg, d, read_file(words[1]))
+        try:
+            text = read_file(words[1])
+        except OSError as exc:
+            raise ValueError("cannot read %s file %s: %s" % (d, words[1], _os_reason(exc)))
+        _set_blob(cfg, d, text)
     elif d == "key-direction":
         cfg.key_direction = _number(words, 1, 0, 1)
     elif d == "auth":
@@ -236,7 +249,7 @@ def _check(cfg: ClientConfig) -> None:
             raise ConfigError(where + "not a server config (needs server, mode server or tls-server)")
         for what in ("ca", "cert", "key"):
             if getattr(cfg, what) is None:
-                raise ConfigError(where + "missing %s" % what)
+                raise ConfigError(where + "missing %s (a '%s FILE' line or a <%s> block)" % (what, what, what))
         return
     if not cfg.tls_client:
         raise ConfigError(where + "not a client config (needs client or tls-client)")
@@ -245,6 +258,6 @@ def _check(cfg: ClientConfig) -> None:
     cfg.remotes = [(h, p or cfg.port, pr or cfg.proto) for h, p, pr in cfg.remotes]
     for what in ("ca", "cert", "key"):
         if getattr(cfg, what) is None:
-            raise ConfigError(where + "missing %s" % what)
+            raise ConfigError(where + "missing %s (a '%s FILE' line or a <%s> block)" % (what, what, what))
     if cfg.cipher and cfg.cipher not in cfg.data_ciphers:
         cfg.data_ciphers.append(cfg.cipher)  # --cipher is the fallback cipher
