@@ -20,10 +20,17 @@ SUBCOMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (exit 2) that name the flag, not the whole usage text."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, "%s: error: %s (see %s --help)\n" % (self.prog, message, self.prog))
+
+
 def main(argv=None) -> int:
     """Entry point of ``ovpnkx``."""
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="ovpnkx", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="ovpnkx", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = argv[0] if argv and argv[0] in SUBCOMMANDS else None
     for name, (module, help_text) in SUBCOMMANDS.items():

@@ -62,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print("ovpnkx connect: cannot read %s: %s" % (args.config, exc.strerror), file=sys.stderr)
         return 2
+    except UnicodeDecodeError:
+        print("ovpnkx connect: cannot read %s: not a text file (not UTF-8)" % args.config, file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print("ovpnkx connect: %s" % exc, file=sys.stderr)
         return 2
