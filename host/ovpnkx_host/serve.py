@@ -207,6 +207,9 @@ async def serve(cfg, proto: str, port: int, ask_ekm: bool, emit) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the server; runs until SIGINT/SIGTERM."""
+    if args.port is not None and not 0 <= args.port <= 65535:
+        print("ovpnkx serve: --port must be 0..65535 (0: any free port)", file=sys.stderr)
+        return 2
     path = os.path.abspath(args.config)
     base = os.path.dirname(path)
 
@@ -219,6 +222,9 @@ def run(args: argparse.Namespace) -> int:
             cfg = parse_config(f.read(), args.config, read_file, server=True)
     except OSError as exc:
         print("ovpnkx serve: cannot read %s: %s" % (args.config, exc.strerror), file=sys.stderr)
+        return 2
+    except UnicodeDecodeError:
+        print("ovpnkx serve: cannot read %s: not a text file (not UTF-8)" % args.config, file=sys.stderr)
         return 2
     except ConfigError as exc:
         print("ovpnkx serve: %s" % exc, file=sys.stderr)
