@@ -1,0 +1,363 @@
+"""Sans-IO Session tests: a client and a server Session wired back to back in virtual time.
+
+CPython only (the host's TLS engine and crypto); the MicroPython side is proven
+against real openvpn in tests/interop. Deterministic entropy makes every run the
+same. Covers: success both ways (PRF and tls-ekm, with and without tls-auth),
+and failures that must end only the session they hit, at the right virtual time,
+with a reason naming the cause: wrong CA, wrong tls-auth key, a silent peer,
+AUTH_FAILED, ping-restart, corrupt data packets, garbage control packets. Every
+run also checks that no byte of pre_master, key2 (hence of any derived key) or
+the tls-auth key shows up in any event, reason or exception text.
+"""
+
+import pytest
+
+from ovpnkx import packet as pk
+from ovpnkx import session as sessmod
+from ovpnkx.entropy import DeterministicEntropy
+from ovpnkx.tlswrap import TlsAuth, parse_static_key
+from ovpnkx_host import pki as pkimod
+from ovpnkx_host.crypto_host import HostCrypto
+from ovpnkx_host.tls_openssl import OpenSslEngine
+
+HAND_WINDOW_MS = 5000
+TIMEOUT_MS = 1000
+
+
+@pytest.fixture(scope="module")
+def pkis(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("session")
+    return pkimod.make_pki(str(tmp / "a")), pkimod.make_pki(str(tmp / "b"))
+
+
+@pytest.fixture
+def secrets(monkeypatch):
+    """Every key2 the sessions derive (key2_split sees both PRF and tls-ekm keys)."""
+    seen = []
+    real = sessmod.key2_split
+
+    def recording(key2, is_server):
+        seen.append(bytes(key2))
+        return real(key2, is_server)
+
+    monkeypatch.setattr(sessmod, "key2_split", recording)
+    return seen
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _tls(pki, is_server: bool, ca=None):
+    ca_pem = _read(ca or pki.ca)
+    if is_server:
+        return lambda: OpenSslEngine(True, ca_pem, _read(pki.server_cert), _read(pki.server_key), "client")
+    return lambda: OpenSslEngine(False, ca_pem, _read(pki.client_cert), _read(pki.client_key), "server")
+
+
+def _tls_auth(path: str, direction: int):
+    with open(path) as f:
+        return TlsAuth(parse_static_key(f.read()), direction, "SHA1")
+
+
+class Pair:
+    """A client and a server Session exchanging packets in virtual time."""
+
+    def __init__(self, pki, seed: bytes = b"seed", client_ca=None, ask_ekm: bool = False, tls_auth=None,
+                 client_tls_auth=None, username=None, password=None, ping_ms: int = 1000,
+                 ping_restart_ms: int = 3000) -> None:
+        common = dict(hand_window_ms=HAND_WINDOW_MS, timeout_ms=TIMEOUT_MS, ask_ekm=ask_ekm)
+        self.client_cfg = sessmod.SessionConfig(
+            is_server=False, p2mp=True, username=username, password=password,
+            tls_auth=_tls_auth(client_tls_auth or tls_auth, 1) if tls_auth else None, **common)
+        self.server_cfg = sessmod.SessionConfig(
+            is_server=True, ping_ms=ping_ms, ping_restart_ms=ping_restart_ms, peer_id=3,
+            tls_auth=_tls_auth(tls_auth, 0) if tls_auth else None, **common)
+        self.crypto = HostCrypto()
+        self.client = sessmod.Session(self.client_cfg, DeterministicEntropy(seed + b"/client"), self.crypto,
+                                      _tls(pki, False, client_ca), 0)
+        self.server = sessmod.Session(self.server_cfg, DeterministicEntropy(seed + b"/server"), self.crypto,
+                                      _tls(pki, True), 0)
+        self.now = 0
+        self.events = {"client": [], "server": []}
+        self.to_server = None  # optional filter: packet -> list of packets
+        self.to_client = None
+        self.deliver = {"client": True, "server": True}
+
+    def _collect(self) -> None:
+        self.events["client"] += self.client.events()
+        self.events["server"] += self.server.events()
+
+    def step(self) -> None:
+        """Exchange everything due now, then jump to the next timer (at most 100 ms)."""
+        for _ in range(20):
+            c_out = self.client.packets_to_send(self.now)
+            s_out = self.server.packets_to_send(self.now)
+            if not c_out and not s_out:
+                break
+            for p in c_out:
+                for q in (self.to_server(p) if self.to_server else [p]):
+                    if self.deliver["server"]:
+                        self.server.receive(q, self.now)
+            for p in s_out:
+                for q in (self.to_client(p) if self.to_client else [p]):
+                    if self.deliver["client"]:
+                        self.client.receive(q, self.now)
+        self._collect()
+        timers = [t for t in (self.client.get_timer(), self.server.get_timer()) if t is not None]
+        self.now = max(self.now + 1, min([self.now + 100] + timers))
+
+    def run_until(self, done, limit_ms: int = 30000) -> None:
+        while not done() and self.now < limit_ms:
+            self.step()
+        self._collect()
+
+    def text(self) -> str:
+        """Everything a log or a user would see: events, reasons, reprs of the public objects."""
+        parts = []
+        for side in ("client", "server"):
+            s = getattr(self, side)
+            parts += [repr(e) for e in self.events[side]] + [str(e.to_dict()) for e in self.events[side]]
+            parts += [str(s.close_reason), repr(s.stats), repr(s.push_reply_text), repr(s.peer_info)]
+            parts += [repr(ks) for ks in s.key_sources.values()]
+            parts += [repr(ch.state) for ch in s.channels.values()]
+        return "\n".join(parts)
+
+    def closed(self, side: str) -> "sessmod.Event":
+        ev = [e for e in self.events[side] if e.kind == "closed"]
+        assert len(ev) == 1, self.events[side]
+        return ev[0]
+
+
+def _assert_no_secrets(pair: Pair, key2s: list, extra=()) -> None:
+    """No 6-byte window of any secret appears as hex (either case) or as a bytes repr."""
+    text = pair.text()
+    lower = text.lower()
+    secrets = list(key2s) + list(extra)
+    for s in (pair.client, pair.server):
+        secrets += [ks.pre_master for ks in s.key_sources.values() if ks.pre_master]
+    assert secrets
+    for secret in secrets:
+        for i in range(0, len(secret) - 6 + 1):
+            w = secret[i:i + 6]
+            assert w.hex() not in lower, "secret bytes leaked into the events/log text"
+            if len(repr(w)) >= 12:  # shorter reprs are mostly printable and could occur by chance
+                assert repr(w)[2:-1] not in text, "secret bytes leaked into the events/log text"
+
+
+def _kinds(events, kind: str) -> list:
+    return [e for e in events if e.kind == kind]
+
+
+def _pings_both_ways(pair: Pair, n: int = 2) -> None:
+    pair.run_until(lambda: pair.client.stats["pings_received"] >= n and pair.server.stats["pings_received"] >= n)
+    assert pair.client.stats["pings_received"] >= n, pair.events["client"]
+    assert pair.server.stats["pings_received"] >= n, pair.events["server"]
+
+
+@pytest.mark.parametrize("ekm,tls_auth", [(False, False), (True, False), (False, True), (True, True)],
+                         ids=["prf", "tls-ekm", "prf-tls-auth", "tls-ekm-tls-auth"])
+def test_success_both_ways_leaks_nothing(pkis, secrets, ekm, tls_auth):
+    pki = pkis[0]
+    pair = Pair(pki, ask_ekm=ekm, tls_auth=pki.tls_auth if tls_auth else None, username="alice",
+                password="hunter2-password")
+    _pings_both_ways(pair)
+    keys = {side: _kinds(pair.events[side], "keys") for side in ("client", "server")}
+    assert keys["client"][0].method == keys["server"][0].method == ("tls-ekm" if ekm else "prf")
+    assert keys["client"][0].fingerprint == keys["server"][0].fingerprint
+    assert pair.client.stats["decrypt_errors"] == pair.server.stats["decrypt_errors"] == 0
+    pair.client.close(pair.now)
+    pair.step()
+    assert pair.closed("client").reason == "closed by us" and not pair.client.close_error
+    assert pair.closed("server").reason == "peer sent OCC EXIT"
+    assert len(secrets) == 2 and secrets[0] == secrets[1]
+    with open(pki.tls_auth) as f:
+        static = parse_static_key(f.read())  # the tls-auth key must not show either
+    _assert_no_secrets(pair, secrets, [static] if tls_auth else [])
+    assert "hunter2-password" not in pair.text()
+
+
+def test_deterministic_entropy_gives_the_same_keys(pkis, secrets):
+    for _ in range(2):
+        pair = Pair(pkis[0], seed=b"same")
+        pair.run_until(lambda: pair.client.data_ready and pair.server.data_ready)
+    assert len(secrets) == 4 and secrets[0] == secrets[2]  # PRF: a function of the entropy only
+
+
+def test_wrong_ca_ends_the_client_at_once(pkis, secrets):
+    pair = Pair(pkis[0], client_ca=pkis[1].ca)
+    pair.run_until(lambda: pair.client.closed)
+    ev = pair.closed("client")
+    assert "certificate verify failed" in ev.reason and ev.error
+    assert ev.at_ms < HAND_WINDOW_MS
+    assert not secrets
+    # the server, told nothing (as openvpn would be), ends by its hand-window
+    pair.run_until(lambda: pair.server.closed)
+    sv = pair.closed("server")
+    assert sv.at_ms == HAND_WINDOW_MS
+    assert "TLS key negotiation failed to occur within 5 seconds" in sv.reason
+    _assert_no_secrets(pair, secrets)
+
+
+def test_wrong_tls_auth_key(pkis, secrets):
+    pair = Pair(pkis[0], tls_auth=pkis[0].tls_auth, client_tls_auth=pkis[1].tls_auth)
+    pair.run_until(lambda: pair.client.closed and pair.server.closed)
+    ev = pair.closed("client")
+    assert ev.at_ms == HAND_WINDOW_MS
+    assert "no answer from the peer" in ev.reason and "tls-auth key" in ev.reason
+    # the server dropped and counted every one of our packets, and never made a key_state
+    assert pair.server.stats["dropped"] == pair.server.stats["packets_in"] > 0
+    assert not pair.server.channels
+    assert all("HMAC" in e.reason or "authentic" in e.reason for e in _kinds(pair.events["server"], "dropped"))
+    # its hand-window runs even so: no session lingers
+    assert pair.closed("server").at_ms == HAND_WINDOW_MS
+    _assert_no_secrets(pair, secrets)
+
+
+def test_silent_server_hand_window(pkis):
+    pair = Pair(pkis[0])
+    pair.deliver["server"] = False  # the server hears nothing and so says nothing
+    pair.run_until(lambda: pair.client.closed and pair.server.closed)
+    ev = pair.closed("client")
+    assert ev.at_ms == HAND_WINDOW_MS and ev.error
+    assert ev.reason == "TLS key negotiation failed to occur within 5 seconds (no answer from the peer)"
+    assert pair.client.stats["packets_out"] >= 2  # the reset was retransmitted meanwhile
+    # a server session that never saw a reset (a silent TCP peer) ends by its hand-window too
+    sv = pair.closed("server")
+    assert sv.at_ms == HAND_WINDOW_MS and "no answer from the peer" in sv.reason
+
+
+def test_server_refusing_our_certificate_in_the_handshake(pkis):
+    """The server ends its TLS without a word (openvpn does): the client names the likely cause."""
+    pair = Pair(pkis[0])
+    seen = []
+
+    def swallow_after_hello(p: bytes):
+        seen.append(p)
+        # let the reset and the ClientHello through, then the server hears nothing more
+        return [p] if len([q for q in seen if pk.opcode_key_id(q)[0] == pk.P_CONTROL_V1]) <= 1 else []
+
+    pair.to_server = swallow_after_hello
+    pair.run_until(lambda: pair.client.closed)
+    ev = pair.closed("client")
+    assert ev.at_ms == HAND_WINDOW_MS
+    assert "went silent during the TLS handshake" in ev.reason and "refused our certificate" in ev.reason
+
+
+def test_auth_failed(pkis, secrets):
+    pair = Pair(pkis[0], username="alice", password="hunter2-password")
+
+    def refuse(channel, now_ms):
+        channel.write_message("AUTH_FAILED,wrong password")
+
+    pair.server._send_push_reply = refuse  # a server that checks the password and says no
+    pair.run_until(lambda: pair.client.closed)
+    ev = pair.closed("client")
+    assert ev.error and ev.at_ms < HAND_WINDOW_MS
+    assert ev.reason == "auth failed: the server refused our username/password: wrong password"
+    assert "hunter2-password" not in pair.text()
+    assert not pair.client.data_ready
+
+
+def test_ping_restart_when_the_server_goes_silent(pkis):
+    pair = Pair(pkis[0], ping_ms=1000, ping_restart_ms=3000)
+    pair.run_until(lambda: pair.client.data_ready and pair.server.data_ready)
+    silent_from = pair.now
+    pair.deliver["client"] = False
+    pair.run_until(lambda: pair.client.closed)
+    ev = pair.closed("client")
+    assert ev.reason == "ping-restart: nothing from the peer for 3 s"
+    assert silent_from + 2000 <= ev.at_ms <= silent_from + 3000 + 100
+
+
+def test_corrupt_data_packets_are_counted_not_fatal(pkis, secrets):
+    pair = Pair(pkis[0], ping_restart_ms=10000)  # three lost pings must not trip ping-restart
+    pair.run_until(lambda: pair.client.data_ready and pair.server.data_ready)
+    flips = []
+
+    def corrupt_data(p: bytes):
+        op, _ = pk.opcode_key_id(p)
+        if op in (pk.P_DATA_V1, pk.P_DATA_V2) and len(flips) < 3:
+            flips.append(p)
+            b = bytearray(p)
+            b[-1] ^= 0x01
+            return [bytes(b), b"\x48", p[:5]]  # flipped tag; truncated copies
+        return [p]
+
+    pair.to_client = corrupt_data
+    _pings_both_ways(pair, 4)
+    assert len(flips) == 3
+    assert pair.client.stats["decrypt_errors"] == 9
+    assert not pair.client.closed and not pair.server.closed
+    errs = _kinds(pair.events["client"], "decrypt_error")
+    assert len(errs) == 9 and all(e.reason for e in errs)
+    _assert_no_secrets(pair, secrets)
+
+
+def test_garbage_control_packets_do_not_stop_a_handshake(pkis, secrets):
+    """Garbage, truncated and wrong-session packets mixed into the server's stream: dropped, counted."""
+    pair = Pair(pkis[0])
+    rnd = DeterministicEntropy(b"garbage")
+    injected = []
+
+    def mix(p: bytes):
+        junk = [rnd.random_bytes(n) for n in (0, 1, 9, 40)] + [p[:k] for k in (1, 5, 13)]
+        forged = bytes([p[0]]) + rnd.random_bytes(8) + p[9:]  # the same packet from another session id
+        injected.extend(junk + [forged])
+        # the forged copy comes after the real one: as in openvpn, the first well-formed reset
+        # decides the peer's session id (without tls-auth a forger who is faster wins; see below)
+        return junk + [p, forged]
+
+    pair.to_client = mix
+    _pings_both_ways(pair)
+    c = pair.client.stats
+    assert c["dropped"] + c["decrypt_errors"] > len(injected) // 2
+    assert not pair.client.closed
+    drops = _kinds(pair.events["client"], "dropped")
+    assert any("another session" in e.reason for e in drops), [e.reason for e in drops][:20]
+    _assert_no_secrets(pair, secrets)
+
+
+def test_no_secrets_after_every_kind_of_failure_in_exceptions(pkis, secrets):
+    """Misuse raises with a message, and the message carries no key either."""
+    pair = Pair(pkis[0])
+    with pytest.raises(Exception) as info:
+        pair.client.send_data(b"too early")
+    assert "no data-channel keys yet" in str(info.value)
+    pair.run_until(lambda: pair.client.data_ready and pair.server.data_ready)
+    texts = []
+    for junk in (b"", b"\x30" + b"\x00" * 30, b"\x48\x00\x00\x03" + b"\x00" * 40):
+        pair.client.receive(junk, pair.now)  # never raises
+    for e in pair.client.events():
+        texts.append(repr(e))
+    assert texts
+    joined = "\n".join(texts).lower()
+    for key2 in secrets:
+        for i in range(len(key2) - 6):
+            assert key2[i:i + 6].hex() not in joined
+
+
+def test_without_tls_auth_the_first_reset_decides_the_peer(pkis):
+    """A forged server reset that arrives first takes the session (openvpn does the same); the
+    real server's packets are then dropped as another session's and the hand-window ends it with
+    that named. With tls-auth the forgery is dropped instead and the handshake completes."""
+    for tls_auth in (False, True):
+        pair = Pair(pkis[0], tls_auth=pkis[0].tls_auth if tls_auth else None)
+        rnd = DeterministicEntropy(b"forger")
+
+        def forge_first(p: bytes):
+            op, _ = pk.opcode_key_id(p)
+            if op != pk.P_CONTROL_HARD_RESET_SERVER_V2:
+                return [p]
+            return [bytes([p[0]]) + rnd.random_bytes(8) + p[9:], p]
+
+        pair.to_client = forge_first
+        pair.run_until(lambda: pair.client.closed or pair.client.data_ready)
+        if tls_auth:
+            assert pair.client.data_ready and not pair.client.closed
+            assert pair.client.stats["dropped"] >= 1
+        else:
+            ev = pair.closed("client")
+            assert ev.at_ms == HAND_WINDOW_MS
+            assert "last dropped packet: packet from another session" in ev.reason
