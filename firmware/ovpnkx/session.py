@@ -268,6 +268,10 @@ class Session:
     def _accept_control(self, packet: "pk.ControlPacket", now_ms: int) -> "KeyStateChannel | None":
         """Session-id and key_id checks; returns the channel or None (dropped)."""
         op = packet.opcode
+        if packet.acks and packet.remote_session_id != self.session_id:
+            # checked first: a dropped packet must not set remote_session_id
+            self._drop("acks for a session id that is not ours", now_ms)
+            return None
         if self.remote_session_id is None:
             expected = pk.P_CONTROL_HARD_RESET_CLIENT_V2 if self.is_server else pk.P_CONTROL_HARD_RESET_SERVER_V2
             if op != expected or packet.key_id != 0:
@@ -277,9 +281,6 @@ class Session:
             self.remote_session_id = packet.session_id
         elif packet.session_id != self.remote_session_id:
             self._drop("packet from another session", now_ms)
-            return None
-        if packet.acks and packet.remote_session_id != self.session_id:
-            self._drop("acks for a session id that is not ours", now_ms)
             return None
         channel = self.channels.get(packet.key_id)
         if channel is None:
