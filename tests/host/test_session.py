@@ -361,3 +361,26 @@ def test_without_tls_auth_the_first_reset_decides_the_peer(pkis):
             ev = pair.closed("client")
             assert ev.at_ms == HAND_WINDOW_MS
             assert "last dropped packet: packet from another session" in ev.reason
+
+
+def test_a_dropped_first_reset_does_not_claim_the_session(pkis):
+    """A reset that acks someone else's session is dropped and leaves no trace: the real
+    server's reset, arriving after it, is still accepted and the handshake completes."""
+    pair = Pair(pkis[0])
+    rnd = DeterministicEntropy(b"stray")
+    strays = []
+
+    def stray_first(p: bytes):
+        op, _ = pk.opcode_key_id(p)
+        if op != pk.P_CONTROL_HARD_RESET_SERVER_V2 or strays:
+            return [p]
+        real = pk.parse_control(p)
+        stray = pk.ControlPacket(op, 0, rnd.random_bytes(8), [0], rnd.random_bytes(8), 0, b"").to_bytes()
+        strays.append(stray)
+        return [stray, p]
+
+    pair.to_client = stray_first
+    _pings_both_ways(pair)
+    assert strays and pair.client.remote_session_id == pair.server.session_id
+    drops = _kinds(pair.events["client"], "dropped")
+    assert [e.reason for e in drops] == ["acks for a session id that is not ours"]
