@@ -374,7 +374,6 @@ def test_a_dropped_first_reset_does_not_claim_the_session(pkis):
         op, _ = pk.opcode_key_id(p)
         if op != pk.P_CONTROL_HARD_RESET_SERVER_V2 or strays:
             return [p]
-        real = pk.parse_control(p)
         stray = pk.ControlPacket(op, 0, rnd.random_bytes(8), [0], rnd.random_bytes(8), 0, b"").to_bytes()
         strays.append(stray)
         return [stray, p]
