@@ -1,6 +1,7 @@
 """Data-channel throughput per cipher, CPython vs the MicroPython unix port.
 
-    .venv/bin/python bench/datachannel_bench.py [payload_bytes ...]
+    .venv/bin/python bench/run.py --only datachannel      (a section of `make bench`)
+    .venv/bin/python bench/bench_datachannel.py [payload_bytes ...]
 
 Prints packets/s for encrypt and decrypt (client -> server) per cipher and runtime,
 and the CPython/MicroPython ratio. The same file runs under MicroPython (started here
@@ -69,7 +70,12 @@ def _measure(backend, cipher, size, budget_s):
     return n / t_enc, n / t_dec
 
 
-def run(backends, sizes, budget_s):
+TITLE = "Data channel: packets/s per cipher, CPython vs MicroPython"
+BUDGET_S = 0.5  # seconds of encrypt+decrypt per (runtime, cipher, size); --quick: QUICK_BUDGET_S
+QUICK_BUDGET_S = 0.1
+
+
+def measure_all(backends, sizes, budget_s):
     out = {}
     for label, backend in backends:
         for cipher in CIPHERS:
@@ -84,8 +90,10 @@ def _mp_main():
     from ovpnkx import gcm
     from ovpnkx.crypto_mp import MicroPythonCrypto
 
-    sizes = [int(a) for a in sys.argv[1:]] or [100, 1400]
-    res = run([("micropython", MicroPythonCrypto())], sizes, 0.5)
+    args = [float(a) for a in sys.argv[1:]]
+    budget = args.pop(0) if args else BUDGET_S
+    sizes = [int(a) for a in args] or [100, 1400]
+    res = measure_all([("micropython", MicroPythonCrypto())], sizes, budget)
     print(json.dumps({"ghash": gcm.ghash_backend(), "results": res}))
 
 
@@ -105,25 +113,31 @@ class _PureGcmHost:
         return AesGcm(self._host.ecb_encryptor(key))
 
 
-def _host_main():
+def run(args):
+    """bench/run.py section: the table as text (``args.quick``: shorter measurements)."""
+    budget = QUICK_BUDGET_S if getattr(args, "quick", False) else BUDGET_S
+    return _host_table([100, 1400], budget)
+
+
+def _host_table(sizes, budget_s):
     from ovpnkx_host.crypto_host import HostCrypto
 
-    sizes = [int(a) for a in sys.argv[1:]] or [100, 1400]
     host = HostCrypto()
-    res = run([("cpython", host), ("cpython-pure-gcm", _PureGcmHost(host))], sizes, 0.5)
+    res = measure_all([("cpython", host), ("cpython-pure-gcm", _PureGcmHost(host))], sizes, budget_s)
     mp = os.path.join(os.path.dirname(sys.executable), "micropython")
-    proc = subprocess.run([mp, os.path.abspath(__file__)] + [str(s) for s in sizes], capture_output=True,
-                          text=True, timeout=600, env=dict(os.environ, MICROPYPATH=os.path.join(ROOT, "firmware")))
+    proc = subprocess.run([mp, os.path.abspath(__file__), str(budget_s)] + [str(s) for s in sizes],
+                          capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, MICROPYPATH=os.path.join(ROOT, "firmware")))
     if proc.returncode:
-        print(proc.stderr)
-        raise SystemExit("MicroPython run failed")
+        raise RuntimeError("MicroPython run failed:\n" + proc.stderr)
     mp_out = json.loads(proc.stdout.strip().splitlines()[-1])
     res.update(mp_out["results"])
-    print("packets/s, client -> server, MicroPython GHASH: %s" % mp_out["ghash"])
+    lines = []
+    lines.append("packets/s, client -> server, MicroPython GHASH: %s" % mp_out["ghash"])
     head = "%-18s %6s | %12s %12s | %12s %12s | %12s %12s | %8s" % (
         "cipher", "bytes", "CPy enc", "CPy dec", "CPy pureGCM", "dec", "MPy enc", "MPy dec", "CPy/MPy")
-    print(head)
-    print("-" * len(head))
+    lines.append(head)
+    lines.append("-" * len(head))
 
     def cell(key, i):
         return "%12.0f" % res[key][i] if key in res else "%12s" % "-"
@@ -134,14 +148,15 @@ def _host_main():
             ratio = "-"
             if "cpython" + k in res and "micropython" + k in res:
                 ratio = "%.0fx" % (res["cpython" + k][0] / res["micropython" + k][0])
-            print("%-18s %6d | %s %s | %s %s | %s %s | %8s" % (
+            lines.append("%-18s %6d | %s %s | %s %s | %s %s | %8s" % (
                 cipher, size, cell("cpython" + k, 0), cell("cpython" + k, 1),
                 cell("cpython-pure-gcm" + k, 0), cell("cpython-pure-gcm" + k, 1),
                 cell("micropython" + k, 0), cell("micropython" + k, 1), ratio))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
     if MP:
         _mp_main()
     else:
-        _host_main()
+        print(_host_table([int(a) for a in sys.argv[1:]] or [100, 1400], BUDGET_S))
