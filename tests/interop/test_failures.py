@@ -38,14 +38,14 @@ HAND_BOUND = HAND_WINDOW + MARGIN
 class Client:
     """`ovpnkx connect --json` in a subprocess; events and timings collected by a thread."""
 
-    def __init__(self, config: str, runtime: str, pings: int = 2, on_event=None) -> None:
+    def __init__(self, config: str, runtime: str, pings: int = 2, on_event=None, timeout: int = 40) -> None:
         self.runtime = runtime
         self.events = []
         self.times = []  # monotonic time of each event
         self.on_event = on_event
         self.started = time.monotonic()
         self.proc = subprocess.Popen([OVPNKX, "connect", "--config", config, "--runtime", runtime,
-                                      "--pings", str(pings), "--json", "--timeout", "40"],
+                                      "--pings", str(pings), "--json", "--timeout", str(timeout)],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -112,6 +112,45 @@ def _server(tmp, name: str, pki, proto: str = "udp", tls_auth: bool = False, kee
     return server
 
 
+class CorruptingRelay(threading.Thread):
+    """A UDP relay for one client that flips a bit in the server's first ``n`` data packets."""
+
+    def __init__(self, server_port: int, n: int = 1) -> None:
+        super().__init__(daemon=True)
+        self.down = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.down.bind(("127.0.0.1", 0))
+        self.port = self.down.getsockname()[1]
+        self.up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.up.connect(("127.0.0.1", server_port))
+        self.left = n
+        self.client = None
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        import select
+        while not self.stopped.is_set():
+            ready, _, _ = select.select([self.down, self.up], [], [], 0.1)
+            for sock in ready:
+                try:
+                    data, addr = sock.recvfrom(4096)
+                except OSError:
+                    continue
+                if sock is self.down:
+                    self.client = addr
+                    self.up.send(data)
+                elif self.client is not None:
+                    if data[0] >> 3 in (pk.P_DATA_V1, pk.P_DATA_V2) and self.left > 0:
+                        self.left -= 1
+                        data = data[:-1] + bytes([data[-1] ^ 0x01])
+                    self.down.sendto(data, self.client)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(5)
+        self.down.close()
+        self.up.close()
+
+
 def _ready(server) -> None:
     assert server.wait_for(r"Initialization Sequence Completed", 20), server.log()[-3000:]
 
@@ -129,7 +168,7 @@ def real(tmp_path_factory):
     sexp = pkimod.make_pki(str(tmp / "sexp"), server_expired=True)
     servers = {
         "tls_auth": _server(tmp, "tls_auth", good, tls_auth=True),
-        "plain": _server(tmp, "plain", good),
+        "plain": _server(tmp, "plain", good, extra=["--duplicate-cn"]),  # several clients, one certificate
         "cexp": _server(tmp, "cexp", cexp),
         "sexp": _server(tmp, "sexp", sexp),
         "auth": _server(tmp, "auth", good, extra=["--auth-user-pass-verify", "/bin/false", "via-env",
@@ -152,6 +191,7 @@ def real(tmp_path_factory):
         return on_event
 
     clients = {}
+    relays, sinks = [], []
     for rt in RUNTIMES:
         clients["wrong-tls-auth-" + rt] = Client(_config(
             tmp / ("wta-%s.ovpn" % rt), good, servers["tls_auth"].port, tls_auth=True,
@@ -174,12 +214,27 @@ def real(tmp_path_factory):
             Client.__init__(c, _config(tmp / (name + ".ovpn"), good, servers[name].port, proto=proto), rt,
                             pings=1000, on_event=stop_on_keys(sig))
             clients["server-" + name] = c
+        # a data packet from the server corrupted on the way: counted, and the run fails for it
+        relay = CorruptingRelay(servers["plain"].port)
+        relay.start()
+        relays.append(relay)
+        clients["decrypt-error-" + rt] = Client(_config(tmp / ("de-%s.ovpn" % rt), good, relay.port), rt)
+        # --timeout shorter than the hand-window, against a port that swallows everything
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind(("127.0.0.1", 0))
+        sinks.append(sink)
+        clients["timeout-" + rt] = Client(_config(tmp / ("to-%s.ovpn" % rt), good, sink.getsockname()[1]), rt,
+                                          timeout=2)
     # good clients on the same servers, at the same time: the failures must not disturb them
     clients["good-tls-auth"] = Client(_config(tmp / "g-ta.ovpn", good, servers["tls_auth"].port,
                                               tls_auth=True), "cpython")
     clients["good-plain"] = Client(_config(tmp / "g-plain.ovpn", good, servers["plain"].port), "micropython")
     for c in clients.values():
         c.wait()
+    for relay in relays:
+        relay.stop()
+    for sink in sinks:
+        sink.close()
     for s in servers.values():
         s.proc.send_signal(signal.SIGCONT)
     alive = {name: s.proc.poll() is None for name, s in servers.items()}
@@ -258,6 +313,22 @@ def test_server_exits_tcp(real, runtime):
     _check(c, "the server")
     assert "closed the TCP connection" in c.reason or "reset the TCP connection" in c.reason, c
     assert c.ended - stopped < MARGIN, c
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_decrypt_error(real, runtime):
+    c = real["clients"]["decrypt-error-" + runtime]
+    _check(c, "decrypt error: 1 data packets failed to decrypt")
+    assert c.result["decrypt_errors"] == 1, c
+    assert c.result["pings_received"] >= 2 and c.result["pings_sent"] >= 2, c  # the session went on
+    errors = [e for e in c.events if e["event"] == "decrypt_error"]
+    assert len(errors) == 1 and errors[0]["reason"], c.events
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_timed_out(real, runtime):
+    c = real["clients"]["timeout-" + runtime]
+    _check(c, "timed out after 2 s", "S_PRE_START", bound=MARGIN)
 
 
 def test_other_clients_and_servers_keep_working(real):
