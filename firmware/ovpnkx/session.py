@@ -131,6 +131,7 @@ class Session:
         self.data = {}  # type: dict  # key_id -> DataChannel
         self.primary = None  # type: int | None
         self.latest_key_id = 0  # the newest key_state's key_id (0, then 1..7 wrapping to 1)
+        self._negotiated = False  # key_state 0's cipher/derivation decided (or being pushed)
         self.peer_info = {}  # type: dict
         self.cipher = None  # type: str | None
         self.tls_ekm = False
@@ -355,10 +356,13 @@ class Session:
 
     def _negotiate(self, channel: KeyStateChannel, now_ms: int) -> None:
         """Decide cipher and key derivation once both key method 2 messages are known."""
-        if channel.key_id != 0 or self.cipher is not None:
+        if channel.key_id != 0:
             # renegotiation keeps the negotiated cipher and derivation
             self._generate_keys(channel, now_ms)
             return
+        if self._negotiated:
+            return  # waiting for PUSH_REQUEST (server) or PUSH_REPLY (client; the timer retries)
+        self._negotiated = True
         peer = parse_peer_info(channel.peer_km2.peer_info)
         self.peer_info = peer
         peer_proto = pu.iv_proto(peer)
