@@ -12,6 +12,7 @@ two module fixtures, so the whole file takes about two hand-windows of wall time
 import json
 import os
 import random
+import select
 import signal
 import socket
 import subprocess
@@ -127,7 +128,6 @@ class CorruptingRelay(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        import select
         while not self.stopped.is_set():
             ready, _, _ = select.select([self.down, self.up], [], [], 0.1)
             for sock in ready:
