@@ -14,7 +14,11 @@ from ovpnkx.session import Session, SessionConfig
 from ovpnkx.tlswrap import TlsAuth, parse_static_key
 
 from .clock import Clock
-from .transport import TcpTransport, TransportError, UdpTransport, wait_readable
+try:
+    from .transport import TcpTransport, TransportError, UdpTransport, wait_readable
+except ImportError:  # no socket module (a Pico without Wi-Fi): serial transports only
+    from .serial import TransportError  # type: ignore
+    TcpTransport = UdpTransport = wait_readable = None  # type: ignore
 
 if TYPE_CHECKING:
     from typing import Any

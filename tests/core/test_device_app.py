@@ -1,0 +1,78 @@
+"""The device application's settings (/ovpnkx.json) and its boot-time error reports."""
+
+from ovpnkx.config import ConfigError
+from ovpnkx_device.app import DEFAULTS, SettingsError, check_settings, load_ovpn, load_settings, main
+
+from _support import raises
+
+TMP = "/tmp"
+
+
+def _write(name, text):
+    path = TMP + "/ovpnkx-app-test-" + name
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_defaults_fill_in():
+    s = check_settings({"transport": "serial"})
+    assert s["transport"] == "serial" and s["uart"] is None and s["baud"] == 115200
+    assert s["pings"] == 0 and s["reconnect"] is True and s["backoff_s"] == [1, 30] and s["entropy"] == "board"
+    assert sorted(s) == sorted(DEFAULTS)
+
+
+def test_every_documented_value_is_accepted():
+    s = check_settings({"transport": "tcp", "uart": "repl", "baud": 9600, "pings": 3, "reconnect": False,
+                        "backoff_s": [0.5, 0.5], "entropy": "host", "wifi": {"ssid": "x", "password": "y"},
+                        "board": "rp2040", "data_uart": {"id": 1, "tx": 4, "rx": 5}})
+    assert s["uart"] == "repl" and s["backoff_s"] == [0.5, 0.5]
+    assert check_settings({"transport": "udp", "uart": 2})["uart"] == 2
+
+
+def test_wrong_settings_name_the_key():
+    cases = [({"transport": "carrier-pigeon"}, "transport must be"),
+             ({}, "transport must be"),
+             ({"transport": "serial", "uart": "usb"}, "uart must be"),
+             ({"transport": "serial", "uart": True}, "uart must be"),
+             ({"transport": "serial", "baud": 0}, "baud must be"),
+             ({"transport": "serial", "pings": -1}, "pings must be"),
+             ({"transport": "serial", "pings": False}, "pings must be"),
+             ({"transport": "serial", "reconnect": 1}, "reconnect must be"),
+             ({"transport": "serial", "backoff_s": [5, 1]}, "backoff_s must be"),
+             ({"transport": "serial", "backoff_s": [0, 1]}, "backoff_s must be"),
+             ({"transport": "serial", "entropy": "urandom"}, "entropy must be"),
+             ({"transport": "serial", "wifi": "home"}, "wifi must be"),
+             ({"transport": "serial", "pigs": 2}, "unknown key 'pigs'")]
+    for raw, words in cases:
+        exc = raises(SettingsError, check_settings, raw)
+        assert words in str(exc), (raw, str(exc))
+    assert "JSON object" in str(raises(SettingsError, check_settings, ["serial"]))
+    assert issubclass(SettingsError, ConfigError)
+
+
+def test_load_settings_reports_missing_and_bad_json():
+    assert "cannot read" in str(raises(SettingsError, load_settings, TMP + "/ovpnkx-app-test-none.json"))
+    bad = _write("bad.json", "{transport: serial")
+    assert "not valid JSON" in str(raises(SettingsError, load_settings, bad))
+    good = _write("good.json", '{"transport": "udp", "pings": 2}')
+    assert load_settings(good)["pings"] == 2
+
+
+def test_ovpn_files_are_read_beside_it():
+    missing = _write("missing.ovpn", "client\nremote 127.0.0.1 1194\nca nowhere.crt\ncert c\nkey k\n")
+    exc = raises(ConfigError, load_ovpn, missing)
+    assert "nowhere.crt" in str(exc)
+    assert "cannot read" in str(raises(ConfigError, load_ovpn, TMP + "/ovpnkx-app-test-absent.ovpn"))
+
+
+def test_main_reports_boot_then_config_error():
+    out = []
+    bad = _write("main.json", '{"transport": "serial", "baud": "fast"}')
+    assert main(bad, TMP + "/ovpnkx-app-test-absent.ovpn", out.append) == 2
+    assert [e["event"] for e in out] == ["boot", "config_error"]
+    assert out[0]["transport"] is None and "baud must be" in out[1]["reason"]
+    out = []
+    ok = _write("main2.json", '{"transport": "serial"}')
+    assert main(ok, TMP + "/ovpnkx-app-test-absent.ovpn", out.append) == 2
+    assert out[0]["transport"] == "serial" and "cannot read" in out[1]["reason"]
