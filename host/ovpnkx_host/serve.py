@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-ekm", action="store_true", help="never grant tls-ekm (derive with the PRF)")
     p.add_argument("--json", action="store_true", help="print events as JSON lines")
     p.add_argument("--serial", metavar="PORT", help="serve a device on a serial line (pyserial URL)")
+    p.add_argument("--baud", type=int, default=115200, help="serial line rate (default 115200)")
 
 
 def _now_ms() -> int:
@@ -184,11 +185,47 @@ async def _serve_tcp_client(server: Server, reader, writer) -> None:
         writer.close()
 
 
-async def serve(cfg, proto: str, port: int, ask_ekm: bool, emit) -> None:
-    """Run the server until cancelled."""
+def _serve_serial(server: Server, link, loop) -> None:
+    """A device on a serial line: one more session source, packets as over UDP
+    (one per frame, a line may lose them), opened by the device's hard reset."""
+    peer = "serial:" + link.url
+
+    def on_packet(data: bytes) -> None:
+        try:
+            opcode, key_id = opcode_key_id(data)
+        except RemoteProtocolError:
+            return
+        entry = server.sessions.get(peer)
+        if opcode == P_CONTROL_HARD_RESET_CLIENT_V2 and key_id == 0:
+            if entry is None or entry[0].remote_session_id is not None and entry[0].remote_session_id != data[1:9]:
+                server.open(peer, "udp", link.send)
+        server.receive(peer, data)
+
+    def on_error(exc: Exception) -> None:
+        server.emit({"event": "serial_error", "peer": peer, "reason": str(exc)})
+        server.close(peer, "serial line failed: %s" % exc)
+
+    def on_line(text: str) -> None:
+        # the device's console (when the line is its REPL port): its own events
+        try:
+            record = json.loads(text)
+        except ValueError:
+            return
+        server.emit({"event": "device", "peer": peer, "record": record})
+
+    link.start(lambda d: loop.call_soon_threadsafe(on_packet, d),
+               on_line=lambda t: loop.call_soon_threadsafe(on_line, t),
+               on_error=lambda e: loop.call_soon_threadsafe(on_error, e))
+
+
+async def serve(cfg, proto: str, port: int, ask_ekm: bool, emit, serial_link=None) -> None:
+    """Run the server until cancelled (``serial_link``: a SerialLink to serve too)."""
     server = Server(cfg, ask_ekm, emit)
     loop = asyncio.get_running_loop()
     listening = {"event": "listening", "local": cfg.local}
+    if serial_link is not None:
+        _serve_serial(server, serial_link, loop)
+        listening["serial"] = serial_link.url
     if proto in ("udp", "both"):
         transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(server), local_addr=(cfg.local, port))
         listening["udp"] = transport.get_extra_info("sockname")[1]
@@ -203,6 +240,8 @@ async def serve(cfg, proto: str, port: int, ask_ekm: bool, emit) -> None:
     await stop.wait()
     for peer in list(server.sessions):
         server.close(peer, "server shutting down")
+    if serial_link is not None:
+        emit(dict(serial_link.stats(), event="serial_stats", peer="serial:" + serial_link.url))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -229,19 +268,29 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print("ovpnkx serve: %s" % exc, file=sys.stderr)
         return 2
-    if args.serial:
-        print("ovpnkx serve: --serial is not available yet", file=sys.stderr)
-        return 2
     if cfg.ignored:
         print("ovpnkx serve: warning: directives not implemented, ignored: "
               + ", ".join(sorted(set(cfg.ignored))), file=sys.stderr)
     emit = (lambda r: print(json.dumps(r), flush=True)) if args.json else _print_text
     port = cfg.port if args.port is None else args.port
+    link = None
+    if args.serial:
+        import serial  # type: ignore[import-untyped]
+
+        from .serial_link import SerialLink
+        try:
+            link = SerialLink(args.serial, args.baud)
+        except (serial.SerialException, ValueError) as exc:
+            print("ovpnkx serve: cannot open %s: %s" % (args.serial, exc), file=sys.stderr)
+            return 2
     try:
-        asyncio.run(serve(cfg, args.proto or cfg.proto, port, not args.no_ekm, emit))
+        asyncio.run(serve(cfg, args.proto or cfg.proto, port, not args.no_ekm, emit, link))
     except OSError as exc:
         print("ovpnkx serve: cannot listen on %s:%d: %s" % (cfg.local, port, exc.strerror), file=sys.stderr)
         return 1
+    finally:
+        if link is not None:
+            link.close()
     return 0
 
 
