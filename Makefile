@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed-stamp
 OPENVPN := $(VENV)/.openvpn-stamp
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup test typecheck run size bench clean
+.PHONY: setup test typecheck run size bench clean flash
 
 setup: $(STAMP) $(OPENVPN)
 
@@ -46,3 +46,9 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) build out .mypy_cache .pytest_cache
+
+# Flash a board (or the simulated board's repl): mpy-cross + mpremote, then soft reset.
+#   make flash BOARD=rp2040 PORT=/dev/ttyACM0 CONFIG=client.ovpn [TRANSPORT=serial|udp|tcp] [SETTINGS=f.json]
+flash: $(STAMP)
+	@test -n "$(BOARD)" -a -n "$(PORT)" || { echo "usage: make flash BOARD=NAME PORT=PORT [CONFIG=client.ovpn] [TRANSPORT=serial|udp|tcp] [SETTINGS=file.json]"; exit 2; }
+	$(PY) tools/flash.py --board $(BOARD) --port $(PORT) $(if $(CONFIG),--config $(CONFIG)) $(if $(TRANSPORT),--transport $(TRANSPORT)) $(if $(SETTINGS),--settings $(SETTINGS))

@@ -1,0 +1,163 @@
+"""Helpers for the device tests: a simulated board, flashing, the console, host peers.
+
+Every helper that starts a process returns something with a stop(); tests stop
+them in fixtures' teardown or ``finally`` blocks.
+"""
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import serial
+
+BIN = os.path.dirname(sys.executable)
+OVPNKX = os.path.join(BIN, "ovpnkx")
+MPREMOTE = os.path.join(BIN, "mpremote")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+
+import flash as flash_tool  # noqa: E402  (tools/flash.py)
+
+
+class Proc:
+    """A subprocess whose first stdout line is JSON (``info``); later JSON lines are
+    collected in ``events`` by a thread; stop() ends it."""
+
+    def __init__(self, args: list, what: str, timeout: float = 20) -> None:
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line.startswith("{"):
+            self.proc.kill()
+            raise AssertionError("%s did not start: %s %s" % (what, line, self.proc.stderr.read()))
+        self.info = json.loads(line)
+        self.events: list = []
+        self.out = ""
+        self.err = ""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.out += line
+            if line.startswith("{"):
+                self.events.append(json.loads(line))
+
+    def wait_for(self, pred, timeout: float = 30) -> bool:
+        """Wait until ``pred(event)`` holds for an event printed so far."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if any(pred(e) for e in list(self.events)):
+                return True
+            if self.proc.poll() is not None and not self._reader.is_alive():
+                return any(pred(e) for e in self.events)
+            time.sleep(0.05)
+        return False
+
+    def stop(self) -> list:
+        """SIGTERM (kill if it lingers); returns the JSON lines it printed after the first."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(5)
+        self.err = self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return list(self.events)
+
+
+def start_sim(*args: str) -> Proc:
+    """`ovpnkx sim start ARGS` (info: repl, uart, flash, control, ...)."""
+    return Proc([OVPNKX, "sim", "start", *args], "sim")
+
+
+def mp(info: dict, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`mpremote connect <repl> ARGS`."""
+    proc = subprocess.run([MPREMOTE, "connect", info["repl"], *args], capture_output=True, text=True,
+                          timeout=timeout)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def put_settings(info: dict, tmp_path, settings: dict, ovpn: "str | None" = None, files=()) -> None:
+    """Write /ovpnkx.json (and /client.ovpn, and files beside it) with mpremote."""
+    sp = tmp_path / "ovpnkx.json"
+    sp.write_text(json.dumps(settings))
+    args = ["fs", "cp", str(sp), ":ovpnkx.json"]
+    if ovpn is not None:
+        op = tmp_path / "client.ovpn"
+        op.write_text(ovpn)
+        args += ["+", "fs", "cp", str(op), ":client.ovpn"]
+    for f in files:
+        args += ["+", "fs", "cp", f, ":" + os.path.basename(f)]
+    mp(info, *args)
+
+
+def soft_reset(info: dict) -> None:
+    """Ctrl-D at the friendly REPL: main.py runs (as after `make flash`)."""
+    flash_tool.soft_reset(info["repl"])
+
+
+class Console:
+    """The board's REPL port read with pyserial; ``events`` are its OVPNKX lines."""
+
+    def __init__(self, info: dict) -> None:
+        self.port = serial.serial_for_url(info["repl"], baudrate=115200, timeout=0.1)
+        self.text = b""
+        self.events: list = []
+
+    def read_until(self, kinds=("result", "config_error"), timeout: float = 30) -> list:
+        """Read until an event of one of ``kinds``; returns all events so far."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.text += self.port.read(4096)
+            self._parse()
+            if any(e.get("event") in kinds for e in self.events):
+                break
+        return self.events
+
+    def _parse(self) -> None:
+        self.events = []
+        for line in self.text.splitlines():
+            line = line.strip()
+            if line.startswith(b"OVPNKX "):
+                self.events.append(json.loads(line[7:]))
+
+    def kinds(self) -> list:
+        return [e.get("event") for e in self.events]
+
+    def close(self) -> None:
+        self.port.close()
+
+
+def run_main(info: dict, kinds=("result", "config_error"), timeout: float = 30) -> tuple:
+    """Soft-reset the board and collect its console events up to the first of ``kinds``.
+
+    Returns (events, console text).
+    """
+    con = Console(info)
+    try:
+        con.port.write(b"\r\x03\x03")
+        time.sleep(0.2)
+        con.port.reset_input_buffer()
+        con.port.write(b"\x04")
+        events = con.read_until(kinds, timeout)
+        return events, con.text.decode("utf-8", "replace")
+    finally:
+        con.close()
+
+
+def last(events: list, kind: str) -> dict:
+    found = [e for e in events if e.get("event") == kind]
+    assert found, "no %s event in %s" % (kind, events)
+    return found[-1]

@@ -1,0 +1,154 @@
+"""The device application on a simulated Pico (RP2040, no Wi-Fi) over its serial line.
+
+The board is flashed once with `tools/flash.py` (what `make flash` runs) and the
+sim is started with ``--frozen ''``, so everything imported comes from the flash
+as on a board with stock MicroPython. Each test writes /ovpnkx.json (and maybe
+/client.ovpn), soft-resets the board and reads its console (`OVPNKX` lines):
+main.py runs the key exchange over the sim's uart against `ovpnkx serve
+--serial`, or through `ovpnkx relay` against a real openvpn on 127.0.0.1.
+Figures (handshake time, bytes on the wire) are printed, never asserted.
+"""
+
+import os
+
+import pytest
+
+from ovpnkx_host import openvpn as ov
+from ovpnkx_host.pki import make_pki
+from ovpnkx_sim.control import request
+
+from _device import OVPNKX, Proc, last, mp, put_settings, run_main, start_sim, flash_tool
+
+BASE = {"transport": "serial", "pings": 2, "reconnect": False, "entropy": "board"}
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(str(tmp_path_factory.mktemp("pki")))
+
+
+@pytest.fixture(scope="module")
+def pico(pki, tmp_path_factory):
+    sim = start_sim("--board", "rp2040", "--frozen", "")
+    try:
+        conf = tmp_path_factory.mktemp("conf") / "client.ovpn"
+        # files beside the config, not inline: flash copies them and rewrites the paths
+        conf.write_text(ov.client_config(pki, 1194, mode="p2mp", tls_auth=True, inline=False))
+        report = flash_tool.flash("rp2040", sim.info["repl"], str(conf), "serial", dict(BASE), reset=False)
+        print("flash: %s s, native code for %s (%s)" % (report["seconds"], report["arch"], report["arch_from"]))
+        sim.info["flash_report"] = report
+        yield sim.info
+    finally:
+        sim.stop()
+
+
+def _serve_config(tmp_path, pki) -> str:
+    path = tmp_path / "server.conf"
+    path.write_text("\n".join([
+        "server 10.8.0.0 255.255.255.0", "proto udp", "port 0", "local 127.0.0.1",
+        "ca %s" % pki.ca, "cert %s" % pki.server_cert, "key %s" % pki.server_key,
+        "keepalive 2 10", "data-ciphers AES-256-GCM", "tls-auth %s 0" % pki.tls_auth]) + "\n")
+    return str(path)
+
+
+def test_flash_layout_and_import(pico):
+    out = mp(pico, "exec", "import ovpnkx, ovpnkx_device.app, noise, os\n"
+             "print(ovpnkx.__file__, ovpnkx_device.app.__file__)\nprint(sorted(os.listdir('/')))").stdout
+    assert "/lib/ovpnkx/__init__.mpy /lib/ovpnkx_device/app.mpy" in out
+    for name in ("main.py", "client.ovpn", "ovpnkx.json", "ca.crt", "client.crt", "client.key", "ta.key", "lib"):
+        assert "'%s'" % name in out
+    assert pico["flash_report"]["arch"] == "x64"  # the sim runs on the host, whatever it models
+
+
+def test_main_runs_after_soft_reset_against_serve_serial(pico, pki, tmp_path):
+    put_settings(pico, tmp_path, dict(BASE))
+    server = Proc([OVPNKX, "serve", "--config", _serve_config(tmp_path, pki), "--serial", pico["uart"],
+                   "--json"], "ovpnkx serve")
+    try:
+        assert server.info["serial"] == pico["uart"]
+        events, text = run_main(pico)
+    finally:
+        served = server.stop()
+    assert "MPY: soft reboot" in text
+    boot = events[0]
+    assert boot["event"] == "boot" and boot["board"] == "rp2040" and boot["transport"] == "serial"
+    assert last(events, "entropy")["state"] == "ok"
+    result = last(events, "result")
+    assert result["ok"], (result, events, server.err)
+    assert result["pings_received"] >= 2 and result["pings_sent"] >= 2 and result["decrypt_errors"] == 0
+    keys = last(events, "keys")
+    assert keys["cipher"] == "AES-256-GCM"
+    assert last(events, "connecting")["remote"] == "serial:uart1"
+    # the server's side of the same session
+    server_keys = [e for e in served if e["event"] == "keys"]
+    assert server_keys and server_keys[-1]["fingerprint"] == keys["fingerprint"]
+    assert server_keys[-1]["peer"] == "serial:" + pico["uart"]
+    stats = last(served, "serial_stats")
+    assert stats["frames_in"] >= result["packets_out"] and stats["frame_errors"] == {"crc": 0, "cobs": 0, "oversize": 0}
+    print("serial 115200 baud: keys after %d ms; wire out %d B / in %d B for %d / %d packets"
+          % (keys["at_ms"], result["wire_out"], result["wire_in"], result["packets_out"], result["packets_in"]))
+
+
+@pytest.mark.parametrize("mode,proto", [("p2p", "udp"), ("p2mp", "tcp")])
+def test_relay_to_openvpn(pico, pki, tmp_path, mode, proto):
+    if mode == "p2mp" and not ov.have_tun():
+        pytest.skip("a p2mp openvpn server needs /dev/net/tun")
+    port = ov.free_port()
+    args = ov.server_args(pki, port, mode=mode, proto=proto, tls_auth=True, verb=9)
+    ovpn = ov.client_config(pki, port, mode=mode, proto=proto, tls_auth=True)
+    with ov.OpenVpn(args, str(tmp_path / "server.log")) as server:
+        assert server.wait_for(r"UDPv4 link local|Listening for incoming TCP connection|TCPv4_SERVER link local")
+        put_settings(pico, tmp_path, dict(BASE, pings=1), ovpn)
+        relay = Proc([OVPNKX, "relay", "--serial", pico["uart"], "--remote", "127.0.0.1", str(port),
+                      "--proto", proto, "--json"], "ovpnkx relay")
+        try:
+            events, _ = run_main(pico)
+            server.wait_for(ov.PING_DECRYPTED.pattern, 5)
+        finally:
+            relayed = relay.stop()
+        log = server.log()
+    result = last(events, "result")
+    assert result["ok"], (result, log[-3000:], relay.err)
+    assert result["pings_received"] >= 1 and result["decrypt_errors"] == 0
+    assert server.key_errors() == []
+    assert ov.PING_DECRYPTED.search(log), "openvpn did not decrypt the device's ping"
+    stats = last(relayed, "stats")
+    assert stats["sessions"] == 1 and stats["to_server"] >= result["packets_out"]
+    print("relay %s/%s: keys after %d ms, %d frames to the device"
+          % (mode, proto, last(events, "keys")["at_ms"], stats["frames_out"]))
+
+
+def test_wrong_config_is_reported(pico, tmp_path):
+    put_settings(pico, tmp_path, dict(BASE, transport="carrier-pigeon"))
+    events, _ = run_main(pico)
+    assert last(events, "config_error")["reason"] == 'transport must be "serial", "udp" or "tcp", not \'carrier-pigeon\''
+    assert "result" not in [e["event"] for e in events]
+    put_settings(pico, tmp_path, dict(BASE), "client\nremote 127.0.0.1 1194\nca ca.crt\n")
+    events, _ = run_main(pico)
+    assert "cert" in last(events, "config_error")["reason"]
+    put_settings(pico, tmp_path, dict(BASE), "client\nremote 127.0.0.1 1194\nca missing.crt\ncert c\nkey k\n")
+    events, _ = run_main(pico)
+    assert "missing.crt" in last(events, "config_error")["reason"]
+
+
+def test_binary_on_the_repl_port_is_not_ctrl_c(pico, pki, tmp_path):
+    """uart "repl": frames share the USB-CDC REPL port; their 0x03 bytes must not interrupt."""
+    ovpn = ov.client_config(pki, 1194, mode="p2mp", tls_auth=True)
+    put_settings(pico, tmp_path, dict(BASE, uart="repl", pings=1), ovpn)
+    server = Proc([OVPNKX, "serve", "--config", _serve_config(tmp_path, pki), "--serial", pico["repl"],
+                   "--json"], "ovpnkx serve")
+    try:
+        assert request(pico["control"], {"cmd": "reset"})["ok"]  # a hard reset boots into main.py
+        server.wait_for(lambda e: e["event"] == "device" and e["record"]["event"] in ("result", "config_error"))
+    finally:
+        served = server.stop()
+    device = [e["record"] for e in served if e["event"] == "device"]
+    result = last(device, "result")
+    assert result["ok"] and result["pings_received"] >= 1, (device, server.err)
+    assert last(device, "connecting")["remote"] == "serial:repl"
+    stats = last(served, "serial_stats")
+    assert stats["ctrl_c_out"] > 0, "the host sent no 0x03: the test proves nothing"
+    assert "KeyboardInterrupt" not in server.out
+    # Ctrl-C works again once the session is over
+    assert mp(pico, "exec", "print('alive')").stdout.strip() == "alive"
+    print("over the REPL port: %d bytes with 0x03 among %d sent" % (stats["ctrl_c_out"], stats["bytes_out"]))

@@ -1,0 +1,94 @@
+"""The device application on a simulated Pico 2 W (RP2350, Wi-Fi) to a real openvpn.
+
+The sim's Wi-Fi is the host's loopback (127.0.0.1 only). The board is flashed once
+(`tools/flash.py`, as `make flash`); each test writes /ovpnkx.json and
+/client.ovpn, soft-resets the board and reads its console. The server at verb 9
+proves the keys: it logs the device's ping decrypted, and no decrypt error.
+"""
+
+import pytest
+
+from ovpnkx_host import openvpn as ov
+from ovpnkx_host.pki import make_pki
+
+from _device import flash_tool, last, put_settings, run_main, start_sim
+
+READY = r"UDPv4 link local|Listening for incoming TCP connection|TCPv4_SERVER link local"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(str(tmp_path_factory.mktemp("pki")))
+
+
+@pytest.fixture(scope="module")
+def pico2w():
+    sim = start_sim("--board", "rp2350", "--frozen", "")
+    try:
+        flash_tool.flash("rp2350", sim.info["repl"], None, "udp", {"reconnect": False}, reset=False)
+        yield sim.info
+    finally:
+        sim.stop()
+
+
+@pytest.mark.parametrize("mode,proto", [("p2mp", "udp"), ("p2p", "tcp")])
+def test_wifi_to_openvpn(pico2w, pki, tmp_path, mode, proto):
+    if mode == "p2mp" and not ov.have_tun():
+        pytest.skip("a p2mp openvpn server needs /dev/net/tun")
+    port = ov.free_port()
+    args = ov.server_args(pki, port, mode=mode, proto=proto, tls_auth=True, verb=9)
+    with ov.OpenVpn(args, str(tmp_path / "server.log")) as server:
+        assert server.wait_for(READY)
+        # the transport comes from ovpnkx.json: the .ovpn says udp, the device uses `proto`
+        put_settings(pico2w, tmp_path, {"transport": proto, "pings": 1, "reconnect": False},
+                     ov.client_config(pki, port, mode=mode, proto="udp", tls_auth=True))
+        events, _ = run_main(pico2w)
+        server.wait_for(ov.PING_DECRYPTED.pattern, 5)
+        log = server.log()
+    assert events[0] == dict(events[0], event="boot", board="rp2350", transport=proto)
+    assert last(events, "entropy")["state"] == "ok"
+    result = last(events, "result")
+    assert result["ok"], (result, log[-3000:])
+    assert result["pings_received"] >= 1 and result["decrypt_errors"] == 0
+    assert last(events, "connecting")["remote"] == "127.0.0.1:%d" % port
+    assert server.key_errors() == []
+    assert ov.PING_DECRYPTED.search(log), "openvpn did not decrypt the device's ping"
+    print("wi-fi %s/%s: keys after %d ms" % (mode, proto, last(events, "keys")["at_ms"]))
+
+
+def test_reconnects_with_backoff(pico2w, pki, tmp_path):
+    """Nothing listens at first: the device retries after 1 s, then 2 s, 2 s, ...;
+    once the server is up the next attempt completes the exchange."""
+    port = ov.free_port()
+    put_settings(pico2w, tmp_path, {"transport": "udp", "pings": 1, "reconnect": True, "backoff_s": [1, 2]},
+                 ov.client_config(pki, port, mode="p2p", proto="udp", tls_auth=True))
+    from _device import Console
+
+    con = Console(pico2w)
+    try:
+        con.port.write(b"\r\x03\x03")
+        con.port.reset_input_buffer()
+        con.port.write(b"\x04")
+        for _ in range(100):
+            con.read_until(("reconnect",), 0.1)
+            if len([e for e in con.events if e["event"] == "reconnect"]) >= 2:
+                break
+        failed = last(con.events, "result")
+        assert not failed["ok"] and "refused" in failed["reason"]
+        args = ov.server_args(pki, port, mode="p2p", proto="udp", tls_auth=True, verb=4)
+        with ov.OpenVpn(args, str(tmp_path / "server.log")) as server:
+            assert server.wait_for(READY)
+            end_ok = None
+            for _ in range(200):
+                con.read_until(("result",), 0.1)
+                oks = [e for e in con.events if e["event"] == "result" and e["ok"]]
+                if oks:
+                    end_ok = oks[0]
+                    break
+            assert end_ok is not None, con.events
+            assert server.key_errors() == []
+    finally:
+        con.port.write(b"\x03")  # stop main.py if it still runs
+        con.close()
+    delays = [e["in_s"] for e in con.events if e["event"] == "reconnect"]
+    assert delays[:2] == [1, 2] and all(d == 2 for d in delays[2:]), delays

