@@ -15,11 +15,12 @@ import sys
 import time
 
 from ovpnkx.config import ConfigError, parse_config
+from ovpnkx.cookie import CookieResponder
 from ovpnkx.entropy import HostEntropy
 from ovpnkx.errors import ProtocolError, RemoteProtocolError
 from ovpnkx.packet import P_CONTROL_HARD_RESET_CLIENT_V2, StreamDeframer, frame, opcode_key_id
 from ovpnkx.session import Session, SessionConfig
-from ovpnkx.tlswrap import TlsAuth, parse_static_key
+from ovpnkx.tlswrap import TlsAuth, TlsPlain, parse_static_key
 
 from .crypto_host import HostCrypto
 from .tls_openssl import OpenSslEngine
@@ -53,12 +54,18 @@ class Server:
         self.on_close: dict = {}  # peer -> called when its session ends (TCP: drop the connection)
         self.next_peer_id = 0
         self.static_key = parse_static_key(cfg.tls_auth) if cfg.tls_auth else None
+        # UDP: answer resets statelessly, create a session only for a proven cookie
+        self.cookies = CookieResponder(self.entropy.random_bytes(32), self._wrap)
+
+    def _wrap(self):
+        """A fresh tls-auth wrapper (its own replay window), or TlsPlain."""
+        if self.static_key is None:
+            return TlsPlain()
+        return TlsAuth(self.static_key, self.cfg.key_direction, self.cfg.auth)
 
     def _session_config(self, proto: str) -> SessionConfig:
         cfg = self.cfg
-        tls_auth = None
-        if self.static_key is not None:
-            tls_auth = TlsAuth(self.static_key, cfg.key_direction, cfg.auth)  # a fresh replay window per client
+        tls_auth = self._wrap() if self.static_key is not None else None  # a replay window per client
         ciphers = [c for c in cfg.data_ciphers if self.crypto.supports(c)]
         peer_id = self.next_peer_id
         self.next_peer_id = (self.next_peer_id + 1) % (1 << 24)
@@ -72,10 +79,16 @@ class Server:
         c = self.cfg  # parse_config guarantees ca, cert and key
         return OpenSslEngine(True, str(c.ca).encode(), str(c.cert).encode(), str(c.key).encode(), "client")
 
-    def open(self, peer, proto: str, send) -> Session:
-        """A new session for ``peer``; ``send(packet)`` puts a packet on its transport."""
+    def open(self, peer, proto: str, send, cookie=None) -> Session:
+        """A new session for ``peer``; ``send(packet)`` puts a packet on its transport.
+
+        ``cookie`` (server sid, client sid): the resets went statelessly (UDP).
+        """
         self.close(peer, "replaced by a new session from the same peer")
-        session = Session(self._session_config(proto), self.entropy, self.crypto, self._tls, _now_ms())
+        session = Session(self._session_config(proto), self.entropy, self.crypto, self._tls, _now_ms(),
+                          cookie=cookie)
+        if cookie is not None and isinstance(session.wrap, TlsAuth):
+            session.wrap.continue_sending_after(self.cookies.sender)
         self.sessions[peer] = [session, send, None]
         self.emit({"event": "session", "peer": _label(peer), "proto": proto})
         return session
@@ -146,10 +159,18 @@ class _Udp(asyncio.DatagramProtocol):
         except RemoteProtocolError:
             return
         entry = srv.sessions.get(addr)
-        if opcode == P_CONTROL_HARD_RESET_CLIENT_V2 and key_id == 0:
-            # a new client, or a client that restarted: only a reset opens a session
-            if entry is None or entry[0].remote_session_id is not None and entry[0].remote_session_id != data[1:9]:
-                srv.open(addr, "udp", lambda p, a=addr: self._sendto(p, a))
+        if entry is None or (opcode == P_CONTROL_HARD_RESET_CLIENT_V2 and entry[0].remote_session_id != data[1:9]):
+            # a new client, or one that restarted: the 2.6 stateless cookie flow
+            now, peer = _now_ms(), ("%s:%d" % addr[:2]).encode()
+            if opcode == P_CONTROL_HARD_RESET_CLIENT_V2:
+                reply = srv.cookies.reply(data, peer, now)
+                if reply is not None:
+                    self._sendto(reply, addr)
+                return
+            cookie = srv.cookies.verify(data, peer, now)
+            if cookie is None:
+                return  # 2.6: "invalid or missing SID"; no state for unproven peers
+            srv.open(addr, "udp", lambda p, a=addr: self._sendto(p, a), cookie=cookie)
         srv.receive(addr, data)
 
 
