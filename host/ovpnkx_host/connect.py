@@ -16,12 +16,12 @@ import os
 import subprocess
 import sys
 
-from ovpnkx.config import ConfigError, parse_config
 from ovpnkx.entropy import HostEntropy
 from ovpnkx.errors import LocalProtocolError
 from ovpnkx.noise import SimTrng
 from ovpnkx_device.runner import json_emitter, run_client, text_emitter
 
+from .configfile import load_config
 from .crypto_host import HostCrypto
 from .runtime import FIRMWARE, micropython_binary, micropython_env
 from .tls_openssl import OpenSslEngine
@@ -43,30 +43,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="break the modelled TRNG: stuck, stuck=1, bias=P, repeat=N, correlated=R")
 
 
-def _read_file(base: str):
-    def read(path: str) -> str:
-        with open(os.path.join(base, path)) as f:
-            return f.read()
-    return read
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the client; the exit status says whether it worked."""
     if args.pings < 0:
         print("ovpnkx connect: --pings must be >= 0", file=sys.stderr)
         return 2
     path = os.path.abspath(args.config)
-    try:
-        with open(path) as f:
-            cfg = parse_config(f.read(), args.config, _read_file(os.path.dirname(path)))
-    except OSError as exc:
-        print("ovpnkx connect: cannot read %s: %s" % (args.config, exc.strerror), file=sys.stderr)
-        return 2
-    except UnicodeDecodeError:
-        print("ovpnkx connect: cannot read %s: not a text file (not UTF-8)" % args.config, file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        print("ovpnkx connect: %s" % exc, file=sys.stderr)
+    cfg = load_config(args.config, "ovpnkx connect")
+    if cfg is None:
         return 2
     entropy = args.entropy or ("sim" if args.runtime == "micropython" else "host")
     if args.trng_fault is not None:

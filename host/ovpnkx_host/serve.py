@@ -9,12 +9,10 @@ object with the bound ports, so scripts and tests can find the server.
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sys
 import time
 
-from ovpnkx.config import ConfigError, parse_config
 from ovpnkx.cookie import CookieResponder
 from ovpnkx.entropy import HostEntropy
 from ovpnkx.errors import ProtocolError, RemoteProtocolError
@@ -22,6 +20,7 @@ from ovpnkx.packet import P_CONTROL_HARD_RESET_CLIENT_V2, StreamDeframer, frame,
 from ovpnkx.session import Session, SessionConfig
 from ovpnkx.tlswrap import TlsAuth, TlsPlain, parse_static_key
 
+from .configfile import load_config
 from .crypto_host import HostCrypto
 from .tls_openssl import OpenSslEngine
 
@@ -270,24 +269,8 @@ def run(args: argparse.Namespace) -> int:
     if args.port is not None and not 0 <= args.port <= 65535:
         print("ovpnkx serve: --port must be 0..65535 (0: any free port)", file=sys.stderr)
         return 2
-    path = os.path.abspath(args.config)
-    base = os.path.dirname(path)
-
-    def read_file(p: str) -> str:
-        with open(os.path.join(base, p)) as f:
-            return f.read()
-
-    try:
-        with open(path) as f:
-            cfg = parse_config(f.read(), args.config, read_file, server=True)
-    except OSError as exc:
-        print("ovpnkx serve: cannot read %s: %s" % (args.config, exc.strerror), file=sys.stderr)
-        return 2
-    except UnicodeDecodeError:
-        print("ovpnkx serve: cannot read %s: not a text file (not UTF-8)" % args.config, file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        print("ovpnkx serve: %s" % exc, file=sys.stderr)
+    cfg = load_config(args.config, "ovpnkx serve", server=True)
+    if cfg is None:
         return 2
     if cfg.ignored:
         print("ovpnkx serve: warning: directives not implemented, ignored: "
