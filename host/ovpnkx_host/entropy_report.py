@@ -19,8 +19,9 @@ import argparse
 import binascii
 import json
 import os
-import signal
 import subprocess
+
+from ovpnkx_sim.process import SimBoard, SimStartError
 import sys
 
 from ovpnkx.health import WINDOW_BINARY, WINDOW_NON_BINARY, apt_cutoff, rct_cutoff
@@ -130,41 +131,17 @@ def _exec_on(port: str, n: int) -> str:
     return proc.stdout + proc.stderr
 
 
-def _start_sim(board: str, fault: "str | None") -> tuple:
-    args = [sys.executable, "-m", "ovpnkx_host.cli", "sim", "start", "--board", board]
-    if fault:
-        args += ["--trng-fault", fault]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline() if proc.stdout is not None else ""
-    if not line.startswith("{"):
-        err = proc.stderr.read() if proc.stderr is not None else ""
-        proc.wait()
-        raise CaptureError("the simulated board did not start: %s%s" % (line, err))
-    return proc, json.loads(line)
-
-
-def _stop_sim(proc) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    for f in (proc.stdout, proc.stderr):
-        if f is not None:
-            f.close()
-
-
 def capture(device: str, n: int) -> Capture:
     """``n`` raw samples from ``device`` (``sim:BOARD[:FAULT]`` or a serial port)."""
     if device.startswith("sim:"):
         _, _, rest = device.partition(":")
         board, _, fault = rest.partition(":")
-        proc, info = _start_sim(board or "sim", fault or None)
         try:
-            text = _exec_on(info["repl"], n)
-        finally:
-            _stop_sim(proc)
+            sim = SimBoard(board or "sim", *(("--trng-fault", fault) if fault else ()))
+        except SimStartError as exc:
+            raise CaptureError(str(exc))
+        with sim:
+            text = _exec_on(sim.info["repl"], n)
         return parse_capture(text, device, board or "sim")
     return parse_capture(_exec_on(device, n), device, "unknown (serial %s)" % device)
 

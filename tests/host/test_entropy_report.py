@@ -12,6 +12,7 @@ import pytest
 from ovpnkx.health import apt_cutoff, rct_cutoff
 from ovpnkx_host import entropy_report as er
 from ovpnkx_host import sp80090b as sp
+from ovpnkx_sim.process import SimBoard
 
 OVPNKX = os.path.join(os.path.dirname(sys.executable), "ovpnkx")
 N = 200000
@@ -152,13 +153,8 @@ def test_end_to_end_stuck_and_failures(tmp_path):
 
 def test_end_to_end_over_a_serial_port(tmp_path):
     """DEVICE as a serial port: the REPL of a running (simulated) Pico, as with a real board."""
-    sim = subprocess.Popen([OVPNKX, "sim", "start", "--board", "rp2040", "--trng-fault", "bias=0.7"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        info = json.loads(sim.stdout.readline())
-        proc, out = _entropy(tmp_path, info["repl"], 20000)
-    finally:
-        er._stop_sim(sim)
+    with SimBoard("rp2040", "--trng-fault", "bias=0.7") as sim:
+        proc, out = _entropy(tmp_path, sim.info["repl"], 20000)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["board"].startswith("unknown (serial /dev/")

@@ -1,11 +1,10 @@
 """board_entropy() on simulated boards, driven with mpremote as on hardware."""
 
-import json
 import os
-import select
-import signal
 import subprocess
 import sys
+
+from ovpnkx_sim.process import SimBoard
 
 BIN = os.path.dirname(sys.executable)
 OVPNKX = os.path.join(BIN, "ovpnkx")
@@ -17,39 +16,24 @@ SCRIPT = ("from ovpnkx_device.entropy_select import board_entropy, describe\n"
           "print(len(e.random_bytes(8)))\n")
 
 
-def _on_board(*sim_args):
+def _on_board(board, *sim_args):
     """Start `ovpnkx sim start *sim_args`, exec SCRIPT with mpremote, stop; (rc, output)."""
-    proc = subprocess.Popen([OVPNKX, "sim", "start", *sim_args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 20)
-        line = proc.stdout.readline() if ready else ""
-        assert line, "sim did not start"
-        info = json.loads(line)
-        run = subprocess.run([MPREMOTE, "connect", info["repl"], "exec", SCRIPT], capture_output=True,
+    with SimBoard(board, *sim_args) as sim:
+        run = subprocess.run([MPREMOTE, "connect", sim.info["repl"], "exec", SCRIPT], capture_output=True,
                              text=True, timeout=60)
         return run.returncode, run.stdout + run.stderr
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 def test_stuck_sim_board_refuses_random_bytes():
-    rc, out = _on_board("--board", "sim", "--trng-fault", "stuck")
+    rc, out = _on_board("sim", "--trng-fault", "stuck")
     assert rc == 1, out
     assert "EntropyError: entropy source failed: start-up test: repetition count test (RCT)" in out, out
     assert "TrngEntropy over SimTrng: entropy source failed" in out
 
 
 def test_healthy_sim_board_and_a_simulated_pico():
-    rc, out = _on_board("--board", "sim")
+    rc, out = _on_board("sim")
     assert rc == 0 and out.split() == ["TrngEntropy", "over", "SimTrng:", "ok", "8"], out
     # the sim models no ROSC registers: the modelled TRNG stands in, faults included
-    rc, out = _on_board("--board", "rp2040", "--trng-fault", "repeat=50")
+    rc, out = _on_board("rp2040", "--trng-fault", "repeat=50")
     assert rc == 1 and "repetition count test (RCT)" in out, out

@@ -7,8 +7,6 @@ never asserted.
 
 import json
 import os
-import select
-import signal
 import subprocess
 import sys
 import time
@@ -18,37 +16,25 @@ import serial
 
 from ovpnkx_sim.boards import load_board
 from ovpnkx_sim.control import request
+from ovpnkx_sim.process import SimBoard
 
 BIN = os.path.dirname(sys.executable)
 OVPNKX = os.path.join(BIN, "ovpnkx")
 MPREMOTE = os.path.join(BIN, "mpremote")
 
 
-def _start(*args):
-    proc = subprocess.Popen([OVPNKX, "sim", "start", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    ready, _, _ = select.select([proc.stdout], [], [], 20)
-    line = proc.stdout.readline() if ready else ""
-    if not line:
-        proc.kill()
-        raise AssertionError("sim did not start: %s" % proc.stderr.read())
-    return proc, json.loads(line)
+def _start(board, *args):
+    sim = SimBoard(board, *args)
+    return sim, sim.info
 
 
-def _stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    proc.stdout.close()
-    proc.stderr.close()
+def _stop(sim):
+    sim.stop()
 
 
 @pytest.fixture(scope="module")
 def pico():
-    proc, info = _start("--board", "rp2040", "--baud", "0")
+    proc, info = _start("rp2040", "--baud", "0")
     yield info
     _stop(proc)
     assert not os.path.exists(info["flash"]), "the temp flash is removed at stop"
@@ -56,7 +42,7 @@ def pico():
 
 @pytest.fixture(scope="module")
 def wifi_board():
-    proc, info = _start("--board", "sim", "--trng-fault", "bias=0.9", "--seed", "7")
+    proc, info = _start("sim", "--trng-fault", "bias=0.9", "--seed", "7")
     yield info
     _stop(proc)
 
