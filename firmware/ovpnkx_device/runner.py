@@ -87,7 +87,7 @@ def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "A
     emit({"event": "connecting", "at_ms": clock.now_ms(), "remote": remote, "proto": proto,
           "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None})
     if cfg.ignored:
-        emit({"event": "warning", "at_ms": 0, "reason": "directives not implemented, ignored: "
+        emit({"event": "warning", "at_ms": clock.now_ms(), "reason": "directives not implemented, ignored: "
               + ", ".join(sorted(set(cfg.ignored)))})
     limit_ms = (timeout_s * 1000) if timeout_s else 0
     ok, reason = False, ""
