@@ -33,9 +33,16 @@ def _check_cbc(key: bytes, iv: bytes, data: bytes) -> None:
 
 
 class MicroPythonCrypto:
-    """AES-GCM (Python over cryptolib ECB), AES-CBC and AES-ECB from ``cryptolib``."""
+    """AES-GCM (Python over cryptolib ECB), AES-CBC and AES-ECB from ``cryptolib``.
+
+    ``compact_gcm=True`` uses the small GHASH table (about 0.6 KB per key instead
+    of 8 KB; slower), for boards whose heap is tight.
+    """
 
     name = "micropython-cryptolib"
+
+    def __init__(self, compact_gcm: bool = False) -> None:
+        self.compact_gcm = compact_gcm
 
     def supports(self, cipher: str) -> bool:
         """True when ``cipher`` (an OpenVPN cipher name) is available."""
@@ -44,7 +51,7 @@ class MicroPythonCrypto:
     def aead(self, cipher: str, key: bytes) -> AesGcm:
         """An AEAD object with ``seal(nonce, pt, aad)`` and ``open(nonce, ct_tag, aad)``."""
         _check_key(_AEAD, cipher, key)
-        return AesGcm(cryptolib.aes(bytes(key), _MODE_ECB).encrypt)
+        return AesGcm(cryptolib.aes(bytes(key), _MODE_ECB).encrypt, self.compact_gcm)
 
     def cbc_encrypt(self, key: bytes, iv: bytes, data: bytes) -> bytes:
         """AES-CBC without padding; ``data`` is a multiple of 16 bytes."""

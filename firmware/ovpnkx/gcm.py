@@ -10,7 +10,10 @@ Speed choices (MicroPython has no fast bytes XOR):
 - GHASH multiplies by H with a per-key table of 32 x 16 entries (one per nibble
   position), so a block costs 32 look-ups and XORs and no shifts or reductions;
 - where ``micropython.viper`` works, GHASH runs on 32-bit words in native code
-  (``_ghash_viper``); it is checked against the portable path before use.
+  (``_ghash_viper``); it is checked against the portable path before use;
+- ``compact=True`` trades speed for memory on small heaps: Shoup's 4-bit method,
+  16 multiples of H per key (about 0.6 KB instead of 8 KB) plus one shared
+  reduction table, 32 shift-and-reduce steps per block.
 """
 
 from ._compat import MICROPYTHON, TYPE_CHECKING, const
@@ -95,6 +98,42 @@ class _PortableGhash:
         return _ghash_py(self._t, y, data)
 
 
+def _mul_x4(v: int) -> int:
+    """v * x^4 in GCM's bit-reflected form (four single-bit steps)."""
+    for _ in range(4):
+        v = (v >> 1) ^ _R if v & 1 else v >> 1
+    return v
+
+
+# the reduction of the four bits a shift by x^4 pushes out (r is at most 15)
+_R4 = [_mul_x4(r) for r in range(16)]
+
+
+class _CompactGhash:
+    """GHASH under one key H with Shoup's 4-bit table: small, slower."""
+
+    def __init__(self, h: int) -> None:
+        # M[n] = nibble n at the block's first nibble position, times H
+        self._m = [0] * 16
+        for n, z in enumerate(nibble_entries(h)):
+            if n == 16:
+                break
+            self._m[n] = z
+
+    def ghash(self, y: int, data: bytes) -> int:
+        m, r4, fb = self._m, _R4, int.from_bytes
+        mv = memoryview(data)
+        for off in range(0, len(data), 16):
+            b = (y ^ fb(mv[off:off + 16], "big")).to_bytes(16, "big")
+            z = 0
+            for i in range(15, -1, -1):  # Horner over the 32 nibbles, last one first
+                v = b[i]
+                z = (z >> 4) ^ r4[z & 15] ^ m[v & 15]
+                z = (z >> 4) ^ r4[z & 15] ^ m[v >> 4]
+            y = z
+        return y
+
+
 _Ghash = _PortableGhash  # type: Any
 if MICROPYTHON:
     try:
@@ -121,11 +160,12 @@ class AesGcm:
     ``ecb`` encrypts any multiple of 16 bytes in ECB mode under the key (for
     example ``cryptolib.aes(key, 1).encrypt``). ``seal``/``open`` take a nonce
     (12 bytes in OpenVPN; other lengths are hashed as SP 800-38D says).
+    ``compact`` picks the small GHASH table (for boards with little heap).
     """
 
-    def __init__(self, ecb: "Callable[[bytes], bytes]") -> None:
+    def __init__(self, ecb: "Callable[[bytes], bytes]", compact: bool = False) -> None:
         self._ecb = ecb
-        self._gh = _Ghash(int.from_bytes(ecb(bytes(16)), "big"))
+        self._gh = (_CompactGhash if compact else _Ghash)(int.from_bytes(ecb(bytes(16)), "big"))
 
     def _j0(self, nonce: bytes) -> bytes:
         if len(nonce) == 12:

@@ -16,6 +16,7 @@ dicts of ``ovpnkx_device.runner`` plus ``boot``, ``config_error`` and
      "pings": 0,                    # 0: run for ever; N: stop after N pings each way
      "reconnect": true, "backoff_s": [1, 30],
      "entropy": "board" | "host",
+     "compact_gcm": false,          # true: 0.6 KB GHASH tables instead of 8 KB (slower; tight heaps)
      "board": "rp2040", "data_uart": {"id": 1, "tx": 4, "rx": 5}}   # written by tools/flash.py
 
 With "serial" the .ovpn's remote is not used: the host side (``ovpnkx serve
@@ -36,7 +37,7 @@ CONFIG = "/ovpnkx.json"
 OVPN = "/client.ovpn"
 PREFIX = "OVPNKX "
 DEFAULTS = {"transport": None, "uart": None, "baud": 115200, "wifi": None, "pings": 0,
-            "reconnect": True, "backoff_s": [1, 30], "entropy": "board", "board": None,
+            "reconnect": True, "backoff_s": [1, 30], "entropy": "board", "compact_gcm": False, "board": None,
             "data_uart": None}
 WIFI_TIMEOUT_MS = 20000
 
@@ -99,6 +100,8 @@ def check_settings(raw: "Any") -> dict:
         raise SettingsError("backoff_s must be [first, longest] seconds with 0 < first <= longest")
     if s["entropy"] not in ("board", "host"):
         raise SettingsError("entropy must be \"board\" or \"host\", not %r" % (s["entropy"],))
+    if not isinstance(s["compact_gcm"], bool):
+        raise SettingsError("compact_gcm must be true or false")
     w = s["wifi"]
     if w is not None and (not isinstance(w, dict) or not isinstance(w.get("ssid", ""), str)):
         raise SettingsError("wifi must be {\"ssid\": ..., \"password\": ...}")
@@ -219,7 +222,7 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
 
     pings = settings["pings"]
     timeout_s = (cfg.hand_window + 10 + 3 * pings * max(cfg.ping, 2)) if pings else 0
-    run_client(cfg, entropy, MicroPythonCrypto(), tls_factory, ask_ekm=False,
+    run_client(cfg, entropy, MicroPythonCrypto(settings["compact_gcm"]), tls_factory, ask_ekm=False,
                platform=board_name(settings), pings=pings, timeout_s=timeout_s, emit=capture,
                transport=transport)
     return result

@@ -25,6 +25,7 @@ def test_defaults_fill_in():
 def test_every_documented_value_is_accepted():
     s = check_settings({"transport": "tcp", "uart": "repl", "baud": 9600, "pings": 3, "reconnect": False,
                         "backoff_s": [0.5, 0.5], "entropy": "host", "wifi": {"ssid": "x", "password": "y"},
+                        "compact_gcm": True,
                         "board": "rp2040", "data_uart": {"id": 1, "tx": 4, "rx": 5}})
     assert s["uart"] == "repl" and s["backoff_s"] == [0.5, 0.5]
     assert check_settings({"transport": "udp", "uart": 2})["uart"] == 2
@@ -43,6 +44,7 @@ def test_wrong_settings_name_the_key():
              ({"transport": "serial", "backoff_s": [0, 1]}, "backoff_s must be"),
              ({"transport": "serial", "entropy": "urandom"}, "entropy must be"),
              ({"transport": "serial", "wifi": "home"}, "wifi must be"),
+             ({"transport": "serial", "compact_gcm": 1}, "compact_gcm must be"),
              ({"transport": "serial", "pigs": 2}, "unknown key 'pigs'")]
     for raw, words in cases:
         exc = raises(SettingsError, check_settings, raw)
