@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed-stamp
 OPENVPN := $(VENV)/.openvpn-stamp
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup test typecheck run size bench clean flash
+.PHONY: setup test typecheck run size bench clean flash hil
 
 setup: $(STAMP) $(OPENVPN)
 
@@ -35,8 +35,11 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy --config-file host/mypy.ini
 	$(PY) tools/typecheck_boards.py
 
+# The main job: a simulated Pico (rp2040) flashed with the firmware runs the key exchange
+# over its UART at 115200 baud against ovpnkx serve, and a summary is printed.
+# `ovpnkx demo` is the loopback variant (no board, UDP between the two runtimes).
 run: setup
-	$(VENV)/bin/ovpnkx demo
+	$(VENV)/bin/ovpnkx run
 
 size: $(STAMP)
 	$(PY) tools/size.py
@@ -52,3 +55,10 @@ clean:
 flash: $(STAMP)
 	@test -n "$(BOARD)" -a -n "$(PORT)" || { echo "usage: make flash BOARD=NAME PORT=PORT [CONFIG=client.ovpn] [TRANSPORT=serial|udp|tcp] [SETTINGS=file.json]"; exit 2; }
 	$(PY) tools/flash.py --board $(BOARD) --port $(PORT) $(if $(CONFIG),--config $(CONFIG)) $(if $(TRANSPORT),--transport $(TRANSPORT)) $(if $(SETTINGS),--settings $(SETTINGS))
+
+# The HIL suite (tests/hil). Without PORT: the two simulated boards of `make test`.
+#   make hil PORT=/dev/ttyACM0 BOARD=rp2040 [DATA_PORT=/dev/ttyUSB0]
+#            [HOST_IP=192.168.1.10 WIFI_SSID=net WIFI_PASSWORD=pw]     (Wi-Fi boards)
+#   make hil PORT=sim:esp32
+hil: setup
+	$(VENV)/bin/pytest tests/hil $(if $(PORT),--device $(PORT)) $(if $(BOARD),--board $(BOARD)) $(if $(DATA_PORT),--data-port $(DATA_PORT)) $(if $(HOST_IP),--host-ip $(HOST_IP)) $(if $(WIFI_SSID),--wifi-ssid '$(WIFI_SSID)' --wifi-password '$(WIFI_PASSWORD)')

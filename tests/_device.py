@@ -18,7 +18,7 @@ import serial
 BIN = os.path.dirname(sys.executable)
 OVPNKX = os.path.join(BIN, "ovpnkx")
 MPREMOTE = os.path.join(BIN, "mpremote")
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import flash as flash_tool  # noqa: E402  (tools/flash.py)
@@ -122,16 +122,39 @@ class Console:
         while time.monotonic() < end:
             self.text += self.port.read(4096)
             self._parse()
-            if any(e.get("event") in kinds for e in self.events):
+            if any(e.get("event") in kinds for e in self.events) or self.crashed():
                 break
         return self.events
 
+    def crashed(self) -> bool:
+        """main.py ended with a traceback (e.g. MemoryError) instead of an event."""
+        return b"Traceback (most recent call last)" in self.text
+
+    def tail(self, n: int = 1500) -> str:
+        """The end of the console text (for assertion messages)."""
+        return self.text[-n:].decode("utf-8", "replace")
+
+    def wait(self, pred, timeout: float = 30) -> bool:
+        """Read until ``pred(event)`` holds for one of the events so far."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.text += self.port.read(4096)
+            self._parse()
+            if any(pred(e) for e in self.events):
+                return True
+            if self.crashed():
+                return False
+        return False
+
     def _parse(self) -> None:
         self.events = []
-        for line in self.text.splitlines():
+        for line in self.text.split(b"\n")[:-1]:  # whole lines only: the last may still be arriving
             line = line.strip()
             if line.startswith(b"OVPNKX "):
-                self.events.append(json.loads(line[7:]))
+                try:
+                    self.events.append(json.loads(line[7:]))
+                except ValueError:  # a line broken by a reset
+                    continue
 
     def kinds(self) -> list:
         return [e.get("event") for e in self.events]

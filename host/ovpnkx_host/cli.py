@@ -11,6 +11,7 @@ import sys
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
+    "run": ("ovpnkx_host.run", "the key exchange on a simulated board over its serial line (`make run`)"),
     "demo": ("ovpnkx_host.demo", "key method 2 between a MicroPython and a CPython peer over a pipe"),
     "connect": ("ovpnkx_host.connect", "connect to an OpenVPN server with a client config"),
     "serve": ("ovpnkx_host.serve", "serve OpenVPN clients (UDP, TCP or a serial line)"),

@@ -8,6 +8,8 @@ with a new session id) gets a fresh UDP socket or TCP connection, so the server
 sees a fresh client as it would after the device rebooted. Over TCP packets go
 behind OpenVPN's 16-bit length. The first line printed is one JSON object
 (``{"event": "relaying", ...}``); then one line per event, and counters at the end.
+Over a board's REPL port the device's ``OVPNKX`` console lines come through as
+``{"event": "device", "record": {...}}``, as with ``ovpnkx serve --serial``.
 """
 
 import argparse
@@ -156,7 +158,16 @@ async def relay(link, host: str, port: int, proto: str, emit) -> dict:
         emit({"event": "serial_error", "reason": str(exc)})
         stop.set()
 
+    def on_line(text: str) -> None:
+        # the device's console, when the line is its REPL port ("uart": "repl")
+        try:
+            record = json.loads(text)
+        except ValueError:
+            return
+        emit({"event": "device", "record": record})
+
     link.start(lambda d: loop.call_soon_threadsafe(r.from_device, d),
+               on_line=lambda t: loop.call_soon_threadsafe(on_line, t),
                on_error=lambda e: loop.call_soon_threadsafe(on_error, e))
     print(json.dumps({"event": "relaying", "serial": link.url, "remote": "%s:%d" % (host, port),
                       "proto": proto}), flush=True)
