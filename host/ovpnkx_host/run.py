@@ -177,7 +177,7 @@ def prepare(work: str, pings: int, baud: int) -> dict:
         f.write("\n".join(["client", "remote 127.0.0.1 1194 udp", "remote-cert-tls server",
                            "ca %s" % pki.ca, "cert %s" % pki.client_cert, "key %s" % pki.client_key,
                            "tls-auth %s 1" % pki.tls_auth, "data-ciphers AES-256-GCM", ""]))
-    return {"work": work, "cfg": parse_config(server_conf, "server.conf", _read, server=True),
+    return {"work": work, "pki": pki, "cfg": parse_config(server_conf, "server.conf", _read, server=True),
             "client_conf": client_conf, "settings": {"pings": pings, "reconnect": False, "baud": baud}}
 
 
@@ -199,9 +199,11 @@ def stop_board(board: dict) -> None:
     _stop(board["sim"])
 
 
-def start_flashed(board: str, flash_dir: str, baud: int, heap: "int | None" = None) -> dict:
-    """Start a simulated board on an already flashed file system (``heap``: 32-bit-board bytes)."""
-    extra = ["--heap", str(heap)] if heap else []
+def start_flashed(board: str, flash_dir: str, baud: int, heap: "int | None" = None,
+                  heap_bytes: bool = False) -> dict:
+    """Start a simulated board on an already flashed file system (``heap``: 32-bit-board
+    bytes as -X heapsize=Nw; ``heap_bytes``: exactly that many host bytes)."""
+    extra = (["--heap", str(heap)] if heap else []) + (["--heap-bytes"] if heap_bytes else [])
     sim, info = _start_sim(board, baud, flash_dir, extra)
     return {"sim": sim, "info": info, "report": None}
 
