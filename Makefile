@@ -59,6 +59,6 @@ flash: $(STAMP)
 # The HIL suite (tests/hil). Without PORT: the two simulated boards of `make test`.
 #   make hil PORT=/dev/ttyACM0 BOARD=rp2040 [DATA_PORT=/dev/ttyUSB0]
 #            [HOST_IP=192.168.1.10 WIFI_SSID=net WIFI_PASSWORD=pw]     (Wi-Fi boards)
-#   make hil PORT=sim:esp32
+#   make hil PORT=sim:sim          (any simulated board)
 hil: setup
 	$(VENV)/bin/pytest tests/hil $(if $(PORT),--device $(PORT)) $(if $(BOARD),--board $(BOARD)) $(if $(DATA_PORT),--data-port $(DATA_PORT)) $(if $(HOST_IP),--host-ip $(HOST_IP)) $(if $(WIFI_SSID),--wifi-ssid '$(WIFI_SSID)' --wifi-password '$(WIFI_PASSWORD)')

@@ -120,15 +120,19 @@ class Console:
         """Read until an event of one of ``kinds``; returns all events so far."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            self.text += self.port.read(4096)
+            self.text += self.port.read(self.port.in_waiting or 1)
             self._parse()
             if any(e.get("event") in kinds for e in self.events) or self.crashed():
                 break
         return self.events
 
     def crashed(self) -> bool:
-        """main.py ended with a traceback (e.g. MemoryError) instead of an event."""
-        return b"Traceback (most recent call last)" in self.text
+        """main.py ended with a traceback (e.g. MemoryError) instead of an event: one
+        since the last boot, and not the KeyboardInterrupt of a Ctrl-C we sent."""
+        t = self.text
+        tail = t[max(t.rfind(b"MPY: soft reboot"), t.rfind(b'"event": "boot"'), 0):]
+        i = tail.rfind(b"Traceback (most recent call last)")
+        return i >= 0 and b"KeyboardInterrupt" not in tail[i:]
 
     def tail(self, n: int = 1500) -> str:
         """The end of the console text (for assertion messages)."""
@@ -138,7 +142,7 @@ class Console:
         """Read until ``pred(event)`` holds for one of the events so far."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            self.text += self.port.read(4096)
+            self.text += self.port.read(self.port.in_waiting or 1)
             self._parse()
             if any(pred(e) for e in self.events):
                 return True

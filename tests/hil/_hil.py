@@ -144,10 +144,16 @@ class Board:
     def reopen_console(self, old: Console, timeout: float = 15) -> Console:
         """The console after a hard reset (a real board's USB port re-enumerates); the
         events read so far are kept."""
-        if self.is_sim:
-            return old
+        try:
+            old.text += old.port.read(old.port.in_waiting)
+            return old  # the port stayed (a UART REPL, or the sim)
+        except (serial.SerialException, OSError):
+            pass
         text = old.text
-        old.close()
+        try:
+            old.close()
+        except (serial.SerialException, OSError):
+            pass
         end = time.monotonic() + timeout
         while True:
             try:
@@ -199,13 +205,14 @@ def on_host(text_or_args, host: str):
 
 
 def serial_session(board: Board, tmp_path, settings: dict, ovpn: "str | None", host_args: list,
-                   what: str, via: "str | None" = None, timeout: float = 40) -> tuple:
+                   what: str, via: "str | None" = None, timeout: float = 40, settle=None) -> tuple:
     """Write the settings, start the host side (``host_args`` + the serial port), run
     main.py and collect the device's events up to its result.
 
     Returns (device events, host events, host process): over the data UART the
     device's events are read from its console, over the REPL port from the host's
-    ``device`` lines.
+    ``device`` lines. ``settle()`` runs before the host side stops (the device's last
+    packets may still be on their way through it).
     """
     via = via or board.via
     board.put(tmp_path, settings, ovpn, via)
@@ -227,6 +234,8 @@ def serial_session(board: Board, tmp_path, settings: dict, ovpn: "str | None", h
             board.soft_reset_into_main()
             host.wait_for(lambda e: e["event"] == "device" and e["record"].get("event") in done, timeout)
             device = None
+        if settle is not None:
+            settle()
     finally:
         host_events = host.stop()
     if device is None:
