@@ -120,7 +120,9 @@ class Console:
         """Read until an event of one of ``kinds``; returns all events so far."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            self.text += self.port.read(self.port.in_waiting or 1)
+            # a read ends on its 0.1 s timeout: a caller that stops the host side right after
+            # the result still leaves it time for the device's last frames
+            self.text += self.port.read(4096)
             self._parse()
             if any(e.get("event") in kinds for e in self.events) or self.crashed():
                 break
