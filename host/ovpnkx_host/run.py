@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -259,6 +260,8 @@ def run(args: argparse.Namespace) -> int:
         ex = exchange(board, prep, args.baud)
     finally:
         stop_board(board)
+        if not args.keep:
+            shutil.rmtree(prep["work"], ignore_errors=True)
     return _summary(ex, args)
 
 
