@@ -182,7 +182,7 @@ def prepare(work: str, pings: int, baud: int) -> dict:
             "client_conf": client_conf, "settings": {"pings": pings, "reconnect": False, "baud": baud}}
 
 
-def flash_board(board: str, baud: int, prep: dict, flash_dir: "str | None" = None, out=print) -> dict:
+def flash_board(board: str, baud: int, prep: dict, flash_dir: "str | None" = None) -> dict:
     """Start the simulated board (``flash_dir``: its file system, kept) and flash it
     (`make flash`, no reset); returns {"sim", "info", "report"} (stop with ``stop_board``)."""
     sim, info = _start_sim(board, baud, flash_dir)
