@@ -29,6 +29,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -126,6 +127,9 @@ def ovpn_files(text: str, base: str) -> "tuple[str, list]":
     return "\n".join(out_lines) + "\n", files
 
 
+COMPACT_GCM_BELOW = 256 * 1024
+
+
 def settings_for(board: dict, transport: "str | None", ovpn_text: "str | None", extra: dict) -> dict:
     """/ovpnkx.json: the transport, the board's data UART, and ``extra`` on top."""
     if transport is None:
@@ -139,7 +143,9 @@ def settings_for(board: dict, transport: "str | None", ovpn_text: "str | None", 
         transport = proto if board.get("wifi") else "serial"
     settings = {"transport": transport, "uart": None, "baud": 115200, "pings": 0, "reconnect": True,
                 "backoff_s": [1, 30], "entropy": "board", "board": board["name"],
-                "data_uart": board.get("data_uart")}
+                "data_uart": board.get("data_uart"),
+                # below 256 KiB of heap the 8 KiB-per-key GHASH tables do not fit beside TLS
+                "compact_gcm": board.get("heap", 0) < COMPACT_GCM_BELOW}
     settings.update(extra)
     settings["transport"] = transport
     return settings
@@ -198,17 +204,22 @@ def flash(board_name: str, port: str, config: "str | None" = None, transport: "s
         with open(config) as f:
             ovpn_text = f.read()
     settings = settings_for(board, transport, ovpn_text, extra or {})
-    out_dir = out or os.path.join(REPO, "build", "flash", "%s-%s" % (board_name, arch or "bytecode"))
-    names = stage(board, arch, config, settings, out_dir)
-    # .py beats .mpy on import: clear what an earlier mip install of sources left
-    mpremote(port, "exec", "import os\nfor d in ('/lib/ovpnkx', '/lib/ovpnkx_device'):\n"
-             " try:\n  [os.remove(d + '/' + n) for n in os.listdir(d)]\n except OSError:\n  pass")
-    mpremote(port, "fs", "cp", "-r", *names, ":", cwd=out_dir)
+    # a private staging folder: flashes running at the same time must not share one
+    out_dir = out or tempfile.mkdtemp(prefix="ovpnkx-flash-%s-" % board_name)
+    try:
+        names = stage(board, arch, config, settings, out_dir)
+        # .py beats .mpy on import: clear what an earlier mip install of sources left
+        mpremote(port, "exec", "import os\nfor d in ('/lib/ovpnkx', '/lib/ovpnkx_device'):\n"
+                 " try:\n  [os.remove(d + '/' + n) for n in os.listdir(d)]\n except OSError:\n  pass")
+        mpremote(port, "fs", "cp", "-r", *names, ":", cwd=out_dir)
+    finally:
+        if out is None:
+            shutil.rmtree(out_dir, ignore_errors=True)
     copied = time.monotonic() - start
     if reset:
         soft_reset(port)
     return {"board": board_name, "arch": arch, "arch_from": why, "files": names, "settings": settings,
-            "seconds": round(copied, 2), "staged": out_dir}
+            "seconds": round(copied, 2), "staged": out}
 
 
 def main(argv=None) -> int:

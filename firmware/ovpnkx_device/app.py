@@ -23,6 +23,7 @@ With "serial" the .ovpn's remote is not used: the host side (``ovpnkx serve
 --serial`` or ``ovpnkx relay --serial``) decides where the packets go.
 """
 
+import gc
 import json
 import sys
 import time
@@ -263,7 +264,16 @@ def main(config: str = CONFIG, ovpn: str = OVPN, out: "Any" = emit) -> int:
         return 3
     backoff = settings["backoff_s"][0]
     while True:
-        result = run_once(settings, cfg, entropy, out)
+        try:
+            result = run_once(settings, cfg, entropy, out)
+        except MemoryError:
+            gc.collect()  # the session's objects are gone now; say so, then retry like any failure
+            hint = "firmware frozen into the image" if settings["compact_gcm"] \
+                else "\"compact_gcm\": true or firmware frozen into the image"
+            result = {"event": "result", "ok": False,
+                      "reason": "out of memory during the session (free heap now %d B); try %s"
+                                % (gc.mem_free(), hint)}
+            out(result)
         if result.get("ok"):
             if settings["pings"]:
                 return 0

@@ -97,7 +97,7 @@ class Board:
     # -- flashing and settings ---------------------------------------------------------
     def flash(self, config: str, transport: str, extra: dict, staging: str) -> dict:
         """tools/flash.py (what `make flash` runs), without the soft reset; files are
-        staged in ``staging`` (flash's default, build/flash/, is shared by overlapping runs)."""
+        staged in ``staging``."""
         return flash_tool.flash(self.name, self.repl, config, transport, extra, reset=False, out=staging)
 
     def put(self, tmp_path, settings: dict, ovpn: "str | None" = None, via: "str | None" = None) -> None:
