@@ -117,7 +117,7 @@ class Session:
     def __init__(self, config: SessionConfig, entropy: "Any", crypto: "Any",
                  tls_factory: "Any", now_ms: int, cookie: "tuple | None" = None) -> None:
         """``cookie`` = (our session_id, the client's session_id): a server session
-        whose resets were exchanged statelessly (see ``stateless_reset_reply``)."""
+        whose resets were exchanged statelessly (``ovpnkx.cookie.CookieResponder``)."""
         self.config = config
         self.entropy = entropy
         self.crypto = crypto
@@ -254,6 +254,21 @@ class Session:
         self.send_data(dcmod.PING_STRING)
         self.stats["pings_sent"] += 1
 
+    def renegotiate(self, now_ms: int) -> None:
+        """Start a new key_state (P_CONTROL_SOFT_RESET_V1, as OpenVPN's reneg-sec does).
+
+        A fresh TLS handshake and key method 2 exchange under the same session
+        ids; the current key keeps working as lame duck until the new one is ready.
+        """
+        if self.closed or self.primary is None:
+            raise LocalProtocolError("renegotiation needs an open session with data keys")
+        if not self.channels[self.latest_key_id].keys_generated:
+            raise LocalProtocolError("a renegotiation is already running")
+        try:
+            self._new_key_state(ks.next_key_id(self.latest_key_id), pk.P_CONTROL_SOFT_RESET_V1, now_ms)
+        except EntropyError as exc:
+            self._fail(str(exc), now_ms)
+
     def close(self, now_ms: int, reason: str = "closed by us") -> None:
         """End the session; tell the peer with OCC EXIT when data keys exist."""
         if self.closed:
@@ -330,6 +345,7 @@ class Session:
         self.channels[key_id] = channel
         self.latest_key_id = key_id
         self.key_sources[key_id] = key_source
+        self._states.pop(key_id, None)  # a key_id reused after the wrap starts a fresh history
         if reset_opcode < 0:
             channel.skip_resets()  # resets already exchanged statelessly
         else:

@@ -383,3 +383,40 @@ def test_a_dropped_first_reset_does_not_claim_the_session(pkis):
     assert strays and pair.client.remote_session_id == pair.server.session_id
     drops = _kinds(pair.events["client"], "dropped")
     assert [e.reason for e in drops] == ["acks for a session id that is not ours"]
+
+
+@pytest.mark.parametrize("initiator", ["server", "client"])
+def test_renegotiation_wraps_key_id_and_reports_every_key_state(pkis, secrets, initiator):
+    """key_id 0, then 1..7 wrapping to 1; each new key_state gets its own state events,
+    a reused key_id included; pings keep flowing on the lame duck meanwhile."""
+    pair = Pair(pkis[0])
+    _pings_both_ways(pair, 1)
+    for _ in range(9):
+        side = getattr(pair, initiator)
+        before = len(_kinds(pair.events[initiator], "keys"))
+        side.renegotiate(pair.now)
+        pair.run_until(lambda: len(_kinds(pair.events[initiator], "keys")) > before, pair.now + 10000)
+    key_ids = [e.key_id for e in _kinds(pair.events["client"], "keys")]
+    assert key_ids == [0, 1, 2, 3, 4, 5, 6, 7, 1, 2], key_ids
+    assert [e.key_id for e in _kinds(pair.events["server"], "keys")] == key_ids
+    fingerprints = [e.fingerprint for e in _kinds(pair.events["client"], "keys")]
+    assert fingerprints == [e.fingerprint for e in _kinds(pair.events["server"], "keys")]
+    assert len(set(fingerprints)) == len(fingerprints)  # a fresh key every time
+    states = _kinds(pair.events["client"], "state")
+    for first_and_last in ("S_PRE_START", "S_GENERATED_KEYS"):  # the second key_state 1 reports all its states
+        assert [e.key_id for e in states if e.state == first_and_last] == key_ids, first_and_last
+    assert sorted(pair.client.channels) == [1, 2]  # the new key and one lame duck
+    _pings_both_ways(pair, pair.client.stats["pings_received"] + 2)
+    assert not pair.client.closed and not pair.server.closed
+    assert pair.client.stats["decrypt_errors"] == pair.server.stats["decrypt_errors"] == 0
+    _assert_no_secrets(pair, secrets)
+
+
+def test_renegotiate_is_refused_before_keys_and_while_running(pkis):
+    pair = Pair(pkis[0])
+    with pytest.raises(sessmod.LocalProtocolError):
+        pair.client.renegotiate(0)
+    _pings_both_ways(pair, 1)
+    pair.client.renegotiate(pair.now)
+    with pytest.raises(sessmod.LocalProtocolError):
+        pair.client.renegotiate(pair.now)
