@@ -5,25 +5,16 @@ Cutoffs are constants: the rp2 port's floats are single precision.
 """
 
 from ovpnkx.entropy import TrngEntropy
-from ovpnkx.noise import Rp2040Rosc
+from ovpnkx.noise import Rp2040Rosc, unique_id
 
 MIN_ENTROPY_CLAIM = 0.2  # bits per raw ROSC bit, see Rp2040Rosc
 RCT_CUTOFF = 101  # 1 + ceil(20 / 0.2)
 APT_CUTOFF = 941  # W = 1024 (binary), alpha = 2^-20
 
 
-def _unique_id() -> bytes:
-    try:
-        import machine
-
-        return machine.unique_id()
-    except (ImportError, AttributeError):
-        return b""
-
-
 def make_entropy(regs=None, personalization=None) -> TrngEntropy:
     """A ``TrngEntropy`` over the RP2040 ROSC (personalized by the flash id)."""
     if personalization is None:
-        personalization = b"ovpnkx rp2040 " + _unique_id()
+        personalization = b"ovpnkx rp2040 " + unique_id()
     return TrngEntropy(Rp2040Rosc(regs=regs), MIN_ENTROPY_CLAIM, personalization=personalization,
                        rct_cutoff=RCT_CUTOFF, apt_cutoff=APT_CUTOFF)

@@ -4,7 +4,7 @@ Cutoffs are constants so the board never depends on float precision.
 """
 
 from ovpnkx.entropy import TrngEntropy
-from ovpnkx.noise import Rp2350Trng
+from ovpnkx.noise import Rp2350Trng, unique_id
 
 MIN_ENTROPY_CLAIM = 0.5  # bits per raw TRNG bit at sample_cnt1 >= 256, see Rp2350Trng
 RCT_CUTOFF = 41  # 1 + ceil(20 / 0.5)
@@ -12,18 +12,9 @@ APT_CUTOFF = 793  # W = 1024 (binary), alpha = 2^-20
 SAMPLE_CNT1 = 256
 
 
-def _unique_id() -> bytes:
-    try:
-        import machine
-
-        return machine.unique_id()
-    except (ImportError, AttributeError):
-        return b""
-
-
 def make_entropy(regs=None, personalization=None) -> TrngEntropy:
     """A ``TrngEntropy`` over the RP2350 TRNG (personalized by the chip id)."""
     if personalization is None:
-        personalization = b"ovpnkx rp2350 " + _unique_id()
+        personalization = b"ovpnkx rp2350 " + unique_id()
     return TrngEntropy(Rp2350Trng(regs=regs, sample_cnt1=SAMPLE_CNT1), MIN_ENTROPY_CLAIM,
                        personalization=personalization, rct_cutoff=RCT_CUTOFF, apt_cutoff=APT_CUTOFF)

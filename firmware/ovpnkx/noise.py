@@ -19,6 +19,19 @@ from .errors import LocalProtocolError
 from .health import EntropyError
 
 
+def unique_id() -> bytes:
+    """The chip's unique id (``machine.unique_id()``), b"" where there is none.
+
+    Boards personalize their DRBG with it, so two boards never share a stream.
+    """
+    try:
+        import machine
+
+        return machine.unique_id()
+    except (ImportError, AttributeError):
+        return b""
+
+
 class MachineRegisters:
     """32-bit register access through ``machine.mem32`` (boards only)."""
 
