@@ -27,7 +27,7 @@ def unique_id() -> bytes:
     try:
         import machine
 
-        return machine.unique_id()
+        return machine.unique_id()  # type: ignore[attr-defined,unused-ignore]  # not on the unix port
     except (ImportError, AttributeError):
         return b""
 
