@@ -8,13 +8,13 @@ accepts. With a wrong key the server must log the tls-auth failure and stay sile
 import os
 import shutil
 import socket
-import subprocess
 import time
 
 import pytest
 
 from ovpnkx.errors import RemoteProtocolError
 from ovpnkx.tlswrap import TlsAuth, parse_static_key
+from ovpnkx_host import openvpn as ov
 from ovpnkx_host.pki import make_pki, write_tls_auth_key
 
 OPENVPN = shutil.which("openvpn") or "/usr/sbin/openvpn"
@@ -24,43 +24,26 @@ HARD_RESET_CLIENT_V2 = 7
 HARD_RESET_SERVER_V2 = 8
 
 
-def _free_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class _Server:
+    """A p2p openvpn tls-server with tls-auth on 127.0.0.1."""
+
     def __init__(self, tmp, auth, direction):
         self.pki = make_pki(str(tmp / "pki"))
-        self.port = _free_port()
-        self.log = str(tmp / "openvpn.log")
+        self.port = ov.free_port()
         cmd = [OPENVPN, "--dev", "null", "--ifconfig-noexec", "--route-noexec", "--proto", "udp4",
                "--local", "127.0.0.1", "--port", str(self.port), "--tls-server",
                "--ca", self.pki.ca, "--cert", self.pki.server_cert, "--key", self.pki.server_key,
                "--dh", "none", "--tls-auth", self.pki.tls_auth] + direction + ["--auth", auth, "--verb", "4"]
-        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while "link local (bound)" not in self.text():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError("openvpn did not start:\n" + self.text())
-            time.sleep(0.05)
+        self.openvpn = ov.OpenVpn(cmd, str(tmp / "openvpn.log"))
+        if not self.openvpn.wait_for(r"link local \(bound\)", 10):
+            self.stop()
+            raise AssertionError("openvpn did not start:\n" + self.text())
 
     def text(self) -> str:
-        with open(self.log, errors="replace") as f:
-            return f.read()
+        return self.openvpn.log()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.openvpn.stop()
 
 
 # (--auth, server key-direction, our direction, a direction that sends / receives wrongly)
