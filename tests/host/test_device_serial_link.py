@@ -9,7 +9,6 @@ main.py runs the key exchange over the sim's uart against `ovpnkx serve
 Figures (handshake time, bytes on the wire) are printed, never asserted.
 """
 
-import os
 
 import pytest
 
