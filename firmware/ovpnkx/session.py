@@ -138,6 +138,7 @@ class Session:
         self.peer_id = None  # type: int | None
         self.push = pu.PushReply()
         self.push_reply_text = None  # type: str | None
+        self._push_sent = False
         self.closed = False
         self.close_reason = None  # type: str | None
         self.close_error = False
@@ -427,6 +428,7 @@ class Session:
                 options.append("key-derivation tls-ekm")
             self.push_reply_text = pu.build_push_reply(options)
         channel.write_message(self.push_reply_text)
+        self._push_sent = True
         if not channel.keys_generated:
             self._generate_keys(channel, now_ms)
 
@@ -447,7 +449,9 @@ class Session:
                 self.peer_id = p.peer_id
                 self._generate_keys(channel, now_ms)
         elif text.startswith(pu.PUSH_REQUEST) and self.is_server:
-            if self.cipher is not None:
+            # once: the reply travels over the reliable TLS channel and cannot get lost
+            # (a client that asked for REQUEST_PUSH may still send PUSH_REQUEST)
+            if self.cipher is not None and not self._push_sent:
                 self._send_push_reply(channel, now_ms)
         elif text.startswith("AUTH_FAILED"):
             detail = text[len("AUTH_FAILED"):].lstrip(",")

@@ -420,3 +420,11 @@ def test_renegotiate_is_refused_before_keys_and_while_running(pkis):
     pair.client.renegotiate(pair.now)
     with pytest.raises(sessmod.LocalProtocolError):
         pair.client.renegotiate(pair.now)
+
+
+def test_one_push_reply_even_when_the_client_also_sends_push_request(pkis):
+    """Our client announces REQUEST_PUSH and sends PUSH_REQUEST too; the server answers once."""
+    pair = Pair(pkis[0])
+    _pings_both_ways(pair, 2)
+    replies = [e for e in _kinds(pair.events["client"], "message") if e.text.startswith("PUSH_REPLY")]
+    assert len(replies) == 1, replies
