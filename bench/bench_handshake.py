@@ -22,6 +22,7 @@ import time
 
 from ovpnkx_host import openvpn as ov
 from ovpnkx_host.pki import make_pki
+from ovpnkx_host.process import stop_process
 from ovpnkx_host.runtime import FIRMWARE, micropython_binary, micropython_env
 
 TITLE = "Handshake: time to keys and to data-ready, bytes on the wire"
@@ -223,13 +224,7 @@ def _one_run(kind: str, pki, workdir: str, server_port: int, mode: str) -> dict:
             except subprocess.TimeoutExpired:
                 pass
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, 5)
         reader.join(5)
         relay.close()
         os.unlink(conf)

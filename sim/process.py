@@ -7,9 +7,10 @@
 import json
 import os
 import select
-import signal
 import subprocess
 import sys
+
+from ovpnkx_host.process import stop_process
 
 
 class SimStartError(RuntimeError):
@@ -35,13 +36,7 @@ class SimBoard:
 
     def stop(self) -> None:
         """SIGTERM (the sim removes its temporary flash), SIGKILL if it lingers."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         for f in (self.proc.stdout, self.proc.stderr):
             if f is not None:
                 f.close()

@@ -7,13 +7,14 @@ them in fixtures' teardown or ``finally`` blocks.
 import json
 import os
 import select
-import signal
 import subprocess
 import sys
 import threading
 import time
 
 import serial
+
+from ovpnkx_host.process import stop_process
 
 BIN = os.path.dirname(sys.executable)
 OVPNKX = os.path.join(BIN, "ovpnkx")
@@ -61,13 +62,7 @@ class Proc:
 
     def stop(self) -> list:
         """SIGTERM (kill if it lingers); returns the JSON lines it printed after the first."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self._reader.join(5)
         self.err = self.proc.stderr.read()
         self.proc.stdout.close()

@@ -34,7 +34,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -45,6 +44,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(_ROOT, "host"))
 
 from ovpnkx_host.pki import make_pki  # noqa: E402
+from ovpnkx_host.process import stop_process  # noqa: E402
 
 OPENVPN = shutil.which("openvpn") or "/usr/sbin/openvpn"
 # a decrypted keepalive ping (CBC plaintext starts with the 4-byte packet-id)
@@ -127,13 +127,7 @@ def free_udp_port() -> int:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+    stop_process(proc, 5)
 
 
 def run_pair(workdir: str, extra: list, timeout_s: float = 30.0) -> tuple:

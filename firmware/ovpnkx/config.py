@@ -22,6 +22,10 @@ _INLINE = ("ca", "cert", "key", "tls-auth", "auth-user-pass")
 _PROTOS = {"udp": "udp", "udp4": "udp", "tcp": "tcp", "tcp-client": "tcp", "tcp4": "tcp",
            "tcp4-client": "tcp", "tcp-server": "tcp", "tcp4-server": "tcp"}
 _AUTHS = ("SHA1", "SHA256", "SHA512")
+# directives that take one number: attribute, lowest, highest
+_NUMBERS = {"verb": ("verb", 0, 11), "hand-window": ("hand_window", 1, 3600),
+            "tls-timeout": ("tls_timeout", 1, 3600), "ping": ("ping", 0, 86400),
+            "ping-restart": ("ping_restart", 0, 86400)}
 
 
 class ConfigError(LocalProtocolError):
@@ -225,16 +229,9 @@ def _directive(cfg: ClientConfig, words: list, read_file: "Any") -> None:
         if len(words) < 2 or words[1] not in ("server", "client"):
             raise ValueError("remote-cert-tls takes server or client")
         cfg.remote_cert_tls = words[1]
-    elif d == "verb":
-        cfg.verb = _number(words, 1, 0, 11)
-    elif d == "hand-window":
-        cfg.hand_window = _number(words, 1, 1, 3600)
-    elif d == "tls-timeout":
-        cfg.tls_timeout = _number(words, 1, 1, 3600)
-    elif d == "ping":
-        cfg.ping = _number(words, 1, 0, 86400)
-    elif d == "ping-restart":
-        cfg.ping_restart = _number(words, 1, 0, 86400)
+    elif d in _NUMBERS:
+        attr, low, high = _NUMBERS[d]
+        setattr(cfg, attr, _number(words, 1, low, high))
     elif d == "keepalive":
         cfg.ping = _number(words, 1, 1, 86400)
         cfg.ping_restart = _number(words, 2, 1, 86400)

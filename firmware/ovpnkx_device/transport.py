@@ -35,6 +35,19 @@ def _address(host: str, port: int, kind: int) -> tuple:
     return info[0][-1]
 
 
+def _recv_nowait(sock: "Any", what: str, known: dict) -> "bytes | None":
+    """One non-blocking recv: None when nothing waits; errnos in ``known`` get their message."""
+    try:
+        return sock.recv(4096)
+    except OSError as exc:
+        code = exc.args[0] if exc.args else None
+        if code in (11, 35):  # EAGAIN / EWOULDBLOCK
+            return None
+        if code in known:
+            raise TransportError(known[code])
+        raise TransportError("%s receive failed: %s" % (what, exc))
+
+
 class UdpTransport:
     """One UDP socket talking to one remote."""
 
@@ -60,14 +73,8 @@ class UdpTransport:
         """Packets available now (never blocks)."""
         out = []  # type: list
         while True:
-            try:
-                data = self.sock.recv(4096)
-            except OSError as exc:
-                if exc.args and exc.args[0] in (11, 35):  # EAGAIN / EWOULDBLOCK
-                    return out
-                if exc.args and exc.args[0] == _ECONNREFUSED:  # ICMP port unreachable
-                    raise TransportError(_refused(self.where))
-                raise TransportError("UDP receive failed: %s" % exc)
+            # ECONNREFUSED: an ICMP port unreachable came back
+            data = _recv_nowait(self.sock, "UDP", {_ECONNREFUSED: _refused(self.where)})
             if data is None:
                 return out
             out.append(data)
@@ -119,14 +126,7 @@ class TcpTransport:
         """Complete packets available now (never blocks)."""
         out = []  # type: list
         while True:
-            try:
-                data = self.sock.recv(4096)
-            except OSError as exc:
-                if exc.args and exc.args[0] in (11, 35):
-                    return out
-                if exc.args and exc.args[0] == _ECONNRESET:
-                    raise TransportError("the server reset the TCP connection")
-                raise TransportError("TCP receive failed: %s" % exc)
+            data = _recv_nowait(self.sock, "TCP", {_ECONNRESET: "the server reset the TCP connection"})
             if data is None:
                 return out
             if not data:

@@ -67,6 +67,19 @@ def run(args: argparse.Namespace) -> int:
     return _summary(device, peer, proc.stderr)
 
 
+def agreement_rows(device_keys: list, peer_keys: list, result: dict, peer_pings: int,
+                   peer_decrypt_errors: int) -> list:
+    """(label, device, peer) rows showing whether the two sides' keys agree (never the keys)."""
+    rows = []
+    if device_keys and peer_keys:
+        d, p = device_keys[0], peer_keys[0]
+        rows += [("cipher", d["cipher"], p["cipher"]), ("key derivation", d["method"], p["method"]),
+                 ("key2 fingerprint", d["fingerprint"], p["fingerprint"])]
+    rows += [("pings decrypted", result.get("pings_received", 0), peer_pings),
+             ("decrypt errors", result.get("decrypt_errors", 0), peer_decrypt_errors)]
+    return rows
+
+
 def _summary(device: list, peer: list, stderr: str) -> int:
     print("\ndevice (MicroPython) states:")
     for e in device:
@@ -78,14 +91,9 @@ def _summary(device: list, peer: list, stderr: str) -> int:
     peer_pings = sum(1 for e in peer if e["event"] == "ping")
     peer_errors = [e for e in peer if e["event"] in ("decrypt_error", "dropped")]
     print("\n%-26s %-22s %-22s" % ("", "device (MicroPython)", "peer (CPython)"))
-    if dev_keys and peer_keys:
-        d, p = dev_keys[0], peer_keys[0]
-        print("%-26s %-22s %-22s" % ("cipher", d["cipher"], p["cipher"]))
-        print("%-26s %-22s %-22s" % ("key derivation", d["method"], p["method"]))
-        print("%-26s %-22s %-22s" % ("key2 fingerprint", d["fingerprint"], p["fingerprint"]))
-    print("%-26s %-22s %-22s" % ("pings decrypted", result.get("pings_received", 0), peer_pings))
-    print("%-26s %-22s %-22s" % ("decrypt errors", result.get("decrypt_errors", 0),
-                                  sum(1 for e in peer_errors if e["event"] == "decrypt_error")))
+    for row in agreement_rows(dev_keys, peer_keys, result, peer_pings,
+                              sum(1 for e in peer_errors if e["event"] == "decrypt_error")):
+        print("%-26s %-22s %-22s" % row)
     print("%-26s %-22s" % ("bytes sent / received", "%s / %s" % (result.get("bytes_out", 0), result.get("bytes_in", 0))))
     agree = bool(dev_keys and peer_keys and dev_keys[0]["fingerprint"] == peer_keys[0]["fingerprint"])
     ok = bool(result.get("ok")) and agree and peer_pings > 0 and not peer_errors

@@ -11,6 +11,8 @@ import socket
 import subprocess
 import time
 
+from .process import stop_process
+
 # Lines in openvpn's log that mean the data-channel keys differ, or tls-auth failed.
 KEY_ERRORS = re.compile(r"AEAD Decrypt error|packet HMAC authentication failed|"
                         r"Authenticate/Decrypt packet error|incoming packet authentication failed")
@@ -113,13 +115,7 @@ class OpenVpn:
 
     def stop(self) -> None:
         """Terminate the process (kill if it lingers)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 5)
         self._log.close()
 
     def __enter__(self) -> "OpenVpn":

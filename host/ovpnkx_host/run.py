@@ -18,7 +18,6 @@ import json
 import os
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ from ovpnkx.config import parse_config
 from ovpnkx.serialframe import encode_frame
 
 from . import pki as pkimod
+from .demo import agreement_rows
+from .process import stop_process
 from .runtime import FIRMWARE
 from .serial_link import SerialLink
 
@@ -97,16 +98,6 @@ def _start_sim(board: str, baud: int, flash_dir: "str | None", extra: "list | No
         proc.kill()
         raise SystemExit("ovpnkx run: the simulated board did not start: %s%s" % (line, proc.stderr.read()))
     return proc, json.loads(line)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _device_session(repl: str, timeout_s: float) -> list:
@@ -190,14 +181,14 @@ def flash_board(board: str, baud: int, prep: dict, flash_dir: "str | None" = Non
         report = _flash_tool().flash(board, info["repl"], prep["client_conf"], "serial", dict(prep["settings"]),
                                      reset=False, out=os.path.join(prep["work"], "staged-" + board))
     except BaseException:
-        _stop(sim)
+        stop_process(sim)
         raise
     return {"sim": sim, "info": info, "report": report}
 
 
 def stop_board(board: dict) -> None:
     """Stop the simulated board of ``flash_board``/``start_flashed``."""
-    _stop(board["sim"])
+    stop_process(board["sim"])
 
 
 def start_flashed(board: str, flash_dir: str, baud: int, heap: "int | None" = None,
@@ -289,13 +280,8 @@ def _summary(ex: dict, args) -> int:
     peer_pings = sum(1 for e in peer if e.get("event") == "ping")
     peer_errors = sum(1 for e in peer if e.get("event") == "decrypt_error")
     print()
-    if dev_keys and peer_keys:
-        d, p = dev_keys[0], peer_keys[0]
-        print("%-22s %-24s %-24s" % ("cipher", d["cipher"], p["cipher"]))
-        print("%-22s %-24s %-24s" % ("key derivation", d["method"], p["method"]))
-        print("%-22s %-24s %-24s" % ("key2 fingerprint", d["fingerprint"], p["fingerprint"]))
-    print("%-22s %-24s %-24s" % ("pings decrypted", result.get("pings_received", 0), peer_pings))
-    print("%-22s %-24s %-24s" % ("decrypt errors", result.get("decrypt_errors", 0), peer_errors))
+    for row in agreement_rows(dev_keys, peer_keys, result, peer_pings, peer_errors):
+        print("%-22s %-24s %-24s" % row)
     up = sum(f[2] for f in frames if f[1] == "up")
     down = sum(f[2] for f in frames if f[1] == "down")
     print("%-22s %-24s %-24s" % ("bytes sent on the wire", up, down))
