@@ -12,6 +12,7 @@ raises ``ConfigError`` naming the file, the line and the reason.
 File access is injected (``read_file(path) -> str``): the core opens nothing.
 """
 
+from . import compress as comp
 from ._compat import TYPE_CHECKING
 from .errors import LocalProtocolError
 
@@ -25,7 +26,9 @@ _AUTHS = ("SHA1", "SHA256", "SHA512")
 # directives that take one number: attribute, lowest, highest
 _NUMBERS = {"verb": ("verb", 0, 11), "hand-window": ("hand_window", 1, 3600),
             "tls-timeout": ("tls_timeout", 1, 3600), "ping": ("ping", 0, 86400),
-            "ping-restart": ("ping_restart", 0, 86400)}
+            "ping-restart": ("ping_restart", 0, 86400), "connect-retry-max": ("connect_retry_max", 0, 1 << 30),
+            "server-poll-timeout": ("server_poll_timeout", 0, 86400),
+            "connect-timeout": ("server_poll_timeout", 0, 86400)}
 
 
 class ConfigError(LocalProtocolError):
@@ -63,6 +66,15 @@ class ClientConfig:
         self.username = None  # type: str | None
         self.password = None  # type: str | None
         self.ignored = []  # type: list  # (line, directive)
+        # the client's lifetime and compression framing (see ovpnkx.connlist, ovpnkx.compress)
+        self.comp_lzo = None  # type: str | None  # "no" (real LZO is refused)
+        self.compress = None  # type: str | None  # "" (plain compress), "stub" or "stub-v2"
+        self.allow_compression = "no"
+        self.remote_random = False
+        self.connect_retry = (1, 300)
+        self.connect_retry_max = 0
+        self.server_poll_timeout = 120
+        self.explicit_exit_notify = 0
 
     @property
     def remote(self) -> tuple:
@@ -232,6 +244,27 @@ def _directive(cfg: ClientConfig, words: list, read_file: "Any") -> None:
     elif d in _NUMBERS:
         attr, low, high = _NUMBERS[d]
         setattr(cfg, attr, _number(words, 1, low, high))
+    elif d in ("comp-lzo", "compress"):
+        arg = words[1] if len(words) > 1 else ""
+        try:
+            comp.framing(d, arg)  # stubs only
+        except LocalProtocolError as exc:
+            raise ValueError(str(exc))
+        if d == "comp-lzo":
+            cfg.comp_lzo = arg
+        else:
+            cfg.compress = arg
+    elif d == "allow-compression":
+        if len(words) < 2 or words[1] not in ("no", "asym", "yes"):
+            raise ValueError("allow-compression takes no, asym or yes")
+        cfg.allow_compression = words[1]
+    elif d == "remote-random":
+        cfg.remote_random = True
+    elif d == "connect-retry":
+        first = _number(words, 1, 0, 1 << 20)
+        cfg.connect_retry = (first, _number(words, 2, first, 1 << 20) if len(words) > 2 else max(first, 300))
+    elif d == "explicit-exit-notify":
+        cfg.explicit_exit_notify = _number(words, 1, 0, 255) if len(words) > 1 else 1
     elif d == "keepalive":
         cfg.ping = _number(words, 1, 1, 86400)
         cfg.ping_restart = _number(words, 2, 1, 86400)

@@ -1,15 +1,46 @@
-"""The client session loop: a Session, a transport and a clock.
+"""The client: a connection list, a Session per attempt, a transport and a clock.
 
 Used by the simulated device (`ovpnkx connect --runtime micropython`), by the
-host (`--runtime cpython`) and later by the board's main.py: the runtime passes
-in its entropy source, crypto backend and TLS engine class.
+host (`--runtime cpython`) and by the board's main.py: the runtime passes in its
+entropy source, crypto backend and TLS engine class.
+
+It lives as openvpn 2.6's client does (init.c, forward.c, sig.c):
+
+- The ``remote`` lines form a connection list (``ovpnkx.connlist``:
+  ``remote-random``, ``connect-retry``, ``connect-retry-max``).
+- One attempt is one Session on one transport. Its own timers (hand-window,
+  keepalive, ping-restart) run, and so does ``server-poll-timeout``: with no
+  answer from the server within it, the attempt ends.
+- An attempt that ends in trouble restarts the client (openvpn's SIGUSR1). This
+  covers ping-restart, TLS errors, the hand-window, a server poll timeout, a TCP
+  connect refused or reset, the server's RESTART or exit notification, and a
+  PUSH_REPLY we refuse. After the ``connect-retry`` pause the next remote is
+  tried, the same one first after a connection that had completed.
+- Some ends are final, as in openvpn: AUTH_FAILED, HALT, a failed entropy
+  source, a server set up in a way our config cannot follow, connect-retry-max.
+- A stop request (SIGINT or SIGTERM; KeyboardInterrupt on MicroPython) ends the
+  client with status 0. On UDP (and on a serial line, whose far end may relay
+  to UDP) it first tells the server it is leaving:
+  - ``explicit-exit-notify n``: an EXIT control message when the server agreed
+    to cc-exit, else OCC EXIT every second, for n seconds;
+  - without that directive: one OCC EXIT (openvpn sends nothing then; one
+    datagram frees the server's slot for this client at once).
+  On TCP, closing the connection tells the server.
+
+``pings`` N keeps ``ovpnkx connect --pings N``'s meaning: status 0 once N pings
+went each way. Each remote is tried at most once then, and only until one
+session gets data keys (``retry`` False); without ``pings`` the client runs
+until it is stopped (``retry`` True).
 """
 
 import json
 
-from ovpnkx._compat import TYPE_CHECKING
+from ovpnkx import compress
+from ovpnkx._compat import MICROPYTHON, TYPE_CHECKING
 from ovpnkx.config import ClientConfig
+from ovpnkx.connlist import ConnectionList, ConnectionListExhausted
 from ovpnkx.errors import ProtocolError
+from ovpnkx.health import EntropyError
 from ovpnkx.session import Session, SessionConfig
 from ovpnkx.tlswrap import TlsAuth, parse_static_key
 
@@ -26,11 +57,16 @@ if TYPE_CHECKING:
 # When --pings is asked for and neither the config nor the server sets a ping
 # interval, we ping every 2 s (openvpn's --keepalive 2 … in our tests).
 DEFAULT_PING_MS = 2000
+_TICK_MS = 200  # longest wait between looks at the stop request
 
 
 def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: str,
-                   pings: int = 0) -> SessionConfig:
-    """SessionConfig from a parsed .ovpn, keeping only ciphers this runtime has."""
+                   pings: int = 0, proto: "str | None" = None) -> SessionConfig:
+    """SessionConfig from a parsed .ovpn, keeping only ciphers this runtime has.
+
+    Made afresh for each attempt (``proto``: the remote's): the tls-auth replay
+    state belongs to one session. ProtocolError names what cannot be used.
+    """
     ciphers = [c for c in cfg.data_ciphers if crypto.supports(c)]
     if not ciphers:
         raise ProtocolError("none of data-ciphers %s is available on this runtime"
@@ -40,10 +76,11 @@ def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: st
         tls_auth = TlsAuth(parse_static_key(cfg.tls_auth), cfg.key_direction, cfg.auth)
     ping_ms = cfg.ping * 1000 or (DEFAULT_PING_MS if pings else 0)
     return SessionConfig(is_server=False, p2mp=cfg.p2mp, ciphers=ciphers, auth=cfg.auth,
-                         tls_auth=tls_auth, ask_ekm=ask_ekm, proto=cfg.remote[2],
+                         tls_auth=tls_auth, ask_ekm=ask_ekm, proto=proto or cfg.remote[2],
                          username=cfg.username, password=cfg.password,
                          hand_window_ms=cfg.hand_window * 1000, timeout_ms=cfg.tls_timeout * 1000,
-                         ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform)
+                         ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform,
+                         compression=compress.from_config(cfg.comp_lzo, cfg.compress))
 
 
 def json_emitter(record: dict) -> None:
@@ -59,82 +96,393 @@ def text_emitter(record: dict) -> None:
     print("[%8.3f s] %-13s %s" % (at, kind, rest))
 
 
+class Stop:
+    """A request to stop the client: set from a signal handler (``request``) or
+    when a KeyboardInterrupt arrives (``interrupted``; MicroPython has no
+    ``signal`` module, so its parent turns SIGTERM into SIGINT and may say which
+    signal it was through ``name_source()``)."""
+
+    def __init__(self, name_source: "Any" = None) -> None:
+        self.signal = None  # type: str | None
+        self._name_source = name_source
+
+    def request(self, name: str) -> None:
+        """Ask the client to stop (the first request's name is kept)."""
+        if self.signal is None:
+            self.signal = name
+
+    def interrupted(self) -> None:
+        """A KeyboardInterrupt arrived."""
+        name = None
+        if self._name_source is not None:
+            try:
+                name = self._name_source()
+            except Exception:  # a broken pipe from the parent: the name is a nicety
+                name = None
+        self.request(name or "SIGINT")
+
+
+def _sleep_ms(ms: int) -> None:
+    import time
+
+    if MICROPYTHON:
+        time.sleep_ms(ms)  # type: ignore[attr-defined]
+    else:
+        time.sleep(ms / 1000)
+
+
+class _Outcome:
+    """How one attempt ended: ``kind`` done | stopped | restart | fatal | timeout."""
+
+    def __init__(self, kind: str, reason: str, session: "Any" = None, no_pause: bool = False) -> None:
+        self.kind = kind
+        self.reason = reason
+        self.session = session
+        self.no_pause = no_pause
+
+
+class ClientRun:
+    """One run of the client (see the module docstring); ``run()`` gives the exit status."""
+
+    def __init__(self, cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
+                 ask_ekm: bool = False, platform: str = "unknown", pings: int = 0, timeout_s: int = 0,
+                 emit: "Any" = text_emitter, transport: "Any" = None, retry: "bool | None" = None,
+                 stop: "Stop | None" = None, clock: "Any" = None, sleep_ms: "Any" = None) -> None:
+        self.cfg = cfg
+        self.entropy = entropy
+        self.crypto = crypto
+        self.tls_factory = tls_factory
+        self.ask_ekm = ask_ekm
+        self.platform = platform
+        self.pings = pings
+        self.emit = emit
+        self.given = transport  # a transport we are handed (a serial line): kept across attempts
+        self.retry = (pings == 0) if retry is None else retry
+        self.stop = stop or Stop()
+        self.clock = clock or Clock()
+        self.sleep_ms = sleep_ms or _sleep_ms
+        self.timeout_ms = timeout_s * 1000
+        self.timeout_s = timeout_s
+        self.restarts = 0
+
+    # -- the whole run -------------------------------------------------------
+    def run(self) -> int:
+        """Connect, restart as openvpn does, stop when asked or done. Exit status."""
+        cfg = self.cfg
+        try:
+            try:
+                session_config(cfg, self.crypto, self.ask_ekm, self.platform, self.pings)  # refuse early
+                remotes = list(cfg.remotes) if self.given is None else [(self.given.name, 0, "serial")]
+                clist = ConnectionList(remotes, getattr(cfg, "remote_random", False), self.entropy.random_bytes,
+                                       getattr(cfg, "connect_retry", (1, 300)),
+                                       getattr(cfg, "connect_retry_max", 0) if self.retry else 1)
+            except (ProtocolError, EntropyError) as exc:
+                return self._finish(False, str(exc), None)
+            self._warn_once()
+            return self._loop(clist)
+        finally:
+            if self.given is not None:
+                self.given.close()
+
+    def _loop(self, clist: ConnectionList) -> int:
+        outcome = None  # type: _Outcome | None
+        while True:
+            try:
+                entry = clist.next()
+            except ConnectionListExhausted as exc:
+                last = outcome.reason if outcome is not None else ""
+                if not self.retry:  # each remote once: the last attempt's reason says it all
+                    n = len(clist.entries)
+                    reason = last if n == 1 else "all %d remotes failed; the last: %s" % (n, last)
+                else:
+                    reason = "%s; the last: %s" % (exc, last)
+                return self._finish(False, reason, outcome.session if outcome is not None else None)
+            if outcome is not None:  # a restart (openvpn's SIGUSR1)
+                pause = clist.restart_pause_s(outcome.no_pause)
+                self.restarts += 1
+                self.emit({"event": "restart", "at_ms": self.clock.now_ms(), "reason": outcome.reason,
+                           "in_s": pause, "remote": _name(entry)})
+                if not self._pause(pause * 1000):
+                    if self.stop.signal:
+                        return self._finish(True, "stopped by %s" % self.stop.signal, outcome.session)
+                    return self._finish(False, "timed out after %d s (state: waiting to reconnect; last: %s)"
+                                        % (self.timeout_s, outcome.reason), outcome.session)
+            try:
+                outcome = self._attempt(entry, clist)
+            except KeyboardInterrupt:  # between the attempt's own guards (MicroPython)
+                self.stop.interrupted()
+                outcome = _Outcome("stopped", "", None)
+            kind = outcome.kind
+            if kind == "stopped":
+                return self._finish(True, outcome.reason or "stopped by %s" % self.stop.signal, outcome.session)
+            if kind == "done":
+                return self._finish(True, outcome.reason, outcome.session)
+            if kind in ("fatal", "timeout"):
+                return self._finish(False, outcome.reason, outcome.session)
+            if not self.retry and outcome.session is not None and outcome.session.data_ready:
+                return self._finish(False, outcome.reason, outcome.session)
+
+    def _pause(self, ms: int) -> bool:
+        """Sleep ``ms`` unless stopped or out of time first (then False)."""
+        end = self.clock.now_ms() + ms
+        while True:
+            now = self.clock.now_ms()
+            if self.stop.signal or self._timed_out(now):
+                return False
+            if now >= end:
+                return True
+            try:
+                self.sleep_ms(min(_TICK_MS, end - now))
+            except KeyboardInterrupt:
+                self.stop.interrupted()
+
+    def _timed_out(self, now: int) -> bool:
+        return bool(self.timeout_ms) and now >= self.timeout_ms
+
+    def _warn_once(self) -> None:
+        cfg = self.cfg
+        now = self.clock.now_ms()
+        if getattr(cfg, "ignored", None):
+            self.emit({"event": "warning", "at_ms": now, "reason": "directives not implemented, ignored: "
+                       + ", ".join(sorted(set(cfg.ignored)))})
+        if getattr(cfg, "explicit_exit_notify", 0) and all(r[2] == "tcp" for r in cfg.remotes) \
+                and self.given is None:
+            self.emit({"event": "warning", "at_ms": now,
+                       "reason": "explicit-exit-notify is ignored for proto tcp (closing the connection tells "
+                                 "the server), as in openvpn"})
+
+    # -- one attempt ---------------------------------------------------------
+    def _attempt(self, entry: tuple, clist: ConnectionList) -> _Outcome:
+        cfg = self.cfg
+        host, port, proto = entry
+        now = self.clock.now_ms()
+        try:
+            scfg = session_config(cfg, self.crypto, self.ask_ekm, self.platform, self.pings,
+                                  "udp" if proto == "serial" else proto)
+            # the session first: its id and key source come from the entropy, and a
+            # failed source (EntropyError) must stop us before any socket exists
+            session = Session(scfg, self.entropy, self.crypto, self.tls_factory, now)
+        except (ProtocolError, EntropyError) as exc:
+            return _Outcome("fatal", str(exc))
+        transport = self.given
+        try:
+            if transport is None:
+                transport = (TcpTransport if proto == "tcp" else UdpTransport)(host, port)
+        except (TransportError, OSError) as exc:
+            # a TCP connect refused: openvpn's "connection-failed" restart
+            self.emit({"event": "connecting", "at_ms": now, "remote": _name(entry), "proto": proto,
+                       "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None})
+            return _Outcome("restart", str(exc) if isinstance(exc, TransportError) else
+                            "cannot connect to %s: %s" % (_name(entry), exc), session)
+        self.emit({"event": "connecting", "at_ms": now, "remote": _name(entry), "proto": proto,
+                   "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None})
+        session.link_status = lambda: _link_status(transport, entry)
+        try:
+            return self._drive(session, transport, proto, clist, now)
+        finally:
+            if transport is not self.given:
+                transport.close()
+
+    def _drive(self, session: Session, transport: "Any", proto: str, clist: ConnectionList,
+               start: int) -> _Outcome:
+        cfg = self.cfg
+        pings = self.pings
+        poll_s = getattr(cfg, "server_poll_timeout", 0)
+        poll_at = start + poll_s * 1000 if poll_s else None
+        wait = getattr(transport, "wait", None)
+        exiting = _ExitNotification(session, proto, getattr(cfg, "explicit_exit_notify", 0), self.emit)
+        connected = False
+        no_pause = False
+        while True:
+            try:
+                now = self.clock.now_ms()
+                if self.stop.signal and not exiting.started:
+                    exiting.start(now, self.stop.signal)
+                if exiting.started:
+                    exiting.tick(now)
+                for p in session.packets_to_send(now):
+                    transport.send(p)
+                for ev in session.events():
+                    self.emit(ev.to_dict())
+                _report_warnings(transport, self.emit, now)
+                if session.data_ready and not connected:
+                    connected = True
+                    clist.connected()  # openvpn's "Initialization Sequence Completed"
+                if session.closed:
+                    return self._ended(session, no_pause)
+                st = session.stats
+                if pings and st["pings_received"] >= pings and st["pings_sent"] >= pings:
+                    session.close(now, "done: %d pings decrypted, %d sent" % (st["pings_received"], st["pings_sent"]))
+                    continue
+                if self._timed_out(now):
+                    return _Outcome("timeout", "timed out after %d s (state: %s)"
+                                    % (self.timeout_s, _describe(session)), session)
+                if poll_at is not None and session.remote_session_id is None and now >= poll_at:
+                    # no answer at all (openvpn's "Server poll timeout, restarting"): next remote, no pause
+                    no_pause = True
+                    session.close(now, "server poll timeout: no answer from %s within %d s"
+                                  % (_name_of(transport, proto), poll_s), error=True, notify=False)
+                    continue
+                deadlines = [session.get_timer(), exiting.next_ms(),
+                             poll_at if session.remote_session_id is None else None,
+                             self.timeout_ms or None]
+                due = [t for t in deadlines if t is not None]
+                wait_ms = max(0, min([_TICK_MS] + [t - now for t in due]))
+                if wait is None:
+                    wait_readable(transport, wait_ms)
+                else:
+                    wait(wait_ms)
+                packets = transport.receive()
+                now = self.clock.now_ms()
+                _report_warnings(transport, self.emit, now)
+                for p in packets:
+                    session.receive(p, now)
+            except TransportError as exc:
+                session.close(self.clock.now_ms(), str(exc), error=True, notify=False)
+                for ev in session.events():
+                    self.emit(ev.to_dict())
+                if exiting.started:
+                    return _Outcome("stopped", exiting.reason(), session)
+                return _Outcome("restart", str(exc), session)
+            except KeyboardInterrupt:
+                if exiting.started:  # a second interrupt: cut the notification short
+                    session.close(self.clock.now_ms(), exiting.reason(), notify=False)
+                    return _Outcome("stopped", exiting.reason() + " (exit notification cut short)", session)
+                self.stop.interrupted()
+
+    def _ended(self, session: Session, no_pause: bool) -> _Outcome:
+        reason = session.close_reason or ""
+        if self.stop.signal:
+            return _Outcome("stopped", reason, session)
+        if reason.startswith("done: "):
+            return _Outcome("done", reason, session)
+        if session.close_fatal:
+            return _Outcome("fatal", reason, session)
+        return _Outcome("restart", reason, session, no_pause)
+
+    # -- the end ---------------------------------------------------------------
+    def _finish(self, ok: bool, reason: str, session: "Session | None") -> int:
+        result = {"event": "result", "at_ms": self.clock.now_ms(), "ok": ok, "reason": reason}  # type: dict
+        if self.stop.signal:
+            result["stopped"] = self.stop.signal
+        if session is not None:
+            st = session.stats
+            if ok and not self.stop.signal and st["decrypt_errors"]:
+                ok = False
+                result["reason"] = "decrypt error: %d data packets failed to decrypt" % st["decrypt_errors"]
+            if ok and self.pings and not self.stop.signal and (st["pings_received"] < self.pings
+                                                                or st["pings_sent"] < self.pings):
+                ok = False
+                result["reason"] = reason or "session ended before %d pings each way" % self.pings
+            result["ok"] = ok
+            result["cipher"] = session.cipher
+            result["key_derivation"] = "tls-ekm" if session.tls_ekm else "prf"
+            result.update(st)
+        result["restarts"] = self.restarts
+        self.emit(result)
+        return 0 if ok else 1
+
+
+class _ExitNotification:
+    """Telling the server we leave, as openvpn's explicit-exit-notify does (sig.c)."""
+
+    def __init__(self, session: Session, proto: str, seconds: int, emit: "Any") -> None:
+        self.session = session
+        self.proto = proto
+        self.seconds = seconds
+        self.emit = emit
+        self.started = False
+        self.signal = ""
+        self.until = None  # type: int | None
+        self.next_occ = None  # type: int | None
+
+    def reason(self) -> str:
+        return "stopped by %s" % self.signal
+
+    def start(self, now: int, signal: str) -> None:
+        """The stop request arrived: notify (or not) and plan the end."""
+        self.started = True
+        self.signal = signal
+        s = self.session
+        if s.closed:
+            return
+        if not s.data_ready or self.proto == "tcp":  # nothing to tell / the closing TCP connection tells
+            s.close(now, self.reason(), notify=False)
+            return
+        if not self.seconds:
+            s.close(now, self.reason() + " (exit notification sent)", notify=True)  # one OCC EXIT
+            self.emit({"event": "exit_notify", "at_ms": now, "method": "occ", "seconds": 0})
+            return
+        method = "control" if s.cc_exit else "occ"
+        self.emit({"event": "exit_notify", "at_ms": now, "method": method, "seconds": self.seconds})
+        if s.cc_exit:
+            s.send_exit_message()
+        else:
+            s.send_occ_exit()
+            self.next_occ = now + 1000
+        self.until = now + self.seconds * 1000
+
+    def tick(self, now: int) -> None:
+        """During the notification period: OCC EXIT every second, then the end."""
+        s = self.session
+        if s.closed or self.until is None:
+            return
+        if now >= self.until:
+            s.close(now, self.reason() + " (exit notification sent)", notify=False)
+        elif self.next_occ is not None and now >= self.next_occ:
+            s.send_occ_exit()
+            self.next_occ += 1000
+
+    def next_ms(self) -> "int | None":
+        """When ``tick`` has work next, or None."""
+        if self.until is None or self.session.closed:
+            return None
+        return min(self.until, self.next_occ) if self.next_occ is not None else self.until
+
+
 def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
                ask_ekm: bool = False, platform: str = "unknown", pings: int = 0,
-               timeout_s: int = 0, emit: "Any" = text_emitter, transport: "Any" = None) -> int:
-    """Connect, run until ``pings`` pings went each way (or forever if 0). Exit status.
+               timeout_s: int = 0, emit: "Any" = text_emitter, transport: "Any" = None,
+               retry: "bool | None" = None, stop: "Stop | None" = None) -> int:
+    """Run the client (see the module docstring); the exit status.
 
-    ``transport`` (``send``, ``receive``, ``close``, and ``wait(timeout_ms)`` or
-    a ``sock`` for ``wait_readable``) replaces the UDP/TCP connection to
-    ``cfg.remote``, e.g. a serial line; the loop closes it when it ends.
+    ``transport`` (``send``, ``receive``, ``close``, ``name``, and ``wait(timeout_ms)``
+    or a ``sock`` for ``wait_readable``) replaces the UDP/TCP connections to the
+    config's remotes, e.g. a serial line; it is closed when the run ends.
+    ``retry`` (default: ``pings == 0``) restarts as openvpn does; without it each
+    remote is tried once. ``stop`` carries a stop request from a signal handler.
     """
-    clock = Clock()
-    host, port, proto = cfg.remote
-    remote = "%s:%d" % (host, port) if transport is None else transport.name
-    try:
-        scfg = session_config(cfg, crypto, ask_ekm, platform, pings)
-        # the session first: its id and key source come from the entropy, and a
-        # failed source (EntropyError) must stop us before any socket exists
-        session = Session(scfg, entropy, crypto, tls_factory, clock.now_ms())
-        if transport is None:
-            transport = (TcpTransport if proto == "tcp" else UdpTransport)(host, port)
-    except (ProtocolError, TransportError, OSError) as exc:
-        if transport is not None:
-            transport.close()
-        emit({"event": "result", "at_ms": clock.now_ms(), "ok": False, "reason": str(exc)})
-        return 1
-    wait = getattr(transport, "wait", None)
-    emit({"event": "connecting", "at_ms": clock.now_ms(), "remote": remote, "proto": proto,
-          "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None})
-    if cfg.ignored:
-        emit({"event": "warning", "at_ms": clock.now_ms(), "reason": "directives not implemented, ignored: "
-              + ", ".join(sorted(set(cfg.ignored)))})
-    limit_ms = (timeout_s * 1000) if timeout_s else 0
-    ok, reason = False, ""
-    try:
-        while True:
-            now = clock.now_ms()
-            for p in session.packets_to_send(now):
-                transport.send(p)
-            for ev in session.events():
-                emit(ev.to_dict())
-            st = session.stats
-            if session.closed:
-                ok = not session.close_error
-                reason = session.close_reason or ""
-                break
-            if pings and st["pings_received"] >= pings and st["pings_sent"] >= pings:
-                session.close(now, "done: %d pings decrypted, %d sent" % (st["pings_received"], st["pings_sent"]))
-                continue
-            if limit_ms and now >= limit_ms:
-                reason = "timed out after %d s (state: %s)" % (timeout_s, _describe(session))
-                break
-            timer = session.get_timer()
-            wait_ms = 200 if timer is None else max(0, min(200, timer - now))
-            if wait is None:
-                wait_readable(transport, wait_ms)
-            else:
-                wait(wait_ms)
-            packets = transport.receive()
-            now = clock.now_ms()
-            for p in packets:
-                session.receive(p, now)
-    except TransportError as exc:
-        reason = str(exc)
-        ok = False
-    finally:
-        transport.close()
-    st = session.stats
-    if ok and st["decrypt_errors"]:
-        ok, reason = False, "decrypt error: %d data packets failed to decrypt" % st["decrypt_errors"]
-    if ok and pings and (st["pings_received"] < pings or st["pings_sent"] < pings):
-        ok = False
-        reason = reason or "session ended before %d pings each way" % pings
-    result = {"event": "result", "at_ms": clock.now_ms(), "ok": ok, "reason": reason,
-              "cipher": session.cipher, "key_derivation": "tls-ekm" if session.tls_ekm else "prf"}
-    result.update(st)
-    emit(result)
-    return 0 if ok else 1
+    return ClientRun(cfg, entropy, crypto, tls_factory, ask_ekm, platform, pings, timeout_s, emit,
+                     transport, retry, stop).run()
+
+
+def _name(entry: tuple) -> str:
+    host, port, proto = entry
+    return host if proto == "serial" else "%s:%d" % (host, port)
+
+
+def _name_of(transport: "Any", proto: str) -> str:
+    return str(getattr(transport, "where", None) or getattr(transport, "name", proto))
+
+
+def _link_status(transport: "Any", entry: tuple) -> dict:
+    """The transport's counters for a failure hint (what arrived at all, what was damaged)."""
+    status = {"where": _name(entry), "kind": entry[2]}  # type: dict
+    for key in ("bytes_in", "refused"):
+        value = getattr(transport, key, None)
+        if isinstance(value, int):
+            status[key] = value
+    errors = getattr(getattr(transport, "decoder", None), "errors", None)
+    if isinstance(errors, dict):
+        status["frame_errors"] = dict(errors)
+    return status
+
+
+def _report_warnings(transport: "Any", emit: "Any", now: int) -> None:
+    """The transport's passing troubles (e.g. an ICMP port unreachable) as warning events."""
+    notes = getattr(transport, "warnings", None)
+    while notes:
+        emit({"event": "warning", "at_ms": now, "reason": notes.pop(0)})
 
 
 def _describe(session: Session) -> str:
