@@ -10,13 +10,10 @@ two module fixtures, so the whole file takes about two hand-windows of wall time
 """
 
 import json
-import os
 import random
 import select
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -26,67 +23,13 @@ from ovpnkx import packet as pk
 from ovpnkx_host import openvpn as ov
 from ovpnkx_host import pki as pkimod
 
-from harness import need_tun
+from harness import Client, need_tun
 
-OVPNKX = os.path.join(os.path.dirname(sys.executable), "ovpnkx")
 RUNTIMES = ("cpython", "micropython")
 HAND_WINDOW = 5  # the clients' hand-window (s)
 PING_RESTART = 3  # what the "stops answering" servers push (keepalive 1 3)
 MARGIN = 10  # generous: the suite may run on two busy cores
 HAND_BOUND = HAND_WINDOW + MARGIN
-
-
-class Client:
-    """`ovpnkx connect --json` in a subprocess; events and timings collected by a thread."""
-
-    def __init__(self, config: str, runtime: str, pings: int = 2, on_event=None, timeout: int = 40) -> None:
-        self.runtime = runtime
-        self.events = []
-        self.times = []  # monotonic time of each event
-        self.on_event = on_event
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen([OVPNKX, "connect", "--config", config, "--runtime", runtime,
-                                      "--pings", str(pings), "--json", "--timeout", str(timeout)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            if not line.startswith("{"):
-                continue
-            ev = json.loads(line)
-            self.events.append(ev)
-            self.times.append(time.monotonic())
-            if self.on_event is not None:
-                self.on_event(self, ev)
-        self.ended = time.monotonic()  # stdout closed: the client is exiting
-
-    def wait(self) -> "Client":
-        """Wait for the exit; sets code, stderr, result, elapsed."""
-        self.stderr = self.proc.stderr.read()
-        self.code = self.proc.wait(60)
-        self._thread.join(10)
-        self.elapsed = self.ended - self.started
-        last = self.events[-1] if self.events else {}
-        self.result = last if last.get("event") == "result" else {}
-        return self
-
-    @property
-    def reason(self) -> str:
-        return self.result.get("reason", "")
-
-    def first(self, kind: str) -> "float | None":
-        """When the first event of ``kind`` arrived (monotonic), or None."""
-        for ev, t in zip(self.events, self.times):
-            if ev["event"] == kind:
-                return t
-        return None
-
-    def __repr__(self) -> str:
-        return "Client(%s, exit %s, %.1f s, %r)\nstderr: %s" % (
-            self.runtime, getattr(self, "code", None), getattr(self, "elapsed", -1), self.result,
-            getattr(self, "stderr", "")[-1500:])
 
 
 def _config(path, pki, port: int, proto: str = "udp", tls_auth: bool = False, ca=None, tls_auth_key=None,
