@@ -164,6 +164,7 @@ class ClientRun:
         self.timeout_ms = timeout_s * 1000
         self.timeout_s = timeout_s
         self.restarts = 0
+        self._warned = False
 
     # -- the whole run -------------------------------------------------------
     def run(self) -> int:
@@ -178,7 +179,6 @@ class ClientRun:
                                        getattr(cfg, "connect_retry_max", 0) if self.retry else 1)
             except (ProtocolError, EntropyError) as exc:
                 return self._finish(False, str(exc), None)
-            self._warn_once()
             return self._loop(clist)
         finally:
             if self.given is not None:
@@ -240,6 +240,10 @@ class ClientRun:
         return bool(self.timeout_ms) and now >= self.timeout_ms
 
     def _warn_once(self) -> None:
+        """The config's warnings, once, with the first "connecting"."""
+        if self._warned:
+            return
+        self._warned = True
         cfg = self.cfg
         now = self.clock.now_ms()
         if getattr(cfg, "ignored", None):
@@ -272,10 +276,12 @@ class ClientRun:
             # a TCP connect refused: openvpn's "connection-failed" restart
             self.emit({"event": "connecting", "at_ms": now, "remote": _name(entry), "proto": proto,
                        "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None})
+            self._warn_once()
             return _Outcome("restart", str(exc) if isinstance(exc, TransportError) else
                             "cannot connect to %s: %s" % (_name(entry), exc), session)
         self.emit({"event": "connecting", "at_ms": now, "remote": _name(entry), "proto": proto,
                    "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None})
+        self._warn_once()
         session.link_status = lambda: _link_status(transport, entry)
         try:
             return self._drive(session, transport, proto, clist, now)
