@@ -43,7 +43,7 @@ def ctr_crypt(ecb: "Callable[[bytes], bytes]", iv: bytes, data: bytes) -> bytes:
         k = blocks if blocks < _BATCH else _BATCH
         if ctr + k <= _WRAP:
             first = ctr.to_bytes(16, "big")
-            ctrs = int.from_bytes(first * k, "big") + (_INC >> 128 * (_BATCH - k))
+            ctrs = int.from_bytes(first * k, "big") + (_INC if k == _BATCH else _INC >> 128 * (_BATCH - k))
             out.append(ecb(ctrs.to_bytes(16 * k, "big")))
         else:  # the 128-bit counter wraps inside this batch
             parts = []
