@@ -175,3 +175,27 @@ def test_wrong_key_ends_in_a_hand_window_hint_naming_it(pki, kind):
     text = repr(_events(client)) + reason + repr(dropped)
     for secret in (KEY, KC, bytes(range(256))):
         assert secret[64:72].hex() not in text and secret[:8].hex() not in text
+
+
+def test_v2_renegotiation_keeps_the_client_key(pki):
+    """A soft reset (key_id 1) runs under the same client key; no WKc is sent again."""
+    cw, sw = TlsCrypt(KC, False, CRYPTO, wkc=WKC), TlsCryptV2Server(SK)
+    client, server = _client(pki, cw), _server(pki, sw)
+    now = _run(client, server)
+    assert client.data_ready
+    client.renegotiate(now)
+    seen = []
+    for _ in range(200):
+        for p in client.packets_to_send(now):
+            seen.append(p)
+            server.receive(p, now)
+        for p in server.packets_to_send(now):
+            client.receive(p, now)
+        if client.primary == 1 and server.primary == 1:
+            break
+        now += 50
+    assert client.primary == 1 and server.primary == 1, _events(client) + _events(server)
+    control = [p for p in seen if p[0] >> 3 not in pk.DATA_OPCODES]
+    assert control and control[0][0] == pk.P_CONTROL_SOFT_RESET_V1 << 3 | 1
+    assert not any(p.endswith(WKC) for p in control)
+    assert client.stats["dropped"] == server.stats["dropped"] == 0
