@@ -167,9 +167,14 @@ def _set_blob(cfg: ClientConfig, tag: str, body: str) -> None:
         if tag == "tls-crypt":
             _check_key(tag, parse_static_key, body)
     elif tag == "tls-crypt-v2":
-        from .tlscrypt import parse_v2_client_key, parse_v2_server_key
+        if cfg.server:
+            from .tlscrypt_server import parse_v2_server_key
 
-        _check_key(tag, parse_v2_server_key if cfg.server else parse_v2_client_key, body)
+            _check_key(tag, parse_v2_server_key, body)
+        else:
+            from .tlscrypt import parse_v2_client_key
+
+            _check_key(tag, parse_v2_client_key, body)
     elif "-----BEGIN" not in body:
         raise ValueError("%s is not PEM" % tag)
     setattr(cfg, tag.replace("-", "_"), body)

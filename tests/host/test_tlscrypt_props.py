@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from ovpnkx import packet as pk
 from ovpnkx.ctr import ctr_crypt
 from ovpnkx.errors import RemoteProtocolError
-from ovpnkx.tlscrypt import (METADATA_MAX, TlsCrypt, TlsCryptV2Server, TlsCryptV2ServerKey, parse_v2_client_key,
-                             parse_v2_server_key)
+from ovpnkx.tlscrypt import METADATA_MAX, TlsCrypt, parse_v2_client_key
+from ovpnkx.tlscrypt_server import TlsCryptV2Server, TlsCryptV2ServerKey, parse_v2_server_key
 from ovpnkx.tlswrap import parse_static_key
 from ovpnkx_host.crypto_host import HostCrypto
 

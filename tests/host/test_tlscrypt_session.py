@@ -16,8 +16,8 @@ from ovpnkx import packet as pk
 from ovpnkx import session as sessmod
 from ovpnkx.cookie import CookieResponder
 from ovpnkx.entropy import DeterministicEntropy
-from ovpnkx.tlscrypt import (TlsCrypt, TlsCryptV2Server, TlsCryptV2ServerKey, parse_v2_client_key,
-                             parse_v2_server_key)
+from ovpnkx.tlscrypt import TlsCrypt, parse_v2_client_key
+from ovpnkx.tlscrypt_server import TlsCryptV2Server, TlsCryptV2ServerKey, parse_v2_server_key
 from ovpnkx.tlswrap import parse_static_key
 from ovpnkx_host import pki as pkimod
 from ovpnkx_host.crypto_host import HostCrypto
