@@ -184,7 +184,7 @@ def _check_key(tag: str, parse: "Any", body: str) -> None:
     try:
         parse(body)
     except LocalProtocolError as exc:
-        raise ValueError("%s: %s" % (tag, exc))
+        raise ValueError(str(exc) if str(exc).startswith(tag) else "%s: %s" % (tag, exc))
 
 
 def _directive(cfg: ClientConfig, words: list, read_file: "Any") -> None:

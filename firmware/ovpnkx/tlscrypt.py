@@ -60,6 +60,8 @@ METADATA_TYPE_TIMESTAMP = const(1)
 
 CLIENT_PEM = "OpenVPN tls-crypt-v2 client key"
 SERVER_PEM = "OpenVPN tls-crypt-v2 server key"
+_MAKE = {CLIENT_PEM: "a client key is made by: openvpn --tls-crypt-v2 SERVER_KEY --genkey tls-crypt-v2-client FILE",
+         SERVER_PEM: "a server key is made by: openvpn --genkey tls-crypt-v2-server FILE"}
 _B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 
 
@@ -75,7 +77,7 @@ def pem_decode(text: "str | bytes", label: str, other: str, what: str) -> bytes:
     begin, end = "-----BEGIN %s-----" % label, "-----END %s-----" % label
     if begin not in lines:
         if "-----BEGIN %s-----" % other in lines:
-            raise LocalProtocolError("%s: this is an %s, not an %s" % (what, other, label))
+            raise LocalProtocolError("%s: this is an %s (%s)" % (what, other, _MAKE[label]))
         raise LocalProtocolError("%s: missing '%s' line" % (what, begin))
     start = lines.index(begin) + 1
     if end not in lines[start:]:
