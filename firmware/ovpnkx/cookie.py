@@ -31,11 +31,13 @@ _RESEND_WKC_TLV = b"\x00\x01\x00\x02\x00\x01"  # TLV_TYPE_EARLY_NEG_FLAGS: EARLY
 
 def stateless_reset(data: bytes) -> bool:
     """Whether a client reset is answered statelessly: every V2 reset, and a V3 whose
-    tls-crypt packet-id (bytes 9..12) starts with EARLY_NEG_START's top byte."""
+    tls-crypt packet-id (bytes 9..12) has EARLY_NEG_START's bits in its top byte
+    (mudp.c: ``(id & EARLY_NEG_MASK) & EARLY_NEG_START == EARLY_NEG_START``)."""
     op = data[0] >> 3 if len(data) else 0
     if op != pk.P_CONTROL_HARD_RESET_CLIENT_V3:
         return op == pk.P_CONTROL_HARD_RESET_CLIENT_V2
-    return len(data) >= 13 and data[9] == pk.EARLY_NEG_START >> 24
+    top = pk.EARLY_NEG_START >> 24
+    return len(data) >= 13 and data[9] & top == top
 
 
 class CookieResponder:

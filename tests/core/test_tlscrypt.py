@@ -358,6 +358,8 @@ def test_cookie_old_v2_client_gets_no_stateless_reply():
     client._send_id = 0  # a 2.5 client: no early-negotiation packet-id
     reset = client.wrap(V3_RESET, T0)
     assert not stateless_reset(reset)
+    for top, stateless in ((0x0F, True), (0x1F, True), (0xFF, True), (0x0E, False), (0x10, False)):
+        assert stateless_reset(reset[:9] + bytes([top]) + reset[10:]) == stateless
     assert responder.reply(reset, b"p", T0) is None
     assert responder.authentic_reset(reset, T0)
     assert not responder.authentic_reset(_flip(reset, 30), T0)
