@@ -71,6 +71,13 @@ class EventLog:
         self._reported[channel.key_id] = len(history)
 
 
+_WRAP_HINTS = {
+    "tls-auth": "check the tls-auth key and key-direction",
+    "tls-crypt": "check the tls-crypt key",
+    "tls-crypt-v2": "check the tls-crypt-v2 key (a client key must be made from the server's key)",
+}
+
+
 def hand_window_reason(hand_window_ms: int, channel: "Any", is_server: bool, p2mp: bool,
                        wrap: "str | None", heard_peer: bool, last_drop: "str | None",
                        packets_in: int = 0, wrap_failures: int = 0, link: "dict | None" = None) -> str:
@@ -94,9 +101,8 @@ def hand_window_reason(hand_window_ms: int, channel: "Any", is_server: bool, p2m
         if packets_in == 0:
             hints.append(_silence(link, where, wrap, damaged))
         elif wrap and not heard_peer and wrap_failures:
-            hints.append("%d of %d packets failed %s authentication: check the %s key%s"
-                         % (wrap_failures, packets_in, wrap, wrap,
-                            " and key-direction" if wrap == "tls-auth" else ""))
+            hints.append("nothing authenticated ever arrived: %d of %d packets failed %s authentication; %s"
+                         % (wrap_failures, packets_in, wrap, _wrap_hint(wrap)))
     elif channel.peer_km2 is None:
         if damaged:
             hints = ["the handshake stalled while frames were damaged%s (%s): the line is noisy, or its baud rate "
@@ -131,10 +137,14 @@ def _silence(link: dict, where: str, wrap: "str | None", damaged: str) -> str:
     else:
         hint = "no packet ever arrived%s: is the server up, and are its address, port and proto right?" % where
     if wrap:
-        # OpenVPN drops packets that fail tls-auth/tls-crypt without a word: silence too
-        hint += (" A server also stays silent when our %s key%s is wrong: check it" %
-                 (wrap, " or key-direction" if wrap == "tls-auth" else ""))
+        # OpenVPN drops packets that fail tls-auth or tls-crypt without a word: silence too
+        hint += ("; nothing authenticated ever arrived either: %s (a server drops what fails %s without a word)"
+                 % (_wrap_hint(wrap), wrap))
     return hint
+
+
+def _wrap_hint(wrap: str) -> str:
+    return _WRAP_HINTS.get(wrap, "check the %s key" % wrap)
 
 
 def _frame_errors(link: dict) -> str:

@@ -42,7 +42,7 @@ from ovpnkx.connlist import ConnectionList, ConnectionListExhausted
 from ovpnkx.errors import ProtocolError
 from ovpnkx.health import EntropyError
 from ovpnkx.session import Session, SessionConfig
-from ovpnkx.tlswrap import TlsAuth, parse_static_key
+from ovpnkx.tlswrap import control_wrap_factory
 
 from .clock import Clock
 try:
@@ -71,9 +71,8 @@ def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: st
     if not ciphers:
         raise ProtocolError("none of data-ciphers %s is available on this runtime"
                             % ":".join(cfg.data_ciphers))
-    tls_auth = None
-    if cfg.tls_auth is not None:
-        tls_auth = TlsAuth(parse_static_key(cfg.tls_auth), cfg.key_direction, cfg.auth)
+    wrap_factory = control_wrap_factory(cfg, False, crypto)  # tls-auth, tls-crypt, tls-crypt-v2 or none
+    tls_auth = wrap_factory() if wrap_factory is not None else None
     ping_ms = cfg.ping * 1000 or (DEFAULT_PING_MS if pings else 0)
     return SessionConfig(is_server=False, p2mp=cfg.p2mp, ciphers=ciphers, auth=cfg.auth,
                          tls_auth=tls_auth, ask_ekm=ask_ekm, proto=proto or cfg.remote[2],
@@ -274,20 +273,23 @@ class ClientRun:
                 transport = (TcpTransport if proto == "tcp" else UdpTransport)(host, port)
         except (TransportError, OSError) as exc:
             # a TCP connect refused: openvpn's "connection-failed" restart
-            self.emit({"event": "connecting", "at_ms": now, "remote": _name(entry), "proto": proto,
-                       "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None})
-            self._warn_once()
+            self._connecting(now, entry, session)
             return _Outcome("restart", str(exc) if isinstance(exc, TransportError) else
                             "cannot connect to %s: %s" % (_name(entry), exc), session)
-        self.emit({"event": "connecting", "at_ms": now, "remote": _name(entry), "proto": proto,
-                   "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None})
-        self._warn_once()
+        self._connecting(now, entry, session)
         session.link_status = lambda: _link_status(transport, entry)
         try:
             return self._drive(session, transport, proto, clist, now)
         finally:
             if transport is not self.given:
                 transport.close()
+
+    def _connecting(self, now: int, entry: tuple, session: Session) -> None:
+        cfg = self.cfg
+        self.emit({"event": "connecting", "at_ms": now, "remote": _name(entry), "proto": entry[2],
+                   "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None,
+                   "tls_wrap": getattr(session.wrap, "name", None)})
+        self._warn_once()
 
     def _drive(self, session: Session, transport: "Any", proto: str, clist: ConnectionList,
                start: int) -> _Outcome:

@@ -43,7 +43,7 @@ def test_nothing_on_a_serial_line_blames_the_line_first():
     assert r.startswith("TLS key negotiation failed to occur within 5 seconds (no answer from the peer; ")
     assert "no byte ever arrived on serial:uart1" in r and "ovpnkx serve --serial" in r and "baud rate" in r
     # a server that drops what fails tls-auth is silent too: said after the line
-    assert r.index("baud rate") < r.index("tls-auth key or key-direction")
+    assert r.index("baud rate") < r.index("nothing authenticated ever arrived either: check the tls-auth key")
 
 
 def test_nothing_on_udp_names_the_remote():
@@ -73,10 +73,11 @@ def test_icmp_unreachable_means_nothing_listens():
 def test_packets_that_all_fail_tls_auth():
     r = _reason(_Channel(ks.S_PRE_START), wrap="tls-auth", packets_in=4, wrap_failures=4,
                 drop="TLS Error: incoming packet authentication failed", link=_with(UDP))
-    assert "4 of 4 packets failed tls-auth authentication: check the tls-auth key and key-direction" in r
+    assert ("nothing authenticated ever arrived: 4 of 4 packets failed tls-auth authentication; check the "
+            "tls-auth key and key-direction") in r
     assert r.endswith("last dropped packet: TLS Error: incoming packet authentication failed)")
     r = _reason(_Channel(ks.S_PRE_START), wrap="tls-crypt", packets_in=2, wrap_failures=2)
-    assert "2 of 2 packets failed tls-crypt authentication: check the tls-crypt key" in r
+    assert "2 of 2 packets failed tls-crypt authentication; check the tls-crypt key" in r
     assert "key-direction" not in r
 
 
