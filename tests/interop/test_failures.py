@@ -315,6 +315,9 @@ def _answers(behaviour: str, data: bytes, rng: random.Random) -> list:
         return [_reset_reply(data),
                 pk.ControlPacket(pk.P_CONTROL_V1, 0, b"S" * 8, (), None, 1,
                                  b"\x99not a TLS record, at all" * 3).to_bytes()]
+    if behaviour == "alert":  # a proper reset, then the TLS alert a server sends to a ClientHello it refuses
+        return [_reset_reply(data),
+                pk.ControlPacket(pk.P_CONTROL_V1, 0, b"S" * 8, (), None, 1, TLS_ALERT).to_bytes()]
     raise AssertionError(behaviour)
 
 
@@ -351,7 +354,9 @@ class FakeUdpServer(threading.Thread):
         self.sock.close()
 
 
-BEHAVIOURS = ("garbage", "truncated", "wrong-session", "bad-tls")
+BEHAVIOURS = ("garbage", "truncated", "wrong-session", "bad-tls", "alert")
+# a plaintext TLS record: fatal (2) handshake_failure (40)
+TLS_ALERT = bytes.fromhex("15030300020228")
 
 
 @pytest.fixture(scope="module")
@@ -394,3 +399,12 @@ def test_not_tls_from_the_peer_ends_the_session(fakes, runtime):
     _check(c, "TLS", bound=MARGIN)
     assert c.elapsed < HAND_WINDOW, c
     assert "within %d seconds" % HAND_WINDOW not in c.reason, c
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_tls_alert_from_the_peer_is_read_for_its_cause(fakes, runtime):
+    server, c = fakes[("alert", runtime)]
+    _check(c, "alert", "handshake failure" if runtime == "cpython" else "handshake_failure", bound=MARGIN)
+    assert "(the peer ended the TLS handshake with this alert: no TLS version, cipher suite or group in " \
+           "common" in c.reason, c
+    assert c.elapsed < HAND_WINDOW, c
