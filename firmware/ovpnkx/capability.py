@@ -31,7 +31,7 @@ from ._compat import TYPE_CHECKING
 from .config import AUTHS, CIPHERS, TLS_VERSIONS, ConfigError
 
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, NoReturn
 
 TLS13_SUITES = ("TLS_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256",
                 "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256")
@@ -60,7 +60,7 @@ def micropython() -> dict:
     # SHA384/512 come from ovpnkx.sha512 where hashlib lacks them
     caps["digests"] = [d for d in AUTHS if d in ("SHA384", "SHA512") or hasattr(hashlib, d.lower())]
     try:
-        import cryptolib  # noqa: F401
+        import cryptolib  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
 
         caps["ciphers"] = [c for c in CIPHERS if c.startswith("AES-")]
     except ImportError:
@@ -114,7 +114,7 @@ def check(cfg: "object", caps: dict) -> None:
     c = cfg  # type: Any
     runtime = caps.get("runtime", "this runtime")
 
-    def refuse(directive: str, why: str) -> None:
+    def refuse(directive: str, why: str) -> "NoReturn":
         raise ConfigError("%s: %s: %s cannot honour it: %s" % (c.where(directive), directive, runtime, why))
 
     if not caps.get("tls", True):
