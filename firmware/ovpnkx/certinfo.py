@@ -27,21 +27,16 @@ _OID_SAN = b"\x55\x1d\x11"  # 2.5.29.17
 _OID_EKU = b"\x55\x1d\x25"  # 2.5.29.37
 _OID_KU = b"\x55\x1d\x0f"  # 2.5.29.15
 
-# short names of subject attributes, as OpenSSL prints them (dotted OID otherwise)
-_ATTR_NAMES = {
-    "2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O", "2.5.4.11": "OU",
-    "2.5.4.4": "SN", "2.5.4.42": "GN", "2.5.4.5": "serialNumber", "2.5.4.12": "title", "2.5.4.9": "street",
-    "2.5.4.17": "postalCode", "2.5.4.43": "initials", "2.5.4.46": "dnQualifier", "2.5.4.65": "pseudonym",
-    "2.5.4.41": "name", "1.2.840.113549.1.9.1": "emailAddress",
-    "0.9.2342.19200300.100.1.25": "DC", "0.9.2342.19200300.100.1.1": "UID",
-}
-# extended key usages by OpenSSL's long name: --remote-cert-eku accepts either form
-EKU_NAMES = {
-    "1.3.6.1.5.5.7.3.1": "TLS Web Server Authentication", "1.3.6.1.5.5.7.3.2": "TLS Web Client Authentication",
-    "1.3.6.1.5.5.7.3.3": "Code Signing", "1.3.6.1.5.5.7.3.4": "E-mail Protection",
-    "1.3.6.1.5.5.7.3.8": "Time Stamping", "1.3.6.1.5.5.7.3.9": "OCSP Signing",
-    "2.5.29.37.0": "Any Extended Key Usage",
-}
+# short names of subject attributes, as OpenSSL prints them (dotted OID otherwise), and
+# extended key usages by OpenSSL's long name (--remote-cert-eku takes either form); one
+# string each, "|OID=name|…", which costs a board less heap than a dict
+_ATTR_NAMES = ("|2.5.4.3=CN|2.5.4.6=C|2.5.4.7=L|2.5.4.8=ST|2.5.4.10=O|2.5.4.11=OU|2.5.4.4=SN|2.5.4.42=GN"
+               "|2.5.4.5=serialNumber|2.5.4.12=title|2.5.4.9=street|2.5.4.17=postalCode|2.5.4.43=initials"
+               "|2.5.4.46=dnQualifier|2.5.4.65=pseudonym|2.5.4.41=name|1.2.840.113549.1.9.1=emailAddress"
+               "|0.9.2342.19200300.100.1.25=DC|0.9.2342.19200300.100.1.1=UID|")
+EKU_NAMES = ("|1.3.6.1.5.5.7.3.1=TLS Web Server Authentication|1.3.6.1.5.5.7.3.2=TLS Web Client Authentication"
+             "|1.3.6.1.5.5.7.3.3=Code Signing|1.3.6.1.5.5.7.3.4=E-mail Protection|1.3.6.1.5.5.7.3.8=Time Stamping"
+             "|1.3.6.1.5.5.7.3.9=OCSP Signing|2.5.29.37.0=Any Extended Key Usage|")
 REMOTE_CERT_TLS = {"server": "1.3.6.1.5.5.7.3.1", "client": "1.3.6.1.5.5.7.3.2"}
 KU_REQUIRED = -1  # remote-cert-ku without values: the extension must be present
 
@@ -81,6 +76,15 @@ def pem_blocks(pem: bytes, label: "str | None" = None) -> list:
     return out
 
 
+def name_of(table: str, oid: str) -> "str | None":
+    """The name ``table`` (``_ATTR_NAMES`` or ``EKU_NAMES``) gives dotted ``oid``, or None."""
+    i = table.find("|" + oid + "=")
+    if i < 0:
+        return None
+    i += len(oid) + 2
+    return table[i:table.index("|", i)]
+
+
 def oid_text(body: bytes) -> str:
     """Dotted text of a DER OID body (``2b0601...`` -> ``1.3.6.1...``)."""
     arcs = []
@@ -100,21 +104,6 @@ def oid_text(body: bytes) -> str:
 def fingerprint_text(digest: bytes) -> str:
     """``AB:CD:…`` form of a certificate fingerprint."""
     return ":".join("%02X" % b for b in digest)
-
-
-def parse_fingerprint(text: str) -> bytes:
-    """A SHA-256 fingerprint ``AB:CD:…`` (32 colon-separated hex bytes, any case).
-
-    Raises ValueError naming what is wrong (the config parser adds file and line).
-    """
-    parts = text.strip().split(":")
-    if len(parts) != 32 or any(len(p) != 2 for p in parts):
-        raise ValueError("peer-fingerprint %r is not a SHA-256 fingerprint (32 hex bytes separated by ':')"
-                         % text.strip()[:100])
-    try:
-        return bytes(int(p, 16) for p in parts)
-    except ValueError:
-        raise ValueError("peer-fingerprint %r is not hex" % text.strip()[:100])
 
 
 def _tlv(buf: bytes, pos: int, end: int) -> tuple:
@@ -214,7 +203,7 @@ class CertInfo:
                 if oid == _OID_CN:
                     self.common_name = _remap(value)
                 dotted = oid_text(oid)
-                avas.append("%s=%s" % (_ATTR_NAMES.get(dotted, dotted), value))
+                avas.append("%s=%s" % (name_of(_ATTR_NAMES, dotted) or dotted, value))
             rdns.append(" + ".join(avas))
         text = _remap(", ".join(rdns))
         i = 0
@@ -266,7 +255,7 @@ class CertInfo:
 def _eku_matches(info: CertInfo, expected: str) -> bool:
     for body in info.eku or ():
         dotted = oid_text(body)
-        if expected == dotted or expected == EKU_NAMES.get(dotted):
+        if expected == dotted or expected == name_of(EKU_NAMES, dotted):
             return True
     return False
 

@@ -8,7 +8,7 @@ class of one directive in a client and a server config.
 import argparse
 
 from ovpnkx import directives as D
-from ovpnkx.config import all_names, classify
+from ovpnkx.options import all_names, classify
 
 INTRO = """\
 # The directive policy

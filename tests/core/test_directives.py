@@ -7,7 +7,8 @@ description refuses, with file, line and reason, what the runtime cannot honour.
 
 from ovpnkx import directives as D
 from ovpnkx.capability import check, micropython, openssl_cipher_name
-from ovpnkx.config import ConfigError, all_names, classify, parse_config, suggest
+from ovpnkx.config import ConfigError, parse_config
+from ovpnkx.options import all_names, classify, suggest
 
 from _support import raises
 
