@@ -268,11 +268,13 @@ class PeerPolicy:
     or a list of key usage values (``remote-cert-ku``: one must be all set);
     ``eku``: an OID in dotted or long-name form (``remote-cert-eku``); ``x509``:
     (name, type) with type "subject", "name" or "name-prefix" (``verify-x509-name``);
-    ``why``: what to name in the error for the ku/eku checks (e.g. "remote-cert-tls server").
+    ``why``: what to name in the error for the ku/eku checks (e.g. "remote-cert-tls server");
+    ``where``: directive -> "file:line" of the config line each check came from, named in
+    the error too.
     """
 
     def __init__(self, fingerprints: "list | None" = None, ku: "object" = None, eku: "str | None" = None,
-                 x509: "tuple | None" = None, why: str = "") -> None:
+                 x509: "tuple | None" = None, why: str = "", where: "dict | None" = None) -> None:
         if x509 is not None and x509[1] not in ("subject", "name", "name-prefix"):
             raise LocalProtocolError("verify-x509-name type must be subject, name or name-prefix")
         self.fingerprints = fingerprints or []
@@ -280,6 +282,13 @@ class PeerPolicy:
         self.eku = eku
         self.x509 = x509
         self.why = why
+        self.where = where or {}
+
+    def _src(self, directive: str, detail: str = "") -> str:
+        # "remote-cert-tls server, client.ovpn:7": the directive and its config line
+        label = self.why if directive in ("remote-cert-ku", "remote-cert-eku") and self.why else directive
+        at = self.where.get(label.split()[0])
+        return label + detail + (", " + at if at else "")
 
     @classmethod
     def remote_cert_tls(cls, role: "str | None") -> "PeerPolicy":
@@ -298,20 +307,19 @@ class PeerPolicy:
             digest = hashlib.sha256(info.der).digest()
             if digest not in self.fingerprints:
                 return ("certificate verify failed: peer certificate %s matches no peer-fingerprint "
-                        "(got fingerprint %s)" % (name, fingerprint_text(digest)))
-        why = self.why
+                        "(got fingerprint %s; %s)" % (name, fingerprint_text(digest), self._src("peer-fingerprint")))
         if self.ku is not None:
             if info.key_usage is None:
                 return ("certificate verify failed: VERIFY KU ERROR: peer certificate %s has no key usage "
-                        "extension (%s)" % (name, why or "remote-cert-ku"))
+                        "extension (%s)" % (name, self._src("remote-cert-ku")))
             if self.ku != KU_REQUIRED and not any(v and info.key_usage & v == v for v in self.ku):  # type: ignore
                 return ("certificate verify failed: VERIFY KU ERROR: peer certificate %s has key usage %02x, "
                         "expected one of %s (%s)" % (name, info.key_usage,
                                                      " ".join("%02x" % v for v in self.ku),  # type: ignore
-                                                     why or "remote-cert-ku"))
+                                                     self._src("remote-cert-ku")))
         if self.eku is not None and not _eku_matches(info, self.eku):
             return ("certificate verify failed: peer certificate %s lacks extended key usage %s (%s)"
-                    % (name, self.eku, why or "remote-cert-eku"))
+                    % (name, self.eku, self._src("remote-cert-eku")))
         if self.x509 is not None:
             want, kind = self.x509
             cn = info.common_name
@@ -322,6 +330,6 @@ class PeerPolicy:
             else:
                 ok = cn is not None and cn.startswith(want)
             if not ok:
-                return ("certificate verify failed: VERIFY X509NAME ERROR: %s, must be %s (verify-x509-name %s)"
-                        % (info.subject, want, kind))
+                return ("certificate verify failed: VERIFY X509NAME ERROR: %s, must be %s (%s)"
+                        % (info.subject, want, self._src("verify-x509-name", " " + kind)))
         return None

@@ -166,7 +166,12 @@ def engine_options(cfg: ClientConfig) -> dict:
     role = cfg.remote_cert_tls
     if role and cfg.remote_cert_ku == KU_REQUIRED and cfg.remote_cert_eku == REMOTE_CERT_TLS[role]:
         why = "remote-cert-tls " + role  # not overridden by remote-cert-ku/-eku since
-    peer = PeerPolicy(cfg.peer_fingerprints, cfg.remote_cert_ku, cfg.remote_cert_eku, cfg.verify_x509_name, why)
+    where = {}
+    for d in ("peer-fingerprint", "remote-cert-tls", "remote-cert-ku", "remote-cert-eku", "verify-x509-name"):
+        if d in cfg.lines:
+            where[d] = cfg.where(d)
+    peer = PeerPolicy(cfg.peer_fingerprints, cfg.remote_cert_ku, cfg.remote_cert_eku, cfg.verify_x509_name, why,
+                      where)
     return {"peer": peer, "tls_version_min": cfg.tls_version_min, "tls_version_max": cfg.tls_version_max,
             "tls_cipher": cfg.tls_cipher, "tls_ciphersuites": cfg.tls_ciphersuites}
 
