@@ -78,6 +78,10 @@ class Hmac:
         key = key + bytes(block - len(key))
         self._ipad = bytes(b ^ 0x36 for b in key)
         self._opad = bytes(b ^ 0x5C for b in key)
+        # the pure-Python SHA-384/512 can copy: hash the padded keys once, not per MAC
+        self._keyed = None  # type: tuple | None
+        if hasattr(self._ctor, "copy"):
+            self._keyed = (self._ctor(self._ipad), self._ctor(self._opad))
 
     def digest(self, *parts: "ReadableBuffer") -> bytes:
         """HMAC over ``parts`` joined."""
@@ -86,6 +90,13 @@ class Hmac:
             for p in parts:
                 h.update(p)
             return h.digest()
+        if self._keyed is not None:
+            inner = self._keyed[0].copy()
+            for p in parts:
+                inner.update(p)
+            outer = self._keyed[1].copy()
+            outer.update(inner.digest())
+            return outer.digest()
         inner = self._ctor(self._ipad)
         for p in parts:
             inner.update(p)

@@ -10,7 +10,7 @@ primes) rather than written out, so that no constant can be mistyped; the NIST t
 vectors in ``tests/core/test_digest.py`` check the result.
 
 Interface as ``hashlib``'s: ``sha512(data)``, ``update(data)``, ``digest()``
-(``digest()`` does not change the object, so ``update`` may follow).
+(``digest()`` does not change the object, so ``update`` may follow), ``copy()``.
 """
 
 _M = 0xFFFFFFFFFFFFFFFF
@@ -104,6 +104,14 @@ class sha512:
         for i in range(0, end, 128):
             _compress(self._h, buf[i:i + 128])
         self._buf = buf[end:]
+
+    def copy(self) -> "sha512":
+        """An independent copy (HMAC keeps its keyed inner and outer states this way)."""
+        other = self.__class__()
+        other._h = list(self._h)
+        other._buf = self._buf
+        other._n = self._n
+        return other
 
     def digest(self) -> bytes:
         """The digest of everything so far (the object stays usable)."""
