@@ -276,7 +276,13 @@ _WORDS = st.sampled_from(["client", "remote", "proto", "udp", "tcp", "port", "ca
                           "</auth-user-pass>", "keepalive", "hand-window", "ping", "auth", "SHA1",
                           "data-ciphers", "cipher", "key-direction", "remote-cert-tls", "server", "push",
                           "local", "1", "0", "-1", "99999", '"', "ca.crt", "ta.key", "nothere", "#", ";",
-                          "<", ">", "", "\t", "\r", PEM, STATIC])
+                          "<", ">", "", "\t", "\r", PEM, STATIC, "ignore-unknown-option", "setenv", "opt",
+                          "FORWARD_COMPATIBLE", "comp-lzo", "compress", "no", "stub-v2", "verify-x509-name",
+                          "name-prefix", "subject", "tls-version-min", "or-highest", "1.3", "peer-fingerprint",
+                          "<peer-fingerprint>", "</peer-fingerprint>", ":".join(["ab"] * 32), "remote-cert-ku",
+                          "remote-cert-eku", "tls-crypt", "tls-crypt-v2", "reneg-sec", "replay-window",
+                          "connect-retry", "topology", "subnet", "dev", "crl-verify", "'", "\\", "\ufeff",
+                          "--remote", "data-ciphers", "?CHACHA20-POLY1305", "AES-256-GCM:none"])
 _LINE = st.lists(st.one_of(_WORDS, st.text(max_size=8)), max_size=5).map(" ".join)
 
 
@@ -292,7 +298,7 @@ def test_any_text_raises_only_config_error(lines, server):
         assert SECRET not in msg
         return
     # accepted: then it has what a session needs
-    assert cfg.ca and cfg.cert and cfg.key
+    assert (cfg.ca or cfg.peer_fingerprints) and cfg.cert and cfg.key and cfg.data_ciphers
     if not server:
         assert cfg.remotes and all(len(r) == 3 and r[1] and r[2] for r in cfg.remotes)
 
