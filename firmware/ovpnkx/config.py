@@ -86,6 +86,8 @@ class ClientConfig:
         self.comp_lzo = None  # type: str | None
         self.compress = None  # type: str | None
         self.allow_compression = "asym"
+        self.comp_noadapt = False
+        self.pull_filters = []  # type: list  # (accept|ignore, text): on options ovpnkx does not apply
         self.remote_random = False
         self.connect_retry = (1, 300)
         self.connect_retry_max = 0

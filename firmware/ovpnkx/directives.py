@@ -29,13 +29,13 @@ BOTH = (
     " port proto ca cert key extra-certs tls-auth key-direction tls-crypt tls-crypt-v2 auth data-ciphers"
     " ncp-ciphers cipher remote-cert-tls remote-cert-ku remote-cert-eku verify-x509-name peer-fingerprint"
     " tls-version-min tls-version-max tls-cipher tls-ciphersuites verb hand-window tls-timeout ping ping-restart"
-    " keepalive comp-lzo compress allow-compression explicit-exit-notify reneg-sec reneg-bytes reneg-pkts"
+    " keepalive comp-lzo comp-noadapt compress allow-compression explicit-exit-notify reneg-sec reneg-bytes reneg-pkts"
     " tran-window replay-window ignore-unknown-option setenv "
 )
 
 CLIENT = (
     " client pull tls-client remote rport remote-random connect-retry connect-retry-max server-poll-timeout"
-    " connect-timeout auth-user-pass data-ciphers-fallback "
+    " connect-timeout auth-user-pass data-ciphers-fallback pull-filter "
 )
 
 SERVER = (
@@ -76,7 +76,7 @@ REFUSED = (
      " that openvpn refuses",
      " crl-verify capath verify-hash ns-cert-type x509-username-field tls-verify tls-crypt-v2-verify"
      " auth-user-pass-verify auth-user-pass-optional client-connect plugin management-client-auth"
-     " username-as-common-name client-config-dir ccd-exclusive opt-verify connect-freq "),
+     " username-as-common-name client-config-dir ccd-exclusive opt-verify connect-freq disable "),
     ("a TLS or replay-protection setting that ovpnkx does not implement: ignoring it could weaken the session",
      " tls-groups ecdh-curve tls-cert-profile replay-persist no-replay "),
     ("ovpnkx reads certificates and keys as PEM text only (ca, cert, key; no passphrase)",
@@ -93,6 +93,7 @@ REFUSED = (
      " auth-gen-token-secret single-session gremlin "),
     ("only valid when pushed by a server",
      " peer-id auth-token auth-token-user "),
+    ("removed from openvpn, which refuses it too", " compat-names no-name-remapping client-cert-not-required mtu-dynamic "),
     ("static-key mode: ovpnkx runs TLS with key method 2 only",
      " secret "),
     ("a stand-alone openvpn command, not a directive of a connection",
@@ -102,7 +103,7 @@ REFUSED = (
 
 BY_OTHERS = (
     ("tls-crypt and tls-crypt-v2 wrapping (branch tlscrypt)", " tls-crypt tls-crypt-v2 "),
-    ("compression stub framing (issue 8, item 3)", " comp-lzo compress allow-compression "),
+    ("compression stub framing (issue 8, item 3)", " comp-lzo comp-noadapt compress allow-compression "),
     ("the client's life: failover, retries, renegotiation timers, exit notification (issue 8, items 3-4)",
      " remote-random connect-retry connect-retry-max server-poll-timeout connect-timeout explicit-exit-notify"
      " reneg-sec reneg-bytes reneg-pkts tran-window replay-window "),

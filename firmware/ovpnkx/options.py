@@ -36,7 +36,11 @@ _NUMBERS = {"verb": ("verb", 0, 11), "hand-window": ("hand_window", 1, 3600),
             "tran-window": ("tran_window", 1, 86400), "max-clients": ("max_clients", 1, 1 << 24)}
 # directives that take no argument -> attribute set to True
 _FLAGS = {"remote-random": "remote_random", "duplicate-cn": "duplicate_cn", "tls-client": "tls_client",
-          "tls-server": "tls_server"}
+          "tls-server": "tls_server", "comp-noadapt": "comp_noadapt"}
+# pushed options the client applies (push.py and the parts built on it): a pull-filter on them
+# would change the session, which ovpnkx does not implement
+_APPLIED_PUSHES = ("peer-id", "cipher", "key-derivation", "protocol-flags", "ping", "ping-restart", "comp-lzo",
+                   "compress", "explicit-exit-notify", "auth-token", "auth-token-user")
 
 
 # -- the policy --------------------------------------------------------------------------------
@@ -503,6 +507,18 @@ def _directive(cfg: ClientConfig, words: list, body: "str | None", read_file: "A
         _args(words, 1, 2)
         first = _number(words, 1, 0, 1 << 20)
         cfg.connect_retry = (first, _number(words, 2, first, 1 << 20) if len(words) > 2 else max(first, 300))
+    elif d == "pull-filter":
+        _args(words, 2, 2)
+        action, text = words[1], " ".join(words[2].split())
+        if action not in ("accept", "ignore", "reject"):
+            raise ValueError("pull-filter takes accept, ignore or reject and a text")
+        if action == "reject":
+            raise ValueError("pull-filter reject: refused: ovpnkx does not implement rejecting pushed options")
+        for name in _APPLIED_PUSHES:
+            if action == "ignore" and (name.startswith(text) or (text + " ").startswith(name + " ")):
+                raise ValueError("pull-filter ignore %r: refused: it would filter the pushed %s, which ovpnkx "
+                                 "applies; not implemented" % (text, name))
+        cfg.pull_filters.append((action, text))  # routes, DNS, addresses: not applied here anyway
     elif d == "ignore-unknown-option":
         if len(words) < 2:
             raise ValueError("ignore-unknown-option needs a directive name")

@@ -7,8 +7,11 @@ the key or certificate text it came from.
 """
 
 import json
+import os
 import re
 import subprocess
+
+import pytest
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -87,6 +90,10 @@ BROKEN = [
      ["tls-crypt-v2 is not an OpenVPN tls-crypt-v2 client key"]),
     ("extra arguments", GOOD + "client now\n", 10, ["client takes no argument, not 1"]),
     ("reneg-sec min above max", GOOD + "reneg-sec 100 200\n", 10, ["reneg-sec 200 is out of range 0..100"]),
+    ("removed from openvpn", GOOD + "compat-names\n", 10, ["compat-names: refused: removed from openvpn"]),
+    ("pull-filter on a pushed option ovpnkx applies", GOOD + 'pull-filter ignore "ping"\n', 10,
+     ["pull-filter ignore 'ping': refused: it would filter the pushed ping"]),
+    ("pull-filter reject", GOOD + 'pull-filter reject "route"\n', 10, ["pull-filter reject: refused"]),
     ("inline ca not PEM", "client\nremote h 1\n<ca>\nhello\n</ca>\n", 3, ["ca is not PEM"]),
     ("tls-auth not a static key", GOOD + "<tls-auth>\n%s\n</tls-auth>\n" % PEM, 10,
      ["tls-auth is not an OpenVPN static key"]),
@@ -251,6 +258,28 @@ def test_attributes_for_the_other_parts_parsed():
     assert (srv.topology, srv.max_clients, srv.duplicate_cn, srv.connect_freq_initial) == ("subnet", 10, True, (5, 20))
 
 
+def test_pull_filter_on_what_ovpnkx_does_not_apply():
+    cfg = parse_config(GOOD + 'pull-filter ignore "route"\npull-filter accept "dhcp-option  DNS"\ncomp-noadapt\n',
+                       NAME, read_file)
+    assert cfg.pull_filters == [("ignore", "route"), ("accept", "dhcp-option DNS")] and cfg.comp_noadapt
+
+
+def test_every_option_of_the_installed_openvpn_is_classified():
+    """Each name `openvpn --help` lists is in a class of the policy (none falls to "unknown")."""
+    import shutil
+
+    from ovpnkx.options import classify
+
+    binary = shutil.which("openvpn") or "/usr/sbin/openvpn"
+    if not os.path.exists(binary):
+        pytest.skip("openvpn is not installed (make setup installs it)")
+    proc = subprocess.run([binary, "--help"], capture_output=True, text=True)
+    names = sorted(set(re.findall(r"^--([a-z0-9-]+)", proc.stdout + proc.stderr, re.M)))
+    assert len(names) > 200, names
+    for server in (False, True):
+        assert [n for n in names if classify(n, server)[0] == "unknown"] == []
+
+
 def test_tls_directives_parsed():
     fp = ":".join(["ab"] * 32)
     cfg = parse_config("client\nremote h 1\ncert ca.crt\nkey ca.crt\npeer-fingerprint %s\n<peer-fingerprint>\n"
@@ -304,8 +333,6 @@ def test_any_text_raises_only_config_error(lines, server):
 
 
 def test_docs_directives_md_is_current():
-    import os
-
     from ovpnkx_host.directives_cli import markdown
 
     path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "directives.md")
