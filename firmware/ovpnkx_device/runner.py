@@ -86,9 +86,13 @@ def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "A
     emit({"event": "connecting", "at_ms": clock.now_ms(), "remote": remote, "proto": proto,
           "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None,
           "tls_wrap": getattr(session.wrap, "name", None)})
-    if cfg.ignored:
-        emit({"event": "warning", "at_ms": clock.now_ms(), "reason": "directives not implemented, ignored: "
-              + ", ".join(sorted(set(cfg.ignored)))})
+    for text in cfg.warnings:
+        emit({"event": "warning", "at_ms": clock.now_ms(), "reason": text})
+    for text in cfg.notes:
+        emit({"event": "note", "at_ms": clock.now_ms(), "reason": text})
+    if cfg.host_only:
+        emit({"event": "note", "at_ms": clock.now_ms(),
+              "reason": "host-only directives, nothing to do here: " + ", ".join(cfg.host_only)})
     limit_ms = (timeout_s * 1000) if timeout_s else 0
     ok, reason = False, ""
     try:
