@@ -252,19 +252,6 @@ def test_tls_crypt_given_to_a_micropython_build_without_it(tmp_path, pki):
     _refused(run, ["<line> tls-crypt: micropython cannot honour it: this build has no tls-crypt"])
 
 
-def test_tls_crypt_given_to_a_cpython_build_without_it(tmp_path, pki):
-    if capabilities.cpython()["tls_crypt"]:
-        pytest.skip("this CPython runtime has tls-crypt (ovpnkx.tlscrypt); the MicroPython test covers a build "
-                    "without it")
-    key = _tls_crypt_key(tmp_path)
-
-    def run(port):
-        conf, line = _client(tmp_path, pki, port, ["tls-crypt " + key])
-        code, out = _connect_out(conf, "cpython")
-        return code, out.replace(conf + ":%d: " % line, "<line> ")
-    _refused(run, ["<line> tls-crypt: cpython cannot honour it: this build has no tls-crypt"])
-
-
 def test_serve_refuses_before_listening(tmp_path, pki):
     """`ovpnkx serve` with a directive it cannot honour binds nothing and names the line."""
     conf = tmp_path / "server.conf"
