@@ -173,9 +173,8 @@ class ClientRun:
             try:
                 session_config(cfg, self.crypto, self.ask_ekm, self.platform, self.pings)  # refuse early
                 remotes = list(cfg.remotes) if self.given is None else [(self.given.name, 0, "serial")]
-                clist = ConnectionList(remotes, getattr(cfg, "remote_random", False), self.entropy.random_bytes,
-                                       getattr(cfg, "connect_retry", (1, 300)),
-                                       getattr(cfg, "connect_retry_max", 0) if self.retry else 1)
+                clist = ConnectionList(remotes, cfg.remote_random, self.entropy.random_bytes, cfg.connect_retry,
+                                       cfg.connect_retry_max if self.retry else 1)
             except (ProtocolError, EntropyError) as exc:
                 return self._finish(False, str(exc), None)
             return self._loop(clist)
@@ -245,10 +244,14 @@ class ClientRun:
         self._warned = True
         cfg = self.cfg
         now = self.clock.now_ms()
-        if getattr(cfg, "ignored", None):
-            self.emit({"event": "warning", "at_ms": now, "reason": "directives not implemented, ignored: "
-                       + ", ".join(sorted(set(cfg.ignored)))})
-        if getattr(cfg, "explicit_exit_notify", 0) and all(r[2] == "tcp" for r in cfg.remotes) \
+        for text in cfg.warnings:
+            self.emit({"event": "warning", "at_ms": now, "reason": text})
+        for text in cfg.notes:
+            self.emit({"event": "note", "at_ms": now, "reason": text})
+        if cfg.host_only:
+            self.emit({"event": "note", "at_ms": now,
+                       "reason": "host-only directives, nothing to do here: " + ", ".join(cfg.host_only)})
+        if cfg.explicit_exit_notify and all(r[2] == "tcp" for r in cfg.remotes) \
                 and self.given is None:
             self.emit({"event": "warning", "at_ms": now,
                        "reason": "explicit-exit-notify is ignored for proto tcp (closing the connection tells "
@@ -295,10 +298,10 @@ class ClientRun:
                start: int) -> _Outcome:
         cfg = self.cfg
         pings = self.pings
-        poll_s = getattr(cfg, "server_poll_timeout", 0)
+        poll_s = cfg.server_poll_timeout
         poll_at = start + poll_s * 1000 if poll_s else None
         wait = getattr(transport, "wait", None)
-        exiting = _ExitNotification(session, proto, getattr(cfg, "explicit_exit_notify", 0), self.emit)
+        exiting = _ExitNotification(session, proto, cfg.explicit_exit_notify, self.emit)
         connected = False
         no_pause = False
         while True:
