@@ -13,7 +13,8 @@ encryption on the way out, after decryption on the way in (comp.c, compstub.c):
   starts with 0x50 (COMP_ALGV2_INDICATOR_BYTE): then 0x50 0x00 goes in front.
   lz4-v2 writes 0x50 0x01 in front of a compressed payload.
 
-An empty payload is left as it is. ovpnkx never compresses: the boards' stock
+An empty payload is left as it is. This module is loaded only where a config or
+a PUSH_REPLY asks for a stub (a board's heap holds the code it imports). ovpnkx never compresses: the boards' stock
 MicroPython has neither LZO nor LZ4, and compression under encryption leaks the
 plaintext (VORACLE) — which is why openvpn 2.6 allows stubs only by default
 (``allow-compression no``). Real algorithms are refused in the config and in a
@@ -38,8 +39,6 @@ _STUBS = {("comp-lzo", "no"): "lzo-stub", ("compress", ""): "stub", ("compress",
           ("compress", "stub-v2"): "stub-v2"}
 _REAL = {("comp-lzo", ""), ("comp-lzo", "yes"), ("comp-lzo", "adaptive"), ("comp-lzo", "asym"),
          ("compress", "lzo"), ("compress", "lz4"), ("compress", "lz4-v2")}
-
-PEER_INFO = "IV_LZO_STUB=1\nIV_COMP_STUB=1\nIV_COMP_STUBv2=1\n"  # what a 2.6 client announces
 
 _REFUSED = ("ovpnkx frames compression stubs only and never decompresses (compression under "
             "encryption leaks plaintext; openvpn 2.6 refuses it too unless allow-compression is set)")

@@ -13,7 +13,6 @@ Decided once, for key_state 0, after both key method 2 messages are known
 keys when it says so.
 """
 
-from . import compress as comp
 from . import push as pu
 from ._compat import TYPE_CHECKING
 from .errors import RemoteProtocolError
@@ -122,7 +121,10 @@ class Negotiation:
             self.tls_ekm = p.tls_ekm
             self.peer_id = p.peer_id
             self.cc_exit = p.cc_exit
-            self.framing = comp.from_push(p.options, self.framing)
+            if [o for o in p.options if o.startswith("comp")]:  # comp-lzo, compress: loaded when pushed
+                from .compress import from_push
+
+                self.framing = from_push(p.options, self.framing)
             return True
         if text.startswith(pu.PUSH_REQUEST) and self.is_server:
             # once: the reply travels over the reliable TLS channel and cannot get lost

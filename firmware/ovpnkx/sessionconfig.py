@@ -4,7 +4,6 @@
 in our key method 2 message: the options string and the peer-info (IV_ lines).
 """
 
-from . import compress as comp
 from . import push as pu
 from ._compat import TYPE_CHECKING
 
@@ -12,6 +11,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 VERSION = "ovpnkx 0.1.0"
+# the compression stubs a 2.6 client announces (comp.c), all of which ``ovpnkx.compress`` frames
+STUBS_PEER_INFO = "IV_LZO_STUB=1\nIV_COMP_STUB=1\nIV_COMP_STUBv2=1\n"
 
 
 class SessionConfig:
@@ -65,6 +66,6 @@ class SessionConfig:
         """Our peer-info (IV_ lines). A client announces the compression stubs it can
         frame (IV_LZO_STUB, IV_COMP_STUB, IV_COMP_STUBv2) as a 2.6 client does under
         its default ``allow-compression no``; never a real algorithm."""
-        stubs = "" if self.is_server else comp.PEER_INFO
+        stubs = "" if self.is_server else STUBS_PEER_INFO
         return "IV_VER=2.6.14\nIV_PLAT=%s\nIV_PROTO=%d\nIV_CIPHERS=%s\n%sIV_GUI_VER=%s\n" % (
             self.platform, self.iv_proto(), ":".join(self.ciphers), stubs, VERSION.replace(" ", "_"))

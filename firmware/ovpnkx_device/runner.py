@@ -35,7 +35,6 @@ until it is stopped (``retry`` True).
 
 import json
 
-from ovpnkx import compress
 from ovpnkx._compat import MICROPYTHON, TYPE_CHECKING
 from ovpnkx.config import ClientConfig
 from ovpnkx.connlist import ConnectionList, ConnectionListExhausted
@@ -79,7 +78,16 @@ def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: st
                          username=cfg.username, password=cfg.password,
                          hand_window_ms=cfg.hand_window * 1000, timeout_ms=cfg.tls_timeout * 1000,
                          ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform,
-                         compression=compress.from_config(cfg.comp_lzo, cfg.compress))
+                         compression=_framing(cfg))
+
+
+def _framing(cfg: ClientConfig) -> "Any":
+    """The configured compression stub, or None (``ovpnkx.compress`` loaded only for one)."""
+    if cfg.comp_lzo is None and cfg.compress is None:
+        return None
+    from ovpnkx.compress import from_config
+
+    return from_config(cfg.comp_lzo, cfg.compress)
 
 
 def json_emitter(record: dict) -> None:
