@@ -154,7 +154,10 @@ class ClientRun:
     def __init__(self, cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
                  ask_ekm: bool = False, platform: str = "unknown", pings: int = 0, timeout_s: int = 0,
                  emit: "Any" = text_emitter, transport: "Any" = None, retry: "bool | None" = None,
-                 stop: "Stop | None" = None, clock: "Any" = None, sleep_ms: "Any" = None) -> None:
+                 stop: "Stop | None" = None, clock: "Any" = None, sleep_ms: "Any" = None,
+                 transport_factory: "Any" = None) -> None:
+        """``clock`` (``now_ms()``), ``sleep_ms(ms)`` and ``transport_factory(host, port,
+        proto)`` replace the real ones (tests)."""
         self.cfg = cfg
         self.entropy = entropy
         self.crypto = crypto
@@ -168,6 +171,7 @@ class ClientRun:
         self.stop = stop or Stop()
         self.clock = clock or Clock()
         self.sleep_ms = sleep_ms or _sleep_ms
+        self.transport_factory = transport_factory or _open_transport
         self.timeout_ms = timeout_s * 1000
         self.timeout_s = timeout_s
         self.restarts = 0
@@ -271,8 +275,9 @@ class ClientRun:
         host, port, proto = entry
         now = self.clock.now_ms()
         try:
+            # over a serial line the host side relays to the config's own proto
             scfg = session_config(cfg, self.crypto, self.ask_ekm, self.platform, self.pings,
-                                  "udp" if proto == "serial" else proto)
+                                  cfg.remote[2] if proto == "serial" else proto)
             # the session first: its id and key source come from the entropy, and a
             # failed source (EntropyError) must stop us before any socket exists
             session = Session(scfg, self.entropy, self.crypto, self.tls_factory, now)
@@ -281,7 +286,7 @@ class ClientRun:
         transport = self.given
         try:
             if transport is None:
-                transport = (TcpTransport if proto == "tcp" else UdpTransport)(host, port)
+                transport = self.transport_factory(host, port, proto)
         except (TransportError, OSError) as exc:
             # a TCP connect refused: openvpn's "connection-failed" restart
             self._connecting(now, entry, session)
@@ -473,6 +478,10 @@ def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "A
     """
     return ClientRun(cfg, entropy, crypto, tls_factory, ask_ekm, platform, pings, timeout_s, emit,
                      transport, retry, stop).run()
+
+
+def _open_transport(host: str, port: int, proto: str) -> "Any":
+    return (TcpTransport if proto == "tcp" else UdpTransport)(host, port)
 
 
 def _name(entry: tuple) -> str:
