@@ -30,7 +30,7 @@ from ._compat import TYPE_CHECKING
 from .control import KeyStateChannel
 from .digest import hash_digest
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from .events import Event, EventLog, auth_failed_reason, hand_window_reason, tls_error_reason
+from .events import Event, EventLog, auth_failed_reason
 from .health import EntropyError
 from .keymethod2 import KeyMethod2Message, write_key_method2
 from .multi import TlsMulti
@@ -176,6 +176,8 @@ class Session:
             channel.receive(packet, now_ms)
             self._progress(channel, now_ms)
         except ProtocolError as exc:
+            from .hints import tls_error_reason  # loaded only when a session fails
+
             self._fail(tls_error_reason(str(exc)), now_ms)
 
     def packets_to_send(self, now_ms: int) -> list:
@@ -449,6 +451,8 @@ class Session:
         cfg = self.config
         wrap = getattr(self.wrap, "name", None) if cfg.tls_auth is not None else None
         link = self.link_status() if self.link_status is not None else {}
+        from .hints import hand_window_reason  # loaded only when a session fails
+
         return hand_window_reason(cfg.hand_window_ms, channel, self.is_server, cfg.p2mp, wrap,
                                   self.remote_session_id is not None, self.last_drop,
                                   self.stats["packets_in"], self.wrap_failures, link)

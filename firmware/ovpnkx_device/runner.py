@@ -314,15 +314,18 @@ class ClientRun:
         poll_s = cfg.server_poll_timeout
         poll_at = start + poll_s * 1000 if poll_s else None
         wait = getattr(transport, "wait", None)
-        exiting = _ExitNotification(session, proto, cfg.explicit_exit_notify, self.emit)
+        exiting = None  # type: Any  # the ExitNotification, once a stop arrived
         connected = False
         no_pause = False
         while True:
             try:
                 now = self.clock.now_ms()
-                if self.stop.signal and not exiting.started:
+                if self.stop.signal and exiting is None:
+                    from .exitnotify import ExitNotification  # loaded when a stop arrives
+
+                    exiting = ExitNotification(session, proto, cfg.explicit_exit_notify, self.emit)
                     exiting.start(now, self.stop.signal)
-                if exiting.started:
+                if exiting is not None:
                     exiting.tick(now)
                 for p in session.packets_to_send(now):
                     transport.send(p)
@@ -347,7 +350,7 @@ class ClientRun:
                     session.close(now, "server poll timeout: no answer from %s within %d s"
                                   % (_name_of(transport, proto), poll_s), error=True, notify=False)
                     continue
-                deadlines = [session.get_timer(), exiting.next_ms(),
+                deadlines = [session.get_timer(), exiting.next_ms() if exiting is not None else None,
                              poll_at if session.remote_session_id is None else None,
                              self.timeout_ms or None]
                 due = [t for t in deadlines if t is not None]
@@ -365,11 +368,11 @@ class ClientRun:
                 session.close(self.clock.now_ms(), str(exc), error=True, notify=False)
                 for ev in session.events():
                     self.emit(ev.to_dict())
-                if exiting.started:
+                if exiting is not None:
                     return _Outcome("stopped", exiting.reason(), session)
                 return _Outcome("restart", str(exc), session)
             except KeyboardInterrupt:
-                if exiting.started:  # a second interrupt: cut the notification short
+                if exiting is not None:  # a second interrupt: cut the notification short
                     session.close(self.clock.now_ms(), exiting.reason(), notify=False)
                     return _Outcome("stopped", exiting.reason() + " (exit notification cut short)", session)
                 self.stop.interrupted()
@@ -405,63 +408,6 @@ class ClientRun:
         result["restarts"] = self.restarts
         self.emit(result)
         return 0 if ok else 1
-
-
-class _ExitNotification:
-    """Telling the server we leave, as openvpn's explicit-exit-notify does (sig.c)."""
-
-    def __init__(self, session: Session, proto: str, seconds: int, emit: "Any") -> None:
-        self.session = session
-        self.proto = proto
-        self.seconds = seconds
-        self.emit = emit
-        self.started = False
-        self.signal = ""
-        self.until = None  # type: int | None
-        self.next_occ = None  # type: int | None
-
-    def reason(self) -> str:
-        return "stopped by %s" % self.signal
-
-    def start(self, now: int, signal: str) -> None:
-        """The stop request arrived: notify (or not) and plan the end."""
-        self.started = True
-        self.signal = signal
-        s = self.session
-        if s.closed:
-            return
-        if not s.data_ready or self.proto == "tcp":  # nothing to tell / the closing TCP connection tells
-            s.close(now, self.reason(), notify=False)
-            return
-        if not self.seconds:
-            s.close(now, self.reason() + " (exit notification sent)", notify=True)  # one OCC EXIT
-            self.emit({"event": "exit_notify", "at_ms": now, "method": "occ", "seconds": 0})
-            return
-        method = "control" if s.cc_exit else "occ"
-        self.emit({"event": "exit_notify", "at_ms": now, "method": method, "seconds": self.seconds})
-        if s.cc_exit:
-            s.send_exit_message()
-        else:
-            s.send_occ_exit()
-            self.next_occ = now + 1000
-        self.until = now + self.seconds * 1000
-
-    def tick(self, now: int) -> None:
-        """During the notification period: OCC EXIT every second, then the end."""
-        s = self.session
-        if s.closed or self.until is None:
-            return
-        if now >= self.until:
-            s.close(now, self.reason() + " (exit notification sent)", notify=False)
-        elif self.next_occ is not None and now >= self.next_occ:
-            s.send_occ_exit()
-            self.next_occ += 1000
-
-    def next_ms(self) -> "int | None":
-        """When ``tick`` has work next, or None."""
-        if self.until is None or self.session.closed:
-            return None
-        return min(self.until, self.next_occ) if self.next_occ is not None else self.until
 
 
 def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",

@@ -21,7 +21,7 @@ from ovpnkx.tlswrap import TlsAuth, parse_static_key
 from ovpnkx_host import pki as pkimod
 from ovpnkx_host.crypto_host import HostCrypto
 from ovpnkx_host.tls_openssl import OpenSslEngine
-from ovpnkx_device import runner
+from ovpnkx_device.exitnotify import ExitNotification
 
 HAND_WINDOW_MS = 5000
 TIMEOUT_MS = 1000
@@ -499,7 +499,7 @@ def test_explicit_exit_notify_without_cc_exit_sends_occ_exit_every_second(pkis):
     pair.run_until(lambda: pair.client.data_ready)
     pair.client.negotiation.cc_exit = False  # a server without cc-exit (2.5, or 2.6 p2p without it)
     emitted = []
-    note = runner._ExitNotification(pair.client, "udp", 3, emitted.append)
+    note = ExitNotification(pair.client, "udp", 3, emitted.append)
     t0 = pair.now
     note.start(t0, "SIGTERM")
     sent = [(0, _data_out(pair.client.packets_to_send(t0)))]
@@ -514,7 +514,7 @@ def test_explicit_exit_notify_without_cc_exit_sends_occ_exit_every_second(pkis):
 def test_explicit_exit_notify_with_cc_exit_sends_exit_once(pkis):
     pair = Pair(pkis[0])
     pair.run_until(lambda: pair.client.data_ready and pair.server.data_ready)
-    note = runner._ExitNotification(pair.client, "udp", 2, lambda ev: None)
+    note = ExitNotification(pair.client, "udp", 2, lambda ev: None)
     note.start(pair.now, "SIGINT")
     pair.run_until(lambda: pair.server.closed, limit_ms=pair.now + 1500)
     assert pair.closed("server").reason == "peer exited"  # the EXIT control message
@@ -525,13 +525,13 @@ def test_explicit_exit_notify_with_cc_exit_sends_exit_once(pkis):
 
 def test_no_notification_before_data_keys_or_on_tcp(pkis):
     pair = Pair(pkis[0])
-    note = runner._ExitNotification(pair.client, "udp", 2, lambda ev: None)
+    note = ExitNotification(pair.client, "udp", 2, lambda ev: None)
     note.start(0, "SIGTERM")
     assert pair.client.closed and pair.client.close_reason == "stopped by SIGTERM"
     assert _data_out(pair.client.packets_to_send(0)) == 0
     pair = Pair(pkis[0])
     pair.run_until(lambda: pair.client.data_ready)
     emitted = []
-    note = runner._ExitNotification(pair.client, "tcp", 2, emitted.append)
+    note = ExitNotification(pair.client, "tcp", 2, emitted.append)
     note.start(pair.now, "SIGTERM")
     assert pair.client.closed and _data_out(pair.client.packets_to_send(pair.now)) == 0 and emitted == []

@@ -7,7 +7,7 @@ noisy line. ``tls_error_reason`` reads a TLS alert the peer sent.
 """
 
 from ovpnkx import keystate as ks
-from ovpnkx.events import hand_window_reason, tls_error_reason
+from ovpnkx.hints import hand_window_reason, tls_error_reason
 
 W = 5000
 SERIAL = {"where": "serial:uart1", "kind": "serial"}
