@@ -14,6 +14,9 @@ def _boot():
     import simboard
     import machine  # noqa: F401 imported while the host paths still resolve
     import _simrepl
+    import _simprofile
+
+    _simprofile.install()  # absent modules, the board's ticks and RTC, mbedTLS in the heap
 
     simboard._open_fds()
     cfg = simboard.config()
