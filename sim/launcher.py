@@ -41,6 +41,7 @@ FIRMWARE_LIB = os.path.join(SIM_DIR, "firmware_lib")
 FROZEN = os.path.join(REPO, "firmware")
 _OUT_CAP = 1 << 20  # bytes queued for a PTY nobody reads before they are dropped
 _SIGINT_BIT = 1 << (signal.SIGINT - 1)
+SIM_OWN = 256 * 1024  # host bytes for the sim's own Python HAL and REPL, beyond the board's heap
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -203,7 +204,14 @@ class Sim:
         self.heap = int(args.heap or board["heap"])
         word = 8 if sys.maxsize > 2 ** 32 else 4
         self.heap_host = self.heap if args.heap_bytes else self.heap * word // 4
-        self.heap_arg = "heapsize=%d%s" % (self.heap, "" if args.heap_bytes else "w")
+        # The sim's HAL and REPL are Python here but C on a board: the process gets
+        # SIM_OWN more, and _simboot holds back whatever is left over the board's own
+        # free heap after boot (its GC heap less what the firmware uses at boot).
+        fw_heap = (board.get("stock_firmware") or {}).get("gc_heap") or {}
+        used = int(fw_heap.get("used_after_boot", 0))
+        self.free_after_boot_host = (self.heap - used) * self.heap_host // self.heap
+        own = SIM_OWN if args.heap_bytes else SIM_OWN // (word // 4)
+        self.heap_arg = "heapsize=%d%s" % (self.heap + own, "" if args.heap_bytes else "w")
         self.trng_fault = trng_fault
         fw = board.get("stock_firmware") or {}
         self.ticks_period = int(fw.get("ticks_period", {}).get("value", 1 << 30))
@@ -260,6 +268,7 @@ class Sim:
             "uart_dev": self.fw_path, "ctl_fd": None, "heap": self.heap,
             "trng_fault": self.trng_fault, "ticks_zero_ms": self.ticks_zero_ms,
             "rtc_offset_s": self.rtc_offset_s, "mbedtls_scale": self.mbedtls_scale,
+            "free_after_boot_host": self.free_after_boot_host,
         }
 
     def _boot(self) -> None:

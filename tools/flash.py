@@ -50,6 +50,16 @@ def _load_board(name: str) -> dict:
     return load_board(name)
 
 
+def refuse_unsupported(board: dict) -> None:
+    """SystemExit naming the missing module and the board to use, for a board whose
+    stock firmware cannot run ovpnkx (a plain Pico or Pico 2 has no ``tls``)."""
+    from ovpnkx_sim.boards import refusal
+
+    reason = refusal(board)
+    if reason:
+        raise SystemExit("flash: " + reason)
+
+
 def mpremote(port: str, *args: str, check: bool = True, timeout: float = 120, cwd: "str | None" = None) -> str:
     """Run ``mpremote connect PORT ARGS...``; its stdout."""
     proc = subprocess.run([MPREMOTE, "connect", port, *args], capture_output=True, text=True, timeout=timeout,
@@ -198,6 +208,7 @@ def flash(board_name: str, port: str, config: "str | None" = None, transport: "s
     """Build and copy; returns what was done (arch, files, seconds)."""
     start = time.monotonic()
     board = _load_board(board_name)
+    refuse_unsupported(board)  # before anything is written to the board
     arch, why = choose_arch(board, device_mpy(port))
     ovpn_text = None
     if config:

@@ -27,6 +27,7 @@ Facts about MicroPython 1.29's ``tls`` (mbedTLS 3.6) that shape this module:
 - No RFC 5705 exporter: tls-ekm is impossible, use the TLS PRF key method.
 """
 
+import gc
 import io
 
 from ._compat import TYPE_CHECKING, const
@@ -53,6 +54,7 @@ _CT_APPDATA = const(23)
 _HT_SERVER_HELLO = const(2)
 _HT_CERTIFICATE = const(11)
 _MAX_CIPHERTEXT = const(16384 + 2048)
+_ENOMEM = const(12)
 _ERR_REJECTED = const(-0x3000)  # MBEDTLS_ERR_X509_FATAL_ERROR: our verify callback said no
 
 _ALERTS = {
@@ -314,6 +316,7 @@ class MbedTlsEngine:
         ctx.verify_mode = _tls.CERT_REQUIRED  # type: ignore[attr-defined, unused-ignore]
         pipe = _Pipe()
         reason = None
+        sock = None  # type: Any
         try:
             sock = ctx.wrap_socket(pipe, server_side=False, do_handshake_on_connect=False,
                                    server_hostname=name)
@@ -326,7 +329,12 @@ class MbedTlsEngine:
         except ValueError as exc:  # mbedTLS's verify report
             reason = "certificate verify failed: %s" % _text(exc)
         except OSError as exc:
+            _raise_if_enomem(exc)
             reason = "certificate verify failed: %s" % _text(exc)
+        # the probe's context (CA chain, DRBG, config) is freed by its finaliser: on rp2
+        # it sits in the GC heap, so give it back before the real session goes on
+        del sock, ctx, pipe
+        gc.collect()
         if reason:
             self._fail(reason)
 
@@ -346,6 +354,7 @@ class MbedTlsEngine:
         except RemoteProtocolError:
             raise
         except (OSError, ValueError) as exc:
+            _raise_if_enomem(exc)
             self._fail(self._describe(exc))
         if parts:
             self._records.append(b"".join(parts))
@@ -398,6 +407,13 @@ class MbedTlsEngine:
     def export_keying_material(self, label: bytes, length: int) -> bytes:
         """Not available: MicroPython's tls has no RFC 5705 exporter."""
         raise LocalProtocolError("MicroPython's tls has no RFC 5705 exporter (no tls-ekm); use the TLS PRF")
+
+
+def _raise_if_enomem(exc: Exception) -> None:
+    # mbedTLS could not allocate (on rp2: from the GC heap): that is no TLS failure
+    # of the peer, and the application reports it as such
+    if isinstance(exc, OSError) and exc.args and exc.args[0] == _ENOMEM:
+        raise MemoryError("mbedTLS: out of memory")
 
 
 def _text(exc: Exception) -> str:
