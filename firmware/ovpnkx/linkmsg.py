@@ -18,7 +18,7 @@ from .errors import RemoteProtocolError
 
 TIME_REQUEST = b"\x00TIME?"
 _TIME_REPLY = b"\x00TIME"
-_EARLIEST = 1577836800  # 2020-01-01: an earlier "now" is no date at all
+_EARLIEST = 1735689600  # 2025-01-01: an earlier "now" is a reset clock, not a date
 
 
 def is_link_message(payload: "bytes | bytearray") -> bool:
@@ -39,7 +39,7 @@ def time_reply(unix_seconds: int) -> bytes:
 def parse_time_reply(payload: "bytes | bytearray") -> "int | None":
     """Seconds since 1970 from a time reply; None if ``payload`` is another message.
 
-    RemoteProtocolError for a malformed reply or a date before 2020.
+    RemoteProtocolError for a malformed reply or a date before 2025.
     """
     payload = bytes(payload)
     if not payload.startswith(_TIME_REPLY) or payload == TIME_REQUEST:
@@ -48,5 +48,5 @@ def parse_time_reply(payload: "bytes | bytearray") -> "int | None":
         raise RemoteProtocolError("serial link: time reply of %d bytes, not %d" % (len(payload), len(_TIME_REPLY) + 8))
     secs = int.from_bytes(payload[len(_TIME_REPLY):], "big")
     if secs < _EARLIEST or secs >= 1 << 40:
-        raise RemoteProtocolError("serial link: time reply %d is not a plausible date" % secs)
+        raise RemoteProtocolError("serial link: time reply %d is not a plausible date (before 2025)" % secs)
     return secs

@@ -28,12 +28,12 @@ def pki(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pico(pki, tmp_path_factory):
-    sim = start_sim("--board", "rp2040", "--frozen", "")
+    sim = start_sim("--board", "rp2040w", "--frozen", "")
     try:
         conf = tmp_path_factory.mktemp("conf") / "client.ovpn"
         # files beside the config, not inline: flash copies them and rewrites the paths
         conf.write_text(ov.client_config(pki, 1194, mode="p2mp", tls_auth=True, inline=False))
-        report = flash_tool.flash("rp2040", sim.info["repl"], str(conf), "serial", dict(BASE), reset=False)
+        report = flash_tool.flash("rp2040w", sim.info["repl"], str(conf), "serial", dict(BASE), reset=False)
         print("flash: %s s, native code for %s (%s)" % (report["seconds"], report["arch"], report["arch_from"]))
         sim.info["flash_report"] = report
         yield sim.info
