@@ -204,12 +204,16 @@ def run(args) -> str:
         name = BOARDS[0]
         b = board_run.flash_board(name, BAUD, prep, os.path.join(work, "flash-serial"))
         rows = []
+        why = []
         try:
             for _ in range(runs):
                 ex = board_run.exchange(b, prep, BAUD)
                 fig = board_run.figures(ex, BAUD)
                 if _ok(ex) and fig:
                     rows.append(fig)
+                else:
+                    res = [e for e in ex["device"] if e.get("event") in ("result", "config_error")]
+                    why.append(res[-1].get("reason") if res else "no result on the console")
         finally:
             board_run.stop_board(b)
         if rows:
@@ -226,7 +230,7 @@ def run(args) -> str:
             out.append("  handshake / bound                   %6.2fx   [%.2f-%.2f]  (aim: <= 1.25x)"
                        % (hs / bound, ratios[0], ratios[-1]))
         else:
-            out.append("Handshake over the 115200-baud UART (%s): every run FAILED" % name)
+            out.append("Handshake over the 115200-baud UART (%s): every run FAILED: %s" % (name, "; ".join(map(str, why))))
         return "\n".join(out)
     finally:
         shutil.rmtree(work, ignore_errors=True)

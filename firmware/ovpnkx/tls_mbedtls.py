@@ -15,24 +15,28 @@ Facts about MicroPython 1.29's ``tls`` (mbedTLS 3.6) that shape this module:
   dereferences NULL and crashes), so completion is read off the record stream: TLS 1.2
   (the only version this build offers) is done when each side has sent and received
   ChangeCipherSpec followed by Finished, and mbedTLS raised nothing.
-- A client with ``CERT_REQUIRED`` must give ``server_hostname`` and mbedTLS then
-  checks it against the server certificate's name; OpenVPN checks no name. So the
-  client runs with ``CERT_OPTIONAL`` (which alone would accept any certificate) and,
-  before the real session sees the server's Certificate, a throw-away client session
-  with ``CERT_REQUIRED`` and the certificate's own name is fed the same ServerHello
-  and Certificate: mbedTLS verifies chain, CA and validity there. The real session's
-  verify callback then insists on the very same certificate.
+- A client cannot have mbedTLS verify the server's chain without a hostname:
+  ``wrap_socket`` refuses ``CERT_REQUIRED`` without ``server_hostname`` (and mbedTLS
+  3.6.3 on refuses it as well), ``CERT_OPTIONAL`` verifies but tells nobody the
+  verdict (the verify callback gets a certificate and its depth, not mbedTLS's
+  flags), and OpenVPN checks no name. So the client's session runs with
+  ``CERT_NONE`` and, before mbedTLS reads the server's Certificate message, this
+  engine verifies that chain itself (``x509verify``: signatures up to the CA,
+  validity against the device's date, CA constraints) and makes the
+  ``remote-cert-tls`` EKU check. mbedTLS then checks the ServerKeyExchange
+  signature with that same leaf's key, which ties the session to it. (Earlier a
+  second, verify-only mbedTLS session did this: 24.5 KB more peak heap on a Pico W.)
 - ``getpeercert`` is absent (no MBEDTLS_SSL_KEEP_PEER_CERTIFICATE); the verify
   callback sees each certificate's DER and does the ``remote-cert-tls`` EKU check.
 - No RFC 5705 exporter: tls-ekm is impossible, use the TLS PRF key method.
 """
 
-import gc
 import io
 
 from ._compat import TYPE_CHECKING, const
 from .certinfo import EKU_CLIENT_AUTH, EKU_SERVER_AUTH, CertInfo, pem_blocks
 from .errors import LocalProtocolError, RemoteProtocolError
+from .x509verify import chain_from_message, utc_seconds, verify_chain
 
 if TYPE_CHECKING:
     from typing import Any
@@ -55,6 +59,7 @@ _HT_SERVER_HELLO = const(2)
 _HT_CERTIFICATE = const(11)
 _MAX_CIPHERTEXT = const(16384 + 2048)
 _ENOMEM = const(12)
+_EARLIEST = const(1735689600)  # 2025-01-01: an earlier clock is a reset RTC, not a date
 _ERR_REJECTED = const(-0x3000)  # MBEDTLS_ERR_X509_FATAL_ERROR: our verify callback said no
 
 _ALERTS = {
@@ -181,7 +186,7 @@ class MbedTlsEngine:
     max_record = MAX_WRITE
 
     def __init__(self, is_server: bool, ca_pem: bytes, cert_pem: bytes, key_pem: bytes,
-                 remote_cert_tls: "str | None" = None) -> None:
+                 remote_cert_tls: "str | None" = None, now: "Any" = None) -> None:
         if _tls is None:
             raise LocalProtocolError("MbedTlsEngine needs MicroPython's tls module")
         if remote_cert_tls not in (None, "server", "client"):
@@ -202,10 +207,12 @@ class MbedTlsEngine:
                 ctx.load_verify_locations(der)
         except (ValueError, OSError) as exc:
             raise LocalProtocolError("certificate or key not accepted by mbedTLS: %s" % _text(exc))
-        # the client verifies through the probe (see module docstring)
+        # the client verifies the server's chain itself (see module docstring)
         # (the port stubs lack verify_mode / verify_callback)
-        ctx.verify_mode = _tls.CERT_REQUIRED if is_server else _tls.CERT_OPTIONAL  # type: ignore[attr-defined, unused-ignore]
-        ctx.verify_callback = self._verify  # type: ignore[attr-defined, unused-ignore]
+        ctx.verify_mode = _tls.CERT_REQUIRED if is_server else _tls.CERT_NONE  # type: ignore[attr-defined, unused-ignore]
+        if is_server:
+            ctx.verify_callback = self._verify  # type: ignore[attr-defined, unused-ignore]
+        self._now = now if now is not None else _utc_now
         self._ctx = ctx
         self._pipe = _Pipe()
         self._sock = None  # type: Any
@@ -213,7 +220,7 @@ class MbedTlsEngine:
         self._in_types = []  # type: list
         self._hs = b""  # client: handshake bytes before the server's certificate is checked
         self._server_hello = None  # type: bytes | None
-        self._leaf = None  # type: bytes | None  # client: the certificate the probe verified
+        self._leaf = None  # type: bytes | None  # client: the server certificate verified
         self._reason = None  # type: str | None  # why the verify callback refused
         self._alert = None  # type: str | None
         self._failed = None  # type: str | None
@@ -293,48 +300,24 @@ class MbedTlsEngine:
             elif htype == _HT_CERTIFICATE:
                 if self._server_hello is None:
                     self._fail("TLS server sent its certificate before ServerHello")
-                leaf = first_certificate(msg)
-                self._probe(self._server_hello + msg, leaf)
-                self._leaf = leaf
+                self._verify_server(msg)
+                self._leaf = first_certificate(msg)
                 self._hs = b""
                 return
 
-    def _probe(self, flight: bytes, leaf: bytes) -> None:
+    def _verify_server(self, msg: bytes) -> None:
+        """Client: the server's chain up to our CA at the device's date, and its EKU."""
+        now = self._now()
+        if now is None or now < _EARLIEST:
+            self._fail("certificate verify failed: the device has no date (its clock reads %s), so the "
+                       "server certificate's validity cannot be checked" % _date_text(now))
         try:
-            info = CertInfo(leaf)
+            leaf = verify_chain(chain_from_message(msg), self._ca, now)
+            info = CertInfo(leaf.der)
         except RemoteProtocolError as exc:
-            self._fail("server certificate: %s" % exc)
+            self._fail(str(exc))
+        self.peer_subject = info.common_name
         reason = self._eku_refusal(info)
-        if reason:
-            self._fail(reason)
-        name = info.verify_name()
-        if not name:
-            self._fail("server certificate has no name mbedTLS can check (CN or subjectAltName)")
-        ctx = _tls.SSLContext(_tls.PROTOCOL_TLS_CLIENT)
-        for der in self._ca:
-            ctx.load_verify_locations(der)
-        ctx.verify_mode = _tls.CERT_REQUIRED  # type: ignore[attr-defined, unused-ignore]
-        pipe = _Pipe()
-        reason = None
-        sock = None  # type: Any
-        try:
-            sock = ctx.wrap_socket(pipe, server_side=False, do_handshake_on_connect=False,
-                                   server_hostname=name)
-            sock.read(16)  # its ClientHello, thrown away
-            pipe.inbuf = frame_handshake(flight)
-            pipe.budget = len(pipe.inbuf)
-            if sock.read(16) is not None or pipe.inbuf:
-                reason = "server certificate check did not stop after the certificate"
-            sock.close()
-        except ValueError as exc:  # mbedTLS's verify report
-            reason = "certificate verify failed: %s" % _text(exc)
-        except OSError as exc:
-            _raise_if_enomem(exc)
-            reason = "certificate verify failed: %s" % _text(exc)
-        # the probe's context (CA chain, DRBG, config) is freed by its finaliser: on rp2
-        # it sits in the GC heap, so give it back before the real session goes on
-        del sock, ctx, pipe
-        gc.collect()
         if reason:
             self._fail(reason)
 
@@ -407,6 +390,27 @@ class MbedTlsEngine:
     def export_keying_material(self, label: bytes, length: int) -> bytes:
         """Not available: MicroPython's tls has no RFC 5705 exporter."""
         raise LocalProtocolError("MicroPython's tls has no RFC 5705 exporter (no tls-ekm); use the TLS PRF")
+
+
+def _utc_now() -> "int | None":
+    """The device's date as Unix seconds, from ``time.gmtime()`` (whatever the port's
+    epoch); None where there is none."""
+    import time
+
+    try:
+        t = time.gmtime()
+    except (AttributeError, OSError):
+        return None
+    return utc_seconds(t[0], t[1], t[2], t[3], t[4], t[5])
+
+
+def _date_text(secs: "int | None") -> str:
+    if secs is None:
+        return "nothing"
+    import time
+
+    t = time.gmtime(secs)
+    return "%04d-%02d-%02d" % (t[0], t[1], t[2])
 
 
 def _raise_if_enomem(exc: Exception) -> None:
