@@ -451,6 +451,7 @@ class Sim:
             "control": self.control_path, "pid": os.getpid(),
             "heap": self.heap, "heap_host": self.heap_host, "wifi": bool(self.board.get("wifi")),
             "link": self.to_host.settings(), "trng_fault": self.trng_fault,
+            "heap_free_host": self.free_after_boot_host,
             "ticks_period": self.ticks_period, "rtc_at_reset": self.rtc_at_reset,
             "mbedtls_charged": bool(self.mbedtls_scale),
             "shim": self.shim or "none: " + _shim.why(),

@@ -39,7 +39,7 @@ from .errors import LocalProtocolError, RemoteProtocolError
 from .x509verify import chain_from_message, utc_seconds, verify_chain
 
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, NoReturn
 
 try:
     import tls as _tls  # type: ignore[import-not-found, unused-ignore]
@@ -356,7 +356,7 @@ class MbedTlsEngine:
             return "TLS alert from peer: %s" % self._alert
         return "TLS error: %s" % _text(exc)
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str) -> "NoReturn":
         self._failed = reason
         raise RemoteProtocolError(reason)
 

@@ -19,9 +19,12 @@ Failures raise RemoteProtocolError("certificate verify failed: ...").
 
 import hashlib
 
-from ._compat import const
+from ._compat import TYPE_CHECKING, const
 from .certinfo import _children, _expect, _tlv
 from .errors import RemoteProtocolError
+
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 MAX_DEPTH = const(6)
 _SEQ = const(0x30)
@@ -91,7 +94,7 @@ def utc_seconds(y: int, m: int, d: int, hh: int = 0, mi: int = 0, ss: int = 0) -
     return days * 86400 + hh * 3600 + mi * 60 + ss
 
 
-def _fail(why: str) -> None:
+def _fail(why: str) -> "NoReturn":
     raise RemoteProtocolError("certificate verify failed: " + why)
 
 
@@ -278,7 +281,7 @@ def ecdsa_verify(curve: bytes, point: tuple, digest: bytes, sig_der: bytes) -> b
     u2 = r * w % n
     qx, qy = point
     both = _ec_add(p, gx, gy, 1, qx, qy, 1)
-    table = (None, (gx, gy, 1), (qx, qy, 1), both)
+    table = ((0, 1, 0), (gx, gy, 1), (qx, qy, 1), both)
     X, Y, Z = 0, 1, 0
     for i in range(max(_bits(u1), _bits(u2)) - 1, -1, -1):  # Shamir's trick
         X, Y, Z = _ec_double(p, X, Y, Z)
@@ -364,7 +367,6 @@ def verify_chain(chain: list, trusted: list, now: int) -> Cert:
         _check_time(nxt, now)
         cur = nxt
     _fail("certificate chain longer than %d" % MAX_DEPTH)
-    return certs[0]  # (not reached)
 
 
 def chain_from_message(msg: bytes) -> list:

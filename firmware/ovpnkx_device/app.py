@@ -297,7 +297,10 @@ def main(config: str = CONFIG, ovpn: str = OVPN, out: "Any" = emit) -> int:
         entropy, state, detail = None, "error", "%s: %s" % (type(exc).__name__, exc)
     out({"event": "entropy", "source": settings["entropy"], "state": state, "detail": detail})
     if state == "error":  # no keys from a failed source, and it does not heal by retrying
-        out({"event": "result", "ok": False, "reason": "entropy source failed: %s" % detail})
+        reason = str(detail)
+        if not reason.startswith("entropy source failed"):
+            reason = "entropy source failed: " + reason
+        out({"event": "result", "ok": False, "reason": reason})
         return 3
     backoff = settings["backoff_s"][0]
     while True:

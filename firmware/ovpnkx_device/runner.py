@@ -49,7 +49,8 @@ def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: st
               ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform)
     if key_fingerprint is not None:
         try:
-            return SessionConfig(key_fingerprint=key_fingerprint, **kw)
+            ask = {"key_fingerprint": key_fingerprint}  # type: dict[str, Any]
+            return SessionConfig(**kw, **ask)
         except TypeError:  # a core whose keys events always carry the fingerprint
             pass
     return SessionConfig(**kw)

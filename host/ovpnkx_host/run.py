@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baud", type=int, default=115200, help="the serial line's rate, 8N1 (default 115200)")
     p.add_argument("--pings", type=int, default=3, help="keepalive pings each way (default 3)")
     p.add_argument("--keep", metavar="DIR", help="write the PKI, configs and the sim's flash to DIR and keep them")
+    p.add_argument("--trng-fault", metavar="stuck|bias=P|...",
+                   help="make the board's noise source fail this way (see `ovpnkx sim start --help`): "
+                        "the key exchange must stop before anything is sent")
 
 
 class CountingLink(SerialLink):
@@ -173,10 +176,12 @@ def prepare(work: str, pings: int, baud: int) -> dict:
             "client_conf": client_conf, "settings": {"pings": pings, "reconnect": False, "baud": baud, "fingerprint": True}}
 
 
-def flash_board(board: str, baud: int, prep: dict, flash_dir: "str | None" = None) -> dict:
-    """Start the simulated board (``flash_dir``: its file system, kept) and flash it
-    (`make flash`, no reset); returns {"sim", "info", "report"} (stop with ``stop_board``)."""
-    sim, info = _start_sim(board, baud, flash_dir)
+def flash_board(board: str, baud: int, prep: dict, flash_dir: "str | None" = None,
+                sim_args: "list | None" = None) -> dict:
+    """Start the simulated board (``flash_dir``: its file system, kept; ``sim_args``: more
+    `ovpnkx sim start` flags) and flash it (`make flash`, no reset); returns {"sim", "info",
+    "report"} (stop with ``stop_board``)."""
+    sim, info = _start_sim(board, baud, flash_dir, sim_args)
     try:
         report = _flash_tool().flash(board, info["repl"], prep["client_conf"], "serial", dict(prep["settings"]),
                                      reset=False, out=os.path.join(prep["work"], "staged-" + board))
@@ -248,7 +253,8 @@ def run(args: argparse.Namespace) -> int:
         print("ovpnkx run: %s" % reason, file=sys.stderr)
         return 2
     prep = prepare(args.keep or tempfile.mkdtemp(prefix="ovpnkx-run-"), args.pings, args.baud)
-    board = flash_board(args.board, args.baud, prep, os.path.join(prep["work"], "flash") if args.keep else None)
+    board = flash_board(args.board, args.baud, prep, os.path.join(prep["work"], "flash") if args.keep else None,
+                        ["--trng-fault", args.trng_fault] if args.trng_fault else None)
     try:
         info, report = board["info"], board["report"]
         print("ovpnkx run: simulated %s (%s), stock MicroPython with no frozen modules"
