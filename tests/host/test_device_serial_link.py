@@ -153,3 +153,23 @@ def test_binary_on_the_repl_port_is_not_ctrl_c(pico, pki, tmp_path):
     # Ctrl-C works again once the session is over
     assert mp(pico, "exec", "print('alive')").stdout.strip() == "alive"
     print("over the REPL port: %d bytes with 0x03 among %d sent" % (stats["ctrl_c_out"], stats["bytes_out"]))
+
+
+def test_host_link_answers_the_time_request():
+    """serve and relay (SerialLink) answer a device's time request with this host's
+    clock; link messages never reach the packet handler."""
+    import time
+
+    from ovpnkx.linkmsg import TIME_REQUEST, parse_time_reply
+    from ovpnkx.serialframe import FrameDecoder, encode_frame
+    from ovpnkx_host.serial_link import SerialLink
+
+    link = SerialLink("loop://")
+    try:
+        packets = link.feed(encode_frame(TIME_REQUEST) + encode_frame(b"\x38abc") + encode_frame(b"\x00OTHER"))
+        assert packets == [b"\x38abc"] and link.time_replies == 1
+        frames = FrameDecoder().feed(link.port.read(64))
+        assert len(frames) == 1 and abs(parse_time_reply(frames[0]) - time.time()) < 5
+        assert link.stats()["time_replies"] == 1
+    finally:
+        link.close()
