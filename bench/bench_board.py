@@ -86,7 +86,7 @@ def _live(board: str, flash_dir: str, heap: int) -> dict:
     """gc.mem_alloc() (host bytes) after boot, and after importing what main.py imports."""
     from ovpnkx_sim.boards import load_board  # noqa: F401  (the sim package must be there)
 
-    b = board_run.start_flashed(board, flash_dir, 0, heap)
+    b = board_run.start_flashed(board, flash_dir, 0, max(heap, 400 * 1024))  # room: it measures, not fits
     mpremote = os.path.join(os.path.dirname(sys.executable), "mpremote")
     try:
         def ask(code: str) -> int:
@@ -95,7 +95,8 @@ def _live(board: str, flash_dir: str, heap: int) -> dict:
             return int(out[-1])
         base = ask("import gc; gc.collect(); print(gc.mem_alloc())")
         code = ask("import gc, ovpnkx_device.app, ovpnkx_device.runner, ovpnkx_device.serial, ovpnkx.session, "
-                   "ovpnkx.tls_mbedtls, ovpnkx.crypto_mp, ovpnkx.gcm, noise; gc.collect(); print(gc.mem_alloc())")
+                   "ovpnkx.tls_mbedtls, ovpnkx.x509verify, ovpnkx.crypto_mp, ovpnkx.gcm, ovpnkx_device.wallclock, "
+                   "ovpnkx_device.entropy_select, noise; gc.collect(); print(gc.mem_alloc())")
     finally:
         board_run.stop_board(b)
     return {"boot": base, "imported": code}
