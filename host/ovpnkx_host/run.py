@@ -197,10 +197,11 @@ def stop_board(board: dict) -> None:
 
 
 def start_flashed(board: str, flash_dir: str, baud: int, heap: "int | None" = None,
-                  heap_bytes: bool = False) -> dict:
+                  heap_bytes: bool = False, sim_args: "list | None" = None) -> dict:
     """Start a simulated board on an already flashed file system (``heap``: 32-bit-board
-    bytes as -X heapsize=Nw; ``heap_bytes``: exactly that many host bytes)."""
-    extra = (["--heap", str(heap)] if heap else []) + (["--heap-bytes"] if heap_bytes else [])
+    bytes as -X heapsize=Nw; ``heap_bytes``: exactly that many host bytes; ``sim_args``:
+    more `ovpnkx sim start` flags)."""
+    extra = (["--heap", str(heap)] if heap else []) + (["--heap-bytes"] if heap_bytes else []) + (sim_args or [])
     sim, info = _start_sim(board, baud, flash_dir, extra)
     return {"sim": sim, "info": info, "report": None}
 

@@ -125,3 +125,28 @@ def test_tls_handshake_is_charged_to_the_pico_w_heap(pki, tmp_path):
     assert charged["esp32"]["charged"] == 0 and charged["esp32"]["alloc_delta"] < pico["alloc_delta"] - 60000
     print("in-memory handshake, GC heap taken (host bytes): Pico W %d (mbedTLS %d), ESP32 %d"
           % (pico["alloc_delta"], pico["charged"], charged["esp32"]["alloc_delta"]))
+
+
+def test_key_exchange_across_the_ticks_wrap(tmp_path):
+    """The Pico W boots 1.5 s before its ticks wrap; the session (3 pings each way,
+    about 6 s) runs across the wrap and its clock keeps counting forwards."""
+    from ovpnkx_host import run as board_run
+
+    prep = board_run.prepare(str(tmp_path / "work"), 3, 115200)
+    flash = str(tmp_path / "flash")
+    board_run.stop_board(board_run.flash_board("rp2040w", 0, prep, flash))
+    period = load_board("rp2040w")["stock_firmware"]["ticks_period"]["value"]
+    b = board_run.start_flashed("rp2040w", flash, 0, sim_args=["--ticks-start", str(period - 1500)])
+    try:
+        ex = board_run.exchange(b, prep, 115200)
+        # the board's ticks wrapped meanwhile: they read a small number now
+        after = int(mp(b["info"], "exec", "import time; print(time.ticks_ms())").stdout.split()[-1])
+    finally:
+        board_run.stop_board(b)
+    device = ex["device"]
+    result = [e for e in device if e.get("event") == "result"][-1]
+    assert result["ok"] and result["pings_received"] >= 3, result
+    stamps = [e["at_ms"] for e in device if "at_ms" in e]
+    # a clock that broke at the wrap would jump by about +-2^30 ms
+    assert all(0 <= t < 60000 for t in stamps) and max(stamps) >= 4000, stamps
+    assert after < 60000, after
