@@ -148,5 +148,5 @@ def test_key_exchange_across_the_ticks_wrap(tmp_path):
     assert result["ok"] and result["pings_received"] >= 3, result
     stamps = [e["at_ms"] for e in device if "at_ms" in e]
     # a clock that broke at the wrap would jump by about +-2^30 ms
-    assert all(0 <= t < 60000 for t in stamps) and max(stamps) >= 4000, stamps
+    assert all(0 <= t < 60000 for t in stamps) and max(stamps) >= 2000, stamps
     assert after < 60000, after
