@@ -85,7 +85,10 @@ def run(args) -> int:
     if args.sim_command == "boards":
         for name in list_boards():
             b = load_board(name)
-            print("%-8s heap %7d  wifi %-5s  %s" % (name, b["heap"], b.get("wifi", False), b.get("machine", "")))
+            print("%-8s heap %7d  wifi %-5s  %-13s %s" % (
+                name, b["heap"], b.get("wifi", False),
+                "supported" if b.get("supported", True) is not False else "refused: no " + str(
+                    (b.get("unsupported") or {}).get("missing", "tls")), b.get("machine", "")))
         return 0
     print("usage: ovpnkx sim {start,link,boards} ...", file=sys.stderr)
     return 2
