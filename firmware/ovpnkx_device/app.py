@@ -258,6 +258,7 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
 
     pings = settings["pings"]
     timeout_s = (cfg.hand_window + 10 + 3 * pings * max(cfg.ping, 2)) if pings else 0
+    gc.collect()  # start the session on a compacted heap: its peak is what a board must hold
     run_client(cfg, entropy, MicroPythonCrypto(settings["compact_gcm"]), tls_factory, ask_ekm=False,
                platform=board_name(settings), pings=pings, timeout_s=timeout_s, emit=capture,
                transport=transport, key_fingerprint=settings["fingerprint"])
