@@ -229,7 +229,7 @@ def _serial_row(name: str, prep: dict, runs: int, work: str) -> str:
     finally:
         board_run.stop_board(b)
     if not rows:
-        return "  %-8s FAILED: %s" % (name, "; ".join(sorted(set(w[:120] for w in why))))
+        return "  %-8s FAILED: %s" % (name, "; ".join(sorted(set(w.split(" (free heap")[0][:120] for w in why))))
     hs = statistics.median(r["handshake_ms"] for r in rows)
     bound = statistics.median(r["bound_ms"] for r in rows)
     ratios = sorted(r["handshake_ms"] / r["bound_ms"] for r in rows)

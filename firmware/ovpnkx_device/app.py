@@ -309,8 +309,9 @@ def main(config: str = CONFIG, ovpn: str = OVPN, out: "Any" = emit) -> int:
             result = run_once(settings, cfg, entropy, out)
         except MemoryError:
             gc.collect()  # the session's objects are gone now; say so, then retry like any failure
-            hint = "firmware frozen into the image" if settings["compact_gcm"] \
-                else "\"compact_gcm\": true or firmware frozen into the image"
+            hint = ("a board with more heap: this one is too small for ovpnkx on stock firmware "
+                    "(`make bench`, section board, has each board's peak)") if settings["compact_gcm"] \
+                else "\"compact_gcm\": true in /ovpnkx.json"
             result = {"event": "result", "ok": False,
                       "reason": "out of memory during the session (free heap now %d B); try %s"
                                 % (gc.mem_free(), hint)}
