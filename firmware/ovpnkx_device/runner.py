@@ -60,11 +60,14 @@ _TICK_MS = 200  # longest wait between looks at the stop request
 
 
 def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: str,
-                   pings: int = 0, proto: "str | None" = None) -> SessionConfig:
+                   pings: int = 0, proto: "str | None" = None,
+                   key_fingerprint: "bool | None" = None) -> SessionConfig:
     """SessionConfig from a parsed .ovpn, keeping only ciphers this runtime has.
 
     Made afresh for each attempt (``proto``: the remote's): the tls-auth replay
     state belongs to one session. ProtocolError names what cannot be used.
+    ``key_fingerprint``: ask for the key fingerprint on ``keys`` events (given only
+    where the core's SessionConfig takes it).
     """
     ciphers = [c for c in cfg.data_ciphers if crypto.supports(c)]
     if not ciphers:
@@ -73,12 +76,19 @@ def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: st
     wrap_factory = control_wrap_factory(cfg, False, crypto)  # tls-auth, tls-crypt, tls-crypt-v2 or none
     tls_auth = wrap_factory() if wrap_factory is not None else None
     ping_ms = cfg.ping * 1000 or (DEFAULT_PING_MS if pings else 0)
-    return SessionConfig(is_server=False, p2mp=cfg.p2mp, ciphers=ciphers, auth=cfg.auth,
-                         tls_auth=tls_auth, ask_ekm=ask_ekm, proto=proto or cfg.remote[2],
-                         username=cfg.username, password=cfg.password,
-                         hand_window_ms=cfg.hand_window * 1000, timeout_ms=cfg.tls_timeout * 1000,
-                         ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform,
-                         compression=_framing(cfg))
+    kw = dict(is_server=False, p2mp=cfg.p2mp, ciphers=ciphers, auth=cfg.auth,
+              tls_auth=tls_auth, ask_ekm=ask_ekm, proto=proto or cfg.remote[2],
+              username=cfg.username, password=cfg.password,
+              hand_window_ms=cfg.hand_window * 1000, timeout_ms=cfg.tls_timeout * 1000,
+              ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform,
+              compression=_framing(cfg))
+    if key_fingerprint is not None:
+        try:
+            ask = {"key_fingerprint": key_fingerprint}  # type: dict[str, Any]
+            return SessionConfig(**kw, **ask)
+        except TypeError:  # a core whose keys events always carry the fingerprint
+            pass
+    return SessionConfig(**kw)
 
 
 def _framing(cfg: ClientConfig) -> "Any":
@@ -155,7 +165,7 @@ class ClientRun:
                  ask_ekm: bool = False, platform: str = "unknown", pings: int = 0, timeout_s: int = 0,
                  emit: "Any" = text_emitter, transport: "Any" = None, retry: "bool | None" = None,
                  stop: "Stop | None" = None, clock: "Any" = None, sleep_ms: "Any" = None,
-                 transport_factory: "Any" = None) -> None:
+                 transport_factory: "Any" = None, key_fingerprint: "bool | None" = None) -> None:
         """``clock`` (``now_ms()``), ``sleep_ms(ms)`` and ``transport_factory(host, port,
         proto)`` replace the real ones (tests)."""
         self.cfg = cfg
@@ -172,6 +182,7 @@ class ClientRun:
         self.clock = clock or Clock()
         self.sleep_ms = sleep_ms or _sleep_ms
         self.transport_factory = transport_factory or _open_transport
+        self.key_fingerprint = key_fingerprint
         self.timeout_ms = timeout_s * 1000
         self.timeout_s = timeout_s
         self.restarts = 0
@@ -277,7 +288,7 @@ class ClientRun:
         try:
             # over a serial line the host side relays to the config's own proto
             scfg = session_config(cfg, self.crypto, self.ask_ekm, self.platform, self.pings,
-                                  cfg.remote[2] if proto == "serial" else proto)
+                                  cfg.remote[2] if proto == "serial" else proto, self.key_fingerprint)
             # the session first: its id and key source come from the entropy, and a
             # failed source (EntropyError) must stop us before any socket exists
             session = Session(scfg, self.entropy, self.crypto, self.tls_factory, now)
@@ -413,7 +424,8 @@ class ClientRun:
 def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
                ask_ekm: bool = False, platform: str = "unknown", pings: int = 0,
                timeout_s: int = 0, emit: "Any" = text_emitter, transport: "Any" = None,
-               retry: "bool | None" = None, stop: "Stop | None" = None) -> int:
+               retry: "bool | None" = None, stop: "Stop | None" = None,
+               key_fingerprint: "bool | None" = None) -> int:
     """Run the client (see the module docstring); the exit status.
 
     ``transport`` (``send``, ``receive``, ``close``, ``name``, and ``wait(timeout_ms)``
@@ -423,7 +435,7 @@ def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "A
     remote is tried once. ``stop`` carries a stop request from a signal handler.
     """
     return ClientRun(cfg, entropy, crypto, tls_factory, ask_ekm, platform, pings, timeout_s, emit,
-                     transport, retry, stop).run()
+                     transport, retry, stop, key_fingerprint=key_fingerprint).run()
 
 
 def _open_transport(host: str, port: int, proto: str) -> "Any":
