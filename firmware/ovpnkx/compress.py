@@ -153,6 +153,15 @@ def from_push(options: list, current: "Framing | None") -> "Framing | None":
     return result
 
 
+def unframed_reason(payload: bytes) -> "str | None":
+    """Why a session must end when ``payload`` (not unframed by us) is a ping the peer framed."""
+    peer = unframed_hint(payload)
+    if peer is None:
+        return None
+    return ("the server frames every packet for compression (%s on its side), but our config has no such "
+            "line: add '%s' (ovpnkx frames the stub and never compresses)" % (peer.split()[0], peer))
+
+
 def unframed_hint(payload: bytes) -> "str | None":
     """A hint when a payload without our framing is a ping the peer framed: the
     server uses a compression stub that our config does not have."""

@@ -61,6 +61,29 @@ def hand_window_reason(hand_window_ms: int, channel: "Any", is_server: bool, p2m
     return why + (" (%s)" % "; ".join(hints) if hints else "")
 
 
+def state_text(session: "Any") -> str:
+    """Where a session stands, for a time-out message."""
+    if session.data_ready:
+        return "data channel ready, %d pings decrypted" % session.stats["pings_received"]
+    if not session.channels:
+        return "no key_state"
+    return ks.STATE_NAMES[session.channels[max(session.channels)].state.state]
+
+
+def link_counters(transport: "Any", where: tuple) -> dict:
+    """What a transport counted, for the hints: ``where`` = (name, kind "udp"|"tcp"|"serial");
+    any of ``bytes_in``, ``refused`` (ICMP port unreachables), ``decoder.errors``."""
+    status = {"where": where[0], "kind": where[1]}  # type: dict
+    for key in ("bytes_in", "refused"):
+        value = getattr(transport, key, None)
+        if isinstance(value, int):
+            status[key] = value
+    errors = getattr(getattr(transport, "decoder", None), "errors", None)
+    if isinstance(errors, dict):
+        status["frame_errors"] = dict(errors)
+    return status
+
+
 def _silence(link: dict, where: str, wrap: "str | None", damaged: str) -> str:
     """Why not one packet arrived, from what the transport saw."""
     if damaged:

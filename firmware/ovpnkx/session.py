@@ -71,9 +71,10 @@ class Session:
         self.close_fatal = False  # retrying cannot help (AUTH_FAILED, HALT, entropy, a config mismatch)
         self.last_drop = None  # type: str | None
         self.wrap_failures = 0  # packets the tls-auth/tls-crypt wrapper refused
-        # the caller's transport counters for failure hints: () -> dict with any of
-        # "where", "bytes_in", "frame_errors" ({kind: n}), "refused" (ICMP unreachables)
-        self.link_status = None  # type: Any
+        # for failure hints, the caller's transport: its name and kind ("udp", "tcp",
+        # "serial") and any of the counters bytes_in, refused, decoder.errors
+        self.link = None  # type: Any
+        self.link_where = ("", "")
         self.stats = {"pings_received": 0, "pings_sent": 0, "decrypt_errors": 0, "dropped": 0,
                       "bytes_in": 0, "bytes_out": 0, "packets_in": 0, "packets_out": 0}
         self._outgoing = []  # type: list
@@ -247,23 +248,6 @@ class Session:
         except EntropyError as exc:
             self._fail(str(exc), now_ms, fatal=True)
 
-    @property
-    def cc_exit(self) -> bool:
-        """True when the peer takes an exit notification as an EXIT control message
-        (pushed ``protocol-flags cc-exit``, or CC_EXIT_NOTIFY on both sides in p2p)."""
-        return self.negotiation.cc_exit
-
-    def send_occ_exit(self) -> None:
-        """Send OCC EXIT (a data packet) now: "we are leaving"."""
-        self.send_data(dcmod.occ_exit_message())
-
-    def send_exit_message(self) -> None:
-        """Send the EXIT control message (reliable, over the primary key_state's TLS)."""
-        multi = self.multi
-        if self.closed or multi.primary is None:
-            raise LocalProtocolError("an EXIT message needs an open session with data keys")
-        multi.channels[multi.primary].write_message("EXIT")
-
     def close(self, now_ms: int, reason: str = "closed by us", error: bool = False, notify: bool = True) -> None:
         """End the session; with ``notify``, tell the peer with OCC EXIT when data keys exist.
 
@@ -273,7 +257,7 @@ class Session:
             return
         if notify and self.multi.primary is not None:
             try:
-                self.send_occ_exit()
+                self.send_data(dcmod.occ_exit_message())
             except ProtocolError:
                 pass
         self._close(reason, error, now_ms)
@@ -346,13 +330,11 @@ class Session:
                 self._drop(str(exc), now_ms)
                 return
         elif len(payload) == 17 and payload[0] in (0xFA, 0xFB):  # a ping behind a stub byte?
-            from .compress import unframed_hint
+            from .compress import unframed_reason
 
-            peer = unframed_hint(payload)
-            if peer is not None:  # the peer frames for a stub our config lacks: every packet is garbled
-                self._fail("the server frames every packet for compression (%s on its side), but our config "
-                           "has no such line: add '%s' (ovpnkx frames the stub and never compresses)"
-                           % (peer.split()[0], peer), now_ms, fatal=True)
+            reason = unframed_reason(payload)
+            if reason:  # the peer frames for a stub our config lacks: every packet would be garbled
+                self._fail(reason, now_ms, fatal=True)
                 return
         if dcmod.is_ping(payload):
             self.stats["pings_received"] += 1
@@ -450,8 +432,9 @@ class Session:
     def _hand_window_reason(self, channel: "KeyStateChannel | None") -> str:
         cfg = self.config
         wrap = getattr(self.wrap, "name", None) if cfg.tls_auth is not None else None
-        link = self.link_status() if self.link_status is not None else {}
-        from .hints import hand_window_reason  # loaded only when a session fails
+        from .hints import hand_window_reason, link_counters  # loaded only when a session fails
+
+        link = link_counters(self.link, self.link_where)
 
         return hand_window_reason(cfg.hand_window_ms, channel, self.is_server, cfg.p2mp, wrap,
                                   self.remote_session_id is not None, self.last_drop,

@@ -23,7 +23,8 @@ from ovpnkx.errors import LocalProtocolError
 from ovpnkx.tls_mbedtls import MbedTlsEngine
 
 from .entropy_select import board_entropy, describe
-from .runner import Stop, json_emitter, run_client, text_emitter
+from .emitters import json_emitter, text_emitter
+from .runner import Stop, run_client
 
 if TYPE_CHECKING:
     from typing import Any

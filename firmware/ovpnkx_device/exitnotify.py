@@ -5,6 +5,7 @@ the code it imports). See ``ovpnkx_device.runner`` for when which notice is sent
 """
 
 from ovpnkx._compat import TYPE_CHECKING
+from ovpnkx.datachannel import occ_exit_message
 
 if TYPE_CHECKING:
     from typing import Any
@@ -40,12 +41,13 @@ class ExitNotification:
             s.close(now, self.reason() + " (exit notification sent)", notify=True)  # one OCC EXIT
             self.emit({"event": "exit_notify", "at_ms": now, "method": "occ", "seconds": 0})
             return
-        method = "control" if s.cc_exit else "occ"
+        cc_exit = s.negotiation.cc_exit  # pushed protocol-flags cc-exit (or both sides' IV_PROTO in p2p)
+        method = "control" if cc_exit else "occ"
         self.emit({"event": "exit_notify", "at_ms": now, "method": method, "seconds": self.seconds})
-        if s.cc_exit:
-            s.send_exit_message()
+        if cc_exit:  # the EXIT control message, reliable over the primary key_state's TLS
+            s.multi.channels[s.multi.primary].write_message("EXIT")
         else:
-            s.send_occ_exit()
+            s.send_data(occ_exit_message())
             self.next_occ = now + 1000
         self.until = now + self.seconds * 1000
 
@@ -57,7 +59,7 @@ class ExitNotification:
         if now >= self.until:
             s.close(now, self.reason() + " (exit notification sent)", notify=False)
         elif self.next_occ is not None and now >= self.next_occ:
-            s.send_occ_exit()
+            s.send_data(occ_exit_message())
             self.next_occ += 1000
 
     def next_ms(self) -> "int | None":

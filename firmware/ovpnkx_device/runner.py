@@ -33,11 +33,9 @@ session gets data keys (``retry`` False); without ``pings`` the client runs
 until it is stopped (``retry`` True).
 """
 
-import json
 
-from ovpnkx._compat import MICROPYTHON, TYPE_CHECKING
+from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.config import ClientConfig
-from ovpnkx.connlist import ConnectionList, ConnectionListExhausted
 from ovpnkx.errors import ProtocolError
 from ovpnkx.health import EntropyError
 from ovpnkx.session import Session, SessionConfig
@@ -100,19 +98,6 @@ def _framing(cfg: ClientConfig) -> "Any":
     return from_config(cfg.comp_lzo, cfg.compress)
 
 
-def json_emitter(record: dict) -> None:
-    """Print one JSON line per record."""
-    print(json.dumps(record))
-
-
-def text_emitter(record: dict) -> None:
-    """Print one human-readable line per record."""
-    kind = record.get("event")
-    at = record.get("at_ms", 0) / 1000
-    rest = ", ".join("%s=%s" % (k, v) for k, v in record.items() if k not in ("event", "at_ms"))
-    print("[%8.3f s] %-13s %s" % (at, kind, rest))
-
-
 class Stop:
     """A request to stop the client: set from a signal handler (``request``) or
     when a KeyboardInterrupt arrives (``interrupted``; MicroPython has no
@@ -139,15 +124,6 @@ class Stop:
         self.request(name or "SIGINT")
 
 
-def _sleep_ms(ms: int) -> None:
-    import time
-
-    if MICROPYTHON:
-        time.sleep_ms(ms)  # type: ignore[attr-defined]
-    else:
-        time.sleep(ms / 1000)
-
-
 class _Outcome:
     """How one attempt ended: ``kind`` done | stopped | restart | fatal | timeout."""
 
@@ -163,7 +139,7 @@ class ClientRun:
 
     def __init__(self, cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
                  ask_ekm: bool = False, platform: str = "unknown", pings: int = 0, timeout_s: int = 0,
-                 emit: "Any" = text_emitter, transport: "Any" = None, retry: "bool | None" = None,
+                 emit: "Any" = None, transport: "Any" = None, retry: "bool | None" = None,
                  stop: "Stop | None" = None, clock: "Any" = None, sleep_ms: "Any" = None,
                  transport_factory: "Any" = None, key_fingerprint: "bool | None" = None) -> None:
         """``clock`` (``now_ms()``), ``sleep_ms(ms)`` and ``transport_factory(host, port,
@@ -175,12 +151,14 @@ class ClientRun:
         self.ask_ekm = ask_ekm
         self.platform = platform
         self.pings = pings
+        if emit is None:  # the command-line default; a board gives its own
+            from .emitters import text_emitter as emit
         self.emit = emit
         self.given = transport  # a transport we are handed (a serial line): kept across attempts
         self.retry = (pings == 0) if retry is None else retry
         self.stop = stop or Stop()
         self.clock = clock or Clock()
-        self.sleep_ms = sleep_ms or _sleep_ms
+        self.sleep_ms = sleep_ms  # None: time's (restart.py sleeps)
         self.transport_factory = transport_factory or _open_transport
         self.key_fingerprint = key_fingerprint
         self.timeout_ms = timeout_s * 1000
@@ -193,95 +171,46 @@ class ClientRun:
         """Connect, restart as openvpn does, stop when asked or done. Exit status."""
         cfg = self.cfg
         try:
-            try:
-                session_config(cfg, self.crypto, self.ask_ekm, self.platform, self.pings)  # refuse early
-                remotes = list(cfg.remotes) if self.given is None else [(self.given.name, 0, "serial")]
-                clist = ConnectionList(remotes, cfg.remote_random, self.entropy.random_bytes, cfg.connect_retry,
-                                       cfg.connect_retry_max if self.retry else 1)
-            except (ProtocolError, EntropyError) as exc:
-                return self._finish(False, str(exc), None)
-            return self._loop(clist)
+            # a config this runtime cannot follow ends the first attempt before its transport opens
+            remotes = list(cfg.remotes) if self.given is None else [(self.given.name, 0, "serial")]
+            if self.retry or len(remotes) > 1 or cfg.remote_random:
+                # the connection list and its restarts, loaded where they can happen (board heap)
+                from .restart import restart_loop
+
+                return restart_loop(self, remotes)
+            outcome = self.attempt(remotes[0], None)
+            status = self.conclude(outcome)
+            return self.finish(False, outcome.reason, outcome.session) if status is None else status
         finally:
             if self.given is not None:
                 self.given.close()
 
-    def _loop(self, clist: ConnectionList) -> int:
-        outcome = None  # type: _Outcome | None
-        while True:
-            try:
-                entry = clist.next()
-            except ConnectionListExhausted as exc:
-                last = outcome.reason if outcome is not None else ""
-                if not self.retry:  # each remote once: the last attempt's reason says it all
-                    n = len(clist.entries)
-                    reason = last if n == 1 else "all %d remotes failed; the last: %s" % (n, last)
-                else:
-                    reason = "%s; the last: %s" % (exc, last)
-                return self._finish(False, reason, outcome.session if outcome is not None else None)
-            if outcome is not None:  # a restart (openvpn's SIGUSR1)
-                pause = clist.restart_pause_s(outcome.no_pause)
-                self.restarts += 1
-                self.emit({"event": "restart", "at_ms": self.clock.now_ms(), "reason": outcome.reason,
-                           "in_s": pause, "remote": _name(entry)})
-                if not self._pause(pause * 1000):
-                    if self.stop.signal:
-                        return self._finish(True, "stopped by %s" % self.stop.signal, outcome.session)
-                    return self._finish(False, "timed out after %d s (state: waiting to reconnect; last: %s)"
-                                        % (self.timeout_s, outcome.reason), outcome.session)
-            try:
-                outcome = self._attempt(entry, clist)
-            except KeyboardInterrupt:  # between the attempt's own guards (MicroPython)
-                self.stop.interrupted()
-                outcome = _Outcome("stopped", "", None)
-            kind = outcome.kind
-            if kind == "stopped":
-                return self._finish(True, outcome.reason or "stopped by %s" % self.stop.signal, outcome.session)
-            if kind == "done":
-                return self._finish(True, outcome.reason, outcome.session)
-            if kind in ("fatal", "timeout"):
-                return self._finish(False, outcome.reason, outcome.session)
-            if not self.retry and outcome.session is not None and outcome.session.data_ready:
-                return self._finish(False, outcome.reason, outcome.session)
+    def attempt(self, entry: tuple, clist: "Any") -> "_Outcome":
+        """One attempt on ``entry`` (a KeyboardInterrupt between its guards is a stop)."""
+        try:
+            return self._attempt(entry, clist)
+        except KeyboardInterrupt:
+            self.stop.interrupted()
+            return _Outcome("stopped", "", None)
 
-    def _pause(self, ms: int) -> bool:
-        """Sleep ``ms`` unless stopped or out of time first (then False)."""
-        end = self.clock.now_ms() + ms
-        while True:
-            now = self.clock.now_ms()
-            if self.stop.signal or self._timed_out(now):
-                return False
-            if now >= end:
-                return True
-            try:
-                self.sleep_ms(min(_TICK_MS, end - now))
-            except KeyboardInterrupt:
-                self.stop.interrupted()
+    def conclude(self, outcome: "_Outcome") -> "int | None":
+        """The exit status after an attempt ended this way, or None: restart."""
+        kind = outcome.kind
+        if kind == "stopped":
+            return self.finish(True, outcome.reason or "stopped by %s" % self.stop.signal, outcome.session)
+        if kind == "done":
+            return self.finish(True, outcome.reason, outcome.session)
+        if kind == "fatal" or kind == "timeout" or \
+                not self.retry and outcome.session is not None and outcome.session.data_ready:
+            return self.finish(False, outcome.reason, outcome.session)
+        return None
 
-    def _timed_out(self, now: int) -> bool:
+    def timed_out(self, now: int) -> bool:
+        """True once the overall ``timeout_s`` has passed."""
         return bool(self.timeout_ms) and now >= self.timeout_ms
 
-    def _warn_once(self) -> None:
-        """The config's warnings, once, with the first "connecting"."""
-        if self._warned:
-            return
-        self._warned = True
-        cfg = self.cfg
-        now = self.clock.now_ms()
-        for text in cfg.warnings:
-            self.emit({"event": "warning", "at_ms": now, "reason": text})
-        for text in cfg.notes:
-            self.emit({"event": "note", "at_ms": now, "reason": text})
-        if cfg.host_only:
-            self.emit({"event": "note", "at_ms": now,
-                       "reason": "host-only directives, nothing to do here: " + ", ".join(cfg.host_only)})
-        if cfg.explicit_exit_notify and all(r[2] == "tcp" for r in cfg.remotes) \
-                and self.given is None:
-            self.emit({"event": "warning", "at_ms": now,
-                       "reason": "explicit-exit-notify is ignored for proto tcp (closing the connection tells "
-                                 "the server), as in openvpn"})
-
     # -- one attempt ---------------------------------------------------------
-    def _attempt(self, entry: tuple, clist: ConnectionList) -> _Outcome:
+    def _attempt(self, entry: tuple, clist: "Any") -> _Outcome:
         cfg = self.cfg
         host, port, proto = entry
         now = self.clock.now_ms()
@@ -294,32 +223,34 @@ class ClientRun:
             session = Session(scfg, self.entropy, self.crypto, self.tls_factory, now)
         except (ProtocolError, EntropyError) as exc:
             return _Outcome("fatal", str(exc))
+        where = _name(entry)
+        self.emit({"event": "connecting", "at_ms": now, "remote": where, "proto": proto,
+                   "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None,
+                   "tls_wrap": getattr(session.wrap, "name", None)})
+        if not self._warned:  # the config's warnings, once, with the first "connecting"
+            self._warned = True
+            for kind, texts in (("warning", cfg.warnings), ("note", cfg.notes)):
+                for text in texts:
+                    self.emit({"event": kind, "at_ms": now, "reason": text})
+            if cfg.host_only:
+                self.emit({"event": "note", "at_ms": now,
+                           "reason": "host-only directives, nothing to do here: " + ", ".join(cfg.host_only)})
         transport = self.given
         try:
             if transport is None:
                 transport = self.transport_factory(host, port, proto)
-        except (TransportError, OSError) as exc:
-            # a TCP connect refused: openvpn's "connection-failed" restart
-            self._connecting(now, entry, session)
+        except (TransportError, OSError) as exc:  # a TCP connect refused: openvpn's "connection-failed" restart
             return _Outcome("restart", str(exc) if isinstance(exc, TransportError) else
-                            "cannot connect to %s: %s" % (_name(entry), exc), session)
-        self._connecting(now, entry, session)
-        session.link_status = lambda: _link_status(transport, entry)
+                            "cannot connect to %s: %s" % (where, exc), session)
+        session.link, session.link_where = transport, (where, proto)
         try:
-            return self._drive(session, transport, proto, clist, now)
+            return self._drive(session, transport, proto, clist, now, where)
         finally:
             if transport is not self.given:
                 transport.close()
 
-    def _connecting(self, now: int, entry: tuple, session: Session) -> None:
-        cfg = self.cfg
-        self.emit({"event": "connecting", "at_ms": now, "remote": _name(entry), "proto": entry[2],
-                   "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None,
-                   "tls_wrap": getattr(session.wrap, "name", None)})
-        self._warn_once()
-
-    def _drive(self, session: Session, transport: "Any", proto: str, clist: ConnectionList,
-               start: int) -> _Outcome:
+    def _drive(self, session: Session, transport: "Any", proto: str, clist: "Any",
+               start: int, where: str) -> _Outcome:
         cfg = self.cfg
         pings = self.pings
         poll_s = cfg.server_poll_timeout
@@ -345,27 +276,38 @@ class ClientRun:
                 _report_warnings(transport, self.emit, now)
                 if session.data_ready and not connected:
                     connected = True
-                    clist.connected()  # openvpn's "Initialization Sequence Completed"
+                    if clist is not None:
+                        clist.connected()  # openvpn's "Initialization Sequence Completed"
                 if session.closed:
-                    return self._ended(session, no_pause)
+                    reason = session.close_reason or ""
+                    if self.stop.signal:
+                        return _Outcome("stopped", reason, session)
+                    if reason.startswith("done: "):
+                        return _Outcome("done", reason, session)
+                    return _Outcome("fatal" if session.close_fatal else "restart", reason, session, no_pause)
                 st = session.stats
                 if pings and st["pings_received"] >= pings and st["pings_sent"] >= pings:
                     session.close(now, "done: %d pings decrypted, %d sent" % (st["pings_received"], st["pings_sent"]))
                     continue
-                if self._timed_out(now):
+                if self.timed_out(now):
+                    from ovpnkx.hints import state_text  # loaded only when it is needed
+
                     return _Outcome("timeout", "timed out after %d s (state: %s)"
-                                    % (self.timeout_s, _describe(session)), session)
+                                    % (self.timeout_s, state_text(session)), session)
                 if poll_at is not None and session.remote_session_id is None and now >= poll_at:
                     # no answer at all (openvpn's "Server poll timeout, restarting"): next remote, no pause
                     no_pause = True
-                    session.close(now, "server poll timeout: no answer from %s within %d s"
-                                  % (_name_of(transport, proto), poll_s), error=True, notify=False)
+                    session.close(now, "server poll timeout: no answer from %s within %d s" % (where, poll_s),
+                                  error=True, notify=False)
                     continue
-                deadlines = [session.get_timer(), exiting.next_ms() if exiting is not None else None,
-                             poll_at if session.remote_session_id is None else None,
-                             self.timeout_ms or None]
-                due = [t for t in deadlines if t is not None]
-                wait_ms = max(0, min([_TICK_MS] + [t - now for t in due]))
+                # no allocation per turn: on a board, garbage between the handshake's buffers fragments the heap
+                wait_ms = _until(_TICK_MS, now, session.get_timer())
+                if exiting is not None:
+                    wait_ms = _until(wait_ms, now, exiting.next_ms())
+                if session.remote_session_id is None:
+                    wait_ms = _until(wait_ms, now, poll_at)
+                if self.timeout_ms:
+                    wait_ms = _until(wait_ms, now, self.timeout_ms)
                 if wait is None:
                     wait_readable(transport, wait_ms)
                 else:
@@ -388,18 +330,8 @@ class ClientRun:
                     return _Outcome("stopped", exiting.reason() + " (exit notification cut short)", session)
                 self.stop.interrupted()
 
-    def _ended(self, session: Session, no_pause: bool) -> _Outcome:
-        reason = session.close_reason or ""
-        if self.stop.signal:
-            return _Outcome("stopped", reason, session)
-        if reason.startswith("done: "):
-            return _Outcome("done", reason, session)
-        if session.close_fatal:
-            return _Outcome("fatal", reason, session)
-        return _Outcome("restart", reason, session, no_pause)
-
     # -- the end ---------------------------------------------------------------
-    def _finish(self, ok: bool, reason: str, session: "Session | None") -> int:
+    def finish(self, ok: bool, reason: str, session: "Session | None") -> int:
         result = {"event": "result", "at_ms": self.clock.now_ms(), "ok": ok, "reason": reason}  # type: dict
         if self.stop.signal:
             result["stopped"] = self.stop.signal
@@ -423,7 +355,7 @@ class ClientRun:
 
 def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
                ask_ekm: bool = False, platform: str = "unknown", pings: int = 0,
-               timeout_s: int = 0, emit: "Any" = text_emitter, transport: "Any" = None,
+               timeout_s: int = 0, emit: "Any" = None, transport: "Any" = None,
                retry: "bool | None" = None, stop: "Stop | None" = None,
                key_fingerprint: "bool | None" = None) -> int:
     """Run the client (see the module docstring); the exit status.
@@ -438,6 +370,11 @@ def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "A
                      transport, retry, stop, key_fingerprint=key_fingerprint).run()
 
 
+def _until(wait_ms: int, now: int, at: "int | None") -> int:
+    """``wait_ms``, shortened so as to wake up at ``at`` (None: no deadline)."""
+    return wait_ms if at is None or at - now >= wait_ms else max(0, at - now)
+
+
 def _open_transport(host: str, port: int, proto: str) -> "Any":
     return (TcpTransport if proto == "tcp" else UdpTransport)(host, port)
 
@@ -447,35 +384,8 @@ def _name(entry: tuple) -> str:
     return host if proto == "serial" else "%s:%d" % (host, port)
 
 
-def _name_of(transport: "Any", proto: str) -> str:
-    return str(getattr(transport, "where", None) or getattr(transport, "name", proto))
-
-
-def _link_status(transport: "Any", entry: tuple) -> dict:
-    """The transport's counters for a failure hint (what arrived at all, what was damaged)."""
-    status = {"where": _name(entry), "kind": entry[2]}  # type: dict
-    for key in ("bytes_in", "refused"):
-        value = getattr(transport, key, None)
-        if isinstance(value, int):
-            status[key] = value
-    errors = getattr(getattr(transport, "decoder", None), "errors", None)
-    if isinstance(errors, dict):
-        status["frame_errors"] = dict(errors)
-    return status
-
-
 def _report_warnings(transport: "Any", emit: "Any", now: int) -> None:
     """The transport's passing troubles (e.g. an ICMP port unreachable) as warning events."""
     notes = getattr(transport, "warnings", None)
     while notes:
         emit({"event": "warning", "at_ms": now, "reason": notes.pop(0)})
-
-
-def _describe(session: Session) -> str:
-    if session.data_ready:
-        return "data channel ready, %d pings decrypted" % session.stats["pings_received"]
-    if not session.channels:
-        return "no key_state"
-    ch = session.channels[max(session.channels)]
-    from ovpnkx.keystate import STATE_NAMES
-    return STATE_NAMES[ch.state.state]

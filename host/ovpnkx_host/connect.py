@@ -27,7 +27,8 @@ from ovpnkx.config import engine_args, engine_options
 from ovpnkx.entropy import HostEntropy
 from ovpnkx.errors import LocalProtocolError
 from ovpnkx.noise import SimTrng
-from ovpnkx_device.runner import Stop, json_emitter, run_client, text_emitter
+from ovpnkx_device.emitters import json_emitter, text_emitter
+from ovpnkx_device.runner import Stop, run_client
 
 from .configfile import load_config
 from .crypto_host import HostCrypto

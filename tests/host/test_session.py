@@ -459,7 +459,7 @@ def test_the_client_announces_stubs_and_cc_exit(pkis):
     info = pair.server.peer_info
     assert info["IV_LZO_STUB"] == info["IV_COMP_STUB"] == info["IV_COMP_STUBv2"] == "1"
     assert int(info["IV_PROTO"]) & 128  # CC_EXIT_NOTIFY, as a 2.6 client
-    assert "protocol-flags cc-exit" in pair.server.push_reply_text and pair.client.cc_exit
+    assert "protocol-flags cc-exit" in pair.server.push_reply_text and pair.client.negotiation.cc_exit
     assert ",comp-lzo," not in pair.client_cfg.options_string()
 
 
