@@ -55,7 +55,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the client; the exit status says whether it worked."""
+    """Run the client; the exit status says whether it worked.
+
+    SIGINT and SIGTERM are ours from the start: one that comes before the client
+    runs stops it at once (status 0), one that comes later reaches it.
+    """
+    stop = Stop()
+    child: list = []  # the MicroPython client, once started
+
+    def on_signal(name: str) -> None:
+        stop.request(name)
+        if child:
+            _forward(child[0], name)
+
+    with _handled_signals(on_signal):
+        return _run(args, stop, child)
+
+
+def _run(args: argparse.Namespace, stop: Stop, child: list) -> int:
     if args.pings < 0:
         print("ovpnkx connect: --pings must be >= 0", file=sys.stderr)
         return 2
@@ -84,16 +101,16 @@ def run(args: argparse.Namespace) -> int:
                str(timeout), "json" if args.json else "text",
                entropy + (":" + args.trng_fault if args.trng_fault else "")]
         board = os.path.join(os.path.dirname(FIRMWARE), "boards", "sim")  # its noise.py
-        return _run_child(cmd, micropython_env(board))
+        if stop.signal:
+            return 0
+        return _run_child(cmd, micropython_env(board), stop, child)
 
     def tls_factory():
         return OpenSslEngine(False, *engine_args(cfg), **engine_options(cfg))
 
-    stop = Stop()
-    with _handled_signals(lambda name: stop.request(name)):
-        return run_client(cfg, HostEntropy(), HostCrypto(), tls_factory, ask_ekm=True,
-                          platform=sys.platform, pings=args.pings, timeout_s=timeout,
-                          emit=json_emitter if args.json else text_emitter, stop=stop)
+    return run_client(cfg, HostEntropy(), HostCrypto(), tls_factory, ask_ekm=True,
+                      platform=sys.platform, pings=args.pings, timeout_s=timeout,
+                      emit=json_emitter if args.json else text_emitter, stop=stop)
 
 
 def _pings_budget(cfg, pings: int) -> int:
@@ -120,27 +137,30 @@ class _handled_signals:
             signal.signal(sig, handler)
 
 
-def _run_child(cmd: list, env: dict) -> int:
+def _run_child(cmd: list, env: dict, stop: Stop, child: list) -> int:
     """Run the MicroPython client; SIGINT/SIGTERM reach it as SIGINT, named on its stdin.
 
     The child runs in its own session, so that a terminal's Ctrl-C reaches it once,
     through us, and not twice.
     """
     proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, start_new_session=True)
-    stdin = proc.stdin
-    assert stdin is not None
-
-    def forward(name: str) -> None:
-        try:
-            stdin.write((name + "\n").encode())
-            stdin.flush()
-        except OSError:  # the client is gone already
-            pass
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-
+    child.append(proc)
     try:
-        with _handled_signals(forward):
-            return proc.wait()
+        if stop.signal:  # it came while the child was starting
+            _forward(proc, stop.signal)
+        return proc.wait()
     finally:
-        stdin.close()
+        if proc.stdin is not None:
+            proc.stdin.close()
+
+
+def _forward(proc: subprocess.Popen, name: str) -> None:
+    """Tell the MicroPython client which signal came, then interrupt it."""
+    try:
+        if proc.stdin is not None:
+            proc.stdin.write((name + "\n").encode())
+            proc.stdin.flush()
+    except OSError:  # the client is gone already
+        pass
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)

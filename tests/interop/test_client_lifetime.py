@@ -260,7 +260,14 @@ def lifetime(tmp_path_factory):
                                         keepalive=keepalive)
     for s in servers.values():
         _ready(s)
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a server that never answers
+    sink.bind(("127.0.0.1", 0))
     for rt in RUNTIMES:
+        # stopped before any key: nothing to tell the server, status 0 all the same
+        clients["early", rt] = Client(_conf(tmp, "early-" + rt, pki, [(sink.getsockname()[1], "udp")]), rt,
+                                      pings=None, timeout=None, on_event=_Until(
+                                          lambda c, ev: ev["event"] == "state", lambda c: c.signal(signal.SIGTERM)))
+
         def conf(name, proto="udp", extra=()):
             return _conf(tmp, "%s-%s" % (name, rt), pki, [(servers[name, rt].port, proto)], proto=proto,
                          extra=extra)
@@ -299,6 +306,7 @@ def lifetime(tmp_path_factory):
         if c.proc.poll() is None:  # never signalled: a failure, but leave no process behind
             c.proc.kill()
         c.wait()
+    sink.close()
     for s in servers.values():
         s.proc.send_signal(signal.SIGCONT)
     time.sleep(1)  # the servers log what reached them
@@ -324,6 +332,14 @@ def test_sigterm_after_data_ready_exits_0_and_tells_the_server(lifetime, runtime
     assert "OCC exit message received by peer" in logs["term", runtime], logs["term", runtime][-2000:]
     assert c.ended - c.signalled_at < 5, c  # no notification period asked for: at once
     assert not c.of("restart")
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_stop_before_keys(lifetime, runtime):
+    c = lifetime[0]["early", runtime]
+    _stopped_cleanly(c, "SIGTERM")
+    assert c.result["reason"] == "stopped by SIGTERM" and not c.of("exit_notify") and not c.of("keys"), c.events
+    assert c.ended - c.signalled_at < 5, c
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
