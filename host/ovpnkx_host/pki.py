@@ -43,12 +43,13 @@ def _write_cert(path: str, cert: x509.Certificate) -> None:
         f.write(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def _issue(cn: str, key, issuer_name, issuer_key, *, ca: bool, eku=None, expired: bool = False):
+def _issue(cn: str, key, issuer_name, issuer_key, *, ca: bool, eku=None, expired: bool = False,
+           days: int = 365):
     now = datetime.datetime.now(datetime.timezone.utc)
     if expired:
         not_before, not_after = now - datetime.timedelta(days=30), now - datetime.timedelta(days=1)
     else:
-        not_before, not_after = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=365)
+        not_before, not_after = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=days)
     b = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(issuer_name)
          .public_key(key.public_key()).serial_number(x509.random_serial_number())
          .not_valid_before(not_before).not_valid_after(not_after)
@@ -73,18 +74,20 @@ def write_tls_auth_key(path: str) -> None:
 
 
 def make_pki(directory: str, *, client_expired: bool = False, server_expired: bool = False,
-             client_cn: str = "client", prefix: str = "") -> Pki:
-    """Create a CA with one server and one client certificate in ``directory``."""
+             client_cn: str = "client", prefix: str = "", days: int = 365) -> Pki:
+    """Create a CA with one server and one client certificate in ``directory``,
+    valid for ``days`` (the long-lived set in tests/data/pki is made with
+    ``python -m ovpnkx_host.pki DIR --days N``)."""
     os.makedirs(directory, exist_ok=True)
     p = lambda name: os.path.join(directory, prefix + name)  # noqa: E731
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = _issue("ovpnkx test CA", ca_key, _name("ovpnkx test CA"), ca_key, ca=True)
+    ca_cert = _issue("ovpnkx test CA", ca_key, _name("ovpnkx test CA"), ca_key, ca=True, days=days)
     srv_key = ec.generate_private_key(ec.SECP256R1())
     srv_cert = _issue("server", srv_key, ca_cert.subject, ca_key, ca=False,
-                      eku=ExtendedKeyUsageOID.SERVER_AUTH, expired=server_expired)
+                      eku=ExtendedKeyUsageOID.SERVER_AUTH, expired=server_expired, days=days)
     cli_key = ec.generate_private_key(ec.SECP256R1())
     cli_cert = _issue(client_cn, cli_key, ca_cert.subject, ca_key, ca=False,
-                      eku=ExtendedKeyUsageOID.CLIENT_AUTH, expired=client_expired)
+                      eku=ExtendedKeyUsageOID.CLIENT_AUTH, expired=client_expired, days=days)
     pki = Pki(p("ca.crt"), p("server.crt"), p("server.key"), p("client.crt"), p("client.key"), p("ta.key"))
     _write_cert(pki.ca, ca_cert)
     _write_cert(pki.server_cert, srv_cert)
@@ -93,3 +96,13 @@ def make_pki(directory: str, *, client_expired: bool = False, server_expired: bo
     _write_key(pki.client_key, cli_key)
     write_tls_auth_key(pki.tls_auth)
     return pki
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="write a test PKI (never for production)")
+    parser.add_argument("directory")
+    parser.add_argument("--days", type=int, default=365)
+    args = parser.parse_args()
+    print(make_pki(args.directory, days=args.days))
