@@ -20,13 +20,14 @@ class TlsMulti:
     """Key_states by key_id: channels, our key sources, data channels, primary."""
 
     def __init__(self, is_server: bool, entropy: "Any", tls_factory: "Any", hand_window_ms: int,
-                 timeout_ms: int, payload_max: int) -> None:
+                 timeout_ms: int, payload_max: int, tls_mtu: int = 1250) -> None:
         self.is_server = is_server
         self.entropy = entropy
         self.tls_factory = tls_factory
         self.hand_window_ms = hand_window_ms
         self.timeout_ms = timeout_ms
         self.payload_max = payload_max
+        self.tls_mtu = tls_mtu
         self.channels = {}  # type: dict  # key_id -> KeyStateChannel
         self.key_sources = {}  # type: dict  # key_id -> our KeySource
         self.data = {}  # type: dict  # key_id -> DataChannel
@@ -45,7 +46,7 @@ class TlsMulti:
         key_source = KeySource.generate(self.entropy, not self.is_server)
         channel = KeyStateChannel(key_id, self.is_server, self.tls_factory(), now_ms,
                                   self.hand_window_ms, self.timeout_ms, self.payload_max,
-                                  1 if reset_opcode < 0 else 0)
+                                  1 if reset_opcode < 0 else 0, self.tls_mtu)
         self.channels[key_id] = channel
         self.latest_key_id = key_id
         self.key_sources[key_id] = key_source

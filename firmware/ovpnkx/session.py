@@ -60,7 +60,7 @@ class Session:
         self.session_id = cookie[0] if cookie else entropy.random_bytes(pk.SID_SIZE)
         self.remote_session_id = cookie[1] if cookie else None  # type: bytes | None
         self.multi = TlsMulti(self.is_server, entropy, tls_factory, config.hand_window_ms, config.timeout_ms,
-                              TlsMulti.payload_limit(config.tls_mtu, self.wrap.overhead))
+                              TlsMulti.payload_limit(config.tls_mtu, self.wrap.overhead), config.tls_mtu)
         self.negotiation = Negotiation(config)
         self.timers = Timers(now_ms, config.hand_window_ms)
         self.log = EventLog()
@@ -68,6 +68,7 @@ class Session:
         self.close_reason = None  # type: str | None
         self.close_error = False
         self.last_drop = None  # type: str | None
+        self._burst = False
         self.stats = {"pings_received": 0, "pings_sent": 0, "decrypt_errors": 0, "dropped": 0,
                       "bytes_in": 0, "bytes_out": 0, "packets_in": 0, "packets_out": 0}
         self._outgoing = []  # type: list
@@ -251,6 +252,12 @@ class Session:
                                                          pk.OPCODE_NAMES.get(op, op)), now_ms)
                 return None
             self.remote_session_id = packet.session_id
+            # ssl.c's burst, once per session: the peer is up, so resend what waits for it now
+            # instead of waiting out a backoff that grew while it was away
+            first = self.multi.channels.get(0)
+            if first is not None and not self._burst:
+                self._burst = True
+                first.reliable.schedule_now(now_ms)
         elif packet.session_id != self.remote_session_id:
             self._drop("packet from another session", now_ms)
             return None
