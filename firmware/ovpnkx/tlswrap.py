@@ -182,15 +182,16 @@ class TlsAuth:
         self._in = Hmac(auth, static_key[in_key * 128 + 64:in_key * 128 + 64 + size])
         self._size = size
         self.overhead = size + _PID_LEN
+        self.direction = direction
         self._send_id = 0
-        self._send_time = 0
+        self._send_time = -1  # set at the first send; 0 is a time like any other (a clock from boot)
         self._rec = PacketIdRec(replay_window, replay_time)
 
     def wrap(self, plain: bytes, now_ms: int) -> bytes:
         """Insert HMAC, packet-id and time after the session_id of ``plain``."""
         if len(plain) < _OP_SID:
             raise LocalProtocolError("control packet shorter than op + session_id")
-        if self._send_time == 0:
+        if self._send_time < 0:
             self._send_time = (now_ms // 1000) & 0xFFFFFFFF
         if self._send_id == _PACKET_ID_MAX:
             # long form may roll over only once time has moved on (packet_id_send_update)
