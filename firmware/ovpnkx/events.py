@@ -17,7 +17,7 @@ class Event:
 
     kinds: state (key_id, state), keys (key_id, cipher, method, fingerprint,
     peer_id), ping, data (payload), message (text), dropped (reason),
-    decrypt_error (reason), closed (reason, error).
+    decrypt_error (reason), warning (reason), closed (reason, error).
     """
 
     def __init__(self, kind: str, at_ms: int, **fields: object) -> None:

@@ -320,7 +320,12 @@ class Session:
 
     def _on_message(self, channel: KeyStateChannel, text: str, now_ms: int) -> None:
         self.log.add("message", now_ms, text=text)
-        if self.negotiation.on_push_message(channel, text, now_ms, self.multi.primary is not None):
+        neg = self.negotiation
+        generate = neg.on_push_message(channel, text, now_ms, self.multi.primary is not None)
+        for warning in neg.warnings:
+            self.log.add("warning", now_ms, reason=warning)
+        neg.warnings = []
+        if generate:
             self._generate_keys(channel, now_ms)
         elif text.startswith("AUTH_FAILED"):
             self._close(auth_failed_reason(text, self.config.username is not None), True, now_ms)

@@ -5,6 +5,7 @@ in our key method 2 message: the options string and the peer-info (IV_ lines).
 """
 
 from . import push as pu
+from .keymethod2 import peer_info_string
 from ._compat import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -53,5 +54,6 @@ class SessionConfig:
 
     def peer_info(self) -> str:
         """Our peer-info (IV_ lines). No IV_LZO/IV_COMP stubs: no compression framing."""
-        return "IV_VER=2.6.14\nIV_PLAT=%s\nIV_PROTO=%d\nIV_CIPHERS=%s\nIV_GUI_VER=%s\n" % (
-            self.platform, self.iv_proto(), ":".join(self.ciphers), VERSION.replace(" ", "_"))
+        return peer_info_string([("IV_VER", "2.6.14"), ("IV_PLAT", self.platform), ("IV_PROTO", self.iv_proto()),
+                                 ("IV_CIPHERS", ":".join(self.ciphers)),
+                                 ("IV_GUI_VER", VERSION.replace(" ", "_"))])
