@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 class Event:
     """Something that happened in a session; ``kind`` names it, fields vary.
 
-    kinds: state (key_id, state), keys (key_id, cipher, method, fingerprint,
-    peer_id), ping, data (payload), message (text), dropped (reason),
+    kinds: state (key_id, state), keys (key_id, cipher, method, peer_id, and
+    fingerprint where ``SessionConfig.key_fingerprint`` asks for it), ping,
+    data (payload), message (text, sanitized), dropped (reason),
     decrypt_error (reason), warning (reason), closed (reason, error).
     """
 
@@ -99,6 +100,36 @@ def hand_window_reason(hand_window_ms: int, channel: "Any", is_server: bool, p2m
 
 def auth_failed_reason(text: str, sent_credentials: bool) -> str:
     """The reason for an AUTH_FAILED control message (never the credentials themselves)."""
-    detail = text[len("AUTH_FAILED"):].lstrip(",")
+    detail = sanitize_control_message(text)[len("AUTH_FAILED"):].lstrip(",")
     creds = "our username/password" if sent_credentials else "us (we sent no username/password)"
     return "auth failed: the server refused %s%s" % (creds, ": " + detail if detail else "")
+
+
+# Options whose value is a secret, wherever they appear in a control message: OpenVPN's
+# sanitize_control_message hides auth-token, echo and SESS_ID_ values; we also hide the
+# token's user name, and anything named like a password or a secret.
+_SECRET_OPTIONS = ("auth-token", "auth-token-user", "echo")
+_SECRET_NAMES = ("password", "passwd", "secret", "token")  # in an option's name
+# Messages whose whole argument is a secret (a client's challenge response).
+_SECRET_MESSAGES = ("CR_RESPONSE",)
+REDACTED = "[redacted]"
+
+
+def sanitize_control_message(text: str) -> str:
+    """``text`` with the values of secret options replaced by ``[redacted]`` (for logs)."""
+    head, sep, rest = text.partition(",")
+    if head in _SECRET_MESSAGES:
+        return head + sep + (REDACTED if rest else "")
+    items = text.split(",")
+    for i in range(len(items)):
+        item = items[i]
+        name, space, value = item.partition(" ")
+        if not space:
+            continue
+        secret = name in _SECRET_OPTIONS or "SESS_ID_" in item
+        for word in _SECRET_NAMES:
+            if word in name:
+                secret = True
+        if secret:
+            items[i] = name + " " + REDACTED
+    return ",".join(items)

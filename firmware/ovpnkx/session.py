@@ -29,7 +29,7 @@ from ._compat import TYPE_CHECKING
 from .control import KeyStateChannel
 from .digest import hash_digest
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from .events import Event, EventLog, auth_failed_reason, hand_window_reason
+from .events import Event, EventLog, auth_failed_reason, hand_window_reason, sanitize_control_message
 from .health import EntropyError
 from .keymethod2 import KeyMethod2Message, write_key_method2
 from .multi import TlsMulti
@@ -319,7 +319,7 @@ class Session:
         return write_key_method2(msg, not self.is_server)
 
     def _on_message(self, channel: KeyStateChannel, text: str, now_ms: int) -> None:
-        self.log.add("message", now_ms, text=text)
+        self.log.add("message", now_ms, text=sanitize_control_message(text))
         neg = self.negotiation
         generate = neg.on_push_message(channel, text, now_ms, self.multi.primary is not None)
         for warning in neg.warnings:
@@ -330,7 +330,7 @@ class Session:
         elif text.startswith("AUTH_FAILED"):
             self._close(auth_failed_reason(text, self.config.username is not None), True, now_ms)
         elif text.startswith("RESTART") or text.startswith("HALT"):
-            self._close("peer asked us to stop: " + text, True, now_ms)
+            self._close("peer asked us to stop: " + sanitize_control_message(text), True, now_ms)
         elif text.startswith("EXIT"):
             self._close("peer exited", False, now_ms)
 
@@ -354,9 +354,11 @@ class Session:
         channel.keys_generated = True
         channel.state.handle(ks.EV_KEYS_GENERATED)
         self.log.note_state(channel, now_ms)
-        self.log.add("keys", now_ms, key_id=channel.key_id, cipher=neg.cipher, method=method,
-                     fingerprint=hash_digest("SHA256", b"ovpnkx key2 fingerprint" + key2)[:8].hex(),
-                     peer_id=neg.peer_id)
+        fields = {"key_id": channel.key_id, "cipher": neg.cipher, "method": method, "peer_id": neg.peer_id}
+        if self.config.key_fingerprint:
+            # 64 bits of a hash of key2 are an offline check of a guessed key: only where asked for
+            fields["fingerprint"] = hash_digest("SHA256", b"ovpnkx key2 fingerprint" + key2)[:8].hex()
+        self.log.add("keys", now_ms, **fields)
         self.timers.keepalive(neg.ping_ms(), neg.ping_restart_ms(), now_ms)
 
     # -- timers ----------------------------------------------------------------

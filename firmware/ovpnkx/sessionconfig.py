@@ -22,7 +22,7 @@ class SessionConfig:
                  proto: str = "udp", username: "str | None" = None, password: "str | None" = None,
                  hand_window_ms: int = 60000, timeout_ms: int = 2000, ping_ms: int = 0,
                  ping_restart_ms: int = 0, tls_mtu: int = 1250, platform: str = "unknown",
-                 push_options: "list | None" = None, peer_id: int = 0) -> None:
+                 push_options: "list | None" = None, peer_id: int = 0, key_fingerprint: bool = False) -> None:
         self.is_server = is_server
         self.p2mp = p2mp
         self.ciphers = [c.upper() for c in (ciphers or ["AES-256-GCM", "AES-128-GCM"])]
@@ -40,6 +40,9 @@ class SessionConfig:
         self.platform = platform
         self.push_options = push_options or []
         self.peer_id = peer_id
+        # a 64-bit hash of key2 in the keys event: for agreement checks (make run, HIL) only,
+        # since it lets anyone who reads the log test a guessed key offline
+        self.key_fingerprint = key_fingerprint
 
     def iv_proto(self) -> int:
         """The IV_PROTO bits we announce (TLS_KEY_EXPORT only where we can export)."""

@@ -17,6 +17,7 @@ dicts of ``ovpnkx_device.runner`` plus ``boot``, ``config_error`` and
      "reconnect": true, "backoff_s": [1, 30],
      "entropy": "board" | "host",
      "compact_gcm": false,          # true: 0.6 KB GHASH tables instead of 8 KB (slower; tight heaps)
+     "key_fingerprint": false,      # true: a fingerprint of key2 in the keys event (agreement checks)
      "board": "rp2040", "data_uart": {"id": 1, "tx": 4, "rx": 5}}   # written by tools/flash.py
 
 With "serial" the .ovpn's remote is not used: the host side (``ovpnkx serve
@@ -39,7 +40,7 @@ OVPN = "/client.ovpn"
 PREFIX = "OVPNKX "
 DEFAULTS = {"transport": None, "uart": None, "baud": 115200, "wifi": None, "pings": 0,
             "reconnect": True, "backoff_s": [1, 30], "entropy": "board", "compact_gcm": False, "board": None,
-            "data_uart": None}
+            "data_uart": None, "key_fingerprint": False}
 WIFI_TIMEOUT_MS = 20000
 
 
@@ -95,6 +96,8 @@ def check_settings(raw: "Any") -> dict:
         raise SettingsError("pings must be an integer >= 0, not %r" % (s["pings"],))
     if not isinstance(s["reconnect"], bool):
         raise SettingsError("reconnect must be true or false")
+    if not isinstance(s["key_fingerprint"], bool):
+        raise SettingsError("key_fingerprint must be true or false")
     b = s["backoff_s"]
     if (not isinstance(b, list) or len(b) != 2 or not all(isinstance(x, (int, float)) for x in b)
             or not 0 < b[0] <= b[1]):
@@ -225,7 +228,7 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
     timeout_s = (cfg.hand_window + 10 + 3 * pings * max(cfg.ping, 2)) if pings else 0
     run_client(cfg, entropy, MicroPythonCrypto(settings["compact_gcm"]), tls_factory, ask_ekm=False,
                platform=board_name(settings), pings=pings, timeout_s=timeout_s, emit=capture,
-               transport=transport)
+               transport=transport, key_fingerprint=settings["key_fingerprint"])
     return result
 
 

@@ -1,11 +1,12 @@
 """`ovpnkx connect --runtime micropython`: the client on the MicroPython unix port.
 
-Usage: micropython -m ovpnkx_device.connect_main CONFIG [PINGS] [TIMEOUT_S] [json] [ENTROPY]
+Usage: micropython -m ovpnkx_device.connect_main CONFIG [PINGS] [TIMEOUT_S] [json] [ENTROPY] [fingerprint]
 
 The config is read and parsed here, on the device side, as a board would; the
 unix port's network stands in for Wi-Fi. ENTROPY is ``host`` (os.urandom) or
 ``sim`` / ``sim:FAULT``: the sim board's modelled TRNG through the full chain
 (``boards/sim`` must be on MICROPYPATH), optionally with a ``SimTrng`` fault.
+``fingerprint`` adds a fingerprint of key2 to the keys event (for agreement checks).
 """
 
 import sys
@@ -60,7 +61,8 @@ def main(argv: list) -> int:
     emit({"event": "entropy", "at_ms": 0, "source": source, "fault": fault or None,
           "state": entropy.state, "detail": describe(entropy)})
     return run_client(cfg, entropy, MicroPythonCrypto(), tls_factory, ask_ekm=False,
-                      platform="micropython-unix", pings=pings, timeout_s=timeout_s, emit=emit)
+                      platform="micropython-unix", pings=pings, timeout_s=timeout_s, emit=emit,
+                      key_fingerprint=len(argv) > 5 and argv[5] == "fingerprint")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ DEFAULT_PING_MS = 2000
 
 
 def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: str,
-                   pings: int = 0) -> SessionConfig:
+                   pings: int = 0, key_fingerprint: bool = False) -> SessionConfig:
     """SessionConfig from a parsed .ovpn, keeping only ciphers this runtime has."""
     ciphers = [c for c in cfg.data_ciphers if crypto.supports(c)]
     if not ciphers:
@@ -43,7 +43,8 @@ def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: st
                          tls_auth=tls_auth, ask_ekm=ask_ekm, proto=cfg.remote[2],
                          username=cfg.username, password=cfg.password,
                          hand_window_ms=cfg.hand_window * 1000, timeout_ms=cfg.tls_timeout * 1000,
-                         ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform)
+                         ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform,
+                         key_fingerprint=key_fingerprint)
 
 
 def json_emitter(record: dict) -> None:
@@ -61,18 +62,20 @@ def text_emitter(record: dict) -> None:
 
 def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
                ask_ekm: bool = False, platform: str = "unknown", pings: int = 0,
-               timeout_s: int = 0, emit: "Any" = text_emitter, transport: "Any" = None) -> int:
+               timeout_s: int = 0, emit: "Any" = text_emitter, transport: "Any" = None,
+               key_fingerprint: bool = False) -> int:
     """Connect, run until ``pings`` pings went each way (or forever if 0). Exit status.
 
     ``transport`` (``send``, ``receive``, ``close``, and ``wait(timeout_ms)`` or
     a ``sock`` for ``wait_readable``) replaces the UDP/TCP connection to
     ``cfg.remote``, e.g. a serial line; the loop closes it when it ends.
+    ``key_fingerprint`` puts a fingerprint of key2 in the keys event (agreement checks).
     """
     clock = Clock()
     host, port, proto = cfg.remote
     remote = "%s:%d" % (host, port) if transport is None else transport.name
     try:
-        scfg = session_config(cfg, crypto, ask_ekm, platform, pings)
+        scfg = session_config(cfg, crypto, ask_ekm, platform, pings, key_fingerprint)
         # the session first: its id and key source come from the entropy, and a
         # failed source (EntropyError) must stop us before any socket exists
         session = Session(scfg, entropy, crypto, tls_factory, clock.now_ms())

@@ -147,7 +147,7 @@ async def _session(cfg, link: CountingLink, repl: str, peer_events: list, marks:
         if record.get("event") == "keys" and "keys_frame" not in marks:
             marks["keys_frame"] = len(link.frames)  # its PUSH_REPLY frames went out just before
 
-    server = Server(cfg, True, emit)
+    server = Server(cfg, True, emit, key_fingerprint=True)  # the agreement check compares fingerprints
     _serve_serial(server, link, loop)
     device = await loop.run_in_executor(None, _device_session, repl, timeout_s)
     await asyncio.sleep(0.3)  # the device's OCC EXIT and last frames
@@ -170,7 +170,8 @@ def prepare(work: str, pings: int, baud: int) -> dict:
                            "ca %s" % pki.ca, "cert %s" % pki.client_cert, "key %s" % pki.client_key,
                            "tls-auth %s 1" % pki.tls_auth, "data-ciphers AES-256-GCM", ""]))
     return {"work": work, "pki": pki, "cfg": parse_config(server_conf, "server.conf", _read, server=True),
-            "client_conf": client_conf, "settings": {"pings": pings, "reconnect": False, "baud": baud}}
+            "client_conf": client_conf, "settings": {"pings": pings, "reconnect": False, "baud": baud,
+                                                          "key_fingerprint": True}}
 
 
 def flash_board(board: str, baud: int, prep: dict, flash_dir: "str | None" = None) -> dict:

@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print events as JSON lines")
     p.add_argument("--serial", metavar="PORT", help="serve a device on a serial line (pyserial URL)")
     p.add_argument("--baud", type=int, default=115200, help="serial line rate (default 115200)")
+    p.add_argument("--key-fingerprint", action="store_true",
+                   help="print a fingerprint of each key2 in the keys event (to check agreement; it lets"
+                        " a reader of the log test a guessed key, so only where needed)")
 
 
 def _now_ms() -> int:
@@ -43,9 +46,10 @@ def _now_ms() -> int:
 class Server:
     """Sessions keyed by peer, their timers, and event output."""
 
-    def __init__(self, cfg, ask_ekm: bool, emit) -> None:
+    def __init__(self, cfg, ask_ekm: bool, emit, key_fingerprint: bool = False) -> None:
         self.cfg = cfg
         self.ask_ekm = ask_ekm
+        self.key_fingerprint = key_fingerprint
         self.emit = emit
         self.crypto = HostCrypto()
         self.entropy = HostEntropy()
@@ -72,7 +76,7 @@ class Server:
                              ask_ekm=self.ask_ekm, proto=proto, hand_window_ms=cfg.hand_window * 1000,
                              timeout_ms=cfg.tls_timeout * 1000, ping_ms=(cfg.ping or 10) * 1000,
                              ping_restart_ms=(cfg.ping_restart or 60) * 1000, platform=sys.platform,
-                             push_options=cfg.push, peer_id=peer_id)
+                             push_options=cfg.push, peer_id=peer_id, key_fingerprint=self.key_fingerprint)
 
     def _tls(self):
         c = self.cfg  # parse_config guarantees ca, cert and key
@@ -238,9 +242,10 @@ def _serve_serial(server: Server, link, loop) -> None:
                on_error=lambda e: loop.call_soon_threadsafe(on_error, e))
 
 
-async def serve(cfg, proto: str, port: int, ask_ekm: bool, emit, serial_link=None) -> None:
+async def serve(cfg, proto: str, port: int, ask_ekm: bool, emit, serial_link=None,
+                key_fingerprint: bool = False) -> None:
     """Run the server until cancelled (``serial_link``: a SerialLink to serve too)."""
-    server = Server(cfg, ask_ekm, emit)
+    server = Server(cfg, ask_ekm, emit, key_fingerprint)
     loop = asyncio.get_running_loop()
     listening = {"event": "listening", "local": cfg.local}
     if serial_link is not None:
@@ -288,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
             print("ovpnkx serve: cannot open %s: %s" % (args.serial, exc), file=sys.stderr)
             return 2
     try:
-        asyncio.run(serve(cfg, args.proto or cfg.proto, port, not args.no_ekm, emit, link))
+        asyncio.run(serve(cfg, args.proto or cfg.proto, port, not args.no_ekm, emit, link, args.key_fingerprint))
     except OSError as exc:
         print("ovpnkx serve: cannot listen on %s:%d: %s" % (cfg.local, port, exc.strerror), file=sys.stderr)
         return 1

@@ -67,7 +67,7 @@ class Pair:
     def __init__(self, pki, seed: bytes = b"seed", client_ca=None, ask_ekm: bool = False, tls_auth=None,
                  client_tls_auth=None, username=None, password=None, ping_ms: int = 1000,
                  ping_restart_ms: int = 3000) -> None:
-        common = dict(hand_window_ms=HAND_WINDOW_MS, timeout_ms=TIMEOUT_MS, ask_ekm=ask_ekm)
+        common = dict(hand_window_ms=HAND_WINDOW_MS, timeout_ms=TIMEOUT_MS, ask_ekm=ask_ekm, key_fingerprint=True)
         self.client_cfg = sessmod.SessionConfig(
             is_server=False, p2mp=True, username=username, password=password,
             tls_auth=_tls_auth(client_tls_auth or tls_auth, 1) if tls_auth else None, **common)
