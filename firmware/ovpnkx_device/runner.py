@@ -128,8 +128,8 @@ def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "A
     finally:
         transport.close()
     st = session.stats
-    if ok and st["decrypt_errors"]:
-        ok, reason = False, "decrypt error: %d data packets failed to decrypt" % st["decrypt_errors"]
+    # a replayed or corrupted data packet was dropped and counted (decrypt_errors), as openvpn
+    # does; it is not a failure of the session: keys that differ show as pings never decrypted
     if ok and pings and (st["pings_received"] < pings or st["pings_sent"] < pings):
         ok = False
         reason = reason or "session ended before %d pings each way" % pings
