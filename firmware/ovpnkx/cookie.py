@@ -76,7 +76,8 @@ class CookieResponder:
     def verify(self, data: bytes, peer: bytes, now_ms: int) -> "tuple | None":
         """(server session_id, client session_id) if ``data`` proves the cookie, else None."""
         p = self._parse(data, now_ms)
-        if p is None or p.key_id != 0 or p.opcode not in (pk.P_CONTROL_V1, pk.P_ACK_V1) or not p.acks:
+        if p is None or p.key_id != 0 or p.opcode not in (pk.P_CONTROL_V1, pk.P_ACK_V1) or not p.acks \
+                or p.remote_session_id is None:
             return None
         for a in p.acks:
             if a > _HANDSHAKE_MAX_ID:

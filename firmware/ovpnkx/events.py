@@ -18,7 +18,9 @@ class Event:
     kinds: state (key_id, state), keys (key_id, cipher, method, peer_id, and
     fingerprint where ``SessionConfig.key_fingerprint`` asks for it), ping,
     data (payload), message (text, sanitized), dropped (reason),
-    decrypt_error (reason), warning (reason), closed (reason, error).
+    decrypt_error (reason), warning (reason), renegotiate (key_id of the key
+    that reached its limit, reason), retired (key_id, reason), closed (reason,
+    error).
     """
 
     def __init__(self, kind: str, at_ms: int, **fields: object) -> None:

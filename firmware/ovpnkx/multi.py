@@ -33,6 +33,8 @@ class TlsMulti:
         self.data = {}  # type: dict  # key_id -> DataChannel
         self.primary = None  # type: int | None
         self.latest_key_id = 0  # the newest key_state's key_id (0, then 1..7 wrapping to 1)
+        self.established_ms = {}  # type: dict  # key_id -> when its data keys were installed
+        self.must_die_ms = {}  # type: dict  # key_id -> end of its transition window (lame duck)
 
     def open(self, key_id: int, reset_opcode: int, now_ms: int) -> KeyStateChannel:
         """A new key_state: queue ``reset_opcode`` (-1: resets already exchanged statelessly).
@@ -61,13 +63,28 @@ class TlsMulti:
         """The newest key_state (the one a renegotiation would follow)."""
         return self.channels.get(self.latest_key_id)
 
-    def install(self, key_id: int, data_channel: "Any") -> None:
+    def install(self, key_id: int, data_channel: "Any", now_ms: int) -> None:
         """Make ``key_id``'s data channel primary; keep the old primary as lame duck, retire the rest."""
         self.data[key_id] = data_channel
+        self.established_ms[key_id] = now_ms
         for old in [k for k in self.channels if k != key_id and k != self.primary]:
-            del self.channels[old]
-            self.data.pop(old, None)
+            self.retire(old)
         self.primary = key_id
+
+    def retire(self, key_id: int) -> None:
+        """Forget ``key_id``'s key_state and data keys."""
+        self.channels.pop(key_id, None)
+        self.data.pop(key_id, None)
+        self.key_sources.pop(key_id, None)
+        self.established_ms.pop(key_id, None)
+        self.must_die_ms.pop(key_id, None)
+
+    def lame_duck(self) -> "int | None":
+        """key_id of the previous key that still decrypts, or None."""
+        for k in self.data:
+            if k != self.primary:
+                return k
+        return None
 
     def encrypt(self, payload: bytes) -> bytes:
         """One data packet with the primary key."""
@@ -75,12 +92,12 @@ class TlsMulti:
             raise LocalProtocolError("no data-channel keys yet")
         return self.data[self.primary].encrypt(payload)
 
-    def decrypt(self, key_id: int, packet: bytes) -> bytes:
+    def decrypt(self, key_id: int, packet: bytes, now_ms: int) -> bytes:
         """The plaintext of a data packet; RemoteProtocolError names why not."""
         channel = self.data.get(key_id)
         if channel is None:
             raise RemoteProtocolError("data packet for key_id %d without keys" % key_id)
-        return channel.decrypt(packet)
+        return channel.decrypt(packet, now_ms)
 
     @staticmethod
     def payload_limit(tls_mtu: int, wrap_overhead: int) -> int:

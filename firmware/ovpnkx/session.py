@@ -69,6 +69,7 @@ class Session:
         self.close_error = False
         self.last_drop = None  # type: str | None
         self._burst = False
+        self._reneg_ms = -1  # this session's effective reneg-sec in ms (drawn at the first keys)
         self.stats = {"pings_received": 0, "pings_sent": 0, "decrypt_errors": 0, "dropped": 0,
                       "bytes_in": 0, "bytes_out": 0, "packets_in": 0, "packets_out": 0}
         self._outgoing = []  # type: list
@@ -196,6 +197,8 @@ class Session:
             candidates.append(t.open_deadline_ms)
         if self.multi.primary is not None:
             candidates.append(t.ping_restart_at())
+            candidates.append(self._reneg_at())
+        candidates.extend(self.multi.must_die_ms.values())
         for channel in self.multi.channels.values():
             candidates.append(channel.get_timer())
         times = [c for c in candidates if c is not None]  # type: list
@@ -225,6 +228,7 @@ class Session:
             self._open_key_state(ks.next_key_id(multi.latest_key_id), pk.P_CONTROL_SOFT_RESET_V1, now_ms)
         except EntropyError as exc:
             self._fail(str(exc), now_ms)
+            return
 
     def close(self, now_ms: int, reason: str = "closed by us") -> None:
         """End the session; tell the peer with OCC EXIT when data keys exist."""
@@ -279,7 +283,7 @@ class Session:
             self._drop("data packet for key_id %d without keys" % key_id, now_ms)
             return
         try:
-            payload = self.multi.decrypt(key_id, data)
+            payload = self.multi.decrypt(key_id, data, now_ms)
         except RemoteProtocolError as exc:
             self.stats["decrypt_errors"] += 1
             self.log.add("decrypt_error", now_ms, reason=str(exc))
@@ -295,7 +299,11 @@ class Session:
 
     # -- key_states ------------------------------------------------------------
     def _open_key_state(self, key_id: int, reset_opcode: int, now_ms: int) -> KeyStateChannel:
-        channel = self.multi.open(key_id, reset_opcode, now_ms)
+        multi = self.multi
+        channel = multi.open(key_id, reset_opcode, now_ms)
+        if reset_opcode == pk.P_CONTROL_SOFT_RESET_V1 and multi.primary is not None:
+            # key_state_soft_reset: the current key has transition-window left as lame duck
+            multi.must_die_ms[multi.primary] = now_ms + self.config.tran_window_ms
         self.log.forget(key_id)  # a key_id reused after the wrap starts a fresh history
         self.log.note_state(channel, now_ms)
         return channel
@@ -348,9 +356,11 @@ class Session:
                                          server.random1, server.random2, client_sid, server_sid)
             method = "prf"
         encrypt, decrypt = key2_split(key2, self.is_server)
-        cipher = neg.cipher or self.config.ciphers[0]
-        self.multi.install(channel.key_id, dcmod.DataChannel(self.crypto, cipher, self.config.auth,
-                                                             encrypt, decrypt, channel.key_id, neg.peer_id))
+        cfg = self.config
+        cipher = neg.cipher or cfg.ciphers[0]
+        self.multi.install(channel.key_id, dcmod.DataChannel(self.crypto, cipher, cfg.auth, encrypt, decrypt,
+                                                             channel.key_id, neg.peer_id, cfg.replay_window,
+                                                             cfg.replay_time_s), now_ms)
         channel.keys_generated = True
         channel.state.handle(ks.EV_KEYS_GENERATED)
         self.log.note_state(channel, now_ms)
@@ -360,6 +370,43 @@ class Session:
             fields["fingerprint"] = hash_digest("SHA256", b"ovpnkx key2 fingerprint" + key2)[:8].hex()
         self.log.add("keys", now_ms, **fields)
         self.timers.keepalive(neg.ping_ms(), neg.ping_restart_ms(), now_ms)
+        if self._reneg_ms < 0:
+            self._reneg_ms = self._draw_reneg_ms()
+
+    def _draw_reneg_ms(self) -> int:
+        """This session's reneg-sec: uniform in (min, max] as openvpn 2.6 draws it (0: off)."""
+        hi, lo = self.config.reneg_sec_max, self.config.reneg_sec_min
+        if not hi or hi == lo:
+            return hi * 1000
+        r = int.from_bytes(self.entropy.random_bytes(4), "big")  # not key material; a jitter
+        return (hi - r % (hi - lo)) * 1000
+
+    def _reneg_at(self) -> "int | None":
+        """When the primary key reaches reneg-sec, or None (off, or a renegotiation is running)."""
+        multi = self.multi
+        latest = multi.latest
+        if self._reneg_ms <= 0 or multi.primary is None or latest is None or not latest.keys_generated:
+            return None
+        return multi.established_ms[multi.primary] + self._reneg_ms
+
+    def _reneg_due(self, now_ms: int) -> "str | None":
+        """Why the primary key must be renegotiated now (should_trigger_renegotiation), or None."""
+        multi = self.multi
+        latest = multi.latest
+        if multi.primary is None or latest is None or not latest.keys_generated:
+            return None
+        at = self._reneg_at()
+        if at is not None and now_ms >= at:
+            return "reneg-sec %d" % (self._reneg_ms // 1000)
+        cfg = self.config
+        data = multi.data[multi.primary]
+        if cfg.reneg_bytes and data.n_bytes >= cfg.reneg_bytes:
+            return "reneg-bytes %d" % cfg.reneg_bytes
+        if cfg.reneg_pkts and data.n_packets >= cfg.reneg_pkts:
+            return "reneg-pkts %d" % cfg.reneg_pkts
+        if data.close_to_wrapping:
+            return "packet-id close to wrapping"
+        return None
 
     # -- timers ----------------------------------------------------------------
     def _check_timers(self, now_ms: int) -> None:
@@ -377,6 +424,16 @@ class Session:
             self._fail("ping-restart: nothing from the peer for %d s" % (self.timers.ping_restart_ms // 1000),
                        now_ms)
             return
+        for key_id, must_die in list(multi.must_die_ms.items()):
+            if now_ms >= must_die and key_id != multi.primary:  # never without a key that encrypts
+                multi.retire(key_id)
+                self.log.add("retired", now_ms, key_id=key_id, reason="transition-window ended")
+        why = self._reneg_due(now_ms)
+        if why is not None:
+            self.log.add("renegotiate", now_ms, key_id=multi.primary, reason=why)
+            self.renegotiate(now_ms)
+            if self.closed:
+                return
         neg = self.negotiation
         if neg.next_push_request_ms is not None and now_ms >= neg.next_push_request_ms:
             neg.send_push_request(multi.channels[0], now_ms)

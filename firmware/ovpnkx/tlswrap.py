@@ -20,12 +20,12 @@ import struct
 from ._compat import const
 from .digest import Hmac, compare_digest, digest_size
 from .errors import LocalProtocolError, RemoteProtocolError
+from .packet_id import PacketIdRec  # noqa: F401  (re-exported: its home was here)
 
 _OP_SID = const(9)  # op|key_id + session_id
 _PID_LEN = const(8)  # replay packet-id + time
 _KEY_LEN = const(256)
-_PACKET_ID_MAX = const(0xFFFFFFFF)
-_SEQ_EXPIRED = const(-1)  # slot can no longer be accepted (time backtrack passed)
+_PACKET_ID_MAX = 0xFFFFFFFF  # not const(): beyond a 32-bit port's small int
 
 _HEADER = "-----BEGIN OpenVPN Static key V1-----"
 _FOOTER = "-----END OpenVPN Static key V1-----"
@@ -57,89 +57,6 @@ def parse_static_key(text: str) -> bytes:
     except ValueError:
         raise LocalProtocolError("static key: invalid hex digits")
     return key
-
-
-class PacketIdRec:
-    """Receive side of OpenVPN's packet_id (long form), with sequence and time backtrack.
-
-    ``seq_backtrack`` 0 means strict ordering (OpenVPN uses it over TCP).
-    Times stored per slot are local seconds (``now_ms // 1000``) for the reaper.
-    """
-
-    def __init__(self, seq_backtrack: int = 64, time_backtrack: int = 15) -> None:
-        if seq_backtrack and not 32 <= seq_backtrack <= 65536:
-            raise LocalProtocolError("replay window must be 0 or 32..65536")
-        if seq_backtrack and not 1 <= time_backtrack <= 600:
-            raise LocalProtocolError("replay time must be 1..600 s")
-        self.seq_backtrack = seq_backtrack
-        self.time_backtrack = time_backtrack
-        self.id = 0
-        self.time = 0
-        # seq_list[0] belongs to self.id, [1] to self.id - 1, ...: 0 unseen,
-        # _SEQ_EXPIRED, or the local second it was received
-        self.seq_list = []  # type: list
-
-    def test(self, pid: int, ptime: int, now_s: int) -> bool:
-        """True if (pid, ptime) is new and acceptable at ``now_s``; changes nothing.
-
-        Applies the reaper's verdict without running it, so that a rejected packet
-        leaves the state as it was.
-        """
-        if pid == 0:
-            return False
-        if self.seq_backtrack:
-            if ptime == self.time:
-                if pid > self.id:
-                    return True
-                diff = self.id - pid
-                lst = self.seq_list
-                if diff >= len(lst) or lst[diff] != 0:
-                    return False
-                for i in range(diff):  # a newer slot older than time_backtrack expires this one
-                    t = lst[i]
-                    if t == _SEQ_EXPIRED or (t > 0 and t + self.time_backtrack < now_s):
-                        return False
-                return True
-            return ptime > self.time
-        if ptime == self.time:
-            return self.id == 0 or pid == self.id + 1
-        if ptime < self.time:
-            return False
-        return pid == 1
-
-    def add(self, pid: int, ptime: int, now_s: int) -> None:
-        """Record (pid, ptime) as received at local time ``now_s``."""
-        if not self.seq_backtrack:
-            self.id = pid
-            self.time = ptime
-            return
-        self.reap(now_s)
-        size = self.seq_backtrack
-        if not self.seq_list or ptime > self.time or pid - size > self.id:
-            self.time = ptime
-            self.id = pid - size if pid > size else 0
-            self.seq_list = []
-        while self.id < pid:
-            self.seq_list.insert(0, 0)
-            if len(self.seq_list) > size:
-                self.seq_list.pop()
-            self.id += 1
-        diff = self.id - pid
-        if diff < len(self.seq_list):
-            self.seq_list[diff] = max(now_s, 1)
-
-    def reap(self, now_s: int) -> None:
-        """Expire slots older than a slot seen more than time_backtrack seconds ago."""
-        expire = False
-        lst = self.seq_list
-        for i in range(len(lst)):
-            t = lst[i]
-            if t == _SEQ_EXPIRED:
-                break
-            if not expire and t > 0 and t + self.time_backtrack < now_s:
-                expire = True
-            if expire:
-                lst[i] = _SEQ_EXPIRED
 
 
 class TlsPlain:

@@ -11,6 +11,7 @@ from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.config import ClientConfig
 from ovpnkx.errors import ProtocolError
 from ovpnkx.session import Session, SessionConfig
+from ovpnkx.sessionconfig import key_lifetime_options
 from ovpnkx.tlswrap import TlsAuth, parse_static_key
 
 from .clock import Clock
@@ -35,16 +36,18 @@ def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: st
     if not ciphers:
         raise ProtocolError("none of data-ciphers %s is available on this runtime"
                             % ":".join(cfg.data_ciphers))
+    lifetime = key_lifetime_options(cfg)  # reneg-*, tran-window, replay-window where the config has them
     tls_auth = None
     if cfg.tls_auth is not None:
-        tls_auth = TlsAuth(parse_static_key(cfg.tls_auth), cfg.key_direction, cfg.auth)
+        tls_auth = TlsAuth(parse_static_key(cfg.tls_auth), cfg.key_direction, cfg.auth,
+                           lifetime.get("replay_window", 64), lifetime.get("replay_time_s", 15))
     ping_ms = cfg.ping * 1000 or (DEFAULT_PING_MS if pings else 0)
     return SessionConfig(is_server=False, p2mp=cfg.p2mp, ciphers=ciphers, auth=cfg.auth,
                          tls_auth=tls_auth, ask_ekm=ask_ekm, proto=cfg.remote[2],
                          username=cfg.username, password=cfg.password,
                          hand_window_ms=cfg.hand_window * 1000, timeout_ms=cfg.tls_timeout * 1000,
                          ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform,
-                         key_fingerprint=key_fingerprint)
+                         key_fingerprint=key_fingerprint, **lifetime)
 
 
 def json_emitter(record: dict) -> None:

@@ -18,6 +18,7 @@ from ovpnkx.entropy import HostEntropy
 from ovpnkx.errors import ProtocolError, RemoteProtocolError
 from ovpnkx.packet import P_CONTROL_HARD_RESET_CLIENT_V2, StreamDeframer, frame, opcode_key_id
 from ovpnkx.session import Session, SessionConfig
+from ovpnkx.sessionconfig import key_lifetime_options
 from ovpnkx.tlswrap import TlsAuth, TlsPlain, parse_static_key
 
 from .configfile import load_config
@@ -57,14 +58,16 @@ class Server:
         self.on_close: dict = {}  # peer -> called when its session ends (TCP: drop the connection)
         self.next_peer_id = 0
         self.static_key = parse_static_key(cfg.tls_auth) if cfg.tls_auth else None
+        self.lifetime = key_lifetime_options(cfg)  # reneg-*, tran-window, replay-window where given
         # UDP: answer resets statelessly, create a session only for a proven cookie
-        self.cookies = CookieResponder(self.entropy.random_bytes(32), self._wrap)
+        self.cookies = CookieResponder(self.entropy.random_bytes(32), self._wrap, hand_window_s=cfg.hand_window)
 
     def _wrap(self):
         """A fresh tls-auth wrapper (its own replay window), or TlsPlain."""
         if self.static_key is None:
             return TlsPlain()
-        return TlsAuth(self.static_key, self.cfg.key_direction, self.cfg.auth)
+        return TlsAuth(self.static_key, self.cfg.key_direction, self.cfg.auth,
+                       self.lifetime.get("replay_window", 64), self.lifetime.get("replay_time_s", 15))
 
     def _session_config(self, proto: str) -> SessionConfig:
         cfg = self.cfg
@@ -76,7 +79,8 @@ class Server:
                              ask_ekm=self.ask_ekm, proto=proto, hand_window_ms=cfg.hand_window * 1000,
                              timeout_ms=cfg.tls_timeout * 1000, ping_ms=(cfg.ping or 10) * 1000,
                              ping_restart_ms=(cfg.ping_restart or 60) * 1000, platform=sys.platform,
-                             push_options=cfg.push, peer_id=peer_id, key_fingerprint=self.key_fingerprint)
+                             push_options=cfg.push, peer_id=peer_id, key_fingerprint=self.key_fingerprint,
+                             **self.lifetime)
 
     def _tls(self):
         c = self.cfg  # parse_config guarantees ca, cert and key

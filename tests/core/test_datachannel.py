@@ -329,3 +329,31 @@ def test_ping_and_occ():
     client, server = _pair("AES-256-GCM", PEER_ID)
     assert dc.is_ping(server.decrypt(client.encrypt(dc.PING_STRING)))
     assert dc.is_occ_exit(client.decrypt(server.encrypt(dc.occ_exit_message())))
+
+
+def test_time_backtrack_15_s():
+    # packet_id.c: a gap below an id seen more than --replay-window's 15 s ago can no longer be filled
+    client, server = _pair("AES-128-GCM")
+    p1, p2, p3 = [client.encrypt(b"x") for _ in range(3)]
+    assert server.decrypt(p1, 0) == b"x"
+    assert server.decrypt(p3, 1000) == b"x"  # id 2 still missing
+    exc = raises(RemoteProtocolError, server.decrypt, p2, 17000)  # id 3 came 16 s ago
+    assert "15 s time backtrack" in str(exc)
+    assert server.decrypt(p2, 16999) == b"x"  # 15 s ago: not yet too old
+    short = DataChannel(BACKEND, "AES-128-GCM", "SHA1", K1, K0, 0, replay_window=32, replay_time=2)
+    c2 = DataChannel(BACKEND, "AES-128-GCM", "SHA1", K0, K1, 0)
+    q = [c2.encrypt(b"y") for _ in range(40)]
+    assert short.decrypt(q[39], 0) == b"y"
+    raises(RemoteProtocolError, short.decrypt, q[5], 0)  # 34 behind a window of 32
+    assert short.decrypt(q[30], 2000) == b"y"
+    raises(RemoteProtocolError, short.decrypt, q[31], 5000)
+
+
+def test_renegotiation_counters_count_packets_both_ways():
+    client, server = _pair("AES-128-GCM")
+    p = client.encrypt(b"12345")
+    assert client.n_packets == 1 and client.n_bytes == len(p)
+    server.decrypt(p, 0)
+    assert server.n_packets == 1 and server.n_bytes == len(p) - 1  # after the P_DATA_V1 opcode
+    raises(RemoteProtocolError, server.decrypt, p, 0)  # a replay is not counted
+    assert server.n_packets == 1
