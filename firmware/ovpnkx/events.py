@@ -16,7 +16,8 @@ class Event:
     """Something that happened in a session; ``kind`` names it, fields vary.
 
     kinds: state (key_id, state), keys (key_id, cipher, method, peer_id, and
-    fingerprint where ``SessionConfig.key_fingerprint`` asks for it), ping,
+    fingerprint where ``SessionConfig.key_fingerprint`` asks for it), ping (count,
+    key_id that decrypted it),
     data (payload), message (text, sanitized), dropped (reason),
     decrypt_error (reason), warning (reason), renegotiate (key_id of the key
     that reached its limit, reason), retired (key_id, reason), closed (reason,

@@ -291,7 +291,7 @@ class Session:
         self.timers.heard(now_ms)
         if dcmod.is_ping(payload):
             self.stats["pings_received"] += 1
-            self.log.add("ping", now_ms, count=self.stats["pings_received"])
+            self.log.add("ping", now_ms, count=self.stats["pings_received"], key_id=key_id)
         elif dcmod.is_occ_exit(payload):
             self._close("peer sent OCC EXIT", False, now_ms)
         else:
