@@ -6,7 +6,7 @@ in our key method 2 message: the options string and the peer-info (IV_ lines).
 
 from . import push as pu
 from .errors import LocalProtocolError
-from .keymethod2 import peer_info_string
+from .keymethod2 import options_string, peer_info_string
 from ._compat import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -25,7 +25,8 @@ class SessionConfig:
                  ping_restart_ms: int = 0, tls_mtu: int = 1250, platform: str = "unknown",
                  push_options: "list | None" = None, peer_id: int = 0, key_fingerprint: bool = False,
                  reneg_sec: "Any" = 3600, reneg_bytes: int = 0, reneg_pkts: int = 0,
-                 tran_window_ms: int = 3600000, replay_window: int = 64, replay_time_s: int = 15) -> None:
+                 tran_window_ms: int = 3600000, replay_window: int = 64, replay_time_s: int = 15,
+                 cipher: "str | None" = None, dev_type: str = "tun") -> None:
         self.is_server = is_server
         self.p2mp = p2mp
         self.ciphers = [c.upper() for c in (ciphers or ["AES-256-GCM", "AES-128-GCM"])]
@@ -71,6 +72,8 @@ class SessionConfig:
             raise LocalProtocolError("replay window must be 0 or 32..65536 packets, 1..600 s")
         self.replay_window = replay_window
         self.replay_time_s = replay_time_s
+        self.cipher = cipher.upper() if cipher else None  # --cipher (options string only)
+        self.dev_type = dev_type  # what the options string announces (a board has no tun)
 
     def iv_proto(self) -> int:
         """The IV_PROTO bits we announce (TLS_KEY_EXPORT only where we can export)."""
@@ -78,10 +81,12 @@ class SessionConfig:
         return bits | (pu.IV_PROTO_TLS_KEY_EXPORT if self.ask_ekm else 0)
 
     def options_string(self) -> str:
-        """The options string of key method 2 (a mismatch is only a warning in 2.6)."""
+        """The options string of key method 2, as openvpn 2.6 writes it for this config."""
         proto = "UDPv4" if self.proto == "udp" else ("TCPv4_SERVER" if self.is_server else "TCPv4_CLIENT")
-        return ("V4,dev-type tun,link-mtu 1541,tun-mtu 1500,proto %s,auth %s,keysize 128,key-method 2,%s"
-                % (proto, self.auth, "tls-server" if self.is_server else "tls-client"))
+        wrap = self.tls_auth
+        tls_auth = wrap is not None and wrap.__class__.__name__ == "TlsAuth"  # tls-crypt adds nothing here
+        return options_string(not self.is_server, proto, self.p2mp, self.cipher, self.ciphers, self.auth,
+                              getattr(wrap, "direction", None) if tls_auth else None, tls_auth, self.dev_type)
 
     def peer_info(self) -> str:
         """Our peer-info (IV_ lines). No IV_LZO/IV_COMP stubs: no compression framing."""

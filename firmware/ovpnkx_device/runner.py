@@ -47,7 +47,7 @@ def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: st
                          username=cfg.username, password=cfg.password,
                          hand_window_ms=cfg.hand_window * 1000, timeout_ms=cfg.tls_timeout * 1000,
                          ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform,
-                         key_fingerprint=key_fingerprint, **lifetime)
+                         key_fingerprint=key_fingerprint, cipher=cfg.cipher, **lifetime)
 
 
 def json_emitter(record: dict) -> None:

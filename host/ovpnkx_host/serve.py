@@ -80,7 +80,7 @@ class Server:
                              timeout_ms=cfg.tls_timeout * 1000, ping_ms=(cfg.ping or 10) * 1000,
                              ping_restart_ms=(cfg.ping_restart or 60) * 1000, platform=sys.platform,
                              push_options=cfg.push, peer_id=peer_id, key_fingerprint=self.key_fingerprint,
-                             **self.lifetime)
+                             cipher=cfg.cipher, **self.lifetime)
 
     def _tls(self):
         c = self.cfg  # parse_config guarantees ca, cert and key
