@@ -198,7 +198,9 @@ class Session:
         if self.multi.primary is not None:
             candidates.append(t.ping_restart_at())
             candidates.append(self._reneg_at())
-        candidates.extend(self.multi.must_die_ms.values())
+        for key_id, must_die in self.multi.must_die_ms.items():
+            if key_id != self.multi.primary:  # the primary outlives its window until its successor is ready
+                candidates.append(must_die)
         for channel in self.multi.channels.values():
             candidates.append(channel.get_timer())
         times = [c for c in candidates if c is not None]  # type: list

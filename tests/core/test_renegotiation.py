@@ -125,3 +125,19 @@ def test_runner_passes_the_config_lifetime_to_the_session():
     assert (scfg.reneg_sec_max, scfg.reneg_sec_min, scfg.reneg_pkts, scfg.tran_window_ms) == (30, 30, 500, 10000)
     assert (scfg.replay_window, scfg.replay_time_s) == (256, 20)
     assert scfg.tls_auth._rec.seq_backtrack == 256 and scfg.tls_auth._rec.time_backtrack == 20
+
+
+def test_a_transition_window_shorter_than_the_handshake_keeps_the_only_key():
+    # the new key is not ready when the old one's window ends: the old key keeps encrypting,
+    # and the session's timer does not point into the past (a caller would spin)
+    pair = Pair(client_config(reneg_sec=4, tran_window_ms=1), server_config(reneg_sec=0))
+    assert pair.run_until(lambda: pair.client.data_ready and pair.server.data_ready)
+    c = pair.client
+    at = _keys(pair, "client")[0][1] + 4000
+    c.packets_to_send(at)  # the soft reset goes out; the server hears nothing of it
+    assert kinds(c.events(), "renegotiate")
+    c.packets_to_send(at + 10)
+    assert c.primary == 0 and c.data_ready
+    assert c.get_timer() > at + 10
+    c.send_ping()
+    assert c.packets_to_send(at + 10)  # still encrypts with key 0
