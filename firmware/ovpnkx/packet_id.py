@@ -13,6 +13,7 @@ from .errors import LocalProtocolError
 
 _SEQ_EXPIRED = const(-1)  # slot can no longer be accepted (time backtrack passed)
 
+SEQ_REAP_INTERVAL = const(5)  # packet_id.h: seconds between reaps (test() needs none: it checks lazily)
 DEFAULT_SEQ_BACKTRACK = const(64)
 DEFAULT_TIME_BACKTRACK = const(15)
 
@@ -22,6 +23,7 @@ class PacketIdRec:
 
     ``seq_backtrack`` 0 means strict ordering (OpenVPN uses it over TCP).
     Times stored per slot are local seconds (``now_ms // 1000``) for the reaper.
+    The slots are a ring (packet_id.c's CIRC_LIST): nothing is allocated per packet.
     """
 
     def __init__(self, seq_backtrack: int = 64, time_backtrack: int = 15) -> None:
@@ -33,9 +35,15 @@ class PacketIdRec:
         self.time_backtrack = time_backtrack
         self.id = 0
         self.time = 0
-        # seq_list[0] belongs to self.id, [1] to self.id - 1, ...: 0 unseen,
-        # _SEQ_EXPIRED, or the local second it was received
-        self.seq_list = []  # type: list
+        self._last_reap = -SEQ_REAP_INTERVAL
+        # slot d (0 <= d < _count) belongs to id - d: 0 unseen, _SEQ_EXPIRED, or the
+        # local second it was received; it lives at _ring[(_head - d) % seq_backtrack]
+        self._ring = [0] * seq_backtrack
+        self._head = 0
+        self._count = 0
+
+    def _slot(self, d: int) -> int:
+        return self._ring[(self._head - d) % self.seq_backtrack]
 
     def test(self, pid: int, ptime: int, now_s: int) -> bool:
         """True if (pid, ptime) is new and acceptable at ``now_s``; changes nothing."""
@@ -54,13 +62,12 @@ class PacketIdRec:
                 if pid > self.id:
                     return None
                 diff = self.id - pid
-                lst = self.seq_list
-                if diff >= len(lst):
+                if diff >= self._count:
                     return "is behind the window"
-                if lst[diff] != 0:
+                if self._slot(diff) != 0:
                     return "already seen"
                 for i in range(diff):  # a newer slot older than time_backtrack expires this one
-                    t = lst[i]
+                    t = self._slot(i)
                     if t == _SEQ_EXPIRED or (t > 0 and t + self.time_backtrack < now_s):
                         return "is older than the %d s time backtrack" % self.time_backtrack
                 return None
@@ -74,41 +81,47 @@ class PacketIdRec:
     def state(self) -> tuple:
         """(highest id, bitmap: bit d set when id - d was seen or expired), for tests."""
         bits = 0
-        for d in range(len(self.seq_list)):
-            if self.seq_list[d] != 0:
+        for d in range(self._count):
+            if self._slot(d) != 0:
                 bits |= 1 << d
         return self.id, bits
 
     def add(self, pid: int, ptime: int, now_s: int) -> None:
-        """Record (pid, ptime) as received at local time ``now_s``."""
+        """Record (pid, ptime) as received at local time ``now_s`` (packet_id_add)."""
         if not self.seq_backtrack:
             self.id = pid
             self.time = ptime
             return
-        self.reap(now_s)
+        if now_s >= self._last_reap + SEQ_REAP_INTERVAL:
+            self.reap(now_s)
+            self._last_reap = now_s
         size = self.seq_backtrack
-        if not self.seq_list or ptime > self.time or pid - size > self.id:
+        if not self._count or ptime > self.time or pid - size > self.id:
             self.time = ptime
             self.id = pid - size if pid > size else 0
-            self.seq_list = []
-        while self.id < pid:
-            self.seq_list.insert(0, 0)
-            if len(self.seq_list) > size:
-                self.seq_list.pop()
+            self._count = 0
+        ring = self._ring
+        while self.id < pid:  # at most seq_backtrack steps (a larger jump reset above)
+            self._head = (self._head + 1) % size
+            ring[self._head] = 0
+            if self._count < size:
+                self._count += 1
             self.id += 1
         diff = self.id - pid
-        if diff < len(self.seq_list):
-            self.seq_list[diff] = max(now_s, 1)
+        if diff < self._count:
+            ring[(self._head - diff) % size] = now_s if now_s > 1 else 1
 
     def reap(self, now_s: int) -> None:
         """Expire slots older than a slot seen more than time_backtrack seconds ago."""
         expire = False
-        lst = self.seq_list
-        for i in range(len(lst)):
-            t = lst[i]
+        ring = self._ring
+        size = self.seq_backtrack
+        for d in range(self._count):
+            i = (self._head - d) % size
+            t = ring[i]
             if t == _SEQ_EXPIRED:
                 break
             if not expire and t > 0 and t + self.time_backtrack < now_s:
                 expire = True
             if expire:
-                lst[i] = _SEQ_EXPIRED
+                ring[i] = _SEQ_EXPIRED

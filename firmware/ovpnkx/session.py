@@ -406,7 +406,7 @@ class Session:
             return "reneg-bytes %d" % cfg.reneg_bytes
         if cfg.reneg_pkts and data.n_packets >= cfg.reneg_pkts:
             return "reneg-pkts %d" % cfg.reneg_pkts
-        if data.close_to_wrapping:
+        if data.close_to_wrapping():
             return "packet-id close to wrapping"
         return None
 

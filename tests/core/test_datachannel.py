@@ -273,9 +273,9 @@ def test_malformed_corpus_whole_and_every_prefix():
 
 def test_send_refuses_to_wrap_packet_id():
     client, server = _pair("AES-128-GCM")
-    assert not client.close_to_wrapping
+    assert not client.close_to_wrapping()
     client._send_id = dc.PACKET_ID_MAX - 1
-    assert client.close_to_wrapping
+    assert client.close_to_wrapping()
     last = client.encrypt(b"last")
     assert last[1:5] == b"\xff\xff\xff\xff"
     assert server.decrypt(last) == b"last"
