@@ -23,14 +23,21 @@ Facts about MicroPython 1.29's ``tls`` (mbedTLS 3.6) that shape this module:
   and Certificate: mbedTLS verifies chain, CA and validity there. The real session's
   verify callback then insists on the very same certificate.
 - ``getpeercert`` is absent (no MBEDTLS_SSL_KEEP_PEER_CERTIFICATE); the verify
-  callback sees each certificate's DER and does the ``remote-cert-tls`` EKU check.
+  callback sees each certificate's DER and runs the config's checks of the peer's own
+  certificate (``ovpnkx.certinfo.PeerPolicy``: peer-fingerprint, remote-cert-tls/-ku/-eku,
+  verify-x509-name), the same function as on CPython. Without a CA (OpenVPN 2.6's
+  CA-less peer-fingerprint setup) the engine runs with ``CERT_OPTIONAL`` and the
+  fingerprint decides; the peer must still present a certificate and prove its key.
+- ``set_ciphers`` takes IANA suite names (``tls-cipher``); there is no way to choose
+  TLS versions, and this build offers TLS 1.2 only (``tls-version-min`` above 1.2 is
+  refused by ``ovpnkx.capability`` before a session starts, and checked again here).
 - No RFC 5705 exporter: tls-ekm is impossible, use the TLS PRF key method.
 """
 
 import io
 
 from ._compat import TYPE_CHECKING, const
-from .certinfo import EKU_CLIENT_AUTH, EKU_SERVER_AUTH, CertInfo, pem_blocks
+from .certinfo import CertInfo, PeerPolicy, pem_blocks
 from .errors import LocalProtocolError, RemoteProtocolError
 
 if TYPE_CHECKING:
@@ -178,17 +185,21 @@ class MbedTlsEngine:
 
     max_record = MAX_WRITE
 
-    def __init__(self, is_server: bool, ca_pem: bytes, cert_pem: bytes, key_pem: bytes,
-                 remote_cert_tls: "str | None" = None) -> None:
+    def __init__(self, is_server: bool, ca_pem: "bytes | None", cert_pem: bytes, key_pem: bytes,
+                 remote_cert_tls: "str | None" = None, peer: "PeerPolicy | None" = None,
+                 tls_version_min: "str | None" = None, tls_version_max: "str | None" = None,
+                 tls_cipher: "str | None" = None, tls_ciphersuites: "str | None" = None) -> None:
+        """``peer`` (the config's checks; ``config.engine_options``) replaces ``remote_cert_tls``."""
         if _tls is None:
             raise LocalProtocolError("MbedTlsEngine needs MicroPython's tls module")
-        if remote_cert_tls not in (None, "server", "client"):
-            raise LocalProtocolError("remote_cert_tls must be 'server', 'client' or None")
         self.is_server = is_server
-        self._eku = None if remote_cert_tls is None else (
-            EKU_SERVER_AUTH if remote_cert_tls == "server" else EKU_CLIENT_AUTH)
-        self._eku_name = remote_cert_tls
-        self._ca = pem_blocks(ca_pem, "CERTIFICATE")
+        self._peer = peer if peer is not None else PeerPolicy.remote_cert_tls(remote_cert_tls)
+        if ca_pem is None and not self._peer.fingerprints:
+            raise LocalProtocolError("no CA: a peer can only be verified by peer-fingerprint then")
+        if tls_version_min not in (None, "1.0", "1.1", "1.2") or tls_version_max in ("1.0", "1.1"):
+            raise LocalProtocolError("MicroPython's tls offers TLS 1.2 only, not tls-version-min %s / max %s"
+                                     % (tls_version_min, tls_version_max))
+        self._ca = [] if ca_pem is None else pem_blocks(ca_pem, "CERTIFICATE")
         chain = pem_blocks(cert_pem, "CERTIFICATE")
         if len(chain) != 1:
             raise LocalProtocolError("MbedTlsEngine takes one certificate (no intermediate chain)")
@@ -200,9 +211,14 @@ class MbedTlsEngine:
                 ctx.load_verify_locations(der)
         except (ValueError, OSError) as exc:
             raise LocalProtocolError("certificate or key not accepted by mbedTLS: %s" % _text(exc))
-        # the client verifies through the probe (see module docstring)
+        if tls_cipher:
+            try:
+                ctx.set_ciphers([c for c in tls_cipher.split(":") if c])  # type: ignore[attr-defined, unused-ignore]
+            except (ValueError, OSError) as exc:
+                raise LocalProtocolError("mbedTLS refuses tls-cipher %r: %s" % (tls_cipher, _text(exc)))
+        # the client verifies through the probe (see module docstring); CA-less: the fingerprint
         # (the port stubs lack verify_mode / verify_callback)
-        ctx.verify_mode = _tls.CERT_REQUIRED if is_server else _tls.CERT_OPTIONAL  # type: ignore[attr-defined, unused-ignore]
+        ctx.verify_mode = _tls.CERT_REQUIRED if is_server and self._ca else _tls.CERT_OPTIONAL  # type: ignore[attr-defined, unused-ignore]
         ctx.verify_callback = self._verify  # type: ignore[attr-defined, unused-ignore]
         self._ctx = ctx
         self._pipe = _Pipe()
@@ -218,6 +234,7 @@ class MbedTlsEngine:
         self._complete = False
         self._records = []  # type: list
         self._buf = bytearray(_CHUNK)
+        self._peer_ok = False  # the peer's own certificate passed the checks
         self.peer_subject = None  # type: str | None
         self.cipher_name = None  # type: str | None
 
@@ -230,19 +247,13 @@ class MbedTlsEngine:
             if self._leaf is not None and der != self._leaf:
                 self._reason = "server certificate differs from the one verified"
                 return _ERR_REJECTED
-            info = CertInfo(der)
-            self.peer_subject = info.common_name
-            self._reason = self._eku_refusal(info)
+            self.peer_subject = CertInfo(der).common_name
+            self._reason = self._peer.check(der)
+            self._peer_ok = not self._reason
             return _ERR_REJECTED if self._reason else 0
         except Exception as exc:  # noqa: BLE001 - an exception must not unwind through mbedTLS
             self._reason = "certificate verify failed: %s" % _text(exc)
             return _ERR_REJECTED
-
-    def _eku_refusal(self, info: "CertInfo") -> "str | None":
-        if self._eku is None or info.has_eku(self._eku):
-            return None
-        return ("certificate verify failed: peer certificate %s lacks extended key usage %s "
-                "(remote-cert-tls %s)" % (info.common_name, _oid_text(self._eku), self._eku_name))
 
     @property
     def handshake_complete(self) -> bool:
@@ -271,7 +282,7 @@ class MbedTlsEngine:
         for ctype, rec in records:
             if ctype == _CT_ALERT and len(rec) == 7 and not _finished_after_ccs(self._in_types):
                 self._alert = _ALERTS.get(rec[6], "alert %d" % rec[6])
-            if not self.is_server and self._leaf is None:
+            if not self.is_server and self._leaf is None and self._ca:
                 self._check_server_certificate(ctype, rec)
             self._in_types.append(ctype)
             self._pipe.inbuf = rec
@@ -302,7 +313,8 @@ class MbedTlsEngine:
             info = CertInfo(leaf)
         except RemoteProtocolError as exc:
             self._fail("server certificate: %s" % exc)
-        reason = self._eku_refusal(info)
+        # the config's checks first: mbedTLS's own EKU check in the probe would only say BAD_CERTIFICATE
+        reason = self._peer.check(leaf)
         if reason:
             self._fail(reason)
         name = info.verify_name()
@@ -351,6 +363,8 @@ class MbedTlsEngine:
             self._records.append(b"".join(parts))
         if not self._complete and _finished_after_ccs(self._in_types) and \
                 _finished_after_ccs(self._pipe.out_types):
+            if not self._peer_ok:  # CERT_OPTIONAL lets a peer without a certificate through
+                self._fail("certificate verify failed: the peer presented no certificate")
             self._complete = True
             suite, version = sock.cipher()  # safe only now
             self.cipher_name = "%s %s" % (version, suite)
@@ -404,8 +418,3 @@ def _text(exc: Exception) -> str:
     args = getattr(exc, "args", ())
     parts = [str(a).strip() for a in args if str(a).strip()]
     return "; ".join(" ".join(p.split()) for p in parts) or repr(exc)
-
-
-def _oid_text(body: bytes) -> str:
-    # enough for the id-kp OIDs: first byte 0x2b = "1.3", then single-byte arcs
-    return "1.3." + ".".join(str(b) for b in body[1:])

@@ -143,7 +143,9 @@ def load_ovpn(path: str = OVPN) -> "Any":
             text = f.read()
     except OSError:
         raise ConfigError("cannot read %s" % path)
-    return parse_config(text, path, read_file)
+    from ovpnkx.capability import micropython
+
+    return parse_config(text, path, read_file, caps=micropython())  # what this board's firmware can do
 
 
 def make_entropy(kind: str) -> "Any":
@@ -188,6 +190,7 @@ def wifi_up(settings: dict) -> None:
 
 def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
     """One session (connect .. closed); returns its ``result`` record."""
+    from ovpnkx.config import engine_args, engine_options
     from ovpnkx.crypto_mp import MicroPythonCrypto
     from ovpnkx.tls_mbedtls import MbedTlsEngine
 
@@ -211,8 +214,7 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
         cfg.remotes[0] = (host, port, settings["transport"])
 
     def tls_factory() -> "Any":
-        return MbedTlsEngine(False, str(cfg.ca).encode(), str(cfg.cert).encode(), str(cfg.key).encode(),
-                             cfg.remote_cert_tls)
+        return MbedTlsEngine(False, *engine_args(cfg), **engine_options(cfg))
 
     def capture(record: dict) -> None:
         if record.get("event") == "result":

@@ -12,7 +12,7 @@ from ovpnkx.config import ClientConfig
 from ovpnkx.errors import ProtocolError
 from ovpnkx.session import Session, SessionConfig
 from ovpnkx.sessionconfig import key_lifetime_options
-from ovpnkx.tlswrap import TlsAuth, parse_static_key
+from ovpnkx.tlswrap import control_wrap_factory
 
 from .clock import Clock
 try:
@@ -37,10 +37,8 @@ def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: st
         raise ProtocolError("none of data-ciphers %s is available on this runtime"
                             % ":".join(cfg.data_ciphers))
     lifetime = key_lifetime_options(cfg)  # reneg-*, tran-window, replay-window where the config has them
-    tls_auth = None
-    if cfg.tls_auth is not None:
-        tls_auth = TlsAuth(parse_static_key(cfg.tls_auth), cfg.key_direction, cfg.auth,
-                           lifetime.get("replay_window", 64), lifetime.get("replay_time_s", 15))
+    wrap_factory = control_wrap_factory(cfg, False, crypto)  # tls-auth, tls-crypt, tls-crypt-v2 or none
+    tls_auth = wrap_factory() if wrap_factory is not None else None
     ping_ms = cfg.ping * 1000 or (DEFAULT_PING_MS if pings else 0)
     return SessionConfig(is_server=False, p2mp=cfg.p2mp, ciphers=ciphers, auth=cfg.auth,
                          tls_auth=tls_auth, ask_ekm=ask_ekm, proto=cfg.remote[2],
@@ -91,10 +89,15 @@ def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "A
         return 1
     wait = getattr(transport, "wait", None)
     emit({"event": "connecting", "at_ms": clock.now_ms(), "remote": remote, "proto": proto,
-          "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None})
-    if cfg.ignored:
-        emit({"event": "warning", "at_ms": clock.now_ms(), "reason": "directives not implemented, ignored: "
-              + ", ".join(sorted(set(cfg.ignored)))})
+          "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None,
+          "tls_wrap": getattr(session.wrap, "name", None)})
+    for text in cfg.warnings:
+        emit({"event": "warning", "at_ms": clock.now_ms(), "reason": text})
+    for text in cfg.notes:
+        emit({"event": "note", "at_ms": clock.now_ms(), "reason": text})
+    if cfg.host_only:
+        emit({"event": "note", "at_ms": clock.now_ms(),
+              "reason": "host-only directives, nothing to do here: " + ", ".join(cfg.host_only)})
     limit_ms = (timeout_s * 1000) if timeout_s else 0
     ok, reason = False, ""
     try:

@@ -117,6 +117,28 @@ def test_relay_to_openvpn(pico, pki, tmp_path, mode, proto):
           % (mode, proto, last(events, "keys")["at_ms"], stats["frames_out"]))
 
 
+def test_auth_sha512_on_the_board_against_openvpn(pico, pki, tmp_path):
+    """tls-auth and CBC+HMAC with SHA-512, which the board's stock hashlib lacks (ovpnkx.sha512 stands in)."""
+    port = ov.free_port()
+    args = ov.server_args(pki, port, mode="p2p", tls_auth=True, cipher="AES-256-CBC", auth="SHA512", verb=9)
+    ovpn = ov.client_config(pki, port, mode="p2p", tls_auth=True, cipher="AES-256-CBC", auth="SHA512")
+    with ov.OpenVpn(args, str(tmp_path / "server.log")) as server:
+        assert server.wait_for(r"UDPv4 link local")
+        put_settings(pico, tmp_path, dict(BASE, pings=1), ovpn)
+        relay = Proc([OVPNKX, "relay", "--serial", pico["uart"], "--remote", "127.0.0.1", str(port),
+                      "--proto", "udp", "--json"], "ovpnkx relay")
+        try:
+            events, _ = run_main(pico)
+            server.wait_for(ov.PING_DECRYPTED.pattern, 5)
+        finally:
+            relay.stop()
+        log = server.log()
+    result = last(events, "result")
+    assert result["ok"] and result["cipher"] == "AES-256-CBC", (result, log[-3000:])
+    assert server.key_errors() == [] and ov.PING_DECRYPTED.search(log)
+    print("SHA-512 tls-auth on the board: keys after %d ms" % last(events, "keys")["at_ms"])
+
+
 def test_wrong_config_is_reported(pico, tmp_path):
     put_settings(pico, tmp_path, dict(BASE, transport="carrier-pigeon"))
     events, _ = run_main(pico)
@@ -128,6 +150,17 @@ def test_wrong_config_is_reported(pico, tmp_path):
     put_settings(pico, tmp_path, dict(BASE), "client\nremote 127.0.0.1 1194\nca missing.crt\ncert c\nkey k\n")
     events, _ = run_main(pico)
     assert "missing.crt" in last(events, "config_error")["reason"]
+    # the directive policy and the board's own capabilities, checked on the board
+    put_settings(pico, tmp_path, dict(BASE), "client\nremote 127.0.0.1 1194\nremote-cert-tsl server\n")
+    events, _ = run_main(pico)
+    assert last(events, "config_error")["reason"] == (
+        "/client.ovpn:3: remote-cert-tsl: unknown directive (did you mean remote-cert-tls?)")
+    pem = "-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----"
+    put_settings(pico, tmp_path, dict(BASE), "client\nremote 127.0.0.1 1194\n<ca>\n%s\n</ca>\n<cert>\n%s\n</cert>\n"
+                 "<key>\n%s\n</key>\ntls-version-min 1.3\n" % (pem, pem, pem))
+    events, _ = run_main(pico)
+    assert last(events, "config_error")["reason"].startswith(
+        "/client.ovpn:18: tls-version-min: micropython cannot honour it: its TLS offers 1.2 at most")
 
 
 def test_binary_on_the_repl_port_is_not_ctrl_c(pico, pki, tmp_path):
