@@ -153,8 +153,8 @@ def test_tls_crypt_v2_with_serve_serial(board, flashed, pki, tmp_path):
         f.write(text.replace("tls-auth %s 0" % pki.tls_auth, "tls-crypt-v2 %s" % server_key))
     with open(client_key) as f:
         ovpn = ov.client_config(pki, 1194, mode="p2mp") + "<tls-crypt-v2>\n%s</tls-crypt-v2>\n" % f.read()
-    device, served, server = serial_session(board, tmp_path, dict(BASE), ovpn, ["serve", "--config", conf],
-                                            "ovpnkx serve")
+    device, served, server = serial_session(board, tmp_path, dict(BASE), ovpn,
+                                            ["serve", "--config", conf, "--key-fingerprint"], "ovpnkx serve")
     result = last(device, "result")
     assert result["ok"], (result, device, server.err)
     assert result["pings_received"] >= 1 and result["decrypt_errors"] == 0 and result["dropped"] == 0
