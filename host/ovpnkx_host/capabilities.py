@@ -2,8 +2,8 @@
 
 ``cpython()``: the host runtime (``cryptography`` + pyOpenSSL). ``board(board, firmware)``:
 what a board running its stock MicroPython firmware with this firmware tree can do,
-read from its ``board.json`` (``firmware``/``modules`` and ``hashlib`` where the board
-description has them; otherwise the stock firmware's facts of /work/shared/BOARDS.md:
+read from its ``board.json`` (``stock_firmware.modules``, or ``firmware``/``modules`` and
+``hashlib`` where the board description has them; otherwise the stock firmware's facts of /work/shared/BOARDS.md:
 ``tls``, ``cryptolib`` and ``hashlib`` md5/sha1/sha256) — so that ``make flash``
 refuses a config before anything is written to the board.
 """
@@ -30,8 +30,28 @@ def cpython() -> dict:
             "tls_ciphers": None, "tls_ekm": True, "tls_crypt": v1, "tls_crypt_v2": v2, "cert_chain": True}
 
 
+def _stock_firmware_info(board: dict) -> "tuple | None":
+    """(module names, hashlib algorithms) from ``stock_firmware.modules`` in board.json, or None."""
+    sf = board.get("stock_firmware")
+    m = sf.get("modules") if isinstance(sf, dict) else None
+    if not isinstance(m, dict):
+        return None
+
+    def value(name: str) -> object:
+        v = m.get(name)
+        return v.get("value") if isinstance(v, dict) else v
+
+    modules = [name for name in ("tls", "network") if value(name)]
+    modules += [name for name in ("hashlib", "cryptolib") if value(name)]
+    hashes = value("hashlib")
+    return modules, [str(x).lower() for x in hashes] if isinstance(hashes, list) else None
+
+
 def _firmware_info(board: dict) -> tuple:
     """(module names or None, hashlib algorithms or None) from a board description."""
+    stock = _stock_firmware_info(board)
+    if stock is not None:
+        return stock
     fw = board.get("firmware")
     modules = hashes = None
     for source in (fw if isinstance(fw, dict) else {}, board):

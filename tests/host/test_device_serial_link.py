@@ -18,7 +18,9 @@ from ovpnkx_sim.control import request
 
 from _device import OVPNKX, Proc, last, mp, put_settings, run_main, start_sim, flash_tool
 
-BASE = {"transport": "serial", "pings": 2, "reconnect": False, "entropy": "board", "key_fingerprint": True}
+# fingerprint: the agreement check compares the two sides' key fingerprints, printed only where asked for
+BASE = {"transport": "serial", "pings": 2, "reconnect": False, "entropy": "board", "compact_gcm": True,  # as make flash writes it below 256 KiB of heap
+        "fingerprint": True}
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +30,12 @@ def pki(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pico(pki, tmp_path_factory):
-    sim = start_sim("--board", "rp2040", "--frozen", "")
+    sim = start_sim("--board", "rp2040w", "--frozen", "")
     try:
         conf = tmp_path_factory.mktemp("conf") / "client.ovpn"
         # files beside the config, not inline: flash copies them and rewrites the paths
         conf.write_text(ov.client_config(pki, 1194, mode="p2mp", tls_auth=True, inline=False))
-        report = flash_tool.flash("rp2040", sim.info["repl"], str(conf), "serial", dict(BASE), reset=False)
+        report = flash_tool.flash("rp2040w", sim.info["repl"], str(conf), "serial", dict(BASE), reset=False)
         print("flash: %s s, native code for %s (%s)" % (report["seconds"], report["arch"], report["arch_from"]))
         sim.info["flash_report"] = report
         yield sim.info
@@ -57,6 +59,11 @@ def test_flash_layout_and_import(pico):
     for name in ("main.py", "client.ovpn", "ovpnkx.json", "ca.crt", "client.crt", "client.key", "ta.key", "lib"):
         assert "'%s'" % name in out
     assert pico["flash_report"]["arch"] == "x64"  # the sim runs on the host, whatever it models
+    # host-only code stays off the board
+    out = mp(pico, "exec", "import os\nprint(sorted(os.listdir('/lib/ovpnkx')) + sorted(os.listdir('/lib/ovpnkx_device')))"
+             ).stdout
+    assert "'session.mpy'" in out and "'app.mpy'" in out
+    assert "cookie.mpy" not in out and "connect_main.mpy" not in out
 
 
 def test_main_runs_after_soft_reset_against_serve_serial(pico, pki, tmp_path):
@@ -70,8 +77,10 @@ def test_main_runs_after_soft_reset_against_serve_serial(pico, pki, tmp_path):
         served = server.stop()
     assert "MPY: soft reboot" in text
     boot = events[0]
-    assert boot["event"] == "boot" and boot["board"] == "rp2040" and boot["transport"] == "serial"
+    assert boot["event"] == "boot" and boot["board"] == "rp2040w" and boot["transport"] == "serial"
     assert last(events, "entropy")["state"] == "ok"
+    # the RTC read 2021 at boot (or kept an earlier test's date over the soft reset)
+    assert last(events, "date")["source"] in ("host", "rtc")
     result = last(events, "result")
     assert result["ok"], (result, events, server.err)
     assert result["pings_received"] >= 2 and result["pings_sent"] >= 2 and result["decrypt_errors"] == 0
@@ -184,3 +193,23 @@ def test_binary_on_the_repl_port_is_not_ctrl_c(pico, pki, tmp_path):
     # Ctrl-C works again once the session is over
     assert mp(pico, "exec", "print('alive')").stdout.strip() == "alive"
     print("over the REPL port: %d bytes with 0x03 among %d sent" % (stats["ctrl_c_out"], stats["bytes_out"]))
+
+
+def test_host_link_answers_the_time_request():
+    """serve and relay (SerialLink) answer a device's time request with this host's
+    clock; link messages never reach the packet handler."""
+    import time
+
+    from ovpnkx.linkmsg import TIME_REQUEST, parse_time_reply
+    from ovpnkx.serialframe import FrameDecoder, encode_frame
+    from ovpnkx_host.serial_link import SerialLink
+
+    link = SerialLink("loop://")
+    try:
+        packets = link.feed(encode_frame(TIME_REQUEST) + encode_frame(b"\x38abc") + encode_frame(b"\x00OTHER"))
+        assert packets == [b"\x38abc"] and link.time_replies == 1
+        frames = FrameDecoder().feed(link.port.read(64))
+        assert len(frames) == 1 and abs(parse_time_reply(frames[0]) - time.time()) < 5
+        assert link.stats()["time_replies"] == 1
+    finally:
+        link.close()
