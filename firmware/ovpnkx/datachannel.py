@@ -11,7 +11,7 @@ Layouts (OpenVPN 2.6 crypto.c, ssl.c; all integers big-endian):
   HMAC covers IV || ciphertext, not the header (openvpn_encrypt_v1 starts the HMAC
   right after its own slot).
 
-Replay protection is packet_id.c's (``ovpnkx.packet_id``) with ``--replay-window
+Replay protection is packet_id.c's (``ovpnkx.tlswrap.PacketIdRec``) with ``--replay-window
 64 15``: packet-id 0 is never valid, a new highest id is accepted, an older one
 only if it is less than 64 behind the highest, not seen before, and no newer id
 arrived more than 15 s ago (the time backtrack; ``decrypt`` takes the time). The
@@ -26,7 +26,7 @@ unpredictable without the key, and the receiver treats it as any IV.
 from . import digest
 from ._compat import TYPE_CHECKING, const
 from .errors import LocalProtocolError, RemoteProtocolError
-from .packet_id import DEFAULT_SEQ_BACKTRACK, DEFAULT_TIME_BACKTRACK, PacketIdRec
+from .tlswrap import DEFAULT_SEQ_BACKTRACK, DEFAULT_TIME_BACKTRACK, PacketIdRec
 
 if TYPE_CHECKING:
     from typing import Any, Optional
@@ -262,7 +262,3 @@ class DataChannel:
         why = self._rec.refusal(pid, 0, now_s)
         if why is not None:
             raise RemoteProtocolError(prefix + "bad packet ID (may be a replay): [ #%d ] %s" % (pid, why))
-
-    def replay_state(self) -> tuple:
-        """(highest packet-id accepted, seen bitmap): for tests and diagnostics."""
-        return self._rec.state()

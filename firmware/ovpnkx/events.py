@@ -117,31 +117,20 @@ def auth_failed_reason(text: str, sent_credentials: bool) -> str:
     return "auth failed: the server refused %s%s" % (creds, ": " + detail if detail else "")
 
 
-# Options whose value is a secret, wherever they appear in a control message: OpenVPN's
-# sanitize_control_message hides auth-token, echo and SESS_ID_ values; we also hide the
-# token's user name, and anything named like a password or a secret.
-_SECRET_OPTIONS = ("auth-token", "auth-token-user", "echo")
-_SECRET_NAMES = ("password", "passwd", "secret", "token")  # in an option's name
-# Messages whose whole argument is a secret (a client's challenge response).
-_SECRET_MESSAGES = ("CR_RESPONSE",)
-REDACTED = "[redacted]"
-
-
 def sanitize_control_message(text: str) -> str:
-    """``text`` with the values of secret options replaced by ``[redacted]`` (for logs)."""
-    head, sep, rest = text.partition(",")
-    if head in _SECRET_MESSAGES:
-        return head + sep + (REDACTED if rest else "")
-    items = text.split(",")
-    for i in range(len(items)):
-        item = items[i]
-        name, space, value = item.partition(" ")
-        if not space:
-            continue
-        secret = name in _SECRET_OPTIONS or "SESS_ID_" in item
-        for word in _SECRET_NAMES:
-            if word in name:
-                secret = True
-        if secret:
-            items[i] = name + " " + REDACTED
-    return ",".join(items)
+    """``text`` with the values of secret options replaced by ``[redacted]`` (for logs).
+
+    OpenVPN's sanitize_control_message hides auth-token, echo and SESS_ID_ values;
+    we also hide the token's user name, anything named like a password, a secret
+    or a token, and a client's whole challenge response (CR_RESPONSE).
+    """
+    if text.startswith("CR_RESPONSE,"):
+        return "CR_RESPONSE,[redacted]"
+    out = []
+    for item in text.split(","):
+        name = item.split(" ", 1)[0]
+        if name != item and (name in ("auth-token-user", "echo") or "SESS_ID_" in item or "pass" in name
+                             or "secret" in name or "token" in name):
+            item = name + " [redacted]"
+        out.append(item)
+    return ",".join(out)

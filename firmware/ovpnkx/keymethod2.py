@@ -259,57 +259,6 @@ def read_key_method2(data: bytes, is_client_sender: bool) -> KeyMethod2Message:
 # --- options string and peer-info ----------------------------------------------
 
 
-# --cipher as options.c sees it for the options string: key bits, IV and block size, AEAD
-_OCC_CIPHERS = {
-    "BF-CBC": (128, 8, 8, False),  # openvpn's default --cipher; announced, never used here
-    "AES-128-CBC": (128, 16, 16, False),
-    "AES-256-CBC": (256, 16, 16, False),
-    "AES-128-GCM": (128, 12, 16, True),
-    "AES-256-GCM": (256, 12, 16, True),
-    "CHACHA20-POLY1305": (256, 12, 1, True),
-}
-_DIGEST_SIZES = {"SHA1": 20, "SHA256": 32, "SHA512": 64}
-
-
-def options_string(is_client: bool, proto: str = "UDPv4", p2mp: bool = True, cipher: "Optional[str]" = None,
-                   data_ciphers: "Optional[list]" = None, auth: str = "SHA1",
-                   key_direction: "Optional[int]" = None, tls_auth: bool = False, dev_type: str = "tun",
-                   tun_mtu: int = 1500) -> str:
-    """The options string of key method 2, as OpenVPN 2.6's options_string() writes it.
-
-    ``cipher`` is --cipher (None: openvpn's default BF-CBC); it is announced in p2p
-    mode, or when it is one of ``data_ciphers``. An AEAD --cipher makes the digest
-    ``[null-digest]``. link-mtu is tun-mtu plus the data packet overhead of that
-    cipher and digest (opcode 1, packet-id 4, IV, one block, HMAC or tag 16 and
-    IV 12; 2 more on TCP), as calc_options_string_link_mtu counts it. Checked
-    against the real 2.6.14 in tests/data/occ_openvpn.json. A mismatch is only a
-    warning in 2.6.
-    """
-    name = (cipher or "BF-CBC").upper()
-    if name not in _OCC_CIPHERS:
-        raise LocalProtocolError("options string: unknown cipher %s" % name)
-    auth = auth.upper()
-    if auth not in _DIGEST_SIZES:
-        raise LocalProtocolError("options string: unknown auth %s" % auth)
-    bits, iv, block, aead = _OCC_CIPHERS[name]
-    overhead = 1 + 4 + (16 + iv + block if aead else _DIGEST_SIZES[auth] + iv + block)
-    if proto.startswith("TCP"):
-        overhead += 2  # the stream's packet length
-    parts = ["V4", "dev-type " + dev_type, "link-mtu %d" % (tun_mtu + overhead), "tun-mtu %d" % tun_mtu,
-             "proto " + proto]
-    if key_direction is not None:
-        parts.append("keydir %d" % key_direction)
-    if not p2mp or name in [c.upper() for c in (data_ciphers or [])]:
-        parts.append("cipher " + name)
-    parts.append("auth " + ("[null-digest]" if aead else auth))
-    parts.append("keysize %d" % bits)
-    if tls_auth:
-        parts.append("tls-auth")
-    parts.append("key-method 2")
-    parts.append("tls-client" if is_client else "tls-server")
-    return ",".join(parts)
-
-
 def _check_peer_info_part(what: str, text: str) -> None:
     if not isinstance(text, str) or "\n" in text or "\x00" in text:
         raise LocalProtocolError("peer-info %s must be a str without newline or NUL" % what)

@@ -397,15 +397,11 @@ class Session:
         self.log.add("keys", now_ms, **fields)
         self.timers.keepalive(neg.ping_ms(), neg.ping_restart_ms(), now_ms)
         if self._reneg_ms < 0:
-            self._reneg_ms = self._draw_reneg_ms()
-
-    def _draw_reneg_ms(self) -> int:
-        """This session's reneg-sec: uniform in (min, max] as openvpn 2.6 draws it (0: off)."""
-        hi, lo = self.config.reneg_sec_max, self.config.reneg_sec_min
-        if not hi or hi == lo:
-            return hi * 1000
-        r = int.from_bytes(self.entropy.random_bytes(4), "big")  # not key material; a jitter
-        return (hi - r % (hi - lo)) * 1000
+            # this session's reneg-sec: uniform in (min, max] as openvpn 2.6 draws it (0: off);
+            # the entropy gives the jitter, no key material
+            hi, lo = self.config.reneg_sec_max, self.config.reneg_sec_min
+            jitter = int.from_bytes(self.entropy.random_bytes(4), "big") % (hi - lo) if hi > lo else 0
+            self._reneg_ms = (hi - jitter) * 1000
 
     def _reneg_at(self) -> "int | None":
         """When the primary key reaches reneg-sec, or None (off, or a renegotiation is running)."""
@@ -422,17 +418,15 @@ class Session:
         if multi.primary is None or latest is None or not latest.keys_generated:
             return None
         at = self._reneg_at()
-        if at is not None and now_ms >= at:
-            return "reneg-sec %d" % (self._reneg_ms // 1000)
         cfg = self.config
         data = multi.data[multi.primary]
-        if cfg.reneg_bytes and data.n_bytes >= cfg.reneg_bytes:
+        if at is not None and now_ms >= at:
+            return "reneg-sec %d" % (self._reneg_ms // 1000)
+        if 0 < cfg.reneg_bytes <= data.n_bytes:
             return "reneg-bytes %d" % cfg.reneg_bytes
-        if cfg.reneg_pkts and data.n_packets >= cfg.reneg_pkts:
+        if 0 < cfg.reneg_pkts <= data.n_packets:
             return "reneg-pkts %d" % cfg.reneg_pkts
-        if data.close_to_wrapping():
-            return "packet-id close to wrapping"
-        return None
+        return "packet-id close to wrapping" if data.close_to_wrapping() else None
 
     # -- timers ----------------------------------------------------------------
     def _check_timers(self, now_ms: int) -> None:

@@ -7,11 +7,10 @@ in its entropy source, crypto backend and TLS engine class.
 
 import json
 
-from ovpnkx._compat import TYPE_CHECKING
+from ovpnkx._compat import TYPE_CHECKING, unload
 from ovpnkx.config import ClientConfig
 from ovpnkx.errors import ProtocolError
 from ovpnkx.session import Session, SessionConfig
-from ovpnkx.sessionconfig import key_lifetime_options
 from ovpnkx.tlswrap import control_wrap_factory
 
 from .clock import Clock
@@ -38,7 +37,10 @@ def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: st
     if not ciphers:
         raise ProtocolError("none of data-ciphers %s is available on this runtime"
                             % ":".join(cfg.data_ciphers))
+    from ovpnkx.lifetime import key_lifetime_options
+
     lifetime = key_lifetime_options(cfg)  # reneg-*, tran-window, replay-window where the config has them
+    unload("lifetime")
     wrap_factory = control_wrap_factory(cfg, False, crypto)  # tls-auth, tls-crypt, tls-crypt-v2 or none
     tls_auth = wrap_factory() if wrap_factory is not None else None
     ping_ms = cfg.ping * 1000 or (DEFAULT_PING_MS if pings else 0)

@@ -21,7 +21,7 @@ from ovpnkx.errors import ProtocolError, RemoteProtocolError
 from ovpnkx.packet import (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3, StreamDeframer, frame,
                            opcode_key_id)
 from ovpnkx.session import Session, SessionConfig
-from ovpnkx.sessionconfig import key_lifetime_options
+from ovpnkx.lifetime import key_lifetime_options
 from ovpnkx.tlswrap import TlsPlain, control_wrap_factory
 
 CLIENT_RESETS = (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3)

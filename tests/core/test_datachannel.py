@@ -12,7 +12,7 @@ from ovpnkx import digest
 from ovpnkx.datachannel import DataChannel
 from ovpnkx.errors import LocalProtocolError, RemoteProtocolError
 
-from _support import crypto_backend, load_json, raises, unhex
+from _support import crypto_backend, load_json, raises, replay_state, unhex
 
 MICROPYTHON = sys.implementation.name == "micropython"
 KEY2 = bytes((i * 37 + 11) & 0xFF for i in range(256))
@@ -120,7 +120,7 @@ def test_cbc_v1_known_answer_with_foreign_iv():
                    "86f080abf6068ab97f102a83b69e4051")
     server = DataChannel(BACKEND, "AES-128-CBC", "SHA1", K1, K0, 0)
     assert server.decrypt(packet) == b"hello"
-    assert server.replay_state() == (1, 1)
+    assert replay_state(server) == (1, 1)
 
 
 def _corrupted(pkt, i):
@@ -130,7 +130,7 @@ def _corrupted(pkt, i):
 
 
 def _state(chan):
-    return chan.replay_state(), chan.packets_in, chan.bytes_in
+    return replay_state(chan), chan.packets_in, chan.bytes_in
 
 
 def test_every_flipped_bit_is_refused_and_changes_nothing():
@@ -191,7 +191,7 @@ def test_first_packet_far_ahead():
     assert server.decrypt(pkts[199]) == b"x"  # id 200
     raises(RemoteProtocolError, server.decrypt, pkts[135])  # id 136: 64 behind
     assert server.decrypt(pkts[136]) == b"x"  # id 137: 63 behind
-    assert server.replay_state() == (200, 1 | 1 << 63)
+    assert replay_state(server) == (200, 1 | 1 << 63)
 
 
 def _aead_packet(cipher, pid, payload=b"zero", hdr=b"\x30"):
@@ -221,7 +221,7 @@ def test_packet_id_zero_is_refused():
             zero = _cbc_packet(_pkcs7(b"\x00\x00\x00\x00zero"), key_len=dc.CIPHERS[cipher][0])
         err = raises(RemoteProtocolError, server.decrypt, zero)
         assert "bad packet ID" in str(err)
-        assert server.replay_state() == (0, 0)
+        assert replay_state(server) == (0, 0)
         assert server.decrypt(good) == b"zero"
 
 
@@ -235,7 +235,7 @@ def test_cbc_bad_padding_and_short_plaintext():
     assert "packet-id" in str(err)
     # packet-id only, empty payload: valid
     assert server.decrypt(_cbc_packet(_pkcs7(b"\x00\x00\x00\x05"))) == b""
-    assert server.replay_state() == (5, 1)
+    assert replay_state(server) == (5, 1)
 
 
 def test_short_packets():

@@ -95,7 +95,7 @@ class _Cfg:
 
 
 def test_key_lifetime_options_read_what_a_config_has():
-    from ovpnkx.sessionconfig import key_lifetime_options
+    from ovpnkx.lifetime import key_lifetime_options
 
     assert key_lifetime_options(_Cfg()) == {}  # a config without these directives: the defaults
     c = _Cfg()
