@@ -35,10 +35,15 @@ def _address(host: str, port: int, kind: int) -> tuple:
     return info[0][-1]
 
 
-def _recv_nowait(sock: "Any", what: str, known: dict) -> "bytes | None":
-    """One non-blocking recv: None when nothing waits; errnos in ``known`` get their message."""
+def _recv_nowait(sock: "Any", buf: bytearray, what: str, known: dict) -> "bytes | None":
+    """One non-blocking recv: None when nothing waits; errnos in ``known`` get their message.
+
+    Reads into the transport's own buffer (``sock.recv(4096)`` would allocate 4 KB per
+    call, and on a board's small heap a 4 KB block may not be free in one piece), then
+    copies out what came."""
     try:
-        return sock.recv(4096)
+        n = getattr(sock, "recv_into", sock.readinto)(buf)  # readinto: MicroPython; None when nothing waits
+        return None if n is None else bytes(memoryview(buf)[:n])
     except OSError as exc:
         code = exc.args[0] if exc.args else None
         if code in (11, 35):  # EAGAIN / EWOULDBLOCK
@@ -57,6 +62,7 @@ class UdpTransport:
         self.addr = _address(host, port, socket.SOCK_DGRAM)
         self.where = "%s:%d" % (host, port)  # MicroPython's addr is an opaque sockaddr
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._buf = bytearray(4096)
         self.sock.connect(self.addr)
         self.sock.setblocking(False)
 
@@ -74,7 +80,7 @@ class UdpTransport:
         out = []  # type: list
         while True:
             # ECONNREFUSED: an ICMP port unreachable came back
-            data = _recv_nowait(self.sock, "UDP", {_ECONNREFUSED: _refused(self.where)})
+            data = _recv_nowait(self.sock, self._buf, "UDP", {_ECONNREFUSED: _refused(self.where)})
             if data is None:
                 return out
             out.append(data)
@@ -93,6 +99,7 @@ class TcpTransport:
         self.addr = _address(host, port, socket.SOCK_STREAM)
         self.where = "%s:%d" % (host, port)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._buf = bytearray(4096)
         try:
             self.sock.connect(self.addr)
         except OSError as exc:
@@ -126,7 +133,7 @@ class TcpTransport:
         """Complete packets available now (never blocks)."""
         out = []  # type: list
         while True:
-            data = _recv_nowait(self.sock, "TCP", {_ECONNRESET: "the server reset the TCP connection"})
+            data = _recv_nowait(self.sock, self._buf, "TCP", {_ECONNRESET: "the server reset the TCP connection"})
             if data is None:
                 return out
             if not data:
