@@ -42,7 +42,8 @@ def _recv_nowait(sock: "Any", buf: bytearray, what: str, known: dict) -> "bytes 
     call, and on a board's small heap a 4 KB block may not be free in one piece), then
     copies out what came."""
     try:
-        n = getattr(sock, "recv_into", sock.readinto)(buf)  # readinto: MicroPython; None when nothing waits
+        into = getattr(sock, "recv_into", None) or sock.readinto  # readinto: MicroPython (None: nothing waits)
+        n = into(buf)
         return None if n is None else bytes(memoryview(buf)[:n])
     except OSError as exc:
         code = exc.args[0] if exc.args else None
