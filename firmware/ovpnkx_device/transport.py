@@ -9,7 +9,7 @@ import socket
 
 from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.errors import RemoteProtocolError
-from ovpnkx.packet import StreamDeframer, frame
+from ovpnkx.packet import STREAM_MAX_PACKET, StreamDeframer, frame
 
 if TYPE_CHECKING:
     from typing import Any
@@ -35,13 +35,17 @@ def _address(host: str, port: int, kind: int) -> tuple:
     return info[0][-1]
 
 
-def _recv_nowait(sock: "Any", buf: bytearray, what: str, known: dict) -> "bytes | None":
+def _recv_nowait(sock: "Any", buf: "bytearray | None", what: str, known: dict) -> "bytes | None":
     """One non-blocking recv: None when nothing waits; errnos in ``known`` get their message.
 
-    Reads into the transport's own buffer (``sock.recv(4096)`` would allocate 4 KB per
-    call, and on a board's small heap a 4 KB block may not be free in one piece), then
-    copies out what came."""
+    With ``buf`` (a TCP stream) it reads into the transport's own buffer and copies
+    out what came: ``sock.recv(4096)`` allocates 4 KB per call, and on a board's
+    small heap a 4 KB block may not be free in one piece. A datagram socket gets
+    None (MicroPython's readinto would fill the buffer from several datagrams) and
+    one recv of at most STREAM_MAX_PACKET bytes, the largest packet taken anyway."""
     try:
+        if buf is None:
+            return sock.recv(STREAM_MAX_PACKET)
         into = getattr(sock, "recv_into", None) or sock.readinto  # readinto: MicroPython (None: nothing waits)
         n = into(buf)
         return None if n is None else bytes(memoryview(buf)[:n])
@@ -63,7 +67,6 @@ class UdpTransport:
         self.addr = _address(host, port, socket.SOCK_DGRAM)
         self.where = "%s:%d" % (host, port)  # MicroPython's addr is an opaque sockaddr
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._buf = bytearray(4096)
         self.sock.connect(self.addr)
         self.sock.setblocking(False)
 
@@ -81,7 +84,7 @@ class UdpTransport:
         out = []  # type: list
         while True:
             # ECONNREFUSED: an ICMP port unreachable came back
-            data = _recv_nowait(self.sock, self._buf, "UDP", {_ECONNREFUSED: _refused(self.where)})
+            data = _recv_nowait(self.sock, None, "UDP", {_ECONNREFUSED: _refused(self.where)})
             if data is None:
                 return out
             out.append(data)
