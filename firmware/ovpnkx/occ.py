@@ -6,7 +6,6 @@ keeps the string).
 """
 
 from ._compat import TYPE_CHECKING
-from .errors import LocalProtocolError
 
 if TYPE_CHECKING:
     from typing import Optional
@@ -20,7 +19,7 @@ _OCC_CIPHERS = {
     "AES-256-GCM": (256, 12, 16, True),
     "CHACHA20-POLY1305": (256, 12, 1, True),
 }
-_DIGEST_SIZES = {"SHA1": 20, "SHA256": 32, "SHA512": 64}
+_DIGEST_SIZES = {"MD5": 16, "SHA1": 20, "SHA256": 32, "SHA384": 48, "SHA512": 64}
 
 
 def options_string(is_client: bool, proto: str = "UDPv4", p2mp: bool = True, cipher: "Optional[str]" = None,
@@ -38,13 +37,11 @@ def options_string(is_client: bool, proto: str = "UDPv4", p2mp: bool = True, cip
     warning in 2.6.
     """
     name = (cipher or "BF-CBC").upper()
-    if name not in _OCC_CIPHERS:
-        raise LocalProtocolError("options string: unknown cipher %s" % name)
     auth = auth.upper()
-    if auth not in _DIGEST_SIZES:
-        raise LocalProtocolError("options string: unknown auth %s" % auth)
-    bits, iv, block, aead = _OCC_CIPHERS[name]
-    overhead = 1 + 4 + (16 + iv + block if aead else _DIGEST_SIZES[auth] + iv + block)
+    # a cipher or digest not listed here is still announced (the string is only compared,
+    # with a warning on mismatch); link-mtu then counts it as an AES-CBC / 0-byte HMAC
+    bits, iv, block, aead = _OCC_CIPHERS.get(name, (128, 16, 16, False))
+    overhead = 1 + 4 + (16 + iv + block if aead else _DIGEST_SIZES.get(auth, 0) + iv + block)
     if proto.startswith("TCP"):
         overhead += 2  # the stream's packet length
     parts = ["V4", "dev-type " + dev_type, "link-mtu %d" % (tun_mtu + overhead), "tun-mtu %d" % tun_mtu,
