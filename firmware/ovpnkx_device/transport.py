@@ -9,7 +9,7 @@ import socket
 
 from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.errors import RemoteProtocolError
-from ovpnkx.packet import StreamDeframer, frame
+from ovpnkx.packet import STREAM_MAX_PACKET, StreamDeframer, frame
 
 if TYPE_CHECKING:
     from typing import Any
@@ -35,10 +35,20 @@ def _address(host: str, port: int, kind: int) -> tuple:
     return info[0][-1]
 
 
-def _recv_nowait(sock: "Any", what: str, known: dict) -> "bytes | None":
-    """One non-blocking recv: None when nothing waits; errnos in ``known`` get their message."""
+def _recv_nowait(sock: "Any", buf: "bytearray | None", what: str, known: dict) -> "bytes | None":
+    """One non-blocking recv: None when nothing waits; errnos in ``known`` get their message.
+
+    With ``buf`` (a TCP stream) it reads into the transport's own buffer and copies
+    out what came: ``sock.recv(4096)`` allocates 4 KB per call, and on a board's
+    small heap a 4 KB block may not be free in one piece. A datagram socket gets
+    None (MicroPython's readinto would fill the buffer from several datagrams) and
+    one recv of at most STREAM_MAX_PACKET bytes, the largest packet taken anyway."""
     try:
-        return sock.recv(4096)
+        if buf is None:
+            return sock.recv(STREAM_MAX_PACKET)
+        into = getattr(sock, "recv_into", None) or sock.readinto  # readinto: MicroPython (None: nothing waits)
+        n = into(buf)
+        return None if n is None else bytes(memoryview(buf)[:n])
     except OSError as exc:
         code = exc.args[0] if exc.args else None
         if code in (11, 35):  # EAGAIN / EWOULDBLOCK
@@ -74,7 +84,7 @@ class UdpTransport:
         out = []  # type: list
         while True:
             # ECONNREFUSED: an ICMP port unreachable came back
-            data = _recv_nowait(self.sock, "UDP", {_ECONNREFUSED: _refused(self.where)})
+            data = _recv_nowait(self.sock, None, "UDP", {_ECONNREFUSED: _refused(self.where)})
             if data is None:
                 return out
             out.append(data)
@@ -93,6 +103,7 @@ class TcpTransport:
         self.addr = _address(host, port, socket.SOCK_STREAM)
         self.where = "%s:%d" % (host, port)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._buf = bytearray(4096)
         try:
             self.sock.connect(self.addr)
         except OSError as exc:
@@ -126,7 +137,7 @@ class TcpTransport:
         """Complete packets available now (never blocks)."""
         out = []  # type: list
         while True:
-            data = _recv_nowait(self.sock, "TCP", {_ECONNRESET: "the server reset the TCP connection"})
+            data = _recv_nowait(self.sock, self._buf, "TCP", {_ECONNRESET: "the server reset the TCP connection"})
             if data is None:
                 return out
             if not data:

@@ -150,7 +150,7 @@ async def _session(cfg, link: CountingLink, repl: str, peer_events: list, marks:
         if record.get("event") == "keys" and "keys_frame" not in marks:
             marks["keys_frame"] = len(link.frames)  # its PUSH_REPLY frames went out just before
 
-    server = Server(cfg, True, emit)
+    server = Server(cfg, True, emit, key_fingerprint=True)  # the agreement check compares fingerprints
     _serve_serial(server, link, loop)
     device = await loop.run_in_executor(None, _device_session, repl, timeout_s)
     await asyncio.sleep(0.3)  # the device's OCC EXIT and last frames

@@ -21,6 +21,7 @@ from ovpnkx.errors import ProtocolError, RemoteProtocolError
 from ovpnkx.packet import (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3, StreamDeframer, frame,
                            opcode_key_id)
 from ovpnkx.session import Session, SessionConfig
+from ovpnkx.lifetime import key_lifetime_options
 from ovpnkx.tlswrap import TlsPlain, control_wrap_factory
 
 CLIENT_RESETS = (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3)
@@ -39,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print events as JSON lines")
     p.add_argument("--serial", metavar="PORT", help="serve a device on a serial line (pyserial URL)")
     p.add_argument("--baud", type=int, default=115200, help="serial line rate (default 115200)")
+    p.add_argument("--key-fingerprint", action="store_true",
+                   help="print a fingerprint of each key2 in the keys event (to check agreement; it lets"
+                        " a reader of the log test a guessed key, so only where needed)")
 
 
 def _now_ms() -> int:
@@ -48,21 +52,23 @@ def _now_ms() -> int:
 class Server:
     """Sessions keyed by peer, their timers, and event output."""
 
-    def __init__(self, cfg, ask_ekm: bool, emit) -> None:
+    def __init__(self, cfg, ask_ekm: bool, emit, key_fingerprint: bool = False) -> None:
         self.cfg = cfg
         self.ask_ekm = ask_ekm
+        self.key_fingerprint = key_fingerprint
         self.emit = emit
         self.crypto = HostCrypto()
         self.entropy = HostEntropy()
         self.sessions: dict = {}  # peer -> [Session, send(packet), timer handle]
         self.on_close: dict = {}  # peer -> called when its session ends (TCP: drop the connection)
         self.next_peer_id = 0
+        self.lifetime = key_lifetime_options(cfg)  # reneg-*, tran-window, replay-window where given
         # tls-auth, tls-crypt or tls-crypt-v2 (server key): keys parsed once
         self.wrap_factory = control_wrap_factory(cfg, True, self.crypto)
         # tls-crypt-v2 force-cookie: no session for a client that cannot resend its key
         self.force_cookie = bool(getattr(cfg, "tls_crypt_v2_force_cookie", False))
         # UDP: answer resets statelessly, create a session only for a proven cookie
-        self.cookies = CookieResponder(self.entropy.random_bytes(32), self._wrap)
+        self.cookies = CookieResponder(self.entropy.random_bytes(32), self._wrap, hand_window_s=cfg.hand_window)
 
     def _wrap(self):
         """A fresh control-packet wrapper (its own replay window), or TlsPlain."""
@@ -78,7 +84,8 @@ class Server:
                              ask_ekm=self.ask_ekm, proto=proto, hand_window_ms=cfg.hand_window * 1000,
                              timeout_ms=cfg.tls_timeout * 1000, ping_ms=(cfg.ping or 10) * 1000,
                              ping_restart_ms=(cfg.ping_restart or 60) * 1000, platform=sys.platform,
-                             push_options=cfg.push, peer_id=peer_id)
+                             push_options=cfg.push, peer_id=peer_id, key_fingerprint=self.key_fingerprint,
+                             cipher=cfg.cipher, **self.lifetime)
 
     def _tls(self):
         # the config's checks of client certificates; remote-cert-tls client unless it names its own
@@ -252,9 +259,10 @@ def _serve_serial(server: Server, link, loop) -> None:
                on_error=lambda e: loop.call_soon_threadsafe(on_error, e))
 
 
-async def serve(cfg, proto: str, port: int, ask_ekm: bool, emit, serial_link=None) -> None:
+async def serve(cfg, proto: str, port: int, ask_ekm: bool, emit, serial_link=None,
+                key_fingerprint: bool = False) -> None:
     """Run the server until cancelled (``serial_link``: a SerialLink to serve too)."""
-    server = Server(cfg, ask_ekm, emit)
+    server = Server(cfg, ask_ekm, emit, key_fingerprint)
     loop = asyncio.get_running_loop()
     listening = {"event": "listening", "local": cfg.local}
     if serial_link is not None:
@@ -299,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
             print("ovpnkx serve: cannot open %s: %s" % (args.serial, exc), file=sys.stderr)
             return 2
     try:
-        asyncio.run(serve(cfg, args.proto or cfg.proto, port, not args.no_ekm, emit, link))
+        asyncio.run(serve(cfg, args.proto or cfg.proto, port, not args.no_ekm, emit, link, args.key_fingerprint))
     except OSError as exc:
         print("ovpnkx serve: cannot listen on %s:%d: %s" % (cfg.local, port, exc.strerror), file=sys.stderr)
         return 1

@@ -20,7 +20,9 @@ from ovpnkx_sim.control import request
 
 from _device import OVPNKX, Proc, last, mp, put_settings, run_main, start_sim, flash_tool
 
-BASE = {"transport": "serial", "pings": 2, "reconnect": False, "entropy": "board", "compact_gcm": True}  # as make flash writes it below 256 KiB of heap
+# fingerprint: the agreement check compares the two sides' key fingerprints, printed only where asked for
+BASE = {"transport": "serial", "pings": 2, "reconnect": False, "entropy": "board", "compact_gcm": True,  # as make flash writes it below 256 KiB of heap
+        "fingerprint": True}
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +71,7 @@ def test_flash_layout_and_import(pico):
 def test_main_runs_after_soft_reset_against_serve_serial(pico, pki, tmp_path):
     put_settings(pico, tmp_path, dict(BASE))
     server = Proc([OVPNKX, "serve", "--config", _serve_config(tmp_path, pki), "--serial", pico["uart"],
-                   "--json"], "ovpnkx serve")
+                   "--json", "--key-fingerprint"], "ovpnkx serve")
     try:
         assert server.info["serial"] == pico["uart"]
         events, text = run_main(pico)

@@ -71,7 +71,7 @@ class Pair:
                  client_tls_auth=None, username=None, password=None, ping_ms: int = 1000,
                  ping_restart_ms: int = 3000, client_extra=None, server_extra=None) -> None:
         """``client_extra``/``server_extra``: more SessionConfig arguments for each side."""
-        common = dict(hand_window_ms=HAND_WINDOW_MS, timeout_ms=TIMEOUT_MS, ask_ekm=ask_ekm)
+        common = dict(hand_window_ms=HAND_WINDOW_MS, timeout_ms=TIMEOUT_MS, ask_ekm=ask_ekm, key_fingerprint=True)
         self.client_cfg = sessmod.SessionConfig(
             is_server=False, p2mp=True, username=username, password=password,
             tls_auth=_tls_auth(client_tls_auth or tls_auth, 1) if tls_auth else None, **common,

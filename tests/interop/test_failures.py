@@ -260,8 +260,9 @@ def test_server_exits_tcp(real, runtime):
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_decrypt_error(real, runtime):
+    # one corrupted data packet is dropped and counted, as openvpn does: the session goes on and succeeds
     c = real["clients"]["decrypt-error-" + runtime]
-    _check(c, "decrypt error: 1 data packets failed to decrypt")
+    assert c.code == 0 and c.result["ok"], c
     assert c.result["decrypt_errors"] == 1, c
     assert c.result["pings_received"] >= 2 and c.result["pings_sent"] >= 2, c  # the session went on
     errors = [e for e in c.events if e["event"] == "decrypt_error"]
