@@ -26,10 +26,13 @@ except ImportError:  # CPython
 
 
 def unload(name: str) -> None:
-    """On MicroPython, forget the submodule ``ovpnkx.<name>`` that was needed once, so that
-    the GC can take its code back (a board's heap is small); nothing on CPython."""
+    """On MicroPython, forget the module ``ovpnkx.<name>`` (or ``name`` itself when it is
+    dotted, e.g. ``ovpnkx_device.wallclock``) that was needed once, so that the GC can take
+    its code back (a board's heap is small); nothing on CPython."""
     if MICROPYTHON:
-        sys.modules.pop("ovpnkx." + name, None)
-        pkg = sys.modules.get("ovpnkx")
-        if pkg is not None and name in pkg.__dict__:
-            delattr(pkg, name)
+        full = name if "." in name else "ovpnkx." + name
+        sys.modules.pop(full, None)
+        parent, _, attr = full.rpartition(".")
+        pkg = sys.modules.get(parent)
+        if pkg is not None and attr in pkg.__dict__:
+            delattr(pkg, attr)

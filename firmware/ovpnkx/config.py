@@ -146,7 +146,7 @@ def parse_config(text: str, name: str = "<config>", read_file: "Any" = None,
         return cfg
     finally:
         if MICROPYTHON:
-            _unload(("options", "directives", "capability"))
+            _unload(("options", "directives", "capability", "tlscrypt"))  # tlscrypt: probed by capability
 
 
 def _unload(names: tuple) -> None:

@@ -41,10 +41,9 @@ Facts about MicroPython 1.29's ``tls`` (mbedTLS 3.6) that shape this module:
 
 import io
 
-from ._compat import TYPE_CHECKING, const
+from ._compat import TYPE_CHECKING, const, unload
 from .certinfo import CertInfo, PeerPolicy, pem_blocks
 from .errors import LocalProtocolError, RemoteProtocolError
-from .x509verify import chain_from_message, utc_seconds, verify_chain
 
 if TYPE_CHECKING:
     from typing import Any, NoReturn
@@ -300,7 +299,18 @@ class MbedTlsEngine:
 
     def _verify_server(self, msg: bytes) -> bytes:
         """Client: the config's checks of the server's certificate, then its chain up to our
-        CA at the device's date (CA-less: the fingerprint alone). Returns the leaf's DER."""
+        CA at the device's date (CA-less: the fingerprint alone). Returns the leaf's DER.
+
+        ``x509verify`` is loaded for this one check and dropped after it (on a board its code
+        would otherwise sit in the heap through the whole session)."""
+        try:
+            return self._verify_server_chain(msg)
+        finally:
+            unload("x509verify")
+
+    def _verify_server_chain(self, msg: bytes) -> bytes:
+        from .x509verify import chain_from_message, verify_chain
+
         try:
             chain = chain_from_message(msg)
             if not chain:
@@ -406,6 +416,8 @@ def _utc_now() -> "int | None":
     """The device's date as Unix seconds, from ``time.gmtime()`` (whatever the port's
     epoch); None where there is none."""
     import time
+
+    from .x509verify import utc_seconds
 
     try:
         t = time.gmtime()

@@ -35,7 +35,7 @@ import json
 import sys
 import time
 
-from ovpnkx._compat import TYPE_CHECKING
+from ovpnkx._compat import TYPE_CHECKING, unload
 from ovpnkx.config import ConfigError, parse_config
 
 if TYPE_CHECKING:
@@ -182,7 +182,10 @@ def make_entropy(kind: str) -> "Any":
         import noise  # type: ignore  # boards/<b>/noise.py, frozen or on flash
 
         return noise.make_entropy()
-    return board_entropy("host" if kind == "host" else None)
+    try:
+        return board_entropy("host" if kind == "host" else None)
+    finally:
+        unload("ovpnkx_device.entropy_select")  # it chooses once; the source it made stays
 
 
 def wifi_up(settings: dict) -> None:
@@ -244,6 +247,8 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
         out(result)
         return result
     out({"event": "date", "source": source, "utc": date_text(secs)})
+    del ensure_date, date_text, NoDateError
+    unload("ovpnkx_device.wallclock")  # needed once per session: its code leaves the heap
 
     def tls_factory() -> "Any":
         return MbedTlsEngine(False, *engine_args(cfg), **engine_options(cfg))

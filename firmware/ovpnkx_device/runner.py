@@ -41,12 +41,8 @@ from ovpnkx.health import EntropyError
 from ovpnkx.session import Session, SessionConfig
 from ovpnkx.tlswrap import control_wrap_factory
 
+from . import TransportError
 from .clock import Clock
-try:
-    from .transport import TcpTransport, TransportError, UdpTransport, wait_readable
-except ImportError:  # no socket module (a Pico without Wi-Fi): serial transports only
-    from .serial import TransportError  # type: ignore
-    TcpTransport = UdpTransport = wait_readable = None  # type: ignore
 
 if TYPE_CHECKING:
     from typing import Any
@@ -253,6 +249,8 @@ class ClientRun:
         poll_s = cfg.server_poll_timeout
         poll_at = start + poll_s * 1000 if poll_s else None
         wait = getattr(transport, "wait", None)
+        if wait is None:  # a socket: loaded only here (a serial-only board has no socket module)
+            from .transport import wait_readable
         exiting = None  # type: Any  # the ExitNotification, once a stop arrived
         connected = False
         no_pause = False
@@ -372,6 +370,9 @@ def _until(wait_ms: int, now: int, at: "int | None") -> int:
 
 
 def _open_transport(host: str, port: int, proto: str) -> "Any":
+    # the socket transports are loaded for UDP/TCP only: a serial session keeps their code off the heap
+    from .transport import TcpTransport, UdpTransport
+
     return (TcpTransport if proto == "tcp" else UdpTransport)(host, port)
 
 

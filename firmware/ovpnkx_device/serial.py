@@ -16,11 +16,7 @@ from ovpnkx.serialframe import FrameDecoder, encode_frame
 from ovpnkx.errors import RemoteProtocolError
 from ovpnkx.linkmsg import is_link_message, parse_time_reply
 
-try:
-    from .transport import TransportError
-except ImportError:  # no socket module on this board: the same class, defined here
-    class TransportError(Exception):  # type: ignore
-        """The transport failed."""
+from . import TransportError
 
 if TYPE_CHECKING:
     from typing import Any

@@ -11,12 +11,10 @@ from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.errors import RemoteProtocolError
 from ovpnkx.packet import STREAM_MAX_PACKET, StreamDeframer, frame
 
+from . import TransportError  # noqa: F401  (re-exported: the transports raise it)
+
 if TYPE_CHECKING:
     from typing import Any
-
-
-class TransportError(Exception):
-    """The transport failed (refused, reset, closed by the peer)."""
 
 
 _ECONNREFUSED = 111  # Linux; the unix port and lwIP boards use the same numbers
