@@ -10,8 +10,11 @@ Same interface as ``ovpnkx_host.crypto_host.HostCrypto``.
 
 import cryptolib  # type: ignore[import-not-found,unused-ignore]
 
+from ._compat import TYPE_CHECKING
 from .errors import LocalProtocolError
-from .gcm import AesGcm
+
+if TYPE_CHECKING:
+    from .gcm import AesGcm
 
 _MODE_ECB = 1
 _MODE_CBC = 2
@@ -66,9 +69,12 @@ class MicroPythonCrypto:
         """True when ``cipher`` (an OpenVPN cipher name) is available."""
         return cipher in _AEAD or cipher in _CBC
 
-    def aead(self, cipher: str, key: bytes) -> AesGcm:
+    def aead(self, cipher: str, key: bytes) -> "AesGcm":
         """An AEAD object with ``seal(nonce, pt, aad)`` and ``open(nonce, ct_tag, aad)``."""
         _check_key(_AEAD, cipher, key)
+        # loaded with the first data key, not before: off a board's heap during the TLS handshake
+        from .gcm import AesGcm
+
         return AesGcm(cryptolib.aes(bytes(key), _MODE_ECB).encrypt, self.compact_gcm)
 
     def cbc_encrypt(self, key: bytes, iv: bytes, data: bytes) -> bytes:

@@ -23,7 +23,6 @@ primary, lame duck, data dispatch), ``negotiation`` (push and NCP policy),
 in which words) and ``sessionconfig`` (what we announce).
 """
 
-from . import datachannel as dcmod
 from . import keystate as ks
 from . import packet as pk
 from ._compat import TYPE_CHECKING
@@ -44,6 +43,14 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ("Session", "SessionConfig", "Event", "VERSION", "PUSH_REQUEST_INTERVAL_MS")
+
+
+def _dc() -> "Any":
+    """``ovpnkx.datachannel``, loaded with the first data key: on a board its code stays off
+    the heap during the TLS handshake, where the peak is."""
+    from . import datachannel
+
+    return datachannel
 
 
 class Session:
@@ -235,7 +242,7 @@ class Session:
 
     def send_ping(self) -> None:
         """Send one keepalive ping now."""
-        self.send_data(dcmod.PING_STRING)
+        self.send_data(_dc().PING_STRING)
         self.stats["pings_sent"] += 1
 
     def renegotiate(self, now_ms: int) -> None:
@@ -264,7 +271,7 @@ class Session:
             return
         if notify and self.multi.primary is not None:
             try:
-                self.send_data(dcmod.occ_exit_message())
+                self.send_data(_dc().occ_exit_message())
             except ProtocolError:
                 pass
         self._close(reason, error, now_ms)
@@ -349,10 +356,10 @@ class Session:
             if reason:  # the peer frames for a stub our config lacks: every packet would be garbled
                 self._fail(reason, now_ms, fatal=True)
                 return
-        if dcmod.is_ping(payload):
+        if _dc().is_ping(payload):
             self.stats["pings_received"] += 1
             self.log.add("ping", now_ms, count=self.stats["pings_received"], key_id=key_id)
-        elif dcmod.is_occ_exit(payload):
+        elif _dc().is_occ_exit(payload):
             self._close("peer sent OCC EXIT", False, now_ms)
         else:
             self.log.add("data", now_ms, payload=payload)
@@ -420,9 +427,9 @@ class Session:
         encrypt, decrypt = key2_split(key2, self.is_server)
         cfg = self.config
         cipher = neg.cipher or cfg.ciphers[0]
-        self.multi.install(channel.key_id, dcmod.DataChannel(self.crypto, cipher, cfg.auth, encrypt, decrypt,
-                                                             channel.key_id, neg.peer_id, cfg.replay_window,
-                                                             cfg.replay_time_s), now_ms)
+        self.multi.install(channel.key_id, _dc().DataChannel(self.crypto, cipher, cfg.auth, encrypt, decrypt,
+                                                            channel.key_id, neg.peer_id, cfg.replay_window,
+                                                            cfg.replay_time_s), now_ms)
         channel.keys_generated = True
         channel.state.handle(ks.EV_KEYS_GENERATED)
         self.log.note_state(channel, now_ms)

@@ -42,11 +42,12 @@ Facts about MicroPython 1.29's ``tls`` (mbedTLS 3.6) that shape this module:
 import io
 
 from ._compat import TYPE_CHECKING, const, unload
-from .certinfo import CertInfo, PeerPolicy, pem_blocks
 from .errors import LocalProtocolError, RemoteProtocolError
 
 if TYPE_CHECKING:
     from typing import Any, NoReturn
+
+    from .certinfo import PeerPolicy
 
 try:
     import tls as _tls  # type: ignore[import-not-found, unused-ignore]
@@ -182,6 +183,10 @@ class MbedTlsEngine:
         ``now()`` is the device's date in Unix seconds (default: its RTC), None when unknown."""
         if _tls is None:
             raise LocalProtocolError("MbedTlsEngine needs MicroPython's tls module")
+        # certinfo (and x509verify) only while certificates are handled: a client drops
+        # them once the server's certificate passed (_verify_server)
+        from .certinfo import PeerPolicy, pem_blocks
+
         self.is_server = is_server
         self._peer = peer if peer is not None else PeerPolicy.remote_cert_tls(remote_cert_tls)
         if ca_pem is None and not self._peer.fingerprints:
@@ -237,6 +242,8 @@ class MbedTlsEngine:
         if depth != 0:
             return 0
         try:
+            from .certinfo import CertInfo
+
             der = bytes(cert)
             self.peer_subject = CertInfo(der).common_name
             self._reason = self._peer.check(der)
@@ -301,14 +308,18 @@ class MbedTlsEngine:
         """Client: the config's checks of the server's certificate, then its chain up to our
         CA at the device's date (CA-less: the fingerprint alone). Returns the leaf's DER.
 
-        ``x509verify`` is loaded for this one check and dropped after it (on a board its code
-        would otherwise sit in the heap through the whole session)."""
+        ``x509verify`` and ``certinfo`` are loaded for this one check and dropped after it,
+        with the policy (on a board their code would otherwise sit in the heap through the
+        handshake's peak and the whole session; a renegotiation's engine loads them again)."""
         try:
             return self._verify_server_chain(msg)
         finally:
+            self._peer = None  # type: ignore[assignment]  # nothing checks a certificate after this
             unload("x509verify")
+            unload("certinfo")
 
     def _verify_server_chain(self, msg: bytes) -> bytes:
+        from .certinfo import CertInfo
         from .x509verify import chain_from_message, verify_chain
 
         try:
