@@ -34,7 +34,6 @@ from .health import EntropyError
 from .keymethod2 import KeyMethod2Message, write_key_method2
 from .multi import TlsMulti
 from .negotiation import PUSH_REQUEST_INTERVAL_MS, Negotiation
-from .prf import EKM_LABEL, KEY2_LEN, key2_split, openvpn_key_expansion
 from .sessionconfig import VERSION, SessionConfig
 from .timers import Timers
 from .tlswrap import TlsPlain
@@ -412,6 +411,8 @@ class Session:
             self._close("peer exited", False, now_ms)
 
     def _generate_keys(self, channel: KeyStateChannel, now_ms: int) -> None:
+        from .prf import EKM_LABEL, KEY2_LEN, key2_split, openvpn_key_expansion  # after the handshake's peak
+
         neg = self.negotiation
         if neg.tls_ekm:
             key2 = channel.tls.export_keying_material(EKM_LABEL, KEY2_LEN)
@@ -536,4 +537,7 @@ class Session:
         self.close_fatal = fatal
         self.timers.stop()
         self.negotiation.next_push_request_ms = None
+        for channel in self.multi.channels.values():  # no TLS after the end: free it now (a board's heap)
+            if channel.tls_started and hasattr(channel.tls, "close"):
+                channel.tls.close()
         self.log.add("closed", now_ms, reason=reason, error=error)

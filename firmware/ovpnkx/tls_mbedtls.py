@@ -385,6 +385,21 @@ class MbedTlsEngine:
         self._failed = reason
         raise RemoteProtocolError(reason)
 
+    def close(self) -> None:
+        """Free mbedTLS's session and context now (on rp2 they sit in the GC heap: ~25 KB
+        after a handshake) rather than whenever the GC finalises them. The engine is
+        unusable afterwards; its figures (``cipher_name``, ``peer_subject``) stay."""
+        sock, self._sock, self._ctx = self._sock, None, None
+        self._failed = self._failed or "TLS engine closed"
+        self._pipe = _Pipe()
+        self._in = bytearray()
+        self._records = []
+        if sock is not None:
+            try:
+                sock.close()  # its close_notify goes into the dropped pipe: the session has ended
+            except OSError:
+                pass
+
     def pending_ciphertext(self) -> bytes:
         """Drain the TLS bytes to send to the peer (b"" if none)."""
         out = bytes(self._pipe.out)
