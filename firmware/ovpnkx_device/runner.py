@@ -117,6 +117,7 @@ def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "A
                 wait(wait_ms)
             packets = transport.receive()
             now = clock.now_ms()
+            _report_warnings(transport, emit, now)
             for p in packets:
                 session.receive(p, now)
     except TransportError as exc:
@@ -135,6 +136,13 @@ def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "A
     result.update(st)
     emit(result)
     return 0 if ok else 1
+
+
+def _report_warnings(transport: "Any", emit: "Any", now: int) -> None:
+    """The transport's passing troubles (e.g. an ICMP port unreachable) as warning events."""
+    notes = getattr(transport, "warnings", None)
+    while notes:
+        emit({"event": "warning", "at_ms": now, "reason": notes.pop(0)})
 
 
 def _describe(session: Session) -> str:
