@@ -294,7 +294,7 @@ def run(args) -> str:
                        % len(rows))
             out.append("  device session start -> keys       %6.0f ms  median [%d-%d]"
                        % (hs, min(r["handshake_ms"] for r in rows), max(r["handshake_ms"] for r in rows)))
-            out.append("  control-channel bytes on the wire   %6d B   (%d up, %d down; frames with COBS + CRC32)"
+            out.append("  control-channel bytes on the wire   %6d B   (%d up, %d down; seriallink fragments, COBS + CRC32)"
                        % (rows[0]["bytes"], rows[0]["up"], rows[0]["down"]))
             out.append("  wire-time lower bound (x10 / baud)  %6.0f ms" % bound)
             out.append("  handshake / bound                   %6.2fx   [%.2f-%.2f]  (aim: <= 1.25x)"

@@ -107,8 +107,8 @@ class Link:
         self._inflight_bytes = 0
         self._queue = []  # type: list
         self._queue_bytes = 0
-        self._cur = b""  # the packet being cut (None when there is none)
-        self._cur_off = -1
+        self._cur = b""  # the packet being cut
+        self._cur_off = -1  # where in it (-1: none is)
         self._xmit = 0
         self._acked_xmit = 0
         self._repeat = []  # type: list  # seqs to send again
@@ -117,6 +117,7 @@ class Link:
         self._rto = _RTO_FIRST
         self._rto_at = -1
         self._stall_at = -1
+        self._timeouts_in_row = 0
         self._line_free_us = 0
         self._err_bytes = 160.0  # prior: 40-byte fragments until the line shows itself
         self._err_lost = 1.0
@@ -249,15 +250,16 @@ class Link:
             self._cur_off = 0
             self.stats["packets_out"] += 1
         off = self._cur_off
-        piece = self._cur[off:off + self.fragment_size()]
+        packet = self._cur
+        piece = packet[off:off + self.fragment_size()]
         flags = START if off == 0 else 0
         off += len(piece)
-        if off >= len(self._cur):
+        if off >= len(packet):
             flags |= END
             self._cur = b""
             off = -1
         self._cur_off = off
-        return [piece, flags, 0, 0, 0]
+        return [piece, flags, 0, 0, 0, packet]  # the packet too, to send it again after a resync
 
     def _timeout(self, now_ms: int) -> None:
         """Nothing was acknowledged for an RTO: send the oldest few fragments again
@@ -277,14 +279,31 @@ class Link:
                 self._repeat.append(seq)
                 n += 1
             seq = (seq + 1) & 0xFF
-        self._rto = min(self._rto * 2, _RTO_MAX)
+        # back off only from the second timeout in a row: one lost tail is the line's
+        # noise, several in a row a peer that is busy (or gone)
+        self._timeouts_in_row += 1
+        if self._timeouts_in_row >= 2:
+            self._rto = min(self._rto * 2, _RTO_MAX)
         start = self._line_free_us // 1000
         self._rto_at = (start if start > now_ms else now_ms) + self._rto
 
     def _restart(self, keep_queue: bool) -> None:
-        """A new epoch: what was in flight is dropped (the layers above resend)."""
-        self.stats["dropped"] += len(self._queue) if not keep_queue else 0
-        if not keep_queue:
+        """A new epoch. ``keep_queue``: the peer is there but counts differently (it
+        restarted): the packets in flight go first in the queue, whole, to be sent
+        again. Otherwise the peer is gone and everything is dropped (counted)."""
+        if keep_queue:
+            again = []  # type: list
+            base = self._tx_base
+            for k in range((self._tx_next - base) & 0xFF):
+                f = self._inflight.get((base + k) & 0xFF)
+                if f is not None and (not again or again[-1] is not f[5]):
+                    again.append(f[5])
+            if self._cur_off >= 0 and (not again or again[-1] is not self._cur):
+                again.append(self._cur)
+            self._queue = again + self._queue
+            self._queue_bytes += sum(len(p) for p in again)
+        else:
+            self.stats["dropped"] += len(self._queue) + (1 if self._inflight or self._cur_off >= 0 else 0)
             self._queue = []
             self._queue_bytes = 0
         self.epoch = (self.epoch + 1) & 0xFF
@@ -294,6 +313,7 @@ class Link:
         self._cur, self._cur_off = b"", -1
         self._repeat = []
         self._rto_at = self._stall_at = -1
+        self._timeouts_in_row = 0
         self._rto = _RTO_FIRST if self._srtt < 0 else self._rto_from_srtt()
 
     def _rto_from_srtt(self) -> int:
@@ -450,6 +470,7 @@ class Link:
                 self._srtt = (7 * self._srtt + sample) // 8
         self._rto = self._rto_from_srtt() if self._srtt >= 0 else _RTO_FIRST
         self._stall_at = -1
+        self._timeouts_in_row = 0
         start = self._line_free_us // 1000
         self._rto_at = ((start if start > now_ms else now_ms) + self._rto) if self._inflight else -1
         # the line keeps order: what was sent before an acknowledged fragment and is
