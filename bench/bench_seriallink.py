@@ -17,9 +17,11 @@ exchanges at 1 % corruption and at 0.1 % loss; N = 100 for that claim.
 """
 
 import asyncio
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -27,6 +29,7 @@ import time
 import serial  # type: ignore[import-untyped]
 
 from ovpnkx_host import run as board_run
+from ovpnkx_host.runtime import micropython_binary, micropython_env
 from ovpnkx_host.serial_link import SerialLink
 from ovpnkx_host.serve import Server, _serve_serial
 from ovpnkx_sim.control import request
@@ -83,7 +86,6 @@ def _one(repl, host: _Host, timeout_s: float, until=("keys", "result", "config_e
     text = b""
     device: list = []
     end = time.monotonic() + timeout_s
-    import json
     while time.monotonic() < end:
         text += repl.read(4096)
         *lines, text = text.split(b"\n")
@@ -107,6 +109,68 @@ def _one(repl, host: _Host, timeout_s: float, until=("keys", "result", "config_e
             "bytes": after["bytes_in"] - before["bytes_in"] + after["bytes_out"] - before["bytes_out"],
             "repeats": after["repeats"] - before["repeats"],
             "device": device, "why": "" if ok else ([e.get("reason") for e in device if e.get("event") == "result"] or ["no keys"])[0]}
+
+
+# The link's own cost on the MicroPython unix port: one end cuts and frames 64 KB of
+# packets, the other decodes and reassembles them and acknowledges; and the reference
+# BOARDS.md gives Pico timings for (2,000 SHA-256 of 64 B: 485 ms; a P-256 TLS
+# handshake: 2,106 ms on the chip, 17 ms on this unix port).
+_COST = r"""
+import gc, json, time, hashlib
+from ovpnkx.seriallink import Link
+def ms(t0):
+    return time.ticks_diff(time.ticks_us(), t0) / 1000
+t0 = time.ticks_us()
+for _ in range(2000):
+    hashlib.sha256(b"x" * 64).digest()
+sha = ms(t0)
+out = {"sha_ms": sha}
+for size in (32, 64):
+    gc.collect()
+    base = gc.mem_alloc()
+    a = Link(1, fragment=size, max_queue=64, max_queue_bytes=1 << 20)
+    b = Link(2)
+    gc.collect()
+    objs = gc.mem_alloc() - base
+    pk = bytes(range(256)) * 5
+    enc = dec = 0.0
+    wire = 0
+    got = 0
+    now = 0
+    peak = 0
+    for i in range(50):
+        a.send(pk, now)
+        while True:
+            t0 = time.ticks_us()
+            w = a.bytes_to_send(now)
+            enc += ms(t0)
+            if not w:
+                break
+            wire += len(w)
+            t0 = time.ticks_us()
+            got += len(b.receive(w, now))
+            ack = b.bytes_to_send(now + 50)
+            dec += ms(t0)
+            t0 = time.ticks_us()
+            a.receive(ack, now + 1)
+            enc += ms(t0)
+            now += 2
+            used = gc.mem_alloc() - base
+            if used > peak:
+                peak = used
+    out[str(size)] = {"send_ms": enc, "recv_ms": dec, "wire": wire, "packets": got, "objs": objs}
+print(json.dumps(out))
+"""
+PICO_SHA_MS, PICO_TLS_MS, UNIX_TLS_MS = 485, 2106, 17  # BOARDS.md
+
+
+def _cost() -> "dict | None":
+    proc = subprocess.run([micropython_binary(), "-c", _COST], capture_output=True, text=True, timeout=120,
+                          env=micropython_env())
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
 
 
 def _pct(values: list, q: float) -> float:
@@ -160,6 +224,21 @@ def run(args) -> str:
         out.append("bytes/exch.: both directions, median, from the board's reset to its keys (fragments, repeats, "
                    "acknowledgements); repeats: fragments the host sent again (median)")
         out.append("link model totals: to host %s; to board %s" % (stats["to_host"], stats["to_board"]))
+        cost = _cost()
+        if cost:
+            lo, hi = PICO_SHA_MS / cost["sha_ms"], PICO_TLS_MS / UNIX_TLS_MS
+            out.append("")
+            out.append("The link's CPU on the MicroPython unix port, per KB on the wire (64 KB of 1280-byte packets; "
+                       "Pico 125 MHz estimate = x%.0f..x%.0f, the SHA-256 and TLS ratios of BOARDS.md)" % (lo, hi))
+            out.append("%-12s %16s %18s %16s %18s" % ("fragment", "send ms/KB", "Pico est. ms/KB", "receive ms/KB",
+                                                       "Pico est. ms/KB"))
+            for size in ("32", "64"):
+                c = cost[size]
+                kb = c["wire"] / 1024
+                out.append("%-12s %16.3f %18s %16.3f %18s" % (
+                    size + " B", c["send_ms"] / kb, "%.0f-%.0f" % (c["send_ms"] / kb * lo, c["send_ms"] / kb * hi),
+                    c["recv_ms"] / kb, "%.0f-%.0f" % (c["recv_ms"] / kb * lo, c["recv_ms"] / kb * hi)))
+            out.append("(the line carries 1 KB in %.0f ms at %d baud)" % (1024 * 10 * 1000 / BAUD, BAUD))
         out.append("aim (issue 9, item 12): >= 99 %% of key exchanges at 1 %% corruption and at 0.1 %% loss%s"
                    % ("" if n >= 100 else "; N < 100 here: no claim (run the full bench)"))
         return "\n".join(out)
