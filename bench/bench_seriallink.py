@@ -44,7 +44,7 @@ RUN_TIMEOUT_S = 75  # the client's hand-window (60 s) and then some
 def add_arguments(p) -> None:
     """Flags of this section (bench/run.py collects them)."""
     p.add_argument("--seriallink-runs", type=int, default=0, metavar="N",
-                   help="key exchanges per noisy condition (default 100, --quick 3; the clean line gets N/5)")
+                   help="key exchanges per noisy condition (default 100, --quick 2; the clean line gets N/5)")
 
 
 class _Host:
@@ -180,7 +180,7 @@ def _pct(values: list, q: float) -> float:
 
 def run(args) -> str:
     """Count key exchanges per condition; return the table."""
-    n = args.seriallink_runs or (3 if args.quick else 100)
+    n = args.seriallink_runs or (2 if args.quick else 100)
     work = tempfile.mkdtemp(prefix="ovpnkx-bench-link-")
     try:
         prep = board_run.prepare(work, 1, BAUD)
@@ -191,7 +191,7 @@ def run(args) -> str:
         try:
             with serial.serial_for_url(info["repl"], baudrate=115200, timeout=0.1) as repl:
                 for name, fault in CONDITIONS:
-                    runs = max(2, n // 5) if not fault else n
+                    runs = (1 if args.quick else max(2, n // 5)) if not fault else n
                     results = []
                     for i in range(runs):
                         request(info["control"], dict({"cmd": "link", "dir": "to_host", "seed": 2 * i,
