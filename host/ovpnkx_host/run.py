@@ -293,7 +293,7 @@ def _summary(ex: dict, args) -> int:
     if fig:
         print("\nserial line at %d baud (8N1: 10 bits a byte)" % args.baud)
         print("  handshake: device session start -> keys   %6d ms" % fig["handshake_ms"])
-        print("  handshake bytes on the wire               %6d B  (%d up in %d frames, %d down in %d frames)"
+        print("  handshake bytes on the wire               %6d B  (%d up in %d packets, %d down in %d packets)"
               % (fig["bytes"], fig["up"], fig["frames_up"], fig["down"], fig["frames_down"]))
         print("  wire-time lower bound (bytes x 10 / baud) %6.0f ms  -> handshake took %.2fx the bound"
               % (fig["bound_ms"], fig["handshake_ms"] / fig["bound_ms"]))
