@@ -134,12 +134,15 @@ class Link:
     # ---- sending ----
 
     def send(self, packet: "bytes | bytearray", now_ms: int = 0) -> bool:
-        """Queue one packet; False (and counted in ``stats["dropped"]``) if the queue is full."""
+        """Queue one packet; False (counted in ``stats["dropped"]``) if the queue is full
+        or the packet is longer than ``max_payload`` (the peer would refuse it: a relay
+        may be handed one by a server)."""
         if not isinstance(packet, (bytes, bytearray)):
             raise LocalProtocolError("packet must be bytes")
         if len(packet) > self.max_payload:
-            raise LocalProtocolError("packet of %d bytes is longer than max_payload %d"
-                                     % (len(packet), self.max_payload))
+            self.stats["dropped"] += 1
+            self.errors["oversize"] += 1
+            return False
         if len(self._queue) >= self.max_queue or self._queue_bytes + len(packet) > self.max_queue_bytes:
             self.stats["dropped"] += 1
             return False
