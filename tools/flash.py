@@ -41,7 +41,8 @@ PACKAGES = ("ovpnkx", "ovpnkx_device")
 ARCHES = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
           "xtensa", "xtensawin", "rv32imc", "rv64imc"]
 # .ovpn directives whose argument is a file to copy beside the config
-FILE_DIRECTIVES = ("ca", "cert", "key", "tls-auth", "tls-crypt", "auth-user-pass", "pkcs12", "extra-certs")
+FILE_DIRECTIVES = ("ca", "cert", "key", "tls-auth", "tls-crypt", "tls-crypt-v2", "auth-user-pass", "pkcs12",
+                   "extra-certs")
 
 
 def _load_board(name: str) -> dict:

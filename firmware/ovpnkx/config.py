@@ -1,8 +1,10 @@
 """Reading a standard OpenVPN client config (``.ovpn``) on both runtimes.
 
 Supported: ``client``, ``pull``, ``tls-client``, ``remote HOST [PORT [PROTO]]``,
-``port``, ``proto udp|udp4|tcp|tcp-client|tcp4|tcp4-client``, ``ca``/``cert``/``key``
-and ``tls-auth FILE [DIR]`` as files or inline ``<ca>…</ca>`` blocks,
+``port``, ``proto udp|udp4|tcp|tcp-client|tcp4|tcp4-client``, ``ca``/``cert``/``key``,
+``tls-auth FILE [DIR]``, ``tls-crypt FILE`` and ``tls-crypt-v2 FILE`` (a client key on a
+client; the server key, optionally ``force-cookie``/``allow-noncookie``, on a server)
+as files or inline ``<ca>…</ca>`` blocks,
 ``key-direction``, ``auth``, ``data-ciphers``, ``cipher``, ``remote-cert-tls``,
 ``verb``, ``hand-window``, ``tls-timeout``, ``ping``, ``ping-restart``,
 ``keepalive``, ``auth-user-pass`` (inline block or file). Anything else is
@@ -14,11 +16,15 @@ File access is injected (``read_file(path) -> str``): the core opens nothing.
 
 from ._compat import TYPE_CHECKING
 from .errors import LocalProtocolError
+from .tlswrap import parse_static_key
 
 if TYPE_CHECKING:
     from typing import Any
 
-_INLINE = ("ca", "cert", "key", "tls-auth", "auth-user-pass")
+_INLINE = ("ca", "cert", "key", "tls-auth", "tls-crypt", "tls-crypt-v2", "auth-user-pass")
+# security directives we cannot honour: refused, never ignored
+_REFUSED = {"tls-crypt-v2-verify": "tls-crypt-v2 metadata scripts are not supported",
+            "tls-crypt-v2-max-age": "tls-crypt-v2 client key ages are not checked"}
 _PROTOS = {"udp": "udp", "udp4": "udp", "tcp": "tcp", "tcp-client": "tcp", "tcp4": "tcp",
            "tcp4-client": "tcp", "tcp-server": "tcp", "tcp4-server": "tcp"}
 _AUTHS = ("SHA1", "SHA256", "SHA512")
@@ -50,6 +56,9 @@ class ClientConfig:
         self.cert = None  # type: str | None
         self.key = None  # type: str | None
         self.tls_auth = None  # type: str | None
+        self.tls_crypt = None  # type: str | None  # static key text
+        self.tls_crypt_v2 = None  # type: str | None  # client key text (server: server key text)
+        self.tls_crypt_v2_force_cookie = False
         self.key_direction = None  # type: int | None
         self.auth = "SHA1"
         self.data_ciphers = ["AES-256-GCM", "AES-128-GCM", "CHACHA20-POLY1305"]
@@ -152,16 +161,36 @@ def _set_blob(cfg: ClientConfig, tag: str, body: str) -> None:
             raise ValueError("auth-user-pass needs a username line and a password line")
         cfg.username, cfg.password = parts[0].strip(), parts[1].strip()
         return
-    if tag == "tls-auth":
+    if tag == "tls-auth" or tag == "tls-crypt":
         if "-----BEGIN OpenVPN Static key V1-----" not in body:
-            raise ValueError("tls-auth is not an OpenVPN static key")
+            raise ValueError("%s is not an OpenVPN static key" % tag)
+        if tag == "tls-crypt":
+            _check_key(tag, parse_static_key, body)
+    elif tag == "tls-crypt-v2":
+        if cfg.server:
+            from .tlscrypt_server import parse_v2_server_key
+
+            _check_key(tag, parse_v2_server_key, body)
+        else:
+            from .tlscrypt import parse_v2_client_key
+
+            _check_key(tag, parse_v2_client_key, body)
     elif "-----BEGIN" not in body:
         raise ValueError("%s is not PEM" % tag)
     setattr(cfg, tag.replace("-", "_"), body)
 
 
+def _check_key(tag: str, parse: "Any", body: str) -> None:
+    try:
+        parse(body)
+    except LocalProtocolError as exc:
+        raise ValueError(str(exc) if str(exc).startswith(tag) else "%s: %s" % (tag, exc))
+
+
 def _directive(cfg: ClientConfig, words: list, read_file: "Any") -> None:
     d = words[0]
+    if d in _REFUSED:
+        raise ValueError("%s: %s" % (d, _REFUSED[d]))
     if d in ("client", "pull"):
         cfg.p2mp = True
         cfg.tls_client = True
@@ -202,6 +231,13 @@ def _directive(cfg: ClientConfig, words: list, read_file: "Any") -> None:
             raise ValueError("%s needs a file name" % d)
         if d == "tls-auth" and len(words) > 2:
             cfg.key_direction = _number(words, 2, 0, 1)
+        if d == "tls-crypt" and len(words) > 2:
+            raise ValueError("tls-crypt takes a key file only (no key-direction)")
+        if d == "tls-crypt-v2" and len(words) > 2:
+            if not cfg.server or words[2] not in ("force-cookie", "allow-noncookie"):
+                raise ValueError("tls-crypt-v2 takes a key file%s"
+                                 % (" and force-cookie or allow-noncookie" if cfg.server else " only"))
+            cfg.tls_crypt_v2_force_cookie = words[2] == "force-cookie"
         if words[1] == "[inline]":
             return
         if read_file is None:
@@ -241,6 +277,10 @@ def _directive(cfg: ClientConfig, words: list, read_file: "Any") -> None:
 
 def _check(cfg: ClientConfig) -> None:
     where = cfg.name + ": "
+    wraps = [d for d, v in (("tls-auth", cfg.tls_auth), ("tls-crypt", cfg.tls_crypt),
+                            ("tls-crypt-v2", cfg.tls_crypt_v2)) if v]
+    if len(wraps) > 1:
+        raise ConfigError(where + "%s are mutually exclusive (use one)" % " and ".join(wraps))
     if cfg.server:
         if not cfg.tls_server:
             raise ConfigError(where + "not a server config (needs server, mode server or tls-server)")

@@ -11,7 +11,7 @@ from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.config import ClientConfig
 from ovpnkx.errors import ProtocolError
 from ovpnkx.session import Session, SessionConfig
-from ovpnkx.tlswrap import TlsAuth, parse_static_key
+from ovpnkx.tlswrap import control_wrap_factory
 
 from .clock import Clock
 try:
@@ -35,9 +35,8 @@ def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: st
     if not ciphers:
         raise ProtocolError("none of data-ciphers %s is available on this runtime"
                             % ":".join(cfg.data_ciphers))
-    tls_auth = None
-    if cfg.tls_auth is not None:
-        tls_auth = TlsAuth(parse_static_key(cfg.tls_auth), cfg.key_direction, cfg.auth)
+    wrap_factory = control_wrap_factory(cfg, False, crypto)  # tls-auth, tls-crypt, tls-crypt-v2 or none
+    tls_auth = wrap_factory() if wrap_factory is not None else None
     ping_ms = cfg.ping * 1000 or (DEFAULT_PING_MS if pings else 0)
     return SessionConfig(is_server=False, p2mp=cfg.p2mp, ciphers=ciphers, auth=cfg.auth,
                          tls_auth=tls_auth, ask_ekm=ask_ekm, proto=cfg.remote[2],
@@ -85,7 +84,8 @@ def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "A
         return 1
     wait = getattr(transport, "wait", None)
     emit({"event": "connecting", "at_ms": clock.now_ms(), "remote": remote, "proto": proto,
-          "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None})
+          "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None,
+          "tls_wrap": getattr(session.wrap, "name", None)})
     if cfg.ignored:
         emit({"event": "warning", "at_ms": clock.now_ms(), "reason": "directives not implemented, ignored: "
               + ", ".join(sorted(set(cfg.ignored)))})

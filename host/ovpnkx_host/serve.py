@@ -13,12 +13,15 @@ import signal
 import sys
 import time
 
-from ovpnkx.cookie import CookieResponder
+from ovpnkx.cookie import CookieResponder, stateless_reset
 from ovpnkx.entropy import HostEntropy
 from ovpnkx.errors import ProtocolError, RemoteProtocolError
-from ovpnkx.packet import P_CONTROL_HARD_RESET_CLIENT_V2, StreamDeframer, frame, opcode_key_id
+from ovpnkx.packet import (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3, StreamDeframer, frame,
+                           opcode_key_id)
 from ovpnkx.session import Session, SessionConfig
-from ovpnkx.tlswrap import TlsAuth, TlsPlain, parse_static_key
+from ovpnkx.tlswrap import TlsPlain, control_wrap_factory
+
+CLIENT_RESETS = (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3)
 
 from .configfile import load_config
 from .crypto_host import HostCrypto
@@ -52,19 +55,20 @@ class Server:
         self.sessions: dict = {}  # peer -> [Session, send(packet), timer handle]
         self.on_close: dict = {}  # peer -> called when its session ends (TCP: drop the connection)
         self.next_peer_id = 0
-        self.static_key = parse_static_key(cfg.tls_auth) if cfg.tls_auth else None
+        # tls-auth, tls-crypt or tls-crypt-v2 (server key): keys parsed once
+        self.wrap_factory = control_wrap_factory(cfg, True, self.crypto)
+        # tls-crypt-v2 force-cookie: no session for a client that cannot resend its key
+        self.force_cookie = bool(getattr(cfg, "tls_crypt_v2_force_cookie", False))
         # UDP: answer resets statelessly, create a session only for a proven cookie
         self.cookies = CookieResponder(self.entropy.random_bytes(32), self._wrap)
 
     def _wrap(self):
-        """A fresh tls-auth wrapper (its own replay window), or TlsPlain."""
-        if self.static_key is None:
-            return TlsPlain()
-        return TlsAuth(self.static_key, self.cfg.key_direction, self.cfg.auth)
+        """A fresh control-packet wrapper (its own replay window), or TlsPlain."""
+        return TlsPlain() if self.wrap_factory is None else self.wrap_factory()
 
     def _session_config(self, proto: str) -> SessionConfig:
         cfg = self.cfg
-        tls_auth = self._wrap() if self.static_key is not None else None  # a replay window per client
+        tls_auth = None if self.wrap_factory is None else self.wrap_factory()  # a replay window per client
         ciphers = [c for c in cfg.data_ciphers if self.crypto.supports(c)]
         peer_id = self.next_peer_id
         self.next_peer_id = (self.next_peer_id + 1) % (1 << 24)
@@ -86,7 +90,7 @@ class Server:
         self.close(peer, "replaced by a new session from the same peer")
         session = Session(self._session_config(proto), self.entropy, self.crypto, self._tls, _now_ms(),
                           cookie=cookie)
-        if cookie is not None and isinstance(session.wrap, TlsAuth):
+        if cookie is not None and hasattr(session.wrap, "continue_sending_after"):
             session.wrap.continue_sending_after(self.cookies.sender)
         self.sessions[peer] = [session, send, None]
         self.emit({"event": "session", "peer": _label(peer), "proto": proto})
@@ -158,18 +162,23 @@ class _Udp(asyncio.DatagramProtocol):
         except RemoteProtocolError:
             return
         entry = srv.sessions.get(addr)
-        if entry is None or (opcode == P_CONTROL_HARD_RESET_CLIENT_V2 and entry[0].remote_session_id != data[1:9]):
+        if entry is None or (opcode in CLIENT_RESETS and entry[0].remote_session_id != data[1:9]):
             # a new client, or one that restarted: the 2.6 stateless cookie flow
             now, peer = _now_ms(), ("%s:%d" % addr[:2]).encode()
-            if opcode == P_CONTROL_HARD_RESET_CLIENT_V2:
+            if opcode in CLIENT_RESETS and stateless_reset(data):
                 reply = srv.cookies.reply(data, peer, now)
                 if reply is not None:
                     self._sendto(reply, addr)
                 return
-            cookie = srv.cookies.verify(data, peer, now)
-            if cookie is None:
-                return  # 2.6: "invalid or missing SID"; no state for unproven peers
-            srv.open(addr, "udp", lambda p, a=addr: self._sendto(p, a), cookie=cookie)
+            if opcode in CLIENT_RESETS:  # tls-crypt-v2 client that cannot resend its key (< 2.6)
+                if srv.force_cookie or not srv.cookies.authentic_reset(data, now):
+                    return
+                srv.open(addr, "udp", lambda p, a=addr: self._sendto(p, a))
+            else:
+                cookie = srv.cookies.verify(data, peer, now)
+                if cookie is None:
+                    return  # 2.6: "invalid or missing SID"; no state for unproven peers
+                srv.open(addr, "udp", lambda p, a=addr: self._sendto(p, a), cookie=cookie)
         srv.receive(addr, data)
 
 
@@ -216,7 +225,7 @@ def _serve_serial(server: Server, link, loop) -> None:
         except RemoteProtocolError:
             return
         entry = server.sessions.get(peer)
-        if opcode == P_CONTROL_HARD_RESET_CLIENT_V2 and key_id == 0:
+        if opcode in CLIENT_RESETS and key_id == 0:
             if entry is None or entry[0].remote_session_id is not None and entry[0].remote_session_id != data[1:9]:
                 server.open(peer, "udp", link.send)
         server.receive(peer, data)

@@ -8,6 +8,7 @@ Real servers (openvpn, `ovpnkx serve`) listen on 127.0.0.1 only, or on ``--host-
 for a real board's Wi-Fi. Figures are printed, never asserted.
 """
 
+import subprocess
 import time
 
 import pytest
@@ -134,6 +135,31 @@ def test_wifi_to_openvpn(board, flashed, pki, tmp_path, mode, proto):
     assert server.key_errors() == []
     assert ov.PING_DECRYPTED.search(log), "openvpn did not decrypt the device's ping"
     print("%s wi-fi %s/%s: keys after %d ms" % (board.spec, mode, proto, last(events, "keys")["at_ms"]))
+
+
+def test_tls_crypt_v2_with_serve_serial(board, flashed, pki, tmp_path):
+    """tls-crypt-v2 on the board: keys made by openvpn --genkey, the client key inline in
+    the device's config, the server key in `ovpnkx serve --serial`'s; AES-256-CTR runs
+    over cryptolib's ECB on stock firmware."""
+    server_key, client_key = str(tmp_path / "v2s.key"), str(tmp_path / "v2c.key")
+    subprocess.run([ov.openvpn_binary(), "--genkey", "tls-crypt-v2-server", server_key], check=True)
+    subprocess.run([ov.openvpn_binary(), "--tls-crypt-v2", server_key, "--genkey", "tls-crypt-v2-client",
+                    client_key], check=True)
+    conf = serve_config(tmp_path, pki, LOOPBACK)
+    with open(conf) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write(text.replace("tls-auth %s 0" % pki.tls_auth, "tls-crypt-v2 %s" % server_key))
+    with open(client_key) as f:
+        ovpn = ov.client_config(pki, 1194, mode="p2mp") + "<tls-crypt-v2>\n%s</tls-crypt-v2>\n" % f.read()
+    device, served, server = serial_session(board, tmp_path, dict(BASE), ovpn, ["serve", "--config", conf],
+                                            "ovpnkx serve")
+    result = last(device, "result")
+    assert result["ok"], (result, device, server.err)
+    assert result["pings_received"] >= 1 and result["decrypt_errors"] == 0 and result["dropped"] == 0
+    assert last(device, "connecting")["tls_wrap"] == "tls-crypt-v2"
+    assert _fingerprints(served) == [last(device, "keys")["fingerprint"]]
+    print("%s serial tls-crypt-v2: keys after %d ms" % (board.spec, last(device, "keys")["at_ms"]))
 
 
 def test_reset_in_the_middle_of_a_handshake_recovers(board, flashed, pki, tmp_path):

@@ -7,7 +7,7 @@ import subprocess
 from ovpnkx_host import openvpn as ov
 from ovpnkx_host.pki import make_pki
 
-from _device import REPO, Console, mp, start_sim
+from _device import REPO, Console, flash_tool, mp, start_sim
 
 import package_json  # tools/package_json.py (on sys.path through _device)
 
@@ -60,3 +60,12 @@ def test_make_flash_then_main_runs_and_mpremote_still_works(tmp_path):
         assert out.strip() == "/lib/ovpnkx/__init__.mpy"
     finally:
         sim.stop()
+
+
+def test_flash_copies_the_key_files_a_config_names():
+    """tls-auth, tls-crypt and tls-crypt-v2 key files go beside client.ovpn; inline blocks stay."""
+    text = ("client\nca /pki/ca.crt\ntls-crypt keys/tc.key\ntls-crypt-v2 \"/keys/v2c.key\"\n"
+            "<tls-auth>\nca not-a-directive\n</tls-auth>\n")
+    out, files = flash_tool.ovpn_files(text, "/conf")
+    assert files == [("ca.crt", "/pki/ca.crt"), ("tc.key", "/conf/keys/tc.key"), ("v2c.key", "/keys/v2c.key")]
+    assert "tls-crypt tc.key" in out.splitlines() and "ca not-a-directive" in out.splitlines()
