@@ -334,6 +334,77 @@ class TlsAuthUnwrap(Target):
         self.pk.parse_control(self.receiver.unwrap(data, self.now))
 
 
+class TlsCryptUnwrap(Target):
+    """tls-crypt: one receiver (the server's side, its replay window) fed mutated packets
+    of the client; with ``reseal``, mutated plain packets encrypted by the real client."""
+
+    max_len = 1400
+
+    def __init__(self, ctx, reseal):
+        from ovpnkx import packet as pk
+        from ovpnkx.tlscrypt import TlsCrypt
+        from ovpnkx.tlswrap import parse_static_key
+        key = parse_static_key(ctx["pki"].ta)
+        c = crypto()
+        self.pk = pk
+        self.sender = TlsCrypt(key, False, c)
+        self.receiver = TlsCrypt(key, True, c)
+        self.reseal = reseal
+        self.now = 1000000
+        plain = [p for p in _control_seeds() if p[0] >> 3 != pk.P_CONTROL_HARD_RESET_CLIENT_V3]
+        self.seeds = plain if reseal else [self.sender.wrap(p, self.now) for p in plain]
+
+    def feed(self, data):
+        self.now += 3
+        if self.reseal:
+            if len(data) < 9 or data[0] >> 3 in (self.pk.P_CONTROL_HARD_RESET_CLIENT_V3, self.pk.P_CONTROL_WKC_V1):
+                return
+            data = self.sender.wrap(data, self.now)
+        self.pk.parse_control(self.receiver.unwrap(data, self.now))
+
+
+def _v2_keys():
+    from ovpnkx.tlscrypt_server import TlsCryptV2ServerKey
+    server_key = TlsCryptV2ServerKey(bytes([(i * 5 + 1) & 0xFF for i in range(128)]), crypto())
+    kc = bytes([(i * 11 + 7) & 0xFF for i in range(256)])
+    return server_key, kc, server_key.wrap_client_key(kc, b"\x00metadata")
+
+
+class TlsCryptV2Server(Target):
+    """tls-crypt-v2 on the server: a fresh per-client wrapper per input (it learns the
+    client key from the first V3 or WKC_V1 packet), fed mutated client packets."""
+
+    max_len = 1600
+
+    def __init__(self, ctx):
+        from ovpnkx import packet as pk
+        from ovpnkx.tlscrypt import TlsCrypt
+        from ovpnkx.tlscrypt_server import TlsCryptV2Server as Server
+        self.Server = Server
+        self.server_key, kc, wkc = _v2_keys()
+        client = TlsCrypt(kc, False, crypto(), wkc=wkc)
+        sid, rsid = bytes(range(1, 9)), bytes(range(9, 17))
+        self.now = 2000000
+        self.seeds = [client.wrap(p.to_bytes(), self.now) for p in (
+            pk.ControlPacket(pk.P_CONTROL_HARD_RESET_CLIENT_V3, 0, sid, (), None, 0, b""),
+            pk.ControlPacket(pk.P_CONTROL_WKC_V1, 0, sid, (0,), rsid, 1, b"\x16\x03\x01"),
+            pk.ControlPacket(pk.P_CONTROL_V1, 0, sid, (0,), rsid, 2, b"\x16\x03\x01" + bytes(40)))]
+        self.pk = pk
+
+    def feed(self, data):
+        self.now += 5
+        server = self.Server(self.server_key)
+        pk = self.pk
+        if data and data[0] >> 3 not in (pk.P_CONTROL_HARD_RESET_CLIENT_V3, pk.P_CONTROL_WKC_V1):
+            server.unwrap(self.seeds[0], self.now)  # keyed by the genuine reset first
+        pk.parse_control(server.unwrap(data, self.now))
+
+
+def t_v2_client_key(ctx):
+    server_key, _, wkc = _v2_keys()
+    return Func(server_key.unwrap_client_key, [wkc], 1100)
+
+
 class DataDecrypt(Target):
     """One data channel (its replay window) per cipher, fed mutated packets of its peer;
     with ``reseal``, each input is sealed by the real sender first (its first 4 bytes
@@ -658,6 +729,10 @@ TARGETS = {
     "push.PushReply.add": t_push_reply,
     "tlswrap.TlsAuth.unwrap": lambda ctx: TlsAuthUnwrap(ctx, False),
     "tlswrap.TlsAuth.unwrap (re-signed)": lambda ctx: TlsAuthUnwrap(ctx, True),
+    "tlscrypt.TlsCrypt.unwrap": lambda ctx: TlsCryptUnwrap(ctx, False),
+    "tlscrypt.TlsCrypt.unwrap (re-sealed)": lambda ctx: TlsCryptUnwrap(ctx, True),
+    "tlscrypt_server.TlsCryptV2Server.unwrap": TlsCryptV2Server,
+    "tlscrypt_server.unwrap_client_key": t_v2_client_key,
     "datachannel.decrypt AES-256-GCM": lambda ctx: DataDecrypt(ctx, "AES-256-GCM"),
     "datachannel.decrypt CHACHA20-POLY1305": lambda ctx: DataDecrypt(ctx, "CHACHA20-POLY1305"),
     "datachannel.decrypt AES-256-CBC": lambda ctx: DataDecrypt(ctx, "AES-256-CBC", "SHA256"),
