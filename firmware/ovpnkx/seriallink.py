@@ -119,8 +119,12 @@ class Link:
         self._stall_at = -1
         self._timeouts_in_row = 0
         self._line_free_us = 0
-        self._err_bytes = 160.0  # prior: 40-byte fragments until the line shows itself
-        self._err_lost = 1.0
+        self._sample = -1  # the round trip measured by the acknowledgement being read
+        # fragments lost (x16, so that halving keeps precision) per wire byte of fragments
+        # whose fate is known; prior: 40-byte fragments until the line shows itself
+        self._err_bytes = 160
+        self._err_lost16 = 16
+        self._size = 0  # fragment_size() cached (0: to compute)
         self._msg_out = []  # type: list
         # receiver
         self._rx_epoch = -1
@@ -170,9 +174,10 @@ class Link:
         maximises payload bytes delivered per wire byte, within 16..64."""
         if self.fragment:
             return self.fragment
-        rate = self._err_lost / self._err_bytes
-        size = int((OVERHEAD / rate) ** 0.5)
-        return MIN_FRAGMENT if size < MIN_FRAGMENT else MAX_FRAGMENT if size > MAX_FRAGMENT else size
+        if not self._size:
+            size = int((OVERHEAD * 16 * self._err_bytes // self._err_lost16) ** 0.5)
+            self._size = MIN_FRAGMENT if size < MIN_FRAGMENT else MAX_FRAGMENT if size > MAX_FRAGMENT else size
+        return self._size
 
     def wire_size(self, n: int) -> int:
         """Wire bytes of an ``n``-byte packet on a clean line at the current fragment size."""
@@ -446,23 +451,21 @@ class Link:
             self.stats["resyncs"] += 1
             self._restart(keep_queue=True)
             return
-        sample = -1
-        acked = 0
+        self._sample = -1
+        before = len(self._inflight)
         for k in range(dn):
-            sample, acked = self._acked((base + k) & 0xFF, now_ms, sample, acked)
-        bitmap = body[3:]
-        for j in range(len(bitmap)):
-            byte = bitmap[j]
-            i = 0
+            self._acked((base + k) & 0xFF, now_ms)
+        for j in range(3, len(body)):  # the bitmap
+            byte = body[j]
+            seq = nxt + 1 + 8 * (j - 3)
             while byte:
-                if byte & 1:
-                    seq = (nxt + 1 + 8 * j + i) & 0xFF
-                    if ((seq - base) & 0xFF) < span:
-                        sample, acked = self._acked(seq, now_ms, sample, acked)
+                if byte & 1 and ((seq - base) & 0xFF) < span:
+                    self._acked(seq & 0xFF, now_ms)
                 byte >>= 1
-                i += 1
-        if not acked:
+                seq += 1
+        if len(self._inflight) == before:
             return
+        sample = self._sample
         while self._tx_base != self._tx_next and self._tx_base not in self._inflight:
             self._tx_base = (self._tx_base + 1) & 0xFF
         if sample >= 0:
@@ -488,19 +491,30 @@ class Link:
     def _fate(self, size: int, lost: int) -> None:
         """A fragment's fate is known: count it for the error rate (as wire bytes)."""
         self._err_bytes += size + OVERHEAD
-        self._err_lost += lost
+        if lost:
+            self._err_lost16 += 16
+            self._size = 0
         if self._err_bytes > _ERR_WINDOW:
-            self._err_bytes /= 2
-            self._err_lost /= 2
+            self._decay()
 
-    def _acked(self, seq: int, now_ms: int, sample: int, acked: int) -> tuple:
+    def _decay(self) -> None:
+        """Halve the error counts: the rate follows the last ~16 KB."""
+        self._err_bytes //= 2
+        self._err_lost16 = (self._err_lost16 + 1) // 2
+        self._size = 0
+
+    def _acked(self, seq: int, now_ms: int) -> None:
         f = self._inflight.pop(seq, None)
         if f is None:
-            return sample, acked
-        self._inflight_bytes -= len(f[0])
-        self._fate(len(f[0]), 0)
+            return
+        n = len(f[0])
+        self._inflight_bytes -= n
+        self._err_bytes += n + OVERHEAD  # _fate(n, 0), inline: once per fragment
+        if self._err_bytes > _ERR_WINDOW:
+            self._decay()
+        elif self._err_bytes & 0x3FF < n + OVERHEAD:
+            self._size = 0  # a clean KB more: the size may grow
         if f[2] > self._acked_xmit:
             self._acked_xmit = f[2]
         if f[4] == 1:  # sent once: its round trip is a clean sample (Karn)
-            sample = now_ms - f[3] if now_ms > f[3] else 0
-        return sample, acked + 1
+            self._sample = now_ms - f[3] if now_ms > f[3] else 0
