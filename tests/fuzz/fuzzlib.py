@@ -160,6 +160,10 @@ class Target:
     def corpus(self):
         return self.seeds
 
+    def quiesce(self):
+        """Put live state (a session in the middle of a handshake) in a comparable
+        starting state before memory is measured; stateless targets have none."""
+
 
 class Func(Target):
     """A stateless parser: ``func(data)``."""
@@ -641,6 +645,9 @@ class SessionPair(Target):
         s.events()
         self.now += 40
 
+    def quiesce(self):
+        self._new_pair()
+
     def feed(self, data):
         to = self.turn
         self.turn = "s" if to == "c" else "c"
@@ -708,6 +715,11 @@ class ServeDatagrams(Target):
             proof = client.wrap(pk.ControlPacket(pk.P_CONTROL_V1, 0, sid, (0,), srv_sid, 1,
                                                  b"\x16\x03\x01\x00\x05hello").to_bytes(), serve._now_ms())
             self.seeds += [reset, proof]
+
+    def quiesce(self):
+        for peer in list(self.server.sessions):
+            self.server.close(peer, "fuzz: memory is measured")
+        self.loop.run_until_complete(self.asyncio.sleep(0))
 
     def feed(self, data):
         addr = ("127.0.0.1", 40000 + self.rng.below(8))
@@ -787,6 +799,7 @@ def run(name, n, seed, pki_dir, crash_dir=None):
         if i in marks:
             if i == marks[0]:
                 out["mem"] = []
+            target.quiesce()
             out["mem"].append(memory())
         corpus = target.corpus()
         r = rng.below(32)
@@ -807,6 +820,7 @@ def run(name, n, seed, pki_dir, crash_dir=None):
             _note(out, exc, data, crash_dir, name)
         out["inputs"] += 1
     out["seconds"] = round(time.time() - t0, 1)
+    target.quiesce()
     out["mem"].append(memory())
     return out
 
