@@ -1,6 +1,6 @@
 """Serial link: key exchanges over a noisy 115200-baud line, counted.
 
-A simulated Pico (rp2040, stock MicroPython, the firmware flashed as .mpy as `make
+A simulated Pico W (rp2040w, stock MicroPython, the firmware flashed as .mpy as `make
 flash` does) runs main.py's key exchange over its data UART against `ovpnkx
 serve`'s server in this process (`ovpnkx_host.serial_link`, `ovpnkx_host.serve`).
 Between the two the sim's link model (`sim/link.py`) corrupts (flips one bit of) or
@@ -34,7 +34,7 @@ from ovpnkx_host.serial_link import SerialLink
 from ovpnkx_host.serve import Server, _serve_serial
 from ovpnkx_sim.control import request
 
-TITLE = "Serial link: key exchanges at 115200 baud with bytes corrupted or lost (simulated Pico)"
+TITLE = "Serial link: key exchanges at 115200 baud with bytes corrupted or lost (simulated Pico W)"
 BAUD = 115200
 CONDITIONS = (("clean line", {}), ("1 % of bytes corrupted", {"corrupt": 0.01}),
               ("0.1 % of bytes lost", {"drop": 0.001}))
@@ -184,7 +184,7 @@ def run(args) -> str:
     work = tempfile.mkdtemp(prefix="ovpnkx-bench-link-")
     try:
         prep = board_run.prepare(work, 1, BAUD)
-        board = board_run.flash_board("rp2040", BAUD, prep, os.path.join(work, "flash"))
+        board = board_run.flash_board("rp2040w", BAUD, prep, os.path.join(work, "flash"))
         info = board["info"]
         host = _Host(prep["cfg"], info["uart"])
         rows = []
@@ -205,7 +205,7 @@ def run(args) -> str:
         finally:
             host.close()
             board_run.stop_board(board)
-        out = ["Key exchanges of a simulated Pico over its UART at %d baud 8N1 (main.py against ovpnkx serve), "
+        out = ["Key exchanges of a simulated Pico W over its UART at %d baud 8N1 (main.py against ovpnkx serve), "
                "faults each way from the sim's link model, run i seeded 2i / 2i+1 in every condition" % BAUD,
                "%-24s %10s %12s %12s %14s %9s" % ("line", "keys agree", "median ms", "p90 ms",
                                                    "bytes/exch.", "repeats"),

@@ -13,6 +13,8 @@ import select
 import sys
 
 from ovpnkx._compat import TYPE_CHECKING
+from ovpnkx.errors import RemoteProtocolError
+from ovpnkx.linkmsg import is_link_message, parse_time_reply
 from ovpnkx.seriallink import Link
 
 from .clock import Clock
@@ -71,6 +73,7 @@ class SerialTransport:
         self.link = Link(_epoch() if epoch is None else epoch, byte_us=10000000 // baud if baud else 0)
         self.bytes_in = 0
         self.bytes_out = 0
+        self.host_time = None  # type: int | None  # Unix seconds the host sent (linkmsg)
         self._poll = _poller(getattr(port, "pollable", port))
         if repl:
             _kbd_intr(-1)  # binary data: 0x03 is not Ctrl-C
@@ -129,14 +132,24 @@ class SerialTransport:
         self._flush()
 
     def receive(self) -> list:
-        """Packets completed now (never blocks; at most 4 KB read per call)."""
+        """Packets completed now (never blocks; at most 4 KB read per call). The link's
+        own messages (``linkmsg``: the host's date, into ``host_time``) are kept aside."""
         out = []  # type: list
         for _ in range(_RX_READS):
             data = self.port.read(_RX_CHUNK)
             if not data:
                 break
             self.bytes_in += len(data)
-            out.extend(self.link.receive(data, self.clock.now_ms()))
+            for packet in self.link.receive(data, self.clock.now_ms()):
+                if is_link_message(packet):  # the link's own message, not for the session
+                    try:
+                        secs = parse_time_reply(packet)
+                    except RemoteProtocolError:
+                        secs = None
+                    if secs is not None:
+                        self.host_time = secs
+                    continue
+                out.append(packet)
         self._flush()
         return out
 

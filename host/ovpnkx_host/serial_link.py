@@ -4,9 +4,11 @@
 ``socket://``, ``loop://``) with ``serial_for_url``. ``send(packet)`` queues a
 packet on the link (small checked fragments, sent again when damaged); a reader
 thread (``start(on_packet)``) feeds the link, hands every packet it completes to
-``on_packet`` and keeps the link's timers (repeats, acknowledgements). Bytes
-outside frames (the device's console text, when the line is its REPL port) are
-split into lines: those starting with ``OVPNKX `` go to ``on_line``.
+``on_packet`` and keeps the link's timers (repeats, acknowledgements). Link messages
+(``ovpnkx.linkmsg``: packets starting with 0x00) are the link's own: a device's time
+request is answered with this host's clock, and none of them reaches ``on_packet``.
+Bytes outside frames (the device's console text, when the line is its REPL port)
+are split into lines: those starting with ``OVPNKX `` go to ``on_line``.
 """
 
 import os
@@ -16,6 +18,7 @@ import time
 
 import serial  # type: ignore[import-untyped]
 
+from ovpnkx.linkmsg import is_link_message, is_time_request, time_reply
 from ovpnkx.serialframe import DELIMITER
 from ovpnkx.seriallink import Link
 
@@ -37,6 +40,7 @@ class SerialLink:
         self.bytes_in = 0
         self.bytes_out = 0
         self.ctrl_c_out = 0  # 0x03 bytes sent: a REPL that took them for Ctrl-C would stop
+        self.time_replies = 0  # the device's time requests answered
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -73,8 +77,15 @@ class SerialLink:
         if on_line is not None:
             self._console(data, on_line)
         with self._lock:
-            packets = self.link.receive(data, _now_ms())
+            payloads = self.link.receive(data, _now_ms())
             self._flush()
+        packets = []
+        for payload in payloads:
+            if not is_link_message(payload):
+                packets.append(payload)
+            elif is_time_request(payload):  # the board has no date: give it ours
+                self.send(time_reply(int(time.time())))
+                self.time_replies += 1
         if self.link.errors["old_framing"] and not self._warned_old:
             self._warned_old = True
             print("ovpnkx: the device on %s sends each packet as one frame (the framing of an older "
@@ -124,6 +135,7 @@ class SerialLink:
                 "frames_out": st["fragments_out"] + st["acks_out"], "packets_in": st["packets_in"],
                 "packets_out": st["packets_out"], "repeats": st["repeats"], "timeouts": st["timeouts"],
                 "give_ups": st["give_ups"], "dropped": st["dropped"], "ctrl_c_out": self.ctrl_c_out,
+                "time_replies": self.time_replies,
                 "fragment": self.link.fragment_size(), "frame_errors": dict(self.link.decoder.errors),
                 "link_errors": dict(self.link.errors)}
 

@@ -13,6 +13,8 @@ import signal
 import sys
 import time
 
+from ovpnkx.certinfo import REMOTE_CERT_TLS
+from ovpnkx.config import engine_args, engine_options
 from ovpnkx.cookie import CookieResponder, stateless_reset
 from ovpnkx.entropy import HostEntropy
 from ovpnkx.errors import ProtocolError, RemoteProtocolError
@@ -79,8 +81,11 @@ class Server:
                              push_options=cfg.push, peer_id=peer_id)
 
     def _tls(self):
-        c = self.cfg  # parse_config guarantees ca, cert and key
-        return OpenSslEngine(True, str(c.ca).encode(), str(c.cert).encode(), str(c.key).encode(), "client")
+        # the config's checks of client certificates; remote-cert-tls client unless it names its own
+        opts = engine_options(self.cfg)
+        if self.cfg.remote_cert_eku is None:
+            opts["peer"].eku, opts["peer"].why = REMOTE_CERT_TLS["client"], "remote-cert-tls client"
+        return OpenSslEngine(True, *engine_args(self.cfg), **opts)
 
     def open(self, peer, proto: str, send, cookie=None) -> Session:
         """A new session for ``peer``; ``send(packet)`` puts a packet on its transport.
@@ -281,9 +286,6 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, "ovpnkx serve", server=True)
     if cfg is None:
         return 2
-    if cfg.ignored:
-        print("ovpnkx serve: warning: directives not implemented, ignored: "
-              + ", ".join(sorted(set(cfg.ignored))), file=sys.stderr)
     emit = (lambda r: print(json.dumps(r), flush=True)) if args.json else _print_text
     port = cfg.port if args.port is None else args.port
     link = None
