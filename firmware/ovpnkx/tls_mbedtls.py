@@ -430,12 +430,6 @@ def _raise_if_enomem(exc: Exception) -> None:
         raise MemoryError("mbedTLS: out of memory")
 
 
-def _text(exc: Exception) -> str:
-    args = getattr(exc, "args", ())
-    parts = [str(a).strip() for a in args if str(a).strip()]
-    return "; ".join(" ".join(p.split()) for p in parts) or repr(exc)
-
-
 def _oid_text(body: bytes) -> str:
     # enough for the id-kp OIDs: first byte 0x2b = "1.3", then single-byte arcs
     return "1.3." + ".".join(str(b) for b in body[1:])
