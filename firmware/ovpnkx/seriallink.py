@@ -56,7 +56,16 @@ _RTO_FIRST = const(250)
 _RTO_MIN = const(60)
 _RTO_MAX = const(1000)
 _MSG_QUEUE = const(8)
-_PROBES = const(4)  # fragments sent again when the RTO fires: a few, for a busy peer's sake
+_PROBES = const(4)
+# a fragment in flight: [packet, offset, length, flags, transmission no., on-wire ms, sends]
+# (the packet is shared by its fragments: the payload is cut from it when sent)
+_PKT = const(0)
+_OFF = const(1)
+_LEN = const(2)
+_FLG = const(3)
+_XMIT = const(4)
+_SENT = const(5)
+_TRIES = const(6)  # fragments sent again when the RTO fires: a few, for a busy peer's sake
 _ERR_WINDOW = const(16384)  # wire bytes over which the error rate is estimated
 
 
@@ -78,8 +87,8 @@ class Link:
     """
 
     def __init__(self, epoch: int, byte_us: int = 0, max_payload: int = 2048, fragment: int = 0,
-                 max_queue: int = 16, max_queue_bytes: int = 16384, max_inflight_bytes: int = 3072,
-                 rx_hold_bytes: int = 4096, give_up_ms: int = 10000) -> None:
+                 max_queue: int = 16, max_queue_bytes: int = 16384, max_inflight_bytes: int = 2048,
+                 rx_hold_bytes: int = 2048, give_up_ms: int = 10000) -> None:
         if not 0 <= epoch <= 255:
             raise LocalProtocolError("epoch must be 0..255")
         if fragment and not MIN_FRAGMENT <= fragment <= MAX_FRAGMENT:
@@ -103,7 +112,7 @@ class Link:
         self.epoch = epoch
         self._tx_next = 0
         self._tx_base = 0
-        self._inflight = {}  # type: dict  # seq -> [payload, flags, xmit no., on-wire ms, sends]
+        self._inflight = {}  # type: dict  # seq -> a fragment (_PKT.._TRIES)
         self._inflight_bytes = 0
         self._queue = []  # type: list
         self._queue_bytes = 0
@@ -220,7 +229,7 @@ class Link:
             if f is None:
                 break
             self._inflight[seq] = f
-            self._inflight_bytes += len(f[0])
+            self._inflight_bytes += f[_LEN]
             self._tx_next = (seq + 1) & 0xFF
             self._put_fragment(out, seq, f, now_us)
         if self._inflight and self._rto_at < 0:
@@ -238,11 +247,12 @@ class Link:
         self._line_free_us = start + (len(frame) + 1) * self.byte_us
 
     def _put_fragment(self, out: bytearray, seq: int, f: list, now_us: int) -> None:
-        self._put(out, bytes((KIND_DATA | f[1], self.epoch, seq)) + f[0], now_us)
+        off = f[_OFF]
+        self._put(out, bytes((KIND_DATA | f[_FLG], self.epoch, seq)) + f[_PKT][off:off + f[_LEN]], now_us)
         self._xmit += 1
-        f[2] = self._xmit
-        f[3] = self._line_free_us // 1000
-        f[4] += 1
+        f[_XMIT] = self._xmit
+        f[_SENT] = self._line_free_us // 1000
+        f[_TRIES] += 1
         self.stats["fragments_out"] += 1
 
     def _window_open(self) -> bool:
@@ -259,15 +269,18 @@ class Link:
             self.stats["packets_out"] += 1
         off = self._cur_off
         packet = self._cur
-        piece = packet[off:off + self.fragment_size()]
+        n = len(packet) - off
+        size = self.fragment_size()
+        if n > size:
+            n = size
         flags = START if off == 0 else 0
-        off += len(piece)
-        if off >= len(packet):
+        if off + n >= len(packet):
             flags |= END
             self._cur = b""
-            off = -1
-        self._cur_off = off
-        return [piece, flags, 0, 0, 0, packet]  # the packet too, to send it again after a resync
+            self._cur_off = -1
+        else:
+            self._cur_off = off + n
+        return [packet, off, n, flags, 0, 0, 0]
 
     def _timeout(self, now_ms: int) -> None:
         """Nothing was acknowledged for an RTO: send the oldest few fragments again
@@ -304,8 +317,8 @@ class Link:
             base = self._tx_base
             for k in range((self._tx_next - base) & 0xFF):
                 f = self._inflight.get((base + k) & 0xFF)
-                if f is not None and (not again or again[-1] is not f[5]):
-                    again.append(f[5])
+                if f is not None and (not again or again[-1] is not f[_PKT]):
+                    again.append(f[_PKT])
             if self._cur_off >= 0 and (not again or again[-1] is not self._cur):
                 again.append(self._cur)
             self._queue = again + self._queue
@@ -483,10 +496,10 @@ class Link:
         # still unacknowledged was lost
         for seq in self._inflight:
             f = self._inflight[seq]
-            if f[2] < self._acked_xmit and seq not in self._repeat:
+            if f[_XMIT] < self._acked_xmit and seq not in self._repeat:
                 self._repeat.append(seq)
                 self.stats["lost"] += 1
-                self._fate(len(f[0]), 1)
+                self._fate(f[_LEN], 1)
 
     def _fate(self, size: int, lost: int) -> None:
         """A fragment's fate is known: count it for the error rate (as wire bytes)."""
@@ -507,14 +520,14 @@ class Link:
         f = self._inflight.pop(seq, None)
         if f is None:
             return
-        n = len(f[0])
+        n = f[_LEN]
         self._inflight_bytes -= n
         self._err_bytes += n + OVERHEAD  # _fate(n, 0), inline: once per fragment
         if self._err_bytes > _ERR_WINDOW:
             self._decay()
         elif self._err_bytes & 0x3FF < n + OVERHEAD:
             self._size = 0  # a clean KB more: the size may grow
-        if f[2] > self._acked_xmit:
-            self._acked_xmit = f[2]
-        if f[4] == 1:  # sent once: its round trip is a clean sample (Karn)
-            self._sample = now_ms - f[3] if now_ms > f[3] else 0
+        if f[_XMIT] > self._acked_xmit:
+            self._acked_xmit = f[_XMIT]
+        if f[_TRIES] == 1:  # sent once: its round trip is a clean sample (Karn)
+            self._sample = now_ms - f[_SENT] if now_ms > f[_SENT] else 0

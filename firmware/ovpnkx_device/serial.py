@@ -70,7 +70,10 @@ class SerialTransport:
         self.name = name
         self.repl = repl
         self.clock = clock if clock is not None else Clock()
-        self.link = Link(_epoch() if epoch is None else epoch, byte_us=10000000 // baud if baud else 0)
+        # a board's heap is small: at most 6 KB of packets wait (the session's largest
+        # flight), the rest is dropped and resent by the session as on a lossy network
+        self.link = Link(_epoch() if epoch is None else epoch, byte_us=10000000 // baud if baud else 0,
+                         max_queue_bytes=6144)
         self.bytes_in = 0
         self.bytes_out = 0
         self.host_time = None  # type: int | None  # Unix seconds the host sent (linkmsg)
