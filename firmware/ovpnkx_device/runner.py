@@ -141,6 +141,10 @@ def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "A
     finally:
         transport.close()
     st = session.stats
+    refused = getattr(transport, "refused", 0)
+    if not ok and refused and not st["packets_in"]:  # the session cannot know why nothing came back
+        reason += " (connection refused by %s: ICMP port unreachable %d times: nothing listening there?)" \
+            % (getattr(transport, "where", remote), refused)
     if ok and st["decrypt_errors"]:
         ok, reason = False, "decrypt error: %d data packets failed to decrypt" % st["decrypt_errors"]
     if ok and pings and (st["pings_received"] < pings or st["pings_sent"] < pings):
