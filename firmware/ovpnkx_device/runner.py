@@ -338,6 +338,10 @@ class ClientRun:
                                                                 or st["pings_sent"] < self.pings):
                 ok = False
                 result["reason"] = reason or "session ended before %d pings each way" % self.pings
+            refused = getattr(getattr(session, "link", None), "refused", 0)
+            if not ok and refused and not st["packets_in"]:  # the session cannot know why nothing came back
+                result["reason"] = reason + " (connection refused by %s: ICMP port unreachable %d times: " \
+                    "nothing listening there?)" % (session.link_where[0], refused)
             result["ok"] = ok
             result["cipher"] = session.cipher
             result["key_derivation"] = "tls-ekm" if session.tls_ekm else "prf"
