@@ -389,7 +389,7 @@ class MbedTlsEngine:
         """Free mbedTLS's session and context now (on rp2 they sit in the GC heap: ~25 KB
         after a handshake) rather than whenever the GC finalises them. The engine is
         unusable afterwards; its figures (``cipher_name``, ``peer_subject``) stay."""
-        sock, self._sock, self._ctx = self._sock, None, None
+        sock, self._sock, self._ctx = self._sock, None, None  # type: ignore[assignment]
         self._failed = self._failed or "TLS engine closed"
         self._pipe = _Pipe()
         self._in = bytearray()
