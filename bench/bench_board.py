@@ -51,35 +51,104 @@ def _set_json(flash_dir: str, **changes) -> None:
         json.dump(settings, f)
 
 
-def _works(board: str, flash_dir: str, prep: dict, heap: int, heap_bytes: bool) -> bool:
+def _works(board: str, flash_dir: str, prep: dict, heap: int, heap_bytes: bool, wifi: "dict | None" = None) -> bool:
     try:
         b = board_run.start_flashed(board, flash_dir, 0, heap, heap_bytes)  # baud 0: the heap is measured
     except SystemExit:
         return False
     try:
-        return _ok(board_run.exchange(b, prep, BAUD, TRIAL_TIMEOUT_S))
+        if wifi is None:
+            return _ok(board_run.exchange(b, prep, BAUD, TRIAL_TIMEOUT_S))
+        return _wifi_ok(b, wifi)
     finally:
         board_run.stop_board(b)
 
 
 def _min_heap(board: str, flash_dir: str, prep: dict, step: int, heap_bytes: bool = False,
-              hi: int = 512 * 1024) -> "int | None":
+              hi: int = 512 * 1024, wifi: "dict | None" = None) -> "int | None":
     """Smallest --heap (32-bit-board bytes, -X heapsize=Nw; or host bytes with ``heap_bytes``)
-    that completes handshake + 1 ping."""
+    that completes handshake + 1 ping (over the data UART, or ``wifi``: see ``_wifi_setup``)."""
     lo = HEAP_LO
-    if _works(board, flash_dir, prep, lo, heap_bytes):
+    if _works(board, flash_dir, prep, lo, heap_bytes, wifi):
         return lo
-    if not _works(board, flash_dir, prep, hi, heap_bytes):
+    if not _works(board, flash_dir, prep, hi, heap_bytes, wifi):
         return None
     while hi - lo > step:
         mid = (lo + hi) // 2 // step * step
         if mid <= lo:
             break
-        if _works(board, flash_dir, prep, mid, heap_bytes):
+        if _works(board, flash_dir, prep, mid, heap_bytes, wifi):
             hi = mid
         else:
             lo = mid
     return hi
+
+
+# -- Wi-Fi: the board's UDP/TCP transport (the sim's Wi-Fi is 127.0.0.1) to a real openvpn 2.6 --
+
+class _Ntp:
+    """An SNTP responder on 127.0.0.1 (the board's date on Wi-Fi comes by NTP)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.server = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, name="bench-ntp", daemon=True).start()
+
+    def _serve(self) -> None:
+        import struct
+        import time
+
+        while True:
+            try:
+                data, peer = self.sock.recvfrom(512)
+            except OSError:
+                return
+            if len(data) < 48 or data[0] & 7 != 3:
+                continue
+            now = time.time() + 2208988800
+            ts = struct.pack("!II", int(now), int((now % 1) * (1 << 32)))
+            self.sock.sendto(b"\x24\x01\x00\xe9" + bytes(20) + data[40:48] + ts + ts, peer)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _wifi_setup(name: str, proto: str, prep: dict, work: str, ntp: "_Ntp") -> dict:
+    """Flash ``name`` for ``proto`` (udp/tcp) against a p2p openvpn on a fixed loopback port;
+    returns what a trial needs (each trial starts its own openvpn on that port)."""
+    import socket
+
+    from ovpnkx_host import openvpn as ov
+
+    port = ov.free_port(socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
+    conf = os.path.join(work, "wifi-%s-%s.ovpn" % (name, proto))
+    with open(conf, "w") as f:
+        f.write(ov.client_config(prep["pki"], port, mode="p2p", proto=proto, tls_auth=True))
+    fdir = os.path.join(work, "flash-%s-%s" % (name, proto))
+    sim, info = board_run._start_sim(name, 0, fdir)
+    try:
+        settings = dict(prep["settings"], ntp=ntp.server)
+        board_run._flash_tool().flash(name, info["repl"], conf, proto, settings, reset=False,
+                                      out=os.path.join(work, "staged-%s-%s" % (name, proto)))
+    finally:
+        board_run.stop_process(sim)
+    return {"proto": proto, "port": port, "flash": fdir, "args": ov.server_args(prep["pki"], port, mode="p2p",
+                                                                                  proto=proto, tls_auth=True),
+            "log": os.path.join(work, "openvpn-%s-%s.log" % (name, proto))}
+
+
+def _wifi_ok(b: dict, wifi: dict) -> bool:
+    from ovpnkx_host import openvpn as ov
+
+    with ov.OpenVpn(wifi["args"], wifi["log"]) as server:
+        if not server.wait_for(r"UDPv4 link local|Listening for incoming TCP connection|TCPv4_SERVER link local"):
+            return False
+        events = board_run._device_session(b["info"]["repl"], TRIAL_TIMEOUT_S)
+    return _ok({"device": events})
 
 
 def _live(board: str, flash_dir: str, heap: int) -> dict:
@@ -90,7 +159,7 @@ def _live(board: str, flash_dir: str, heap: int) -> dict:
     mpremote = os.path.join(os.path.dirname(sys.executable), "mpremote")
     try:
         def ask(code: str) -> int:
-            out = subprocess.run([mpremote, "connect", b["info"]["repl"], "exec", code], capture_output=True,
+            out = subprocess.run([mpremote, "connect", b["info"]["repl"], "resume", "exec", code], capture_output=True,
                                  text=True, timeout=60).stdout.split()
             return int(out[-1])
         base = ask("import gc; gc.collect(); print(gc.mem_alloc())")
@@ -100,6 +169,33 @@ def _live(board: str, flash_dir: str, heap: int) -> dict:
     finally:
         board_run.stop_board(b)
     return {"boot": base, "imported": code}
+
+
+def _resident(board: str, flash_dir: str, prep: dict, heap: int, wifi: "dict | None") -> "int | None":
+    """Bytes of the firmware's .mpy files still imported once a session is over (at the board's
+    heap; None if the session failed there)."""
+    try:
+        b = board_run.start_flashed(board, flash_dir, 0, max(heap, 400 * 1024))  # room: it lists, not fits
+    except SystemExit:
+        return None
+    mpremote = os.path.join(os.path.dirname(sys.executable), "mpremote")
+    try:
+        ok = _wifi_ok(b, wifi) if wifi is not None else _ok(board_run.exchange(b, prep, BAUD, TRIAL_TIMEOUT_S))
+        if not ok:
+            return None
+        out = subprocess.run([mpremote, "connect", b["info"]["repl"], "resume", "exec",
+                              "import sys\nfor m in sys.modules.values():\n print('F', getattr(m, '__file__', ''))"],
+                             capture_output=True, text=True, timeout=60).stdout
+    finally:
+        board_run.stop_board(b)
+    total = 0
+    for line in out.splitlines():
+        path = line[2:].strip() if line.startswith("F ") else ""
+        if path.endswith(".mpy"):
+            host = os.path.join(flash_dir, path.lstrip("/"))
+            if os.path.exists(host):
+                total += os.path.getsize(host)
+    return total
 
 
 def _mpy_sizes(flash_tool, board: str, work: str) -> dict:
@@ -176,30 +272,45 @@ def run(args) -> str:
                                                                else ""))
         # -- heap ------------------------------------------------------------------------
         out.append("")
-        out.append("GC heap per board (chip bytes; the sim gives the board's heap as -X heapsize=Nw and leaves user "
-                   "code the board's free heap after boot). Peak: the smallest --heap in which main.py completes a "
-                   "client handshake + 1 ping each way over the data UART, bisected in %d KiB steps; mbedTLS's "
-                   "allocations are in it where the port puts them in the GC heap" % (step // 1024))
-        out.append("  %-8s %9s %10s %12s %14s %9s  %s" % ("board", "heap", "used@boot", "app loaded", "peak (GHASH)",
-                                                         "spare", "mbedTLS"))
-        for name in names:
-            fdir = os.path.join(work, "flash-" + name)
-            b = board_run.flash_board(name, 0, prep, fdir)
-            board_run.stop_board(b)
-            f = _heap_figures(name, fdir, prep, step, quick)
-            peak = f["peak"]
-            spare = "-" if peak is None else "%.0f %%" % (100 * (1 - peak / f["heap"]))
-            other = f.get("peak_other_gcm")
-            out.append("  %-8s %9s %10s %12s %14s %9s  %s" % (
-                name, _kib(f["heap"]), f["after_boot"] or "-", _kib(f["app_loaded"] / 2),
-                "%s (%s)%s" % (_kib(peak) if peak else "> 2x heap", "compact" if f["compact_gcm"] else "8 KiB",
-                               "" if other is None else ", %s (%s)" % (_kib(other) if other else "> 2x heap",
-                                                                       "8 KiB" if f["compact_gcm"] else "compact")),
-                spare, {"gc": "in the GC heap (rp2)", "idf": "outside (ESP-IDF heap)"}.get(f["mbedtls"], f["mbedtls"])))
-            if name == "rp2040w" and peak:
-                out.append("    aims on the Pico W: peak <= 75 %% of the heap (%s): %s; peak <= 96 KiB: %s"
-                           % (_kib(0.75 * f["heap"]), "met" if peak <= 0.75 * f["heap"] else "NOT met",
-                              "met" if peak <= GC_AIM else "NOT met"))
+        out.append("GC heap per board and transport (chip bytes; the sim gives the board's heap as -X heapsize=Nw and "
+                   "leaves user code the board's free heap after boot). Peak: the smallest --heap in which main.py "
+                   "completes a client handshake + 1 ping each way, bisected in %d KiB steps; serial: over the data "
+                   "UART to ovpnkx serve; udp/tcp: over the sim's Wi-Fi (127.0.0.1) to openvpn 2.6 (p2p, tls-auth). "
+                   "mbedTLS's allocations are in it where the port puts them in the GC heap. Resident .mpy: the "
+                   "firmware modules still loaded when the session is over (of the flashed set)" % (step // 1024))
+        out.append("  %-8s %-6s %9s %10s %12s %22s %7s %13s  %s" % ("board", "link", "heap", "used@boot", "app loaded",
+                                                                 "peak (GHASH)", "spare", "resident .mpy", "mbedTLS"))
+        ntp = _Ntp()
+        try:
+            for name in names:
+                fdir = os.path.join(work, "flash-" + name)
+                b = board_run.flash_board(name, 0, prep, fdir)
+                board_run.stop_board(b)
+                f = _heap_figures(name, fdir, prep, step, quick)
+                rows = [("serial", f, fdir, None)]
+                for proto in (("udp", "tcp") if not quick or name == "rp2040w" else ()):
+                    wifi = _wifi_setup(name, proto, prep, work, ntp)
+                    peak = _min_heap(name, wifi["flash"], prep, step, hi=max(2 * f["heap"], 256 * 1024), wifi=wifi)
+                    rows.append((proto, dict(f, peak=peak, peak_other_gcm=None,
+                                             compact_gcm=_json(wifi["flash"]).get("compact_gcm")), wifi["flash"], wifi))
+                for link, g, flash_dir, wifi in rows:
+                    peak = g["peak"]
+                    spare = "-" if peak is None else "%.0f %%" % (100 * (1 - peak / g["heap"]))
+                    other = g.get("peak_other_gcm")
+                    res = _resident(name, flash_dir, prep, g["heap"], wifi)
+                    out.append("  %-8s %-6s %9s %10s %12s %22s %7s %13s  %s" % (
+                        name, link, _kib(g["heap"]), g["after_boot"] or "-", _kib(g["app_loaded"] / 2),
+                        "%s (%s)%s" % (_kib(peak) if peak else "> 2x heap", "compact" if g["compact_gcm"] else "8 KiB",
+                                       "" if other is None else ", %s (%s)" % (_kib(other) if other else "> 2x heap",
+                                                                               "8 KiB" if g["compact_gcm"] else "compact")),
+                        spare, "-" if res is None else "%d B" % res,
+                        {"gc": "in the GC heap (rp2)", "idf": "outside (ESP-IDF heap)"}.get(g["mbedtls"], g["mbedtls"])))
+                    if name == "rp2040w" and peak:
+                        out.append("    aims on the Pico W (%s): peak <= 75 %% of the heap (%s): %s; peak <= 96 KiB: %s"
+                                   % (link, _kib(0.75 * g["heap"]), "met" if peak <= 0.75 * g["heap"] else "NOT met",
+                                      "met" if peak <= GC_AIM else "NOT met"))
+        finally:
+            ntp.close()
         # -- serial handshake vs the wire ----------------------------------------------
         out.append("")
         out.append("Handshake over the sim's 115200-baud UART (main.py against ovpnkx serve; %d runs per board): "
