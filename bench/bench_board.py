@@ -159,7 +159,7 @@ def _live(board: str, flash_dir: str, heap: int) -> dict:
     mpremote = os.path.join(os.path.dirname(sys.executable), "mpremote")
     try:
         def ask(code: str) -> int:
-            out = subprocess.run([mpremote, "connect", b["info"]["repl"], "resume", "exec", code], capture_output=True,
+            out = subprocess.run([mpremote, "connect", b["info"]["repl"], "exec", code], capture_output=True,
                                  text=True, timeout=60).stdout.split()
             return int(out[-1])
         base = ask("import gc; gc.collect(); print(gc.mem_alloc())")
