@@ -41,7 +41,7 @@ Facts about MicroPython 1.29's ``tls`` (mbedTLS 3.6) that shape this module:
 
 import io
 
-from ._compat import TYPE_CHECKING, const, unload
+from ._compat import MICROPYTHON, TYPE_CHECKING, const, unload
 from .errors import LocalProtocolError, RemoteProtocolError
 
 if TYPE_CHECKING:
@@ -85,26 +85,36 @@ _ALERTS = {
 def split_records(buf: bytearray) -> list:
     """Cut complete TLS records off the front of ``buf``: [(content type, record bytes)].
 
-    Raises RemoteProtocolError when the next header cannot be TLS.
+    Raises RemoteProtocolError when the next header cannot be TLS. Each record is copied
+    once and ``buf`` shrinks once (a board's heap: no 1 KB copy per step).
     """
     out = []
-    while len(buf) >= 5:
-        ctype = buf[0]
-        if ctype < _CT_CCS or ctype > _CT_APPDATA or buf[1] != 3:
-            raise RemoteProtocolError("not a TLS record (type %d, version %d.%d)" % (ctype, buf[1], buf[2]))
-        n = 5 + (buf[3] << 8 | buf[4])
-        if n - 5 > _MAX_CIPHERTEXT:
-            raise RemoteProtocolError("TLS record too long: %d bytes" % (n - 5))
-        if len(buf) < n:
-            break
-        out.append((ctype, bytes(buf[:n])))
-        buf[:] = buf[n:]  # (no del on bytearray slices in MicroPython)
+    pos = 0
+    end = len(buf)
+    mv = memoryview(buf)
+    try:
+        while end - pos >= 5:
+            ctype = buf[pos]
+            if ctype < _CT_CCS or ctype > _CT_APPDATA or buf[pos + 1] != 3:
+                raise RemoteProtocolError("not a TLS record (type %d, version %d.%d)"
+                                          % (ctype, buf[pos + 1], buf[pos + 2]))
+            n = 5 + (buf[pos + 3] << 8 | buf[pos + 4])
+            if n - 5 > _MAX_CIPHERTEXT:
+                raise RemoteProtocolError("TLS record too long: %d bytes" % (n - 5))
+            if end - pos < n:
+                break
+            out.append((ctype, bytes(mv[pos:pos + n])))
+            pos += n
+    finally:
+        del mv  # before buf changes size (CPython refuses to resize an exported buffer)
+    if pos:
+        buf[:] = buf[pos:] if pos < end else b""  # (no del on bytearray slices in MicroPython)
     if 0 < len(buf) < 5 and (buf[0] < _CT_CCS or buf[0] > _CT_APPDATA):
         raise RemoteProtocolError("not a TLS record (type %d)" % buf[0])
     return out
 
 
-def handshake_messages(data: bytes) -> list:
+def handshake_messages(data: "bytes | bytearray") -> list:
     """Complete handshake messages at the front of ``data``: [(type, message bytes)]."""
     out = []
     pos = 0
@@ -112,7 +122,7 @@ def handshake_messages(data: bytes) -> list:
         n = 4 + int.from_bytes(data[pos + 1:pos + 4], "big")
         if pos + n > len(data):
             break
-        out.append((data[pos], bytes(data[pos:pos + n])))
+        out.append((data[pos], bytes(memoryview(data)[pos:pos + n])))
         pos += n
     return out
 
@@ -123,19 +133,27 @@ class _Pipe(io.IOBase):
     def __init__(self) -> None:
         self.inbuf = b""
         self.budget = 0
+        self._pos = 0  # read offset in inbuf (no copy of the rest per read)
         self.out = bytearray()
         self.out_types = []  # type: list  # content types of records written, in order
         self._hdr = bytearray()
         self._skip = 0
 
     def readinto(self, buf: bytearray) -> "int | None":
-        n = min(len(buf), len(self.inbuf), self.budget)
+        pos = self._pos
+        n = min(len(buf), len(self.inbuf) - pos, self.budget)
         if n <= 0:
             return None  # mbedTLS: WANT_READ
-        buf[:n] = self.inbuf[:n]
-        self.inbuf = self.inbuf[n:]
+        buf[:n] = memoryview(self.inbuf)[pos:pos + n]
+        self._pos = pos + n
         self.budget -= n
         return n
+
+    def offer(self, record: bytes) -> None:
+        """Let mbedTLS read ``record`` (one TLS record) next."""
+        self.inbuf = record
+        self._pos = 0
+        self.budget = len(record)
 
     def write(self, data: bytes) -> int:
         self.out += data
@@ -224,7 +242,7 @@ class MbedTlsEngine:
         self._sock = None  # type: Any
         self._in = bytearray()
         self._in_types = []  # type: list
-        self._hs = b""  # client: handshake bytes before the server's certificate is checked
+        self._hs = bytearray()  # client: handshake bytes before the server's certificate is checked
         self._server_hello = None  # type: bytes | None
         self._leaf = None  # type: bytes | None  # client: the server certificate verified
         self._reason = None  # type: str | None  # why the verify callback refused
@@ -283,8 +301,7 @@ class MbedTlsEngine:
             if not self.is_server and self._leaf is None:
                 self._check_server_certificate(ctype, rec)
             self._in_types.append(ctype)
-            self._pipe.inbuf = rec
-            self._pipe.budget = len(rec)
+            self._pipe.offer(rec)
             self._drive()
 
     def _check_server_certificate(self, ctype: int, rec: bytes) -> None:
@@ -293,7 +310,7 @@ class MbedTlsEngine:
             if ctype != _CT_ALERT:
                 self._fail("TLS server sent %s before its certificate" % ctype)
             return
-        self._hs += rec[5:]
+        self._hs.extend(memoryview(rec)[5:])
         for htype, msg in handshake_messages(self._hs):
             if htype == _HT_SERVER_HELLO:
                 self._server_hello = msg
@@ -301,7 +318,7 @@ class MbedTlsEngine:
                 if self._server_hello is None:
                     self._fail("TLS server sent its certificate before ServerHello")
                 self._leaf = self._verify_server(msg)
-                self._hs = b""
+                self._hs = bytearray()
                 return
 
     def _verify_server(self, msg: bytes) -> bytes:
@@ -317,6 +334,7 @@ class MbedTlsEngine:
             self._peer = None  # type: ignore[assignment]  # nothing checks a certificate after this
             unload("x509verify")
             unload("certinfo")
+            _collect()  # their code and the chain's objects go before mbedTLS's peak (ECDHE, signature)
 
     def _verify_server_chain(self, msg: bytes) -> bytes:
         from .certinfo import CertInfo
@@ -356,14 +374,14 @@ class MbedTlsEngine:
                     break
                 if n == 0:
                     self._fail("TLS connection closed by peer (close_notify)")
-                parts.append(bytes(buf[:n]))
+                parts.append(bytes(memoryview(buf)[:n]))
         except RemoteProtocolError:
             raise
         except (OSError, ValueError) as exc:
             _raise_if_enomem(exc)
             self._fail(self._describe(exc))
         if parts:
-            self._records.append(b"".join(parts))
+            self._records.append(parts[0] if len(parts) == 1 else b"".join(parts))
         if not self._complete and _finished_after_ccs(self._in_types) and \
                 _finished_after_ccs(self._pipe.out_types):
             if not self._peer_ok:  # CERT_OPTIONAL lets a peer without a certificate through
@@ -436,6 +454,15 @@ def _text(exc: Exception) -> str:
     args = getattr(exc, "args", ())
     parts = [str(a).strip() for a in args if str(a).strip()]
     return "; ".join(" ".join(p.split()) for p in parts) or repr(exc)
+
+
+def _collect() -> None:
+    """A collection now, on MicroPython (a board's heap): what was freed is reused from the
+    bottom of the heap before the next big allocations, instead of left between them."""
+    if MICROPYTHON:
+        import gc
+
+        gc.collect()
 
 
 def _utc_now() -> "int | None":
