@@ -65,7 +65,7 @@ def test_flash_layout_and_import(pico):
     out = mp(pico, "exec", "import os\nprint(sorted(os.listdir('/lib/ovpnkx')) + sorted(os.listdir('/lib/ovpnkx_device')))"
              ).stdout
     assert "'session.mpy'" in out and "'app.mpy'" in out
-    assert "cookie.mpy" not in out and "connect_main.mpy" not in out
+    assert "cookie.mpy" not in out and "connect_main.mpy" not in out and "tlscrypt_server.mpy" not in out
 
 
 def test_main_runs_after_soft_reset_against_serve_serial(pico, pki, tmp_path):
