@@ -48,34 +48,35 @@ def _has_eku(cert: x509.Certificate, oid) -> bool:
     return isinstance(ext.value, x509.ExtendedKeyUsage) and oid in ext.value
 
 
-class OpenSslEngine:
-    """One TLS session (one OpenVPN key_state), client or server, over memory BIOs.
+def _verify_dispatch(conn, cert, errnum, depth, ok) -> bool:
+    """OpenSSL's verify callback of a shared context: the engine of ``conn`` decides."""
+    return conn.get_app_data()._verify(conn, cert, errnum, depth, ok)
 
-    ``feed`` takes the peer's TLS bytes and does all the work (handshake, decryption);
-    ``pending_ciphertext`` returns what to send; ``read`` returns one received
-    record's plaintext at a time; ``write`` sends one record of at most
-    ``max_record`` bytes.
+
+class OpenSslContext:
+    """What every TLS session of one side shares: one SSL_CTX (CA store, own
+    certificate and key, options), built once.
+
+    A server holding thousands of sessions must not keep a copy of these per
+    session. Sessions from one context release their record buffers while idle
+    (``SSL_MODE_RELEASE_BUFFERS``). ``identity(cert_pem, key_pem)`` parses
+    another certificate and key for ``engine(identity)``, e.g. one per
+    simulated device of ``ovpnkx load``.
     """
-
-    max_record = MAX_RECORD
 
     def __init__(self, is_server: bool, ca_pem: bytes, cert_pem: bytes, key_pem: bytes,
                  remote_cert_tls: "str | None" = None) -> None:
         if remote_cert_tls not in (None, "server", "client"):
             raise LocalProtocolError("remote_cert_tls must be 'server', 'client' or None")
         self.is_server = is_server
-        self._eku = _EKU[remote_cert_tls] if remote_cert_tls else None
-        self._eku_name = remote_cert_tls
+        self.remote_cert_tls = remote_cert_tls
         ctx = SSL.Context(SSL.TLS_METHOD)
         ctx.set_min_proto_version(SSL.TLS1_2_VERSION)  # OpenVPN 2.6's default tls-version-min
         try:
             cas = x509.load_pem_x509_certificates(bytes(ca_pem))
-            chain = x509.load_pem_x509_certificates(bytes(cert_pem))
-            key = load_pem_private_key(bytes(key_pem), None)
         except ValueError as exc:
             raise LocalProtocolError("bad PEM input: %s" % exc) from None
-        if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
-            raise LocalProtocolError("unsupported private key type %s" % type(key).__name__)
+        chain, key = _load_identity(cert_pem, key_pem)
         store = ctx.get_cert_store()
         if store is None:
             raise LocalProtocolError("OpenSSL context without a certificate store")
@@ -83,17 +84,72 @@ class OpenSslEngine:
             store.add_cert(crypto.X509.from_cryptography(ca))
         ctx.use_certificate(chain[0])
         for extra in chain[1:]:
-            ctx.add_extra_chain_cert(crypto.X509.from_cryptography(extra))
+            ctx.add_extra_chain_cert(extra)
         try:
             ctx.use_privatekey(key)
             ctx.check_privatekey()
         except SSL.Error:
             raise LocalProtocolError("private key does not match the certificate") from None
-        ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, self._verify)
+        ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, _verify_dispatch)
+        ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)  # an idle session keeps no 16 KB record buffers
         if is_server:
             # no session tickets: OpenVPN starts every key_state with a full handshake
             ctx.set_options(SSL.OP_NO_TICKET)
-        self._conn = SSL.Connection(ctx, None)
+        self._ctx = ctx
+
+    @staticmethod
+    def identity(cert_pem: bytes, key_pem: bytes) -> tuple:
+        """A certificate and its key, parsed for ``engine(identity=...)``."""
+        chain, key = _load_identity(cert_pem, key_pem)
+        return chain[0], key
+
+    def engine(self, identity: "tuple | None" = None) -> "OpenSslEngine":
+        """A fresh TLS session (one key_state) on this context."""
+        return OpenSslEngine(self.is_server, remote_cert_tls=self.remote_cert_tls, context=self,
+                             identity=identity)
+
+
+def _load_identity(cert_pem: bytes, key_pem: bytes) -> tuple:
+    try:
+        chain = x509.load_pem_x509_certificates(bytes(cert_pem))
+        key = load_pem_private_key(bytes(key_pem), None)
+    except ValueError as exc:
+        raise LocalProtocolError("bad PEM input: %s" % exc) from None
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
+        raise LocalProtocolError("unsupported private key type %s" % type(key).__name__)
+    return chain, key
+
+
+class OpenSslEngine:
+    """One TLS session (one OpenVPN key_state), client or server, over memory BIOs.
+
+    ``feed`` takes the peer's TLS bytes and does all the work (handshake, decryption);
+    ``pending_ciphertext`` returns what to send; ``read`` returns one received
+    record's plaintext at a time; ``write`` sends one record of at most
+    ``max_record`` bytes.
+
+    Built from PEM texts it makes its own context; ``OpenSslContext.engine()``
+    makes one that shares its context with every other session.
+    """
+
+    max_record = MAX_RECORD
+
+    def __init__(self, is_server: bool, ca_pem: "bytes | None" = None, cert_pem: "bytes | None" = None,
+                 key_pem: "bytes | None" = None, remote_cert_tls: "str | None" = None,
+                 context: "OpenSslContext | None" = None, identity: "tuple | None" = None) -> None:
+        if context is None:
+            if ca_pem is None or cert_pem is None or key_pem is None:
+                raise LocalProtocolError("OpenSslEngine needs a context or CA, certificate and key")
+            context = OpenSslContext(is_server, ca_pem, cert_pem, key_pem, remote_cert_tls)
+        self.is_server = is_server
+        remote_cert_tls = context.remote_cert_tls
+        self._eku = _EKU[remote_cert_tls] if remote_cert_tls else None
+        self._eku_name = remote_cert_tls
+        self._conn = SSL.Connection(context._ctx, None)
+        self._conn.set_app_data(self)
+        if identity is not None:
+            self._conn.use_certificate(identity[0])
+            self._conn.use_privatekey(identity[1])
         if is_server:
             self._conn.set_accept_state()
         else:
