@@ -250,8 +250,9 @@ def test_auth_failed(pkis, secrets):
 
     def refuse(channel, now_ms):
         channel.write_message("AUTH_FAILED,wrong password")
+        return False
 
-    pair.server._send_push_reply = refuse  # a server that checks the password and says no
+    pair.server.negotiation.send_push_reply = refuse  # a server that checks the password and says no
     pair.run_until(lambda: pair.client.closed)
     ev = pair.closed("client")
     assert ev.error and ev.at_ms < HAND_WINDOW_MS

@@ -1,0 +1,104 @@
+"""What a session reports: its events, and the words it uses for failures.
+
+The session appends ``Event`` objects to an ``EventLog``; the caller drains them
+with ``Session.events()``. Reasons are written here, in one place, so that the
+text a user reads is easy to find and to keep free of secrets.
+"""
+
+from . import keystate as ks
+from ._compat import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
+
+
+class Event:
+    """Something that happened in a session; ``kind`` names it, fields vary.
+
+    kinds: state (key_id, state), keys (key_id, cipher, method, fingerprint,
+    peer_id), ping, data (payload), message (text), dropped (reason),
+    decrypt_error (reason), closed (reason, error).
+    """
+
+    def __init__(self, kind: str, at_ms: int, **fields: object) -> None:
+        self.kind = kind
+        self.at_ms = at_ms
+        self.fields = fields
+
+    def __getattr__(self, name: str) -> object:
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise AttributeError(name)
+
+    def to_dict(self) -> dict:
+        """A JSON-friendly dict (payload bytes as their length only)."""
+        d = {"event": self.kind, "at_ms": self.at_ms}
+        for k, v in self.fields.items():
+            d[k] = len(v) if isinstance(v, (bytes, bytearray)) else v
+        return d
+
+    def __repr__(self) -> str:
+        return "Event(%r)" % (self.to_dict(),)
+
+
+class EventLog:
+    """Events since the last drain, and how far each key_state's history was reported."""
+
+    def __init__(self) -> None:
+        self._events = []  # type: list
+        self._reported = {}  # type: dict  # key_id -> len(history) already reported
+
+    def add(self, kind: str, now_ms: int, **fields: object) -> None:
+        """Record one event."""
+        self._events.append(Event(kind, now_ms, **fields))
+
+    def drain(self) -> list:
+        """Events since the last call, oldest first."""
+        out, self._events = self._events, []
+        return out
+
+    def forget(self, key_id: int) -> None:
+        """A key_id reused after the wrap starts a fresh history."""
+        self._reported.pop(key_id, None)
+
+    def note_state(self, channel: "Any", now_ms: int) -> None:
+        """One event per key_state transition since the last call (several may happen at once)."""
+        history = channel.state.history
+        seen = self._reported.get(channel.key_id, 1)  # S_INITIAL is history[0]
+        for state in history[seen:]:
+            self.add("state", now_ms, key_id=channel.key_id, state=ks.STATE_NAMES[state])
+        self._reported[channel.key_id] = len(history)
+
+
+def hand_window_reason(hand_window_ms: int, channel: "Any", is_server: bool, p2mp: bool,
+                       tls_auth: bool, heard_peer: bool, last_drop: "str | None") -> str:
+    """Why the hand-window passed, with the likely cause where the state tells it.
+
+    ``channel`` is the key_state that ran out of time (None: none was ever opened),
+    ``heard_peer`` whether any packet of the peer's session was accepted.
+    """
+    why = "TLS key negotiation failed to occur within %d seconds" % (hand_window_ms // 1000)
+    if channel is None or channel.state.state <= ks.S_PRE_START:
+        hints = ["no answer from the peer"]
+        if tls_auth and not heard_peer:
+            # OpenVPN drops packets that fail tls-auth without a word
+            hints.append("nothing authenticated ever arrived: check the tls-auth key and key-direction")
+    elif channel.peer_km2 is None:
+        # TLS started, then silence: OpenVPN ends a handshake it refuses without an alert
+        hints = ["the peer went silent during the TLS handshake; it probably refused our certificate"
+                 " as expired, revoked or not signed by its CA, and its log says which"]
+    elif not is_server and p2mp:
+        hints = ["no PUSH_REPLY from the server"]
+    else:
+        hints = []
+    if last_drop:
+        hints.append("last dropped packet: %s" % last_drop)
+    return why + (" (%s)" % "; ".join(hints) if hints else "")
+
+
+def auth_failed_reason(text: str, sent_credentials: bool) -> str:
+    """The reason for an AUTH_FAILED control message (never the credentials themselves)."""
+    detail = text[len("AUTH_FAILED"):].lstrip(",")
+    creds = "our username/password" if sent_credentials else "us (we sent no username/password)"
+    return "auth failed: the server refused %s%s" % (creds, ": " + detail if detail else "")

@@ -1,0 +1,138 @@
+"""Push and NCP policy of one session: which cipher, which key derivation, which peer-id.
+
+Decided once, for key_state 0, after both key method 2 messages are known
+(renegotiations keep the result):
+
+- p2mp server: the first of our ciphers the client offers; tls-ekm when we may
+  and the client asks; P_DATA_V2 with our peer-id when the client can; then
+  PUSH_REPLY (at once with IV_PROTO's REQUEST_PUSH, else on PUSH_REQUEST).
+- p2mp client: PUSH_REQUEST (retried by the session's timer) until PUSH_REPLY.
+- p2p: NCP from both peer-infos (``push.choose_cipher``), no push.
+
+``Negotiation`` keeps the outcome; the session asks it what to do and generates
+keys when it says so.
+"""
+
+from . import push as pu
+from ._compat import TYPE_CHECKING
+from .errors import RemoteProtocolError
+from .keymethod2 import parse_peer_info
+
+if TYPE_CHECKING:
+    from typing import Any
+
+PUSH_REQUEST_INTERVAL_MS = 5000
+
+
+class Negotiation:
+    """The negotiated data-channel parameters and the push exchange that sets them."""
+
+    def __init__(self, config: "Any") -> None:
+        self.config = config
+        self.is_server = config.is_server
+        self.decided = False  # key_state 0's cipher/derivation decided (or being pushed)
+        self.peer_info = {}  # type: dict
+        self.cipher = None  # type: str | None
+        self.tls_ekm = False
+        self.peer_id = None  # type: int | None
+        self.push = pu.PushReply()
+        self.push_reply_text = None  # type: str | None
+        self.push_sent = False
+        self.next_push_request_ms = None  # type: int | None
+
+    def both_key_method2(self, channel: "Any", now_ms: int) -> bool:
+        """Both key method 2 messages of ``channel`` are known; True: generate keys now."""
+        if channel.key_id != 0:
+            return True  # renegotiation keeps the negotiated cipher and derivation
+        if self.decided:
+            return False  # waiting for PUSH_REQUEST (server) or PUSH_REPLY (client; the timer retries)
+        self.decided = True
+        peer = parse_peer_info(channel.peer_km2.peer_info)
+        self.peer_info = peer
+        peer_proto = pu.iv_proto(peer)
+        cfg = self.config
+        if self.is_server:
+            client_ciphers = pu.iv_ciphers(peer)
+            self.cipher = pu.choose_cipher(cfg.ciphers, client_ciphers)
+            if self.cipher is None:
+                raise RemoteProtocolError("no common data cipher: client offers %s, we allow %s"
+                                          % (":".join(client_ciphers) or "none", ":".join(cfg.ciphers)))
+            self.tls_ekm = cfg.ask_ekm and bool(peer_proto & pu.IV_PROTO_TLS_KEY_EXPORT)
+            self.peer_id = cfg.peer_id if peer_proto & pu.IV_PROTO_DATA_V2 else None
+            if peer_proto & pu.IV_PROTO_REQUEST_PUSH:
+                return self.send_push_reply(channel, now_ms)
+            return False
+        if not cfg.p2mp:
+            if not peer_proto & pu.IV_PROTO_NCP_P2P:
+                self.cipher = cfg.ciphers[0]
+            else:
+                self.cipher = pu.choose_cipher(pu.iv_ciphers(peer), cfg.ciphers)
+                if self.cipher is None:
+                    raise RemoteProtocolError("no common data cipher with the p2p server")
+            both = cfg.iv_proto() & peer_proto
+            self.tls_ekm = bool(both & pu.IV_PROTO_TLS_KEY_EXPORT)
+            self.peer_id = pu.P2P_PEER_ID if both & pu.IV_PROTO_DATA_V2 else None
+            return True
+        self.send_push_request(channel, now_ms)
+        return False
+
+    def send_push_request(self, channel: "Any", now_ms: int) -> None:
+        """Client: ask for PUSH_REPLY (again at the next retry time)."""
+        channel.write_message(pu.PUSH_REQUEST)
+        self.next_push_request_ms = now_ms + PUSH_REQUEST_INTERVAL_MS
+
+    def send_push_reply(self, channel: "Any", now_ms: int) -> bool:
+        """Server: send PUSH_REPLY; True when ``channel`` has no keys yet (generate them)."""
+        if self.push_reply_text is None:
+            cfg = self.config
+            ping_s = max(1, cfg.ping_ms // 1000) if cfg.ping_ms else 10
+            restart_s = max(1, cfg.ping_restart_ms // 1000) if cfg.ping_restart_ms else 60
+            options = list(cfg.push_options) + ["ping %d" % ping_s, "ping-restart %d" % restart_s]
+            if self.peer_id is not None:
+                options.append("peer-id %d" % self.peer_id)
+            options.append("cipher %s" % self.cipher)
+            cc_exit = pu.iv_proto(self.peer_info) & pu.IV_PROTO_CC_EXIT_NOTIFY
+            if cc_exit:
+                options.append("protocol-flags cc-exit" + (" tls-ekm" if self.tls_ekm else ""))
+            elif self.tls_ekm:
+                options.append("key-derivation tls-ekm")
+            self.push_reply_text = pu.build_push_reply(options)
+        channel.write_message(self.push_reply_text)
+        self.push_sent = True
+        return not channel.keys_generated
+
+    def on_push_message(self, channel: "Any", text: str, now_ms: int, have_keys: bool) -> bool:
+        """PUSH_REPLY (client) or PUSH_REQUEST (server); True: generate keys now."""
+        if text.startswith(pu.PUSH_REPLY) and not self.is_server:
+            if have_keys:
+                return False  # a repeated reply; keys already derived
+            if not self.push.add(text):
+                return False  # push-continuation: more parts follow
+            self.next_push_request_ms = None
+            p = self.push
+            self.cipher = p.cipher or self.config.ciphers[0]
+            if self.cipher not in self.config.ciphers:
+                raise RemoteProtocolError("server pushed cipher %s, which we do not allow" % self.cipher)
+            if p.tls_ekm and not self.config.ask_ekm:
+                raise RemoteProtocolError("server pushed tls-ekm, which we did not ask for")
+            self.tls_ekm = p.tls_ekm
+            self.peer_id = p.peer_id
+            return True
+        if text.startswith(pu.PUSH_REQUEST) and self.is_server:
+            # once: the reply travels over the reliable TLS channel and cannot get lost
+            # (a client that asked for REQUEST_PUSH may still send PUSH_REQUEST)
+            if self.cipher is not None and not self.push_sent:
+                return self.send_push_reply(channel, now_ms)
+        return False
+
+    def ping_ms(self) -> int:
+        """Keepalive interval: pushed, else configured (0: none)."""
+        if self.push.ping is not None:
+            return self.push.ping * 1000
+        return self.config.ping_ms
+
+    def ping_restart_ms(self) -> int:
+        """Ping-restart timeout: pushed, else configured (0: none)."""
+        if self.push.ping_restart is not None:
+            return self.push.ping_restart * 1000
+        return self.config.ping_restart_ms
