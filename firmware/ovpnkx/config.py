@@ -62,6 +62,14 @@ class ClientConfig:
         self.ping_restart = 0
         self.username = None  # type: str | None
         self.password = None  # type: str | None
+        # server only: the ``server`` helper's pool, and the limits of a p2mp server
+        self.server_network = None  # type: str | None  # dotted quad, e.g. "10.8.0.0"
+        self.server_netmask = None  # type: str | None
+        self.server_nopool = False
+        self.topology = "net30"  # openvpn 2.6's default
+        self.max_clients = 1024
+        self.duplicate_cn = False
+        self.connect_freq_initial = (100, 10)  # (n, s): stateless replies per period
         self.ignored = []  # type: list  # (line, directive)
 
     @property
@@ -108,6 +116,24 @@ def _number(words: list, index: int, low: int, high: int) -> int:
     if not low <= n <= high:
         raise ValueError("%s %d is out of range %d..%d" % (words[0], n, low, high))
     return n
+
+
+def _ipv4(text: str, what: str) -> int:
+    parts = text.split(".")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts):
+        raise ValueError("%s %r is not an IPv4 address" % (what, text))
+    n = 0
+    for p in parts:
+        n = (n << 8) | int(p)
+    return n
+
+
+def _netbits(mask: int) -> "int | None":
+    """Prefix length of a contiguous netmask, None if it is not one."""
+    bits = 0
+    while bits < 32 and mask & (1 << (31 - bits)):
+        bits += 1
+    return bits if mask == (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF else None
 
 
 def parse_config(text: str, name: str = "<config>", read_file: "Any" = None,
@@ -167,9 +193,34 @@ def _directive(cfg: ClientConfig, words: list, read_file: "Any") -> None:
         cfg.tls_client = True
     elif d == "tls-client":
         cfg.tls_client = True
-    elif cfg.server and d in ("server", "mode"):
+    elif cfg.server and d == "server":
+        if len(words) not in (3, 4) or len(words) == 4 and words[3] != "nopool":
+            raise ValueError("server takes NETWORK NETMASK ['nopool'], e.g. server 10.8.0.0 255.255.255.0")
+        network, netmask = _ipv4(words[1], "server network"), _ipv4(words[2], "server netmask")
+        bits = _netbits(netmask)
+        if bits is None or network & ~netmask & 0xFFFFFFFF:
+            raise ValueError("server directive network/netmask combination is invalid: %s %s" % (words[1], words[2]))
+        if not 16 <= bits <= 29:
+            raise ValueError("server netmask /%d: the pool needs a subnet between /16 and /29" % bits)
+        cfg.server_network, cfg.server_netmask = words[1], words[2]
+        cfg.server_nopool = len(words) == 4
         cfg.p2mp = True
         cfg.tls_server = True
+    elif cfg.server and d == "mode":
+        if len(words) != 2 or words[1] != "server":
+            raise ValueError("mode %s: ovpnkx serve is a p2mp server (mode server)" % " ".join(words[1:]))
+        cfg.p2mp = True
+        cfg.tls_server = True
+    elif cfg.server and d == "topology":
+        if len(words) != 2 or words[1] not in ("net30", "p2p", "subnet"):
+            raise ValueError("topology takes net30, p2p or subnet")
+        cfg.topology = words[1]
+    elif cfg.server and d == "max-clients":
+        cfg.max_clients = _number(words, 1, 1, 1 << 24)
+    elif cfg.server and d == "duplicate-cn":
+        cfg.duplicate_cn = True
+    elif cfg.server and d == "connect-freq-initial":
+        cfg.connect_freq_initial = (_number(words, 1, 1, 1 << 30), _number(words, 2, 1, 86400))
     elif cfg.server and d == "tls-server":
         cfg.tls_server = True
     elif cfg.server and d == "local":

@@ -171,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
     sampler = TreeSampler(args.server_pid) if args.server_pid else None
     mem_base, cpu_base = sampler.sample() if sampler else (0, 0.0)
     ctx = multiprocessing.get_context("fork")
-    procs, conns = [], {}
+    procs: list = []
+    conns: dict = {}  # Connection -> worker index
     for w in range(args.procs):
         indices = list(range(w, args.devices, args.procs))
         share = concurrency // args.procs + (1 if w < concurrency % args.procs else 0)
@@ -204,16 +205,16 @@ def _drive(args, plan: Plan, procs: list, conns: dict, sampler, mem_base: int, c
     next_sample = 0
     try:
         while len(finals) < len(conns):
-            ready = multiprocessing.connection.wait([c for c in conns if conns[c] not in finals], 0.1)
+            ready: list = multiprocessing.connection.wait([c for c in conns if conns[c] not in finals], 0.1)
             for c in ready:
                 try:
-                    rec = c.recv()  # type: ignore[union-attr]
+                    rec = c.recv()
                 except EOFError:
-                    finals.setdefault(conns[c], {"kind": "final", "lost_process": True})  # type: ignore[index]
+                    finals.setdefault(conns[c], {"kind": "final", "lost_process": True})
                     continue
-                latest[conns[c]] = rec  # type: ignore[index]
+                latest[conns[c]] = rec
                 if rec["kind"] == "final":
-                    finals[conns[c]] = rec  # type: ignore[index]
+                    finals[conns[c]] = rec
             now = now_ms()
             agg = _sum(latest)
             if sampler and now >= next_sample:
@@ -230,12 +231,12 @@ def _drive(args, plan: Plan, procs: list, conns: dict, sampler, mem_base: int, c
                 if plan.together:
                     hold_cpu = (now, cpu_now)
                     for c in conns:
-                        c.send({"cmd": "hold_until", "t": now + plan.hold_ms})  # type: ignore[union-attr]
+                        c.send({"cmd": "hold_until", "t": now + plan.hold_ms})
             if stop["now"] and not stopped_sent:
                 stopped_sent = True
                 for c in conns:
                     try:
-                        c.send({"cmd": "stop"})  # type: ignore[union-attr]
+                        c.send({"cmd": "stop"})
                     except OSError:
                         pass
             elapsed = max(1, (agg["last_keys_ms"] or now) - plan.t0_ms) / 1000
@@ -275,7 +276,8 @@ def _summary(args, plan, finals, sampled, mem_base, cpu_base, best, mem_peak, ra
         "devices": args.devices, "concurrency": plan.concurrency, "rate": args.rate, "proto": plan.proto,
         "hold_s": args.hold, "together": args.together, "reneg_s": args.reneg, "procs": args.procs,
         "handshakes": handshakes, "completed": sum(r.get("completed", 0) for r in recs),
-        "failed": sum(r.get("failed", 0) for r in recs), "failures": causes,
+        "failed": sum(r.get("failed", 0) for r in recs) + sum(1 for r in recs if r.get("lost_process")),
+        "failures": causes,
         "handshakes_per_s": round(handshakes / span_s, 1) if span_s else None,
         "time_to_keys_ms": {"p50": percentile(ttk, 0.5), "p99": percentile(ttk, 0.99),
                             "max": max(ttk) if ttk else None},

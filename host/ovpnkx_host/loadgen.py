@@ -210,11 +210,11 @@ class Fleet:
             if now >= (self.hold_until_ms or now + 1 if self.plan.together else dev.leave_ms):
                 self._leave(dev, now)
                 return
-            if dev.next_reneg_ms and now >= dev.next_reneg_ms and s.channels[s.latest_key_id].keys_generated:
+            if dev.next_reneg_ms and now >= dev.next_reneg_ms:
                 try:
                     s.renegotiate(now)
                 except LocalProtocolError:
-                    pass
+                    pass  # the last one is still running: try again an interval later
                 dev.next_reneg_ms = now + self.plan.reneg_ms
         packets = s.packets_to_send(now)
         if packets:
@@ -225,8 +225,8 @@ class Fleet:
                 self._keys(dev, ev, now)
             elif kind == "ping":
                 self._ping(dev, now)
-            elif kind == "closed":
-                self._end(dev, now, ev.fields["reason"] if ev.fields.get("error") else None)
+            elif kind == "closed":  # we did not leave: whatever ended it is a failure
+                self._end(dev, now, str(ev.fields["reason"]))
                 return
         if dev.done:
             return
@@ -251,7 +251,7 @@ class Fleet:
         self.ttk.append(now - dev.started_ms)
         s = dev.session
         if s is not None:  # the interval the server pushed, else our config's
-            dev.ping_interval_ms = s.push.ping * 1000 if s.push.ping is not None else s.config.ping_ms
+            dev.ping_interval_ms = s.negotiation.ping_ms()
         dev.leave_ms = now + self.plan.hold_ms
         if self.plan.reneg_ms:
             dev.next_reneg_ms = now + self.plan.reneg_ms

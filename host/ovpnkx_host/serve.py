@@ -1,28 +1,39 @@
 """`ovpnkx serve --config FILE`: the CPython peer as an OpenVPN 2.6 p2mp server.
 
-One sans-IO ``Session`` per client (UDP: per source address; TCP: per
-connection), driven by asyncio: packets in, packets out, one timer per session.
-A client's failure ends only its own session. The first line printed is one JSON
-object with the bound ports, so scripts and tests can find the server.
+One sans-IO ``Session`` per client (``server.Server``). With ``--workers N``
+the server runs N processes that share the port (``SO_REUSEPORT``: the kernel
+keeps each client address on one worker), the cookie secret (any worker can
+answer a first contact) and the limits (``admission``). ``--reuseport`` with
+``--cookie-secret FILE`` lets several ``serve`` instances share one port or sit
+behind one L4 balancer (docs/fleet.md).
+
+A client's failure ends only its own session. The first line printed is one
+JSON object with the bound ports, so scripts and tests can find the server;
+then one line per event (``--events`` picks which kinds).
 """
 
 import argparse
 import asyncio
 import json
+import os
 import signal
+import socket
 import sys
 import time
 
-from ovpnkx.cookie import CookieResponder
 from ovpnkx.entropy import HostEntropy
-from ovpnkx.errors import ProtocolError, RemoteProtocolError
-from ovpnkx.packet import P_CONTROL_HARD_RESET_CLIENT_V2, StreamDeframer, frame, opcode_key_id
-from ovpnkx.session import Session, SessionConfig
-from ovpnkx.tlswrap import TlsAuth, TlsPlain, parse_static_key
+from ovpnkx.errors import LocalProtocolError
+from ovpnkx.tlswrap import parse_static_key
 
 from .configfile import load_config
-from .crypto_host import HostCrypto
-from .tls_openssl import OpenSslEngine
+from .server import Server, TcpClient, UdpListener, server_admission, serve_serial
+
+# `ovpnkx run` drives a Server over a serial line itself
+_serve_serial = serve_serial
+
+EVENT_KINDS = ("session", "state", "keys", "ping", "data", "message", "dropped", "decrypt_error", "closed",
+               "refused", "limited", "warning", "worker_exit", "serial_error", "serial_stats",
+               "device")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,7 +43,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, help="override the config's port (0 = any free port)")
     p.add_argument("--no-ekm", action="store_true", help="never grant tls-ekm (derive with the PRF)")
     p.add_argument("--json", action="store_true", help="print events as JSON lines")
-    p.add_argument("--serial", metavar="PORT", help="serve a device on a serial line (pyserial URL)")
+    p.add_argument("--events", default="all", metavar="KINDS",
+                   help="event kinds to print, comma-separated (default all; 'none': only the first line)")
+    p.add_argument("--workers", default="1", metavar="N",
+                   help="processes sharing the port (SO_REUSEPORT); 'auto': one per CPU (default 1)")
+    p.add_argument("--reuseport", action="store_true",
+                   help="bind with SO_REUSEPORT, so that other serve instances may share the port")
+    p.add_argument("--cookie-secret", metavar="FILE",
+                   help="the UDP cookie secret, shared with other instances (hex, or an OpenVPN static key)")
+    p.add_argument("--serial", metavar="PORT",
+                   help="serve a device on a serial line (pyserial URL); binds no network port "
+                        "unless --proto or --port asks for one")
     p.add_argument("--baud", type=int, default=115200, help="serial line rate (default 115200)")
 
 
@@ -40,228 +61,181 @@ def _now_ms() -> int:
     return time.monotonic_ns() // 1_000_000
 
 
-class Server:
-    """Sessions keyed by peer, their timers, and event output."""
+class EventWriter:
+    """Event lines to stdout, written once per event-loop pass.
 
-    def __init__(self, cfg, ask_ekm: bool, emit) -> None:
-        self.cfg = cfg
-        self.ask_ekm = ask_ekm
-        self.emit = emit
-        self.crypto = HostCrypto()
-        self.entropy = HostEntropy()
-        self.sessions: dict = {}  # peer -> [Session, send(packet), timer handle]
-        self.on_close: dict = {}  # peer -> called when its session ends (TCP: drop the connection)
-        self.next_peer_id = 0
-        self.static_key = parse_static_key(cfg.tls_auth) if cfg.tls_auth else None
-        # UDP: answer resets statelessly, create a session only for a proven cookie
-        self.cookies = CookieResponder(self.entropy.random_bytes(32), self._wrap)
+    Every write is at most PIPE_BUF bytes of whole lines, so the lines of
+    several workers sharing one pipe never interleave.
+    """
 
-    def _wrap(self):
-        """A fresh tls-auth wrapper (its own replay window), or TlsPlain."""
-        if self.static_key is None:
-            return TlsPlain()
-        return TlsAuth(self.static_key, self.cfg.key_direction, self.cfg.auth)
+    CHUNK = 4096
 
-    def _session_config(self, proto: str) -> SessionConfig:
-        cfg = self.cfg
-        tls_auth = self._wrap() if self.static_key is not None else None  # a replay window per client
-        ciphers = [c for c in cfg.data_ciphers if self.crypto.supports(c)]
-        peer_id = self.next_peer_id
-        self.next_peer_id = (self.next_peer_id + 1) % (1 << 24)
-        return SessionConfig(is_server=True, p2mp=True, ciphers=ciphers, auth=cfg.auth, tls_auth=tls_auth,
-                             ask_ekm=self.ask_ekm, proto=proto, hand_window_ms=cfg.hand_window * 1000,
-                             timeout_ms=cfg.tls_timeout * 1000, ping_ms=(cfg.ping or 10) * 1000,
-                             ping_restart_ms=(cfg.ping_restart or 60) * 1000, platform=sys.platform,
-                             push_options=cfg.push, peer_id=peer_id)
+    def __init__(self, as_json: bool, kinds: "set | None") -> None:
+        self.as_json = as_json
+        self.kinds = kinds
+        self.lines: list = []
+        self.size = 0
+        self._loop: "asyncio.AbstractEventLoop | None" = None
 
-    def _tls(self):
-        c = self.cfg  # parse_config guarantees ca, cert and key
-        return OpenSslEngine(True, str(c.ca).encode(), str(c.cert).encode(), str(c.key).encode(), "client")
-
-    def open(self, peer, proto: str, send, cookie=None) -> Session:
-        """A new session for ``peer``; ``send(packet)`` puts a packet on its transport.
-
-        ``cookie`` (server sid, client sid): the resets went statelessly (UDP).
-        """
-        self.close(peer, "replaced by a new session from the same peer")
-        session = Session(self._session_config(proto), self.entropy, self.crypto, self._tls, _now_ms(),
-                          cookie=cookie)
-        if cookie is not None and isinstance(session.wrap, TlsAuth):
-            session.wrap.continue_sending_after(self.cookies.sender)
-        self.sessions[peer] = [session, send, None]
-        self.emit({"event": "session", "peer": _label(peer), "proto": proto})
-        return session
-
-    def receive(self, peer, data: bytes) -> None:
-        """One packet from ``peer``."""
-        entry = self.sessions.get(peer)
-        if entry is None:
+    def __call__(self, record: dict) -> None:
+        if self.kinds is not None and record.get("event") not in self.kinds:
             return
-        entry[0].receive(data, _now_ms())
-        self.pump(peer)
-
-    def pump(self, peer) -> None:
-        """Send what the session has due, print its events, re-arm its timer."""
-        entry = self.sessions.get(peer)
-        if entry is None:
-            return
-        session, send, timer = entry
-        now = _now_ms()
-        try:
-            for packet in session.packets_to_send(now):
-                send(packet)
-        except OSError as exc:
-            session.close(now, "transport failed: %s" % exc)
-        for ev in session.events():
-            record = ev.to_dict()
-            record["peer"] = _label(peer)
-            self.emit(record)
-        if timer is not None:
-            timer.cancel()
-        if session.closed:
-            del self.sessions[peer]
-            hook = self.on_close.pop(peer, None)
-            if hook is not None:
-                hook()
-            return
-        when = session.get_timer()
-        if when is not None:
-            loop = asyncio.get_running_loop()
-            entry[2] = loop.call_later(max(0, when - now) / 1000, self.pump, peer)
-
-    def close(self, peer, reason: str) -> None:
-        """End ``peer``'s session (if any)."""
-        entry = self.sessions.get(peer)
-        if entry is not None:
-            entry[0].close(_now_ms(), reason)
-            self.pump(peer)
-
-
-def _label(peer) -> str:
-    if isinstance(peer, tuple) and len(peer) >= 2 and isinstance(peer[0], str):
-        return "%s:%s" % (peer[0], peer[1])
-    return str(peer)
-
-
-class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr) -> None:
-        srv = self.server
-        try:
-            opcode, key_id = opcode_key_id(data)
-        except RemoteProtocolError:
-            return
-        entry = srv.sessions.get(addr)
-        if entry is None or (opcode == P_CONTROL_HARD_RESET_CLIENT_V2 and entry[0].remote_session_id != data[1:9]):
-            # a new client, or one that restarted: the 2.6 stateless cookie flow
-            now, peer = _now_ms(), ("%s:%d" % addr[:2]).encode()
-            if opcode == P_CONTROL_HARD_RESET_CLIENT_V2:
-                reply = srv.cookies.reply(data, peer, now)
-                if reply is not None:
-                    self._sendto(reply, addr)
-                return
-            cookie = srv.cookies.verify(data, peer, now)
-            if cookie is None:
-                return  # 2.6: "invalid or missing SID"; no state for unproven peers
-            srv.open(addr, "udp", lambda p, a=addr: self._sendto(p, a), cookie=cookie)
-        srv.receive(addr, data)
-
-
-    def _sendto(self, packet: bytes, addr) -> None:
-        if self.transport is not None:
-            self.transport.sendto(packet, addr)
-
-
-async def _serve_tcp_client(server: Server, reader, writer) -> None:
-    peer = writer.get_extra_info("peername")
-    server.open(peer, "tcp", lambda p: writer.write(frame(p)))
-    server.on_close[peer] = writer.close  # a session ended by its timers must not leave the socket open
-    server.pump(peer)  # arms its hand-window timer, even if the peer never sends a byte
-    deframer = StreamDeframer()
-    try:
-        while peer in server.sessions:
-            data = await reader.read(4096)
-            if not data:
-                server.close(peer, "client closed the TCP connection")
-                break
+        line = (json.dumps(record) if self.as_json else _text(record)) + "\n"
+        self.lines.append(line.encode())
+        if not self._loop:
             try:
-                packets = deframer.feed(data)
-            except RemoteProtocolError as exc:
-                server.close(peer, "bad TCP framing: %s" % exc)
-                break
-            for p in packets:
-                server.receive(peer, p)
-            await writer.drain()
-    except (ConnectionError, ProtocolError) as exc:
-        server.close(peer, str(exc))
-    finally:
-        server.on_close.pop(peer, None)
-        writer.close()
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (the supervisor): at once
+                self.flush()
+                return
+            self._loop = loop
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write what is pending."""
+        self._loop = None
+        chunk: list = []
+        size = 0
+        for line in self.lines:
+            if chunk and size + len(line) > self.CHUNK:
+                _write_all(b"".join(chunk))
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line)
+        if chunk:
+            _write_all(b"".join(chunk))
+        self.lines = []
 
 
-def _serve_serial(server: Server, link, loop) -> None:
-    """A device on a serial line: one more session source, packets as over UDP
-    (one per frame, a line may lose them), opened by the device's hard reset."""
-    peer = "serial:" + link.url
-
-    def on_packet(data: bytes) -> None:
+def _write_all(data: bytes) -> None:
+    while data:
         try:
-            opcode, key_id = opcode_key_id(data)
-        except RemoteProtocolError:
+            n = os.write(1, data)
+        except BrokenPipeError:
             return
-        entry = server.sessions.get(peer)
-        if opcode == P_CONTROL_HARD_RESET_CLIENT_V2 and key_id == 0:
-            if entry is None or entry[0].remote_session_id is not None and entry[0].remote_session_id != data[1:9]:
-                server.open(peer, "udp", link.send)
-        server.receive(peer, data)
-
-    def on_error(exc: Exception) -> None:
-        server.emit({"event": "serial_error", "peer": peer, "reason": str(exc)})
-        server.close(peer, "serial line failed: %s" % exc)
-
-    def on_line(text: str) -> None:
-        # the device's console (when the line is its REPL port): its own events
-        try:
-            record = json.loads(text)
-        except ValueError:
-            return
-        server.emit({"event": "device", "peer": peer, "record": record})
-
-    link.start(lambda d: loop.call_soon_threadsafe(on_packet, d),
-               on_line=lambda t: loop.call_soon_threadsafe(on_line, t),
-               on_error=lambda e: loop.call_soon_threadsafe(on_error, e))
+        data = data[n:]
 
 
-async def serve(cfg, proto: str, port: int, ask_ekm: bool, emit, serial_link=None) -> None:
-    """Run the server until cancelled (``serial_link``: a SerialLink to serve too)."""
-    server = Server(cfg, ask_ekm, emit)
+def _text(record: dict) -> str:
+    rest = ", ".join("%s=%s" % (k, v) for k, v in record.items() if k not in ("event", "peer", "at_ms"))
+    return "%-21s %-13s %s" % (record.get("peer", ""), record.get("event"), rest)
+
+
+def read_cookie_secret(path: str) -> bytes:
+    """A shared cookie secret: hex text (>= 16 bytes) or an OpenVPN static key file."""
+    with open(path) as f:
+        text = f.read()
+    if "BEGIN OpenVPN Static key" in text:
+        return parse_static_key(text)
+    try:
+        secret = bytes.fromhex("".join(text.split()))
+    except ValueError:
+        raise LocalProtocolError("%s: not hex and not an OpenVPN static key" % path)
+    if len(secret) < 16:
+        raise LocalProtocolError("%s: %d bytes; a cookie secret needs at least 16" % (path, len(secret)))
+    return secret
+
+
+class Claims:
+    """duplicate-cn across workers: one datagram socket pair per worker.
+
+    Worker i reads ``inbox[i]``; announcing writes to every other worker's pair.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM) for _ in range(workers)]
+        for a, b in self.pairs:
+            a.setblocking(False)
+            b.setblocking(False)
+        self.worker = 0
+
+    def announce(self, cn: str, at_ns: int) -> None:
+        """Tell the other workers that ``cn`` was accepted at ``at_ns``."""
+        msg = json.dumps([cn, at_ns]).encode()
+        for i, (send, _) in enumerate(self.pairs):
+            if i != self.worker:
+                try:
+                    send.send(msg)
+                except OSError:
+                    pass  # that worker is gone, or busy beyond its buffer: it keeps both
+
+    def listen(self, loop, server: Server) -> None:
+        """Close this worker's older sessions of every name another worker accepted."""
+        inbox = self.pairs[self.worker][1]
+
+        def readable() -> None:
+            while True:
+                try:
+                    cn, at_ns = json.loads(inbox.recv(65536))
+                except (BlockingIOError, ValueError):
+                    return
+                server.cn_claimed(cn, at_ns)
+
+        loop.add_reader(inbox.fileno(), readable)
+
+
+def _bind(kind: int, host: str, port: int, reuseport: bool) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, kind)
+    if kind == socket.SOCK_STREAM:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuseport:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    if kind == socket.SOCK_STREAM:
+        sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def _listeners(cfg, proto: str, port: int, workers: int, reuseport: bool) -> list:
+    """One (udp, tcp) socket pair per worker, all on one port (the first picks it when 0)."""
+    out = []
+    for _ in range(workers):
+        udp = tcp = None
+        if proto in ("udp", "both"):
+            udp = _bind(socket.SOCK_DGRAM, cfg.local, port, reuseport)
+            port = udp.getsockname()[1]
+        if proto in ("tcp", "both"):
+            tcp = _bind(socket.SOCK_STREAM, cfg.local, port, reuseport)
+            port = tcp.getsockname()[1]
+        out.append((udp, tcp))
+    return out
+
+
+async def _worker(cfg, ask_ekm: bool, emit, socks: tuple, admission, secret: bytes, worker: int,
+                  workers: int, claims, serial_link=None) -> None:
+    """One server process: its sockets, until SIGTERM or SIGINT."""
+    server = Server(cfg, ask_ekm, emit, admission, secret, worker, workers, claims)
     loop = asyncio.get_running_loop()
-    listening = {"event": "listening", "local": cfg.local}
+    udp, tcp = socks
+    if udp is not None:
+        UdpListener(server, udp).start(loop)
+    if tcp is not None:
+        await loop.create_server(lambda: TcpClient(server), sock=tcp)
     if serial_link is not None:
-        _serve_serial(server, serial_link, loop)
-        listening["serial"] = serial_link.url
-    if proto in ("udp", "both"):
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(server), local_addr=(cfg.local, port))
-        listening["udp"] = transport.get_extra_info("sockname")[1]
-    if proto in ("tcp", "both"):
-        tcp = await asyncio.start_server(lambda r, w: _serve_tcp_client(server, r, w), cfg.local,
-                                         port if proto == "tcp" else listening.get("udp", port))
-        listening["tcp"] = tcp.sockets[0].getsockname()[1]
-    print(json.dumps(listening), flush=True)
+        serve_serial(server, serial_link, loop)
+    if claims is not None:
+        claims.listen(loop, server)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    for peer in list(server.sessions):
-        server.close(peer, "server shutting down")
+    server.close_all("server shutting down")
     if serial_link is not None:
         emit(dict(serial_link.stats(), event="serial_stats", peer="serial:" + serial_link.url))
+    await asyncio.sleep(0)  # the event writer's last pass
+
+
+def _parse_workers(text: str) -> int:
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 256:
+        raise ValueError("--workers must be 1..256 or auto")
+    return n
 
 
 def run(args: argparse.Namespace) -> int:
@@ -269,14 +243,44 @@ def run(args: argparse.Namespace) -> int:
     if args.port is not None and not 0 <= args.port <= 65535:
         print("ovpnkx serve: --port must be 0..65535 (0: any free port)", file=sys.stderr)
         return 2
+    try:
+        workers = _parse_workers(args.workers)
+    except ValueError as exc:
+        print("ovpnkx serve: %s" % exc, file=sys.stderr)
+        return 2
+    kinds = None
+    if args.events != "all":
+        kinds = {k for k in args.events.split(",") if k and k != "none"}
+        unknown = sorted(kinds - set(EVENT_KINDS))
+        if unknown:
+            print("ovpnkx serve: --events: unknown kind %s (kinds: %s)" % (", ".join(unknown), ", ".join(EVENT_KINDS)),
+                  file=sys.stderr)
+            return 2
     cfg = load_config(args.config, "ovpnkx serve", server=True)
     if cfg is None:
         return 2
     if cfg.ignored:
         print("ovpnkx serve: warning: directives not implemented, ignored: "
               + ", ".join(sorted(set(cfg.ignored))), file=sys.stderr)
-    emit = (lambda r: print(json.dumps(r), flush=True)) if args.json else _print_text
+    wrapped = sorted({d for d in cfg.ignored if d.startswith("tls-crypt")})
+    if wrapped:
+        print("ovpnkx serve: %s: %s is not supported yet; refusing to listen without the control-channel "
+              "protection the config asks for" % (args.config, ", ".join(wrapped)), file=sys.stderr)
+        return 2
+    if args.serial and workers > 1:
+        print("ovpnkx serve: --serial serves one device: it needs --workers 1", file=sys.stderr)
+        return 2
+    try:
+        secret = read_cookie_secret(args.cookie_secret) if args.cookie_secret else HostEntropy().random_bytes(32)
+    except (OSError, LocalProtocolError) as exc:
+        print("ovpnkx serve: --cookie-secret: %s" % (exc.strerror if isinstance(exc, OSError) else exc),
+              file=sys.stderr)
+        return 2
+    # --serial alone binds no network port
+    network = not args.serial or args.proto is not None or args.port is not None
+    proto = (args.proto or cfg.proto) if network else "none"
     port = cfg.port if args.port is None else args.port
+    emit = EventWriter(args.json, kinds)
     link = None
     if args.serial:
         import serial  # type: ignore[import-untyped]
@@ -288,16 +292,101 @@ def run(args: argparse.Namespace) -> int:
             print("ovpnkx serve: cannot open %s: %s" % (args.serial, exc), file=sys.stderr)
             return 2
     try:
-        asyncio.run(serve(cfg, args.proto or cfg.proto, port, not args.no_ekm, emit, link))
+        socks = _listeners(cfg, proto, port, workers, workers > 1 or args.reuseport)
     except OSError as exc:
         print("ovpnkx serve: cannot listen on %s:%d: %s" % (cfg.local, port, exc.strerror), file=sys.stderr)
+        if link is not None:
+            link.close()
         return 1
+    listening: dict = {"event": "listening", "local": cfg.local}
+    udp, tcp = socks[0]
+    if udp is not None:
+        listening["udp"] = udp.getsockname()[1]
+    if tcp is not None:
+        listening["tcp"] = tcp.getsockname()[1]
+    if link is not None:
+        listening["serial"] = link.url
+    admission = server_admission(cfg, workers)
+    try:
+        if workers == 1:
+            listening["pid"] = os.getpid()
+            print(json.dumps(listening), flush=True)
+            asyncio.run(_worker(cfg, not args.no_ekm, emit, socks[0], admission, secret, 0, 1, None, link))
+            emit.flush()
+            return 0
+        return _supervise(cfg, not args.no_ekm, emit, socks, admission, secret, listening)
     finally:
         if link is not None:
             link.close()
-    return 0
+        admission.close()
 
 
-def _print_text(record: dict) -> None:
-    rest = ", ".join("%s=%s" % (k, v) for k, v in record.items() if k not in ("event", "peer", "at_ms"))
-    print("%-21s %-13s %s" % (record.get("peer", ""), record.get("event"), rest), flush=True)
+def _supervise(cfg, ask_ekm: bool, emit: EventWriter, socks: list, admission, secret: bytes,
+               listening: dict) -> int:
+    """Fork one worker per socket pair; wait for them; SIGTERM/SIGINT stop them all.
+
+    A worker that dies is not restarted: a new socket would make the kernel
+    re-spread clients over the workers, and move sessions that are fine.
+    Its clients reconnect to the others; its share of the limits is given back.
+    """
+    workers = len(socks)
+    claims = Claims(workers)
+    children: dict = {}
+    for i, pair in enumerate(socks):
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                for j, other in enumerate(socks):
+                    if j != i:
+                        for s in other:
+                            if s is not None:
+                                s.close()
+                admission.worker = claims.worker = i
+                asyncio.run(_worker(cfg, ask_ekm, emit, pair, admission, secret, i, workers, claims))
+                emit.flush()
+            except BaseException:
+                import traceback
+                traceback.print_exc()
+                code = 1
+            finally:
+                os._exit(code)
+        children[pid] = i
+    for pair in socks:  # the workers own them: a socket left here would get its share of clients
+        for s in pair:
+            if s is not None:
+                s.close()
+    listening["pid"] = os.getpid()
+    listening["workers"] = workers
+    listening["worker_pids"] = sorted(children, key=lambda p: children[p])
+    print(json.dumps(listening), flush=True)
+    stopping = {"now": False}
+
+    def stop(signum, frame) -> None:
+        stopping["now"] = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    failed = False
+    while children:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        worker = children.pop(pid, None)
+        if worker is None:
+            continue
+        if not stopping["now"]:
+            failed = True
+            had = admission.reclaim(worker)
+            code = os.waitstatus_to_exitcode(status)
+            emit({"event": "worker_exit", "worker": worker, "status": code, "clients": had,
+                  "reason": "worker %d exited (%s); its clients reconnect to the other workers"
+                            % (worker, "signal %d" % -code if code < 0 else "status %d" % code)})
+            emit.flush()
+    return 1 if failed and not stopping["now"] else 0

@@ -429,3 +429,28 @@ def test_one_push_reply_even_when_the_client_also_sends_push_request(pkis):
     _pings_both_ways(pair, 2)
     replies = [e for e in _kinds(pair.events["client"], "message") if e.text.startswith("PUSH_REPLY")]
     assert len(replies) == 1, replies
+
+
+def test_server_session_with_its_own_wrap_peer_id_and_push_hook(pkis, secrets):
+    """A server shares one SessionConfig among its sessions; each gets its own tls-auth
+    state, peer-id and extra push options (serve's ifconfig), asked once the client's
+    certificate is verified."""
+    pki = pkis[0]
+    shared = sessmod.SessionConfig(is_server=True, ping_ms=1000, ping_restart_ms=3000, peer_id=3,
+                                   hand_window_ms=HAND_WINDOW_MS, timeout_ms=TIMEOUT_MS)
+    pair = Pair(pki, tls_auth=pki.tls_auth)
+    seen = []
+
+    def hook(session):
+        channel = session.channels[0]
+        seen.append(channel.tls.peer_subject)  # verified by now
+        return ["ifconfig 10.8.0.7 255.255.255.0"]
+
+    pair.server = sessmod.Session(shared, DeterministicEntropy(b"seed/server"), pair.crypto, _tls(pki, True), 0,
+                                  wrap=_tls_auth(pki.tls_auth, 0), peer_id=1234, push_hook=hook)
+    _pings_both_ways(pair, 1)
+    assert seen == ["client"]
+    assert pair.client.peer_id == 1234 and pair.server.peer_id == 1234
+    assert "ifconfig 10.8.0.7 255.255.255.0" in pair.client.negotiation.push.options
+    assert shared.tls_auth is None and shared.peer_id == 3  # nothing of the session went into the config
+    _assert_no_secrets(pair, secrets)
