@@ -24,6 +24,8 @@ import signal
 import sys
 import time
 
+from ovpnkx.errors import LocalProtocolError
+
 from .configfile import load_config
 from .loadgen import Plan, now_ms, worker_main
 from .procstat import TreeSampler
@@ -50,6 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--certs", metavar="DIR",
                    help="per-device certificates: NAME.crt + NAME.key pairs in DIR, used in turn "
                         "(default: the config's one certificate for every device)")
+    p.add_argument("--tls-groups", metavar="LIST",
+                   help="key exchange groups the devices offer, in order, as openvpn's tls-groups "
+                        "(e.g. X25519:prime256v1; default: the TLS library's)")
     p.add_argument("--procs", type=int, default=1, help="processes to spread the devices over (default 1)")
     p.add_argument("--server-pid", type=int, action="append", default=[], metavar="PID",
                    help="sample this server process and its children (repeatable)")
@@ -161,6 +166,13 @@ def run(args: argparse.Namespace) -> int:
             return _fail("--certs %s: %s" % (args.certs, exc.strerror))
         if not identities:
             return _fail("--certs %s: no NAME.crt with NAME.key in it" % args.certs)
+    if args.tls_groups:
+        from .tls_openssl import OpenSslContext
+        try:  # refused here, not in every load process
+            OpenSslContext(False, str(cfg.ca).encode(), str(cfg.cert).encode(), str(cfg.key).encode(),
+                           groups=args.tls_groups)
+        except LocalProtocolError as exc:
+            return _fail("--tls-groups: %s" % exc)
     concurrency = args.concurrency or args.devices
     err = _fd_room(-(-min(concurrency, args.devices) // args.procs))
     if err:
@@ -177,7 +189,8 @@ def run(args: argparse.Namespace) -> int:
         indices = list(range(w, args.devices, args.procs))
         share = concurrency // args.procs + (1 if w < concurrency % args.procs else 0)
         parent_end, child_end = ctx.Pipe()
-        proc = ctx.Process(target=worker_main, args=(plan, cfg, indices, max(1, share), identities, child_end),
+        proc = ctx.Process(target=worker_main, args=(plan, cfg, indices, max(1, share), identities, child_end,
+                                                     args.tls_groups),
                            daemon=True)
         proc.start()
         child_end.close()
@@ -286,6 +299,9 @@ def _summary(args, plan, finals, sampled, mem_base, cpu_base, best, mem_peak, ra
         "pings_lost": sum(r.get("pings_lost", 0) for r in recs),
         "icmp_refused": sum(r.get("icmp_refused", 0) for r in recs),
         "max_established": best[0],
+        "packets_per_handshake": {
+            "from_server": round(sum(r.get("hs_packets_in", 0) for r in recs) / handshakes, 1) if handshakes else None,
+            "to_server": round(sum(r.get("hs_packets_out", 0) for r in recs) / handshakes, 1) if handshakes else None},
         "loadgen_cpu_s": round(loadgen_cpu, 2),
         "loadgen_cpu_s_per_handshake": round(loadgen_cpu / handshakes, 5) if handshakes else None,
         "interrupted": interrupted,

@@ -95,7 +95,7 @@ class Fleet:
     """The devices of one process: ``indices`` of the run's devices."""
 
     def __init__(self, plan: Plan, cfg, indices: list, concurrency: int, identities: "list | None",
-                 report, commands=None) -> None:
+                 report, commands=None, groups: "str | None" = None) -> None:
         self.plan = plan
         self.cfg = cfg
         self.pending = list(reversed(indices))  # next to arrive at the end
@@ -107,7 +107,7 @@ class Fleet:
         self.scfg = session_config(cfg, self.crypto, True, "linux")
         self.static_key = parse_static_key(cfg.tls_auth) if cfg.tls_auth else None
         ca, cert, key = (str(x).encode() for x in (cfg.ca, cfg.cert, cfg.key))
-        self.tls = OpenSslContext(False, ca, cert, key, cfg.remote_cert_tls)
+        self.tls = OpenSslContext(False, ca, cert, key, cfg.remote_cert_tls, groups)
         self.identities = identities  # [(cert_pem, key_pem)] used round-robin, or None
         self._parsed: dict = {}
         self.sel = selectors.DefaultSelector()
@@ -122,6 +122,7 @@ class Fleet:
         self.ttk: list = []
         self.causes: dict = {}
         self.pings = self.pings_lost = self.renegs = self.icmp_refused = 0
+        self.hs_packets_in = self.hs_packets_out = 0  # datagrams until keys, summed over devices
         self.first_start_ms = self.last_keys_ms = 0
 
     # -- devices ---------------------------------------------------------------
@@ -252,6 +253,8 @@ class Fleet:
         s = dev.session
         if s is not None:  # the interval the server pushed, else our config's
             dev.ping_interval_ms = s.negotiation.ping_ms()
+            self.hs_packets_in += s.stats["packets_in"]
+            self.hs_packets_out += s.stats["packets_out"]
         dev.leave_ms = now + self.plan.hold_ms
         if self.plan.reneg_ms:
             dev.next_reneg_ms = now + self.plan.reneg_ms
@@ -413,6 +416,7 @@ class Fleet:
         ru = resource.getrusage(resource.RUSAGE_SELF)
         record = self._progress()
         record.update(kind="final", ttk=self.ttk, causes=self.causes, renegs=self.renegs,
+                      hs_packets_in=self.hs_packets_in, hs_packets_out=self.hs_packets_out,
                       icmp_refused=self.icmp_refused, first_start_ms=self.first_start_ms,
                       cpu_s=ru.ru_utime + ru.ru_stime, max_rss_kb=ru.ru_maxrss)
         return record
@@ -425,7 +429,8 @@ def _missed(gap_ms: int, interval_ms: int) -> int:
     return -(-(gap_ms - interval_ms * 3 // 2) // interval_ms)
 
 
-def worker_main(plan: Plan, cfg, indices: list, concurrency: int, identities, conn) -> None:
+def worker_main(plan: Plan, cfg, indices: list, concurrency: int, identities, conn,
+                groups: "str | None" = None) -> None:
     """Entry of one load process: run its devices, send progress and the final record."""
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
@@ -433,7 +438,7 @@ def worker_main(plan: Plan, cfg, indices: list, concurrency: int, identities, co
     def report(record: dict) -> None:
         conn.send(record)
 
-    fleet = Fleet(plan, cfg, indices, concurrency, identities, report, conn)
+    fleet = Fleet(plan, cfg, indices, concurrency, identities, report, conn, groups)
     try:
         conn.send(fleet.run())
     except BrokenPipeError:

@@ -77,6 +77,10 @@ class EventWriter:
         self.size = 0
         self._loop: "asyncio.AbstractEventLoop | None" = None
 
+    def wants(self, kind: str) -> bool:
+        """Whether events of ``kind`` are printed (the server skips building the others)."""
+        return self.kinds is None or kind in self.kinds
+
     def __call__(self, record: dict) -> None:
         if self.kinds is not None and record.get("event") not in self.kinds:
             return

@@ -48,10 +48,11 @@ def label(peer) -> str:
 class Peer:
     """One client session and what the server keeps beside it."""
 
-    __slots__ = ("key", "session", "proto", "target", "previous", "cn", "address", "established")
+    __slots__ = ("key", "label", "session", "proto", "target", "previous", "cn", "address", "established")
 
     def __init__(self, key, session: Session, proto: str, target) -> None:
         self.key = key  # the address (UDP), connection (TCP) or line (serial)
+        self.label = label(key)
         self.session = session
         self.proto = proto
         self.target = target  # UDP: the address; TCP: its transport; serial: send(packet)
@@ -88,6 +89,8 @@ class Server:
                  claims=None) -> None:
         self.cfg = cfg
         self.emit = emit
+        wants = getattr(emit, "wants", None)
+        self._wants = wants if wants is not None else (lambda kind: True)  # skip what is not printed
         self.worker = worker
         self.workers = workers
         self.crypto = HostCrypto()
@@ -134,7 +137,7 @@ class Server:
 
     def _emit(self, record: dict, peer=None) -> None:
         if peer is not None:
-            record["peer"] = label(peer)
+            record["peer"] = peer.label if isinstance(peer, Peer) else label(peer)
         if self.workers > 1:
             record["worker"] = self.worker
         self.emit(record)
@@ -168,7 +171,7 @@ class Server:
                 self._close_peer(old, "replaced by a new session from the same peer")
         self.sessions[peer] = p
         self._peer_of[session] = p
-        self._emit({"event": "session", "proto": proto}, peer)
+        self._emit({"event": "session", "proto": proto}, p)
         return session
 
     def receive(self, peer, data: bytes) -> None:
@@ -195,12 +198,13 @@ class Server:
                 self._send(p, packets)
         except OSError as exc:
             session.close(now, "transport failed: %s" % exc)
+        wants = self._wants
         for ev in session.events():
-            record = ev.to_dict()
             if ev.kind == "keys" and ev.fields.get("key_id") == 0 and p.previous is not None:
                 self._close_peer(p.previous, "replaced by a new session from the same peer")
                 p.previous = None
-            self._emit(record, p.key)
+            if wants(ev.kind):
+                self._emit(ev.to_dict(), p)
         if session.closed:
             self._finish(p)
             return
@@ -247,7 +251,7 @@ class Server:
         if not p.session.closed:
             p.session.events()  # whatever it had to say goes with it
             self._emit({"event": "closed", "at_ms": now_ms(), "reason": reason, "error": False,
-                        "silent": True}, p.key)
+                        "silent": True}, p)
             self._finish(p)
 
     def _finish(self, p: Peer) -> None:
@@ -300,7 +304,7 @@ class Server:
         if self.pool is not None:
             index = self.admission.acquire_address()
             if index < 0:
-                self._emit({"event": "warning", "reason": "no free --ifconfig-pool addresses are available"}, p.key)
+                self._emit({"event": "warning", "reason": "no free --ifconfig-pool addresses are available"}, p)
             else:
                 p.address = index
                 extra.append(self.pool.ifconfig(index))

@@ -65,13 +65,15 @@ class OpenSslContext:
     """
 
     def __init__(self, is_server: bool, ca_pem: bytes, cert_pem: bytes, key_pem: bytes,
-                 remote_cert_tls: "str | None" = None) -> None:
+                 remote_cert_tls: "str | None" = None, groups: "str | None" = None) -> None:
         if remote_cert_tls not in (None, "server", "client"):
             raise LocalProtocolError("remote_cert_tls must be 'server', 'client' or None")
         self.is_server = is_server
         self.remote_cert_tls = remote_cert_tls
         ctx = SSL.Context(SSL.TLS_METHOD)
         ctx.set_min_proto_version(SSL.TLS1_2_VERSION)  # OpenVPN 2.6's default tls-version-min
+        if groups is not None:
+            _set_groups(ctx, groups)
         try:
             cas = x509.load_pem_x509_certificates(bytes(ca_pem))
         except ValueError as exc:
@@ -107,6 +109,20 @@ class OpenSslContext:
         """A fresh TLS session (one key_state) on this context."""
         return OpenSslEngine(self.is_server, remote_cert_tls=self.remote_cert_tls, context=self,
                              identity=identity)
+
+
+def _set_groups(ctx, groups: str) -> None:
+    """The key exchange groups offered or accepted, in order (openvpn's ``tls-groups``).
+
+    pyOpenSSL has no public call for this; its binding of OpenSSL does.
+    """
+    try:
+        from OpenSSL._util import lib
+        ok = lib.SSL_CTX_set1_curves_list(ctx._context, groups.encode())
+    except (ImportError, AttributeError):
+        raise LocalProtocolError("this pyOpenSSL cannot set TLS groups") from None
+    if ok != 1:
+        raise LocalProtocolError("TLS groups %r: not a list of groups OpenSSL knows" % groups)
 
 
 def _load_identity(cert_pem: bytes, key_pem: bytes) -> tuple:
