@@ -47,6 +47,7 @@ class KeyStateChannel:
         self.keys_generated = False
         self.peer_km2 = None  # type: Any
         self.messages = []  # type: list  # control messages received, in order
+        self.late_messages = 0  # control records that arrived after release_tls (acked, dropped)
         self._reset_id = -1
 
     # -- what the session asks for -------------------------------------
@@ -79,8 +80,24 @@ class KeyStateChannel:
         self.state.handle(ks.EV_KEY_SENT)
         self._flush_tls()
 
+    def release_tls(self) -> None:
+        """Free the TLS engine: this key_state's exchange is over.
+
+        A server holding many idle sessions keeps only what the data channel and
+        the reliable layer need. The reliable layer stays: a control packet that
+        still arrives on this key_state is acked (so the peer stops resending)
+        and its TLS bytes are dropped, counted in ``late_messages``.
+        """
+        tls, self.tls = self.tls, None
+        free = getattr(tls, "free", None)
+        if free is not None:
+            free()
+
     def write_message(self, text: str) -> None:
         """Send a NUL-terminated control message (one TLS record)."""
+        if self.tls is None:
+            raise LocalProtocolError("control message after the TLS engine of key_id %d was released"
+                                     % self.key_id)
         if not self.handshake_done:
             raise LocalProtocolError("control message before the TLS handshake completed")
         self.tls.write(text.encode() + b"\x00")
@@ -101,6 +118,9 @@ class KeyStateChannel:
             if opcode == pk.P_CONTROL_V1:
                 if not self.peer_reset_seen:
                     raise RemoteProtocolError("P_CONTROL_V1 before the peer's reset")
+                if self.tls is None:
+                    self.late_messages += 1
+                    continue
                 self.tls.feed(payload)
             elif opcode in (pk.P_CONTROL_HARD_RESET_CLIENT_V2, pk.P_CONTROL_HARD_RESET_SERVER_V2,
                             pk.P_CONTROL_SOFT_RESET_V1):
@@ -110,6 +130,8 @@ class KeyStateChannel:
         self._advance(now_ms)
 
     def _advance(self, now_ms: int) -> None:
+        if self.tls is None:
+            return  # released: the exchange is over
         if not self.reset_acked and self._reset_id >= 0 and self.reliable.is_acked(self._reset_id):
             self.reset_acked = True
             self.state.handle(ks.EV_RESET_ACKED)

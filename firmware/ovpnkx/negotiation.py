@@ -95,7 +95,8 @@ class Negotiation:
             if self.peer_id is not None:
                 options.append("peer-id %d" % self.peer_id)
             options.append("cipher %s" % self.cipher)
-            cc_exit = pu.iv_proto(self.peer_info) & pu.IV_PROTO_CC_EXIT_NOTIFY
+            # a released TLS engine could not read the client's EXIT: it says OCC EXIT instead
+            cc_exit = pu.iv_proto(self.peer_info) & pu.IV_PROTO_CC_EXIT_NOTIFY and not cfg.release_tls
             if cc_exit:
                 options.append("protocol-flags cc-exit" + (" tls-ekm" if self.tls_ekm else ""))
             elif self.tls_ekm:

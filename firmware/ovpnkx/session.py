@@ -316,6 +316,9 @@ class Session:
         for text in channel.pop_messages():
             self._on_message(channel, text, now_ms)
         self.log.note_state(channel, now_ms)
+        if self.config.release_tls and channel.keys_generated and channel.tls is not None \
+                and channel.reliable.all_acked():
+            channel.release_tls()  # the exchange is over and the peer has all of it
 
     def _our_key_method2(self, key_id: int) -> bytes:
         cfg = self.config

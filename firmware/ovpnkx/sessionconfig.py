@@ -21,7 +21,7 @@ class SessionConfig:
                  proto: str = "udp", username: "str | None" = None, password: "str | None" = None,
                  hand_window_ms: int = 60000, timeout_ms: int = 2000, ping_ms: int = 0,
                  ping_restart_ms: int = 0, tls_mtu: int = 1250, platform: str = "unknown",
-                 push_options: "list | None" = None, peer_id: int = 0) -> None:
+                 push_options: "list | None" = None, peer_id: int = 0, release_tls: bool = False) -> None:
         self.is_server = is_server
         self.p2mp = p2mp
         self.ciphers = [c.upper() for c in (ciphers or ["AES-256-GCM", "AES-128-GCM"])]
@@ -39,6 +39,10 @@ class SessionConfig:
         self.platform = platform
         self.push_options = push_options or []
         self.peer_id = peer_id
+        # free each key_state's TLS engine once its exchange is over and acked (a server's
+        # idle sessions); later control messages on it are acked and dropped, so a server
+        # with it does not offer cc-exit (the client says EXIT on the data channel instead)
+        self.release_tls = release_tls
 
     def iv_proto(self) -> int:
         """The IV_PROTO bits we announce (TLS_KEY_EXPORT only where we can export)."""

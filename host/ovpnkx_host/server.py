@@ -106,7 +106,8 @@ class Server:
             is_server=True, p2mp=True, ciphers=[c for c in cfg.data_ciphers if self.crypto.supports(c)],
             auth=cfg.auth, tls_auth=None, ask_ekm=ask_ekm, proto="udp", hand_window_ms=cfg.hand_window * 1000,
             timeout_ms=cfg.tls_timeout * 1000, ping_ms=(cfg.ping or 10) * 1000,
-            ping_restart_ms=(cfg.ping_restart or 60) * 1000, platform="linux", push_options=push)
+            ping_restart_ms=(cfg.ping_restart or 60) * 1000, platform="linux", push_options=push,
+            release_tls=True)  # an idle session keeps no TLS engine
         self.tcp_config = _copy_config(self.session_config, proto="tcp")
         self.tls = OpenSslContext(True, str(cfg.ca).encode(), str(cfg.cert).encode(), str(cfg.key).encode(),
                                   "client")

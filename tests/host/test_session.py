@@ -454,3 +454,28 @@ def test_server_session_with_its_own_wrap_peer_id_and_push_hook(pkis, secrets):
     assert "ifconfig 10.8.0.7 255.255.255.0" in pair.client.negotiation.push.options
     assert shared.tls_auth is None and shared.peer_id == 3  # nothing of the session went into the config
     _assert_no_secrets(pair, secrets)
+
+
+def test_server_releasing_tls_engines_keeps_working(pkis, secrets):
+    """release_tls: each key_state frees its TLS engine once its exchange is over and acked.
+    Pings go on, the client's late PUSH_REQUEST is acked and dropped, a renegotiation gets
+    a fresh engine, cc-exit is not offered (the client would say EXIT over TLS)."""
+    pair = Pair(pkis[0])
+    pair.server_cfg.release_tls = True
+    pair.client_cfg.peer_info = lambda: "IV_VER=2.6.14\nIV_PROTO=134\nIV_CIPHERS=AES-256-GCM\n"  # + cc-exit
+    _pings_both_ways(pair, 2)
+    zero = pair.server.channels[0]
+    assert zero.tls is None
+    assert "cc-exit" not in pair.server.push_reply_text
+    pair.client.channels[0].write_message("PUSH_REQUEST")  # a control message after the release
+    pair.run_until(lambda: pair.client.channels[0].reliable.all_acked() and pair.now > 500)
+    assert zero.late_messages == 1 and pair.client.channels[0].reliable.all_acked()  # acked, dropped
+    assert not pair.server.closed and not pair.client.closed
+    pair.client.renegotiate(pair.now)
+    pair.run_until(lambda: pair.client.primary == 1 and pair.server.primary == 1
+                   and pair.server.channels[1].tls is None)
+    assert pair.server.channels[1].tls is None and pair.client.channels[1].tls is not None
+    before = pair.server.stats["pings_received"]
+    pair.run_until(lambda: pair.server.stats["pings_received"] >= before + 2)
+    assert pair.server.stats["pings_received"] >= before + 2 and not pair.server.closed
+    _assert_no_secrets(pair, secrets)
