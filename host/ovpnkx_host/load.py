@@ -27,7 +27,7 @@ import time
 from ovpnkx.errors import LocalProtocolError
 
 from .configfile import load_config
-from .loadgen import Plan, now_ms, worker_main
+from .loadgen import Fleet, Plan, now_ms, worker_main
 from .procstat import TreeSampler
 
 SAMPLE_MS = 500
@@ -58,6 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--procs", type=int, default=1, help="processes to spread the devices over (default 1)")
     p.add_argument("--server-pid", type=int, action="append", default=[], metavar="PID",
                    help="sample this server process and its children (repeatable)")
+    p.add_argument("--warmup", type=int, default=0, metavar="N",
+                   help="N devices connect and leave before the run, so that the server's one-time "
+                        "allocations are not counted per session (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -177,6 +180,13 @@ def run(args: argparse.Namespace) -> int:
     err = _fd_room(-(-min(concurrency, args.devices) // args.procs))
     if err:
         return _fail(err)
+    if args.warmup > 0:
+        warm = Plan(args.warmup, args.warmup, 0.0, 0.0, False, 0.0, proto, (host, port), now_ms())
+        done = Fleet(warm, cfg, list(range(args.warmup)), args.warmup, identities, lambda rec: None,
+                     None, args.tls_groups).run()
+        if done["keyed"] < args.warmup:
+            return _fail("warm-up: %d of %d devices got keys (%s)" % (done["keyed"], args.warmup, done["causes"]))
+        time.sleep(0.5)  # their sessions end on the server
     t0 = now_ms() + 300 + 50 * args.procs  # every process is up before the first arrival
     plan = Plan(args.devices, concurrency, args.rate, args.hold, args.together, args.reneg, proto,
                 (host, port), t0)
@@ -212,7 +222,7 @@ def _drive(args, plan: Plan, procs: list, conns: dict, sampler, mem_base: int, c
     mem_now, cpu_now = mem_base, cpu_base
     best = (0, 0, 0)  # (established, memory KiB, at ms) of the sample with most sessions up
     mem_peak = mem_base
-    ramp_end = None  # (at ms, server CPU s) once every device started and none is mid-handshake
+    ramp_end = None  # (at ms, server CPU s, load CPU s) once every device started and none is mid-handshake
     hold_cpu = None  # server CPU at the start of a together-hold
     stopped_sent = False
     next_sample = 0
@@ -240,7 +250,7 @@ def _drive(args, plan: Plan, procs: list, conns: dict, sampler, mem_base: int, c
                     and agg["started"] > 0 and agg["alive"] == agg["established"]:
                 if sampler:
                     mem_now, cpu_now = sampler.sample()
-                ramp_end = (now, cpu_now)
+                ramp_end = (now, cpu_now, sum(r.get("cpu_s", 0.0) for r in latest.values()))
                 if plan.together:
                     hold_cpu = (now, cpu_now)
                     for c in conns:
@@ -306,6 +316,8 @@ def _summary(args, plan, finals, sampled, mem_base, cpu_base, best, mem_peak, ra
         "loadgen_cpu_s_per_handshake": round(loadgen_cpu / handshakes, 5) if handshakes else None,
         "interrupted": interrupted,
     }
+    if ramp_end is not None and ramp_end[0] > first:  # the load generator's own CPU while devices arrived
+        out["loadgen_cpu_pct_during_ramp"] = round(100 * ramp_end[2] / ((ramp_end[0] - first) / 1000), 1)
     if sampled:
         out["server_pids"] = args.server_pid
         out["server_memory_base_kb"] = mem_base
@@ -313,6 +325,9 @@ def _summary(args, plan, finals, sampled, mem_base, cpu_base, best, mem_peak, ra
         out["server_memory_kb_per_session"] = (round((best[1] - mem_base) / best[0], 1) if best[0] else None)
         if ramp_end is not None and handshakes:
             out["server_cpu_s_per_handshake"] = round((ramp_end[1] - cpu_base) / handshakes, 5)
+            if ramp_end[0] > first:  # how busy the server was while devices arrived (100 = one core)
+                out["server_cpu_pct_during_ramp"] = round(100 * (ramp_end[1] - cpu_base)
+                                                          / ((ramp_end[0] - first) / 1000), 1)
         if hold_cpu is not None and end is not None and end[0] > hold_cpu[0]:
             out["server_cpu_pct_during_hold"] = round(100 * (end[1] - hold_cpu[1]) / ((end[0] - hold_cpu[0]) / 1000), 1)
         out["server_cpu_s"] = round(end[1] - cpu_base, 2) if end else None

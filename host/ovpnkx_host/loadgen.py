@@ -407,18 +407,18 @@ class Fleet:
         return self._final()
 
     def _progress(self) -> dict:
-        return {"kind": "progress", "started": self.started, "keyed": self.keyed,
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return {"kind": "progress", "cpu_s": ru.ru_utime + ru.ru_stime, "started": self.started, "keyed": self.keyed,
                 "established": self.established, "alive": self.alive, "completed": self.completed,
                 "failed": self.failed, "pending": len(self.pending), "pings": self.pings,
                 "pings_lost": self.pings_lost, "last_keys_ms": self.last_keys_ms}
 
     def _final(self) -> dict:
-        ru = resource.getrusage(resource.RUSAGE_SELF)
         record = self._progress()
         record.update(kind="final", ttk=self.ttk, causes=self.causes, renegs=self.renegs,
                       hs_packets_in=self.hs_packets_in, hs_packets_out=self.hs_packets_out,
                       icmp_refused=self.icmp_refused, first_start_ms=self.first_start_ms,
-                      cpu_s=ru.ru_utime + ru.ru_stime, max_rss_kb=ru.ru_maxrss)
+                      max_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         return record
 
 
