@@ -30,14 +30,17 @@ def fleet(tmp_path_factory):
     devices = pkimod.make_client_certs(pki, str(tmp / "devices"), 8)
     conf = tmp / "client.ovpn"
     conf.write_text(ov.client_config(pki, 1, inline=False).replace("hand-window 20", "hand-window 6"))
-    return tmp, pki, devices, str(conf)
+    ta = tmp / "client-ta.ovpn"
+    ta.write_text(ov.client_config(pki, 1, inline=False, tls_auth=True).replace("hand-window 20", "hand-window 6"))
+    return tmp, pki, devices, str(conf), str(ta)
 
 
-def _serve_conf(tmp, pki, name: str, proto: str = "udp", keepalive: str = "1 6") -> str:
+def _serve_conf(tmp, pki, name: str, proto: str = "udp", keepalive: str = "1 6", tls_auth: bool = False) -> str:
     path = tmp / name
     path.write_text("\n".join(["server 10.8.0.0 255.255.255.0", "proto %s" % proto, "port 0", "local 127.0.0.1",
                                "ca %s" % pki.ca, "cert %s" % pki.server_cert, "key %s" % pki.server_key,
-                               "keepalive %s" % keepalive, "data-ciphers AES-256-GCM", ""]))
+                               "keepalive %s" % keepalive, "data-ciphers AES-256-GCM"]
+                              + (["tls-auth %s 0" % pki.tls_auth] if tls_auth else []) + [""]))
     return str(path)
 
 
@@ -58,7 +61,7 @@ def _summary(proc) -> dict:
 
 
 def test_against_openvpn_server_with_its_memory_and_cpu(fleet):
-    tmp, pki, devices, conf = fleet
+    tmp, pki, devices, conf, _ = fleet
     need_tun("p2mp")
     port = ov.free_port()
     args = ov.server_args(pki, port, verb=1)  # keepalive 2 10: pings every 2 s
@@ -79,12 +82,13 @@ def test_against_openvpn_server_with_its_memory_and_cpu(fleet):
     assert server.key_errors() == []
 
 
-@pytest.mark.parametrize("proto", ["udp", "tcp"])
-def test_against_serve_with_renegotiation(fleet, proto):
-    tmp, pki, devices, conf = fleet
-    server = OvpnkxServer(_serve_conf(tmp, pki, "serve-%s.conf" % proto, proto))
+@pytest.mark.parametrize("proto,tls_auth", [("udp", False), ("tcp", False), ("udp", True)],
+                         ids=["udp", "tcp", "udp-tls-auth"])
+def test_against_serve_with_renegotiation(fleet, proto, tls_auth):
+    tmp, pki, devices, conf, ta_conf = fleet
+    server = OvpnkxServer(_serve_conf(tmp, pki, "serve-%s.conf" % proto, proto, tls_auth=tls_auth))
     try:
-        s = _load(conf, server.listening[proto], "-n", "3", "--hold", "4", "--together", "--reneg", "1.5",
+        s = _load(ta_conf if tls_auth else conf, server.listening[proto], "-n", "3", "--hold", "4", "--together", "--reneg", "1.5",
                   "--proto", proto, "--certs", devices, "--server-pid", str(server.proc.pid))
     finally:
         events = server.stop()
@@ -97,7 +101,7 @@ def test_against_serve_with_renegotiation(fleet, proto):
 
 
 def test_a_stopped_server_shows_as_lost_pings(fleet):
-    tmp, pki, devices, conf = fleet
+    tmp, pki, devices, conf, _ = fleet
     server = OvpnkxServer(_serve_conf(tmp, pki, "stopped.conf", keepalive="1 30"))
     try:
         proc = _load(conf, server.listening["udp"], "-n", "3", "--hold", "9", "--together", "--certs", devices,
@@ -116,7 +120,7 @@ def test_a_stopped_server_shows_as_lost_pings(fleet):
 
 
 def test_failures_by_cause_and_no_server(fleet):
-    tmp, pki, devices, conf = fleet
+    tmp, pki, devices, conf, _ = fleet
     s = _load(conf, ov.free_port(), "-n", "4", "--certs", devices)
     assert s["_exit"] == 1
     assert s["handshakes"] == 0 and s["failed"] == 4, s
@@ -125,7 +129,7 @@ def test_failures_by_cause_and_no_server(fleet):
 
 
 def test_refuses_what_it_cannot_honour(fleet, tmp_path):
-    _, pki, devices, conf = fleet
+    _, pki, devices, conf, _ = fleet
     crypt = tmp_path / "crypt.ovpn"
     crypt.write_text(open(conf).read() + "tls-crypt %s\n" % pki.tls_auth)
     for args, words in [(["--config", str(crypt)], "tls-crypt"), (["--config", conf, "--remote", "nohost"], "HOST:PORT"),
