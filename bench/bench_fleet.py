@@ -38,7 +38,7 @@ OVPNKX = os.path.join(os.path.dirname(sys.executable), "ovpnkx")
 CIPHER = "AES-256-GCM"
 GROUPS = "X25519:prime256v1"  # what openvpn 2.6 with OpenSSL 3.0 negotiates
 SERVERS = ("serve", "openvpn")
-HEADS = {"serve": "ovpnkx serve", "openvpn": "openvpn --server"}
+HEADS = {"serve": "ovpnkx serve", "openvpn": "openvpn --server", "serve1": "serve 1 worker"}
 RAMP = 200  # arrivals/s while a concurrency level builds up
 SATURATED_P99_MS = 2000
 
@@ -65,6 +65,7 @@ class _Settings:
         rates = getattr(args, "fleet_rates", None) or ("40" if quick else "50,100,200,400,800,1600")
         self.rates = [float(x) for x in rates.split(",") if x]
         self.real = getattr(args, "fleet_real", None) or (5 if quick else 200)
+        self.real_hold = 3.0 if quick else self.hold
         self.workers = getattr(args, "fleet_workers", "auto") or "auto"
         self.quick = quick
         self.devices = max(self.concurrency + [self.real] + [int(r * self._sweep_s()) for r in self.rates])
@@ -81,17 +82,18 @@ class _Server:
 
     def __init__(self, kind: str, work: str, pki, st: _Settings, tag: str) -> None:
         self.kind = kind
+        workers = "1" if kind == "serve1" else st.workers
         self.log_path = os.path.join(work, "%s-%s.log" % (kind, tag))
         self._log = open(self.log_path, "w")
         ka = "%d %d" % (st.keepalive, st.keepalive * 6)
-        if kind == "serve":
+        if kind in ("serve", "serve1"):
             conf = os.path.join(work, "serve-%s.conf" % tag)
             with open(conf, "w") as f:
                 f.write("\n".join(["server 10.8.0.0 255.255.0.0", "topology subnet", "proto udp", "port 0",
                                    "local 127.0.0.1", "ca %s" % pki.ca, "cert %s" % pki.server_cert,
                                    "key %s" % pki.server_key, "keepalive %s" % ka, "data-ciphers %s" % CIPHER,
                                    "max-clients 20000", "connect-freq-initial 100000 10", ""]))
-            self.proc = subprocess.Popen([OVPNKX, "serve", "--config", conf, "--workers", st.workers, "--json",
+            self.proc = subprocess.Popen([OVPNKX, "serve", "--config", conf, "--workers", workers, "--json",
                                           "--events", "ping,refused,limited,worker_exit"],
                                          stdout=subprocess.PIPE, stderr=self._log, text=True)
             first = self.proc.stdout.readline() if self.proc.stdout else ""
@@ -148,9 +150,9 @@ def _load(client_conf: str, certs: str, port: int, pid: int, n: int, rate: float
     return json.loads(proc.stdout)
 
 
-def _scenario(work, pki, st, tag, client_conf, certs, n, rate, hold, together) -> dict:
+def _scenario(work, pki, st, tag, client_conf, certs, n, rate, hold, together, kinds=SERVERS) -> dict:
     out = {}
-    for kind in SERVERS:
+    for kind in kinds:
         server = _Server(kind, work, pki, st, "%s-%s" % (tag, kind))
         try:
             timeout = 120 + n / max(rate, 1) * 3 + hold * 2
@@ -164,6 +166,8 @@ def _scenario(work, pki, st, tag, client_conf, certs, n, rate, hold, together) -
 
 
 def _fmt(v, fmt="%s", none="-") -> str:
+    if isinstance(v, (int, float)) and v < 0:
+        return "~0"  # a memory delta below the noise of a few sessions
     return none if v is None else fmt % v
 
 
@@ -205,7 +209,7 @@ def _real_clients(work, pki, st, certs: str, client_conf: str, kind: str) -> dic
             time.sleep(0.5)
         mem = sampler.sample()[0]
         if up_at is not None:
-            time.sleep(st.hold)
+            time.sleep(st.real_hold)
             mem = max(mem, sampler.sample()[0])
     finally:
         for c in clients:
@@ -236,6 +240,7 @@ def run(args) -> str:
     if not ov.have_tun():
         return "fleet: skipped: openvpn --server (p2mp) needs /dev/net/tun, which is missing here"
     lines = []
+    cpu_before = _cpu_available(0.5 if st.quick else 2.0)
     with tempfile.TemporaryDirectory(prefix="ovpnkx-bench-fleet-") as work:
         pki = make_pki(os.path.join(work, "pki"))
         t0 = time.monotonic()
@@ -248,14 +253,34 @@ def run(args) -> str:
                 for c in st.concurrency}
         sweep = []
         for rate in st.rates:
-            res = _scenario(work, pki, st, "r%d" % rate, client_conf, certs, st.sweep_devices(rate), rate, 0, False)
+            res = _scenario(work, pki, st, "r%d" % rate, client_conf, certs, st.sweep_devices(rate), rate, 0, False,
+                            SERVERS if st.quick else SERVERS + ("serve1",))
             sweep.append((rate, res))
             if all(_saturated(res[k], rate) for k in SERVERS):
                 break
         real = {kind: _real_clients(work, pki, st, certs, client_conf, kind) for kind in SERVERS}
         workers = next((r.get("serve_workers") for r in conc.values()), "?")
         lines += _report(st, conc, sweep, real, workers, made)
+    lines.append("machine: one busy process got %.0f %% of a core before the section and %.0f %% after; "
+                 "load average %s (other work on the machine slows both servers and the load generator)"
+                 % (100 * cpu_before, 100 * _cpu_available(0.5 if st.quick else 2.0), _loadavg()))
     return "\n".join(lines)
+
+
+def _cpu_available(seconds: float = 1.0) -> float:
+    """The share of a core one busy loop gets now (1.0 on an idle machine)."""
+    t0, c0 = time.monotonic(), time.process_time()
+    while time.monotonic() - t0 < seconds:
+        pass
+    return (time.process_time() - c0) / (time.monotonic() - t0)
+
+
+def _loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
 
 
 def _saturated(r: dict, rate: float) -> bool:
@@ -298,9 +323,9 @@ def _report(st, conc, sweep, real, workers, made) -> list:
     head = ("%-9s %-16s %10s %8s %8s %5s %9s %9s %s" % ("offered/s", "server", "achieved/s", "ttk p50", "ttk p99",
                                                       "fail", "srv CPU%", "load CPU%", ""))
     out += [head, "-" * len(head)]
-    best = {k: 0.0 for k in SERVERS}
+    best = {k: 0.0 for k in SERVERS + ("serve1",)}
     for rate, res in sweep:
-        for kind in SERVERS:
+        for kind in [k for k in SERVERS + ("serve1",) if k in res]:
             r = res[kind]
             sat = _saturated(r, rate)
             if not sat:
@@ -311,15 +336,15 @@ def _report(st, conc, sweep, real, workers, made) -> list:
                 _fmt(r.get("loadgen_cpu_pct_during_ramp")), "saturated" if sat else ""))
     out.append("")
     # 3. real clients
-    out.append("3. real openvpn clients: %d held %g s" % (st.real, st.hold))
+    out.append("3. real openvpn clients: %d held %g s" % (st.real, st.real_hold))
     for kind in SERVERS:
         r = real[kind]
         extra = (", every client's pings decrypted by serve: min %d" % r["min_pings_decrypted_by_server"]
                  if kind == "serve" else "")
         out.append("   %-16s %d/%d up%s, server pings decrypted per client: min %d, ping-restarts %d, key errors %d, "
-                   "%.1f KB per client%s" % (HEADS[kind], r["up"], st.real, "" if r["held"] else " (not all: not held)",
-                                             r["min_pings_decrypted_by_client"], r["restarts"], r["key_errors"],
-                                             r["memory_kb_per_client"], extra))
+                   "%s KB per client%s" % (HEADS[kind], r["up"], st.real, "" if r["held"] else " (not all: not held)",
+                                            r["min_pings_decrypted_by_client"], r["restarts"], r["key_errors"],
+                                            _fmt(r["memory_kb_per_client"]), extra))
     out.append("")
     out += _aims(st, conc, sweep, best)
     return out
