@@ -93,10 +93,18 @@ class _Server:
                                    "local 127.0.0.1", "ca %s" % pki.ca, "cert %s" % pki.server_cert,
                                    "key %s" % pki.server_key, "keepalive %s" % ka, "data-ciphers %s" % CIPHER,
                                    "max-clients 20000", "connect-freq-initial 100000 10", ""]))
+            # events to a file: a pipe nobody reads during the run would fill up
+            self.events_path = os.path.join(work, "%s-%s.events" % (kind, tag))
+            self._events = open(self.events_path, "w")
             self.proc = subprocess.Popen([OVPNKX, "serve", "--config", conf, "--workers", workers, "--json",
-                                          "--events", "ping,refused,limited,worker_exit"],
-                                         stdout=subprocess.PIPE, stderr=self._log, text=True)
-            first = self.proc.stdout.readline() if self.proc.stdout else ""
+                                          "--events", "ping,refused,limited,worker_exit,dropped_events"],
+                                         stdout=self._events, stderr=self._log)
+            first = ""
+            deadline = time.monotonic() + 20
+            while not first.endswith("\n") and time.monotonic() < deadline and self.proc.poll() is None:
+                time.sleep(0.05)
+                with open(self.events_path) as f:
+                    first = f.readline()
             if not first.startswith("{"):
                 stop_process(self.proc)
                 raise RuntimeError("ovpnkx serve did not start: %s" % self._text())
@@ -131,9 +139,10 @@ class _Server:
         """Stop it; serve's events (JSON lines) when it is serve."""
         stop_process(self.proc, 10)
         events = []
-        if self._drain and self.proc.stdout:
-            events = [json.loads(x) for x in self.proc.stdout.read().splitlines() if x.startswith("{")]
-            self.proc.stdout.close()
+        if self._drain:
+            self._events.close()
+            with open(self.events_path) as f:
+                events = [json.loads(x) for x in f if x.startswith("{")]
         self._log.close()
         return events
 
@@ -150,8 +159,14 @@ def _load(client_conf: str, certs: str, port: int, pid: int, n: int, rate: float
     return json.loads(proc.stdout)
 
 
+_order = [0]
+
+
 def _scenario(work, pki, st, tag, client_conf, certs, n, rate, hold, together, kinds=SERVERS) -> dict:
     out = {}
+    # alternate which server goes first, so that a trend in the machine's load hits both alike
+    _order[0] += 1
+    kinds = tuple(kinds) if _order[0] % 2 else tuple(reversed(kinds))
     for kind in kinds:
         server = _Server(kind, work, pki, st, "%s-%s" % (tag, kind))
         try:

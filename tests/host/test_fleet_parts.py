@@ -6,7 +6,11 @@ out, the config directives they come from, the cookie secret file, the event
 writer's whole-line writes, and load's statistics.
 """
 
+import asyncio
+import json
 import os
+import threading
+import time
 
 import pytest
 
@@ -148,16 +152,58 @@ def test_cookie_secret_file(tmp_path):
         read_cookie_secret(str(junk))
 
 
-def test_event_writer_writes_whole_lines_of_at_most_pipe_buf(monkeypatch):
+def test_event_writer_never_blocks_the_loop_and_writes_whole_lines():
+    """A reader that does not read: the event loop goes on, lines beyond the limit are
+    dropped and counted; once it reads, every write was whole lines of <= PIPE_BUF."""
+    r, w = os.pipe()
+    writer = EventWriter(True, {"keys"}, fd=w)
+    writer.LIMIT = 200_000  # the pipe holds 64 KiB: the rest waits in the buffer, then is dropped
+
+    async def burst() -> float:
+        t0 = time.monotonic()
+        for i in range(6000):
+            writer({"event": "keys" if i % 2 else "ping", "peer": "127.0.0.1:%d" % i, "n": "x" * 40})
+        return time.monotonic() - t0
+
+    took = asyncio.run(burst())
+    assert took < 2, "emitting stalled for %.1f s on a full pipe" % took
+    data = bytearray()
+    done = threading.Event()
+
+    def drain():
+        while not done.is_set():
+            try:
+                chunk = os.read(r, 65536)
+            except BlockingIOError:
+                time.sleep(0.01)
+                continue
+            data.extend(chunk)
+
+    os.set_blocking(r, False)
+    t = threading.Thread(target=drain)
+    t.start()
+    writer.flush(10)
+    time.sleep(0.1)  # the reader takes the last bytes
+    done.set()
+    t.join(10)
+    os.close(r)
+    os.close(w)
+    lines = bytes(data).splitlines()
+    keys = [json.loads(x) for x in lines if b'"keys"' in x]
+    dropped = [json.loads(x) for x in lines if b"dropped_events" in x]
+    assert keys and not any(b'"ping"' in x for x in lines)  # filtered
+    assert len(dropped) == 1 and len(keys) + dropped[0]["count"] == 3000, (len(keys), dropped)
+    assert [k["peer"] for k in keys] == sorted((k["peer"] for k in keys), key=lambda p: int(p.split(":")[1]))
+
+
+def test_event_writer_chunks_are_whole_lines_of_at_most_pipe_buf(monkeypatch):
     writes = []
+    writer = EventWriter(True, None)
+    monkeypatch.setattr(writer, "fd", 99)
     monkeypatch.setattr(os, "write", lambda fd, data: writes.append((fd, data)) or len(data))
-    w = EventWriter(True, {"keys", "closed"})
-    for i in range(300):
-        w({"event": "keys" if i % 2 else "ping", "peer": "127.0.0.1:%d" % i, "n": "x" * 40})
-    w.flush()
-    assert all(fd == 1 and len(data) <= EventWriter.CHUNK and data.endswith(b"\n") for fd, data in writes)
-    lines = b"".join(d for _, d in writes).splitlines()
-    assert len(lines) == 150 and all(b'"keys"' in line for line in lines)  # pings filtered out
+    writer._write([("x" * n + "\n").encode() for n in (100, 3000, 2000, 4000, 10)])
+    assert [len(d) for _, d in writes] == [3102, 2001, 4012]
+    assert all(fd == 99 and d.endswith(b"\n") for fd, d in writes)
 
 
 def test_load_statistics():

@@ -88,8 +88,8 @@ def test_against_serve_with_renegotiation(fleet, proto, tls_auth):
     tmp, pki, devices, conf, ta_conf = fleet
     server = OvpnkxServer(_serve_conf(tmp, pki, "serve-%s.conf" % proto, proto, tls_auth=tls_auth))
     try:
-        s = _load(ta_conf if tls_auth else conf, server.listening[proto], "-n", "3", "--hold", "4", "--together", "--reneg", "1.5",
-                  "--proto", proto, "--certs", devices, "--server-pid", str(server.proc.pid))
+        s = _load(ta_conf if tls_auth else conf, server.listening[proto], "-n", "3", "--hold", "4", "--together",
+                  "--reneg", "1.5", "--proto", proto, "--certs", devices, "--server-pid", str(server.proc.pid))
     finally:
         events = server.stop()
     assert s["_exit"] == 0 and s["failed"] == 0, s
@@ -132,7 +132,8 @@ def test_refuses_what_it_cannot_honour(fleet, tmp_path):
     _, pki, devices, conf, _ = fleet
     crypt = tmp_path / "crypt.ovpn"
     crypt.write_text(open(conf).read() + "tls-crypt %s\n" % pki.tls_auth)
-    for args, words in [(["--config", str(crypt)], "tls-crypt"), (["--config", conf, "--remote", "nohost"], "HOST:PORT"),
+    for args, words in [(["--config", str(crypt)], "tls-crypt"),
+                        (["--config", conf, "--remote", "nohost"], "HOST:PORT"),
                         (["--config", conf, "--certs", str(tmp_path)], "no NAME.crt"),
                         (["--config", conf, "--tls-groups", "NOPE"], "--tls-groups"),
                         (["--config", conf, "--devices", "0"], "--devices")]:
