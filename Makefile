@@ -35,7 +35,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy --config-file host/mypy.ini
 	$(PY) tools/typecheck_boards.py
 
-# The main job: a simulated Pico (rp2040) flashed with the firmware runs the key exchange
+# The main job: a simulated Pico W (rp2040w) flashed with the firmware runs the key exchange
 # over its UART at 115200 baud against ovpnkx serve, and a summary is printed.
 # `ovpnkx demo` is the loopback variant (no board, UDP between the two runtimes).
 run: setup
@@ -51,13 +51,13 @@ clean:
 	rm -rf $(VENV) build out .mypy_cache .pytest_cache
 
 # Flash a board (or the simulated board's repl): mpy-cross + mpremote, then soft reset.
-#   make flash BOARD=rp2040 PORT=/dev/ttyACM0 CONFIG=client.ovpn [TRANSPORT=serial|udp|tcp] [SETTINGS=f.json]
+#   make flash BOARD=rp2040w PORT=/dev/ttyACM0 CONFIG=client.ovpn [TRANSPORT=serial|udp|tcp] [SETTINGS=f.json]
 flash: $(STAMP)
 	@test -n "$(BOARD)" -a -n "$(PORT)" || { echo "usage: make flash BOARD=NAME PORT=PORT [CONFIG=client.ovpn] [TRANSPORT=serial|udp|tcp] [SETTINGS=file.json]"; exit 2; }
 	$(PY) tools/flash.py --board $(BOARD) --port $(PORT) $(if $(CONFIG),--config $(CONFIG)) $(if $(TRANSPORT),--transport $(TRANSPORT)) $(if $(SETTINGS),--settings $(SETTINGS))
 
 # The HIL suite (tests/hil). Without PORT: the two simulated boards of `make test`.
-#   make hil PORT=/dev/ttyACM0 BOARD=rp2040 [DATA_PORT=/dev/ttyUSB0]
+#   make hil PORT=/dev/ttyACM0 BOARD=rp2040w [DATA_PORT=/dev/ttyUSB0]
 #            [HOST_IP=192.168.1.10 WIFI_SSID=net WIFI_PASSWORD=pw]     (Wi-Fi boards)
 #   make hil PORT=sim:sim          (any simulated board)
 hil: setup

@@ -44,3 +44,31 @@ def load_board(name: str) -> dict:
             board["dir"] = os.path.join(BOARDS_DIR, d)
             return board
     raise KeyError("no board %r (have: %s)" % (name, ", ".join(list_boards())))
+
+
+def is_supported(board: dict) -> bool:
+    """False for boards whose stock firmware cannot run ovpnkx (no ``tls``)."""
+    return board.get("supported", True) is not False
+
+
+def supported_boards() -> list:
+    """Names of the boards ovpnkx runs on (stock firmware with ``tls``)."""
+    return [n for n in list_boards() if is_supported(load_board(n))]
+
+
+def refusal(board: dict) -> "str | None":
+    """Why ``board`` cannot run ovpnkx, naming the missing module and the board to
+    use instead; None for a supported board."""
+    if is_supported(board):
+        return None
+    u = board.get("unsupported") or {}
+    alt = u.get("use_instead")
+    alt_text = ""
+    if alt:
+        try:
+            alt_text = "; use %s (%s) instead" % (alt, load_board(alt).get("title", alt))
+        except KeyError:
+            alt_text = "; use %s instead" % alt
+    return ("board %s (%s) cannot run ovpnkx: its stock MicroPython firmware has no `%s` module, "
+            "so it cannot do the TLS handshake (%s)%s"
+            % (board["name"], board.get("machine", ""), u.get("missing", "tls"), u.get("why", ""), alt_text))

@@ -18,6 +18,7 @@ folder, control socket, heap, pid) and then serves until SIGINT/SIGTERM:
 """
 
 import argparse
+import calendar
 import errno
 import json
 import os
@@ -33,12 +34,14 @@ import time
 import tty
 
 from .boards import SIM_DIR, REPO, list_boards, load_board
+from . import shim as _shim
 from .link import LinkModel
 
 FIRMWARE_LIB = os.path.join(SIM_DIR, "firmware_lib")
 FROZEN = os.path.join(REPO, "firmware")
 _OUT_CAP = 1 << 20  # bytes queued for a PTY nobody reads before they are dropped
 _SIGINT_BIT = 1 << (signal.SIGINT - 1)
+SIM_OWN = 256 * 1024  # host bytes for the sim's own Python HAL and REPL, beyond the board's heap
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     start.add_argument("--latency-ms", type=float, default=0.0, help="uart: delay before a byte is on the line")
     start.add_argument("--seed", type=int, default=None, help="seed of the link model's PRNG")
     start.add_argument("--trng-fault", default=None, metavar="stuck|bias=P|repeat=N|correlated=R",
-                       help="ask the modelled TRNG to fail this way (read by firmware via simboard.trng_fault())")
+                       help="make the noise model behind the board's TRNG registers fail this way")
+    start.add_argument("--ticks-start", type=int, default=0, metavar="MS",
+                       help="time.ticks_ms() at boot (e.g. 2**30 - 5000: the ticks wrap 5 s after boot)")
     link = sub.add_parser("link", help="change or read the link model of a running sim")
     link.add_argument("--control", required=True, help="the control socket path from the start line")
     link.add_argument("--dir", default="both", choices=("both", "to_host", "to_board"))
@@ -80,7 +85,10 @@ def run(args) -> int:
     if args.sim_command == "boards":
         for name in list_boards():
             b = load_board(name)
-            print("%-8s heap %7d  wifi %-5s  %s" % (name, b["heap"], b.get("wifi", False), b.get("machine", "")))
+            print("%-8s heap %7d  wifi %-5s  %-13s %s" % (
+                name, b["heap"], b.get("wifi", False),
+                "supported" if b.get("supported", True) is not False else "refused: no " + str(
+                    (b.get("unsupported") or {}).get("missing", "tls")), b.get("machine", "")))
         return 0
     print("usage: ovpnkx sim {start,link,boards} ...", file=sys.stderr)
     return 2
@@ -199,8 +207,26 @@ class Sim:
         self.heap = int(args.heap or board["heap"])
         word = 8 if sys.maxsize > 2 ** 32 else 4
         self.heap_host = self.heap if args.heap_bytes else self.heap * word // 4
-        self.heap_arg = "heapsize=%d%s" % (self.heap, "" if args.heap_bytes else "w")
+        # The sim's HAL and REPL are Python here but C on a board: the process gets
+        # SIM_OWN more, and _simboot holds back whatever is left over the board's own
+        # free heap after boot (its GC heap less what the firmware uses at boot).
+        fw_heap = (board.get("stock_firmware") or {}).get("gc_heap") or {}
+        used = int(fw_heap.get("used_after_boot", 0))
+        self.free_after_boot_host = (self.heap - used) * self.heap_host // self.heap
+        own = SIM_OWN if args.heap_bytes else SIM_OWN // (word // 4)
+        self.heap_arg = "heapsize=%d%s" % (self.heap + own, "" if args.heap_bytes else "w")
         self.trng_fault = trng_fault
+        fw = board.get("stock_firmware") or {}
+        self.ticks_period = int(fw.get("ticks_period", {}).get("value", 1 << 30))
+        self.ticks_zero_ms = int(time.monotonic() * 1000) - int(args.ticks_start or 0) % self.ticks_period
+        self.rtc_at_reset = fw.get("rtc_at_reset", {}).get("value")
+        self.rtc_offset_s = self._rtc_reset_offset()
+        self.shim = _shim.path()
+        mbed = fw.get("mbedtls_heap") or {}
+        self.mbedtls_scale = 0.0
+        if self.shim and mbed.get("where") == "gc":
+            self.mbedtls_scale = float(mbed.get("chip_bytes_per_host_byte", 1.0)) * self.heap_host / self.heap
+        self._ctl_text = ""
         self.repl_m, self.repl_s, self.repl_path = _pty_pair()
         self.fw_m, self.fw_s, self.fw_path = _pty_pair()      # board side of the uart
         self.host_m, self.host_s, self.host_path = _pty_pair()  # host side of the uart
@@ -228,6 +254,14 @@ class Sim:
 
     # ---- the MicroPython process ----
 
+    def _rtc_reset_offset(self) -> int:
+        """RTC minus host clock right after a hard reset (the board's rtc_at_reset)."""
+        if not self.rtc_at_reset:
+            return 0
+        y, mo, d, h, mi, s = self.rtc_at_reset
+        at_reset = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+        return at_reset - int(time.time())
+
     def _config(self, mode: str) -> dict:
         return {
             "name": self.board["name"], "board": self.board, "mode": mode,
@@ -235,7 +269,9 @@ class Sim:
             "frozen": os.path.abspath(self.args.frozen) if self.args.frozen else "",
             "board_dir": self.board.get("dir", ""),
             "uart_dev": self.fw_path, "ctl_fd": None, "heap": self.heap,
-            "trng_fault": self.trng_fault,
+            "trng_fault": self.trng_fault, "ticks_zero_ms": self.ticks_zero_ms,
+            "rtc_offset_s": self.rtc_offset_s, "mbedtls_scale": self.mbedtls_scale,
+            "free_after_boot_host": self.free_after_boot_host,
         }
 
     def _boot(self) -> None:
@@ -245,6 +281,8 @@ class Sim:
         env = dict(os.environ)
         env["OVPNKX_SIM_CONFIG"] = json.dumps(cfg)
         env["MICROPYPATH"] = FIRMWARE_LIB
+        if self.shim:
+            env["LD_PRELOAD"] = self.shim
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(SIM_DIR, "_mprun.py"), "-X", self.heap_arg,
              os.path.join(FIRMWARE_LIB, "_simboot.py")],
@@ -309,17 +347,42 @@ class Sim:
 
     def _read_ctl(self) -> None:
         try:
-            data = os.read(self.ctl_r, 64)
+            data = os.read(self.ctl_r, 256)
         except (BlockingIOError, OSError):
             return
+        text = self._ctl_text + data.decode("ascii", "replace")
+        self._ctl_text = ""
+        codes = []
+        i = 0
+        while i < len(text):  # "T<offset>;": the board set its RTC (kept over a soft reset)
+            if text[i] == "T":
+                j = text.find(";", i)
+                if j < 0:
+                    self._ctl_text = text[i:]
+                    break
+                try:
+                    self.rtc_offset_s = int(text[i + 1:j])
+                except ValueError:
+                    pass
+                i = j + 1
+                continue
+            codes.append(text[i])
+            i += 1
+        data = "".join(codes).encode()
         for c in data:
             if c in b"FR":
                 self.reset_kind = "soft"
                 self.next_mode = "raw" if c == ord("R") else "friendly"
             elif c == ord("H"):
-                self.reset_kind = "hard"
-                self.next_mode = "friendly"
-                self._kill()
+                self._hard_reset()
+
+    def _hard_reset(self) -> None:
+        """As the board's reset: RTC back to rtc_at_reset, ticks from 0, fresh process."""
+        self.reset_kind = "hard"
+        self.next_mode = "friendly"
+        self.rtc_offset_s = self._rtc_reset_offset()
+        self.ticks_zero_ms = int(time.monotonic() * 1000)
+        self._kill()
 
     def _kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -345,9 +408,7 @@ class Sim:
             return {"ok": True, "link": self._link_state(), "boots": self.boots,
                     "stats": {"to_host": dict(self.to_host.stats), "to_board": dict(self.to_board.stats)}}
         if cmd == "reset":
-            self.reset_kind = "hard"
-            self.next_mode = "friendly"
-            self._kill()
+            self._hard_reset()
             return {"ok": True}
         if cmd == "stop":
             self.stopping = True
@@ -393,6 +454,10 @@ class Sim:
             "control": self.control_path, "pid": os.getpid(),
             "heap": self.heap, "heap_host": self.heap_host, "wifi": bool(self.board.get("wifi")),
             "link": self.to_host.settings(), "trng_fault": self.trng_fault,
+            "heap_free_host": self.free_after_boot_host,
+            "ticks_period": self.ticks_period, "rtc_at_reset": self.rtc_at_reset,
+            "mbedtls_charged": bool(self.mbedtls_scale),
+            "shim": self.shim or "none: " + _shim.why(),
         }
 
     def serve(self) -> None:

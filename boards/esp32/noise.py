@@ -1,8 +1,9 @@
 """ESP32 entropy: the RNG register through the full chain.
 
-The register is truly random only while Wi-Fi or Bluetooth runs: switch one
-on before the first ``random_bytes``/``startup()``, or the source refuses
-(and the entropy object stays in its error state until ``reset()``).
+The register is truly random only while Wi-Fi or Bluetooth runs, so
+``make_entropy`` switches the Wi-Fi station interface on (no association is
+needed: the RF part runs once the driver is active); with ``rf_on=False`` it
+leaves that to the caller, and the source refuses while RF is off.
 Cutoffs are constants: the ESP32 port's floats are single precision.
 """
 
@@ -14,9 +15,20 @@ RCT_CUTOFF = 11  # 1 + ceil(20 / 2)
 APT_CUTOFF = 177  # W = 512 (non-binary), alpha = 2^-20
 
 
+def _rf_on() -> None:
+    try:
+        import network  # type: ignore[import-not-found,unused-ignore]
+
+        network.WLAN(network.STA_IF).active(True)
+    except (ImportError, AttributeError, OSError):
+        pass  # the source then refuses, naming the cause
+
+
 def make_entropy(regs=None, rf_active=None, allow_pseudo=False, address=RNG_DATA_ESP32,
-                 personalization=None) -> TrngEntropy:
+                 personalization=None, rf_on=True) -> TrngEntropy:
     """A ``TrngEntropy`` over the ESP32 RNG register (personalized by the chip id)."""
+    if rf_on and regs is None:
+        _rf_on()
     if personalization is None:
         personalization = b"ovpnkx esp32 " + unique_id()
     rng = Esp32Rng(regs=regs, rf_active=rf_active, allow_pseudo=allow_pseudo, address=address)

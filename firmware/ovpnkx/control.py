@@ -1,7 +1,8 @@
 """The control channel of one key_state: TLS records carried over ``reliable``.
 
 OpenVPN runs one TLS session per key_state (ssl.c ``struct key_state``). Its
-ciphertext travels in P_CONTROL_V1 packets, split to fit ``tls-mtu``; the first
+ciphertext travels in P_CONTROL_V1 packets, split to fit ``tls-mtu`` (the first
+one as P_CONTROL_WKC_V1 when a tls-crypt-v2 client must resend its key); the first
 plaintext record each way is the key method 2 message, later records are
 NUL-terminated control messages (PUSH_REQUEST, PUSH_REPLY, AUTH_FAILED, EXIT…).
 
@@ -49,6 +50,10 @@ class KeyStateChannel:
         self.messages = []  # type: list  # control messages received, in order
         self.late_messages = 0  # control records that arrived after release_tls (acked, dropped)
         self._reset_id = -1
+        # tls-crypt-v2 client asked to resend its wrapped key (WKc, this many bytes):
+        # the first control message after the reset goes as P_CONTROL_WKC_V1, shorter by it
+        self.wkc_len = 0
+        self._wkc_queued = False
 
     # -- what the session asks for -------------------------------------
     def queue_reset(self, opcode: int) -> None:
@@ -115,15 +120,15 @@ class KeyStateChannel:
         if packet.opcode != pk.P_ACK_V1 and packet.message_id is not None:
             self.reliable.receive(packet.message_id, packet.opcode, packet.payload)
         for opcode, payload in self.reliable.deliver():
-            if opcode == pk.P_CONTROL_V1:
+            if opcode == pk.P_CONTROL_V1 or opcode == pk.P_CONTROL_WKC_V1:  # the wrapper cut WKc off
                 if not self.peer_reset_seen:
-                    raise RemoteProtocolError("P_CONTROL_V1 before the peer's reset")
+                    raise RemoteProtocolError("%s before the peer's reset" % pk.OPCODE_NAMES[opcode])
                 if self.tls is None:
                     self.late_messages += 1
                     continue
                 self.tls.feed(payload)
             elif opcode in (pk.P_CONTROL_HARD_RESET_CLIENT_V2, pk.P_CONTROL_HARD_RESET_SERVER_V2,
-                            pk.P_CONTROL_SOFT_RESET_V1):
+                            pk.P_CONTROL_HARD_RESET_CLIENT_V3, pk.P_CONTROL_SOFT_RESET_V1):
                 self.peer_reset_seen = True
             else:
                 raise RemoteProtocolError("unexpected reliable opcode %d" % opcode)
@@ -163,9 +168,14 @@ class KeyStateChannel:
 
     def _flush_tls(self) -> None:
         data = self.tls.pending_ciphertext()
-        step = self.payload_max
-        for i in range(0, len(data), step):
-            self.reliable.send(pk.P_CONTROL_V1, data[i:i + step])
+        i = 0
+        while i < len(data):
+            opcode, step = pk.P_CONTROL_V1, self.payload_max
+            if self.wkc_len and not self._wkc_queued:
+                # as ssl.c write_outgoing_tls_ciphertext: room for WKc, but never less than 16 bytes
+                opcode, step, self._wkc_queued = pk.P_CONTROL_WKC_V1, max(16, step - self.wkc_len), True
+            self.reliable.send(opcode, data[i:i + step])
+            i += step
 
     # -- what goes out ----------------------------------------------------
     def pop_messages(self) -> list:

@@ -1,7 +1,10 @@
 """The MicroPython crypto backend of the core: ``cryptolib`` AES plus ``gcm``.
 
-``cryptolib.aes`` gives AES-128/256 in ECB (mode 1) and CBC (mode 2) only; AES-GCM
-is built over ECB in ``ovpnkx.gcm``. ChaCha20-Poly1305 is not offered here.
+``cryptolib.aes`` gives AES-128/256 in ECB (mode 1) and CBC (mode 2); CTR (mode 6)
+only where the firmware was built with ``MICROPY_PY_CRYPTOLIB_CTR`` (not the stock
+rp2 or unix builds). AES-GCM is built over ECB in ``ovpnkx.gcm``, and AES-CTR (for
+tls-crypt) over ECB in ``ovpnkx.ctr`` where the firmware has no CTR.
+ChaCha20-Poly1305 is not offered here.
 Same interface as ``ovpnkx_host.crypto_host.HostCrypto``.
 """
 
@@ -12,6 +15,7 @@ from .gcm import AesGcm
 
 _MODE_ECB = 1
 _MODE_CBC = 2
+_MODE_CTR = 6
 
 # cipher name -> key length (cryptolib refuses 24-byte keys)
 _AEAD = {"AES-128-GCM": 16, "AES-256-GCM": 32}
@@ -25,6 +29,19 @@ def _check_key(table: dict, cipher: str, key: bytes) -> None:
         raise LocalProtocolError("%s needs a %d-byte key" % (cipher, table[cipher]))
 
 
+def native_ctr() -> bool:
+    """True when this firmware's ``cryptolib`` has a CTR mode (MICROPY_PY_CRYPTOLIB_CTR)
+    that agrees with ``ovpnkx.ctr`` on a block boundary and a partial block."""
+    from .ctr import ctr_crypt
+
+    key, iv, data = bytes(range(32)), b"\xff" * 15 + b"\xfe", bytes(range(40))
+    try:
+        got = cryptolib.aes(key, _MODE_CTR, iv).encrypt(data)
+    except (ValueError, OSError):  # "mode": built without CTR
+        return False
+    return got == ctr_crypt(cryptolib.aes(key, _MODE_ECB).encrypt, iv, data)
+
+
 def _check_cbc(key: bytes, iv: bytes, data: bytes) -> None:
     if len(key) not in (16, 32):
         raise LocalProtocolError("AES key must be 16 or 32 bytes")
@@ -33,7 +50,7 @@ def _check_cbc(key: bytes, iv: bytes, data: bytes) -> None:
 
 
 class MicroPythonCrypto:
-    """AES-GCM (Python over cryptolib ECB), AES-CBC and AES-ECB from ``cryptolib``.
+    """AES-GCM and AES-CTR (Python over cryptolib ECB), AES-CBC and AES-ECB from ``cryptolib``.
 
     ``compact_gcm=True`` uses the small GHASH table (about 0.6 KB per key instead
     of 8 KB; slower), for boards whose heap is tight.
@@ -43,6 +60,7 @@ class MicroPythonCrypto:
 
     def __init__(self, compact_gcm: bool = False) -> None:
         self.compact_gcm = compact_gcm
+        self.ctr_native = None  # type: bool | None  # decided at the first ctr_encryptor
 
     def supports(self, cipher: str) -> bool:
         """True when ``cipher`` (an OpenVPN cipher name) is available."""
@@ -69,3 +87,30 @@ class MicroPythonCrypto:
         if len(key) not in (16, 32):
             raise LocalProtocolError("AES key must be 16 or 32 bytes")
         return cryptolib.aes(bytes(key), _MODE_ECB).encrypt
+
+    def ctr_encryptor(self, key: bytes):
+        """A function ``(iv, data) -> data XOR the AES-CTR key stream`` under ``key``.
+
+        The firmware's CTR where it has one (a fresh object per call: a cryptolib
+        CTR object keeps its counter), else ``ovpnkx.ctr`` over one ECB object.
+        """
+        if len(key) not in (16, 32):
+            raise LocalProtocolError("AES key must be 16 or 32 bytes")
+        key = bytes(key)
+        if self.ctr_native is None:
+            self.ctr_native = native_ctr()
+        if self.ctr_native:
+            def native(iv: bytes, data: bytes) -> bytes:
+                if len(iv) != 16:
+                    raise LocalProtocolError("AES-CTR needs a 16-byte IV")
+                return cryptolib.aes(key, _MODE_CTR, bytes(iv)).encrypt(bytes(data)) if len(data) else b""
+
+            return native
+        from .ctr import ctr_crypt
+
+        ecb = cryptolib.aes(key, _MODE_ECB).encrypt
+
+        def portable(iv: bytes, data: bytes) -> bytes:
+            return ctr_crypt(ecb, iv, data)
+
+        return portable

@@ -71,19 +71,28 @@ class EventLog:
         self._reported[channel.key_id] = len(history)
 
 
+_WRAP_HINTS = {
+    "tls-auth": "check the tls-auth key and key-direction",
+    "tls-crypt": "check the tls-crypt key",
+    "tls-crypt-v2": "check the tls-crypt-v2 key (a client key must be made from the server's key)",
+}
+
+
 def hand_window_reason(hand_window_ms: int, channel: "Any", is_server: bool, p2mp: bool,
-                       tls_auth: bool, heard_peer: bool, last_drop: "str | None") -> str:
+                       wrap: "str | None", heard_peer: bool, last_drop: "str | None") -> str:
     """Why the hand-window passed, with the likely cause where the state tells it.
 
     ``channel`` is the key_state that ran out of time (None: none was ever opened),
-    ``heard_peer`` whether any packet of the peer's session was accepted.
+    ``wrap`` the control-channel protection ("tls-auth", "tls-crypt",
+    "tls-crypt-v2" or None), ``heard_peer`` whether any packet of the peer's
+    session was accepted.
     """
     why = "TLS key negotiation failed to occur within %d seconds" % (hand_window_ms // 1000)
     if channel is None or channel.state.state <= ks.S_PRE_START:
         hints = ["no answer from the peer"]
-        if tls_auth and not heard_peer:
-            # OpenVPN drops packets that fail tls-auth without a word
-            hints.append("nothing authenticated ever arrived: check the tls-auth key and key-direction")
+        if wrap and not heard_peer:
+            # OpenVPN drops packets that fail tls-auth or tls-crypt without a word
+            hints.append("nothing authenticated ever arrived: " + _WRAP_HINTS.get(wrap, "check the %s key" % wrap))
     elif channel.peer_km2 is None:
         # TLS started, then silence: OpenVPN ends a handshake it refuses without an alert
         hints = ["the peer went silent during the TLS handshake; it probably refused our certificate"

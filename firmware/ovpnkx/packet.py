@@ -28,8 +28,8 @@ P_DATA_V1 = 6
 P_CONTROL_HARD_RESET_CLIENT_V2 = 7
 P_CONTROL_HARD_RESET_SERVER_V2 = 8
 P_DATA_V2 = 9
-P_CONTROL_HARD_RESET_CLIENT_V3 = 10  # tls-crypt-v2: not supported by ovpnkx
-P_CONTROL_WKC_V1 = 11  # tls-crypt-v2: not supported by ovpnkx
+P_CONTROL_HARD_RESET_CLIENT_V3 = 10  # tls-crypt-v2: reset + wrapped client key
+P_CONTROL_WKC_V1 = 11  # tls-crypt-v2: P_CONTROL_V1 + wrapped client key
 
 OPCODE_NAMES = {
     P_CONTROL_HARD_RESET_CLIENT_V1: "P_CONTROL_HARD_RESET_CLIENT_V1",

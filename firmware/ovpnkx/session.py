@@ -11,8 +11,9 @@ Drive it like aioquic's QuicConnection::
 
 ``entropy`` gives every random byte (session id, key source), ``crypto`` is the
 data-channel backend of this runtime and ``tls_factory()`` makes a fresh TLS
-engine for each key_state. Packets that fail tls-auth, parsing or decryption are
-dropped and counted (an attacker on the path cannot end a session that way);
+engine for each key_state. ``config.tls_auth`` is the control-packet wrapper
+(tls-auth, tls-crypt or tls-crypt-v2; None: none). Packets that fail the wrapper,
+parsing or decryption are dropped and counted (an attacker on the path cannot end a session that way);
 errors of the authenticated peer (TLS, key method 2, AUTH_FAILED) and the
 hand-window and ping-restart deadlines end the session with a reason.
 
@@ -84,7 +85,10 @@ class Session:
                       "bytes_in": 0, "bytes_out": 0, "packets_in": 0, "packets_out": 0}
         self._outgoing = []  # type: list
         if not self.is_server:
-            self._open_key_state(0, pk.P_CONTROL_HARD_RESET_CLIENT_V2, now_ms)
+            # a tls-crypt-v2 client's reset carries its wrapped key: P_CONTROL_HARD_RESET_CLIENT_V3
+            v3 = getattr(self.wrap, "wkc", None) is not None
+            self._open_key_state(0, pk.P_CONTROL_HARD_RESET_CLIENT_V3 if v3 else pk.P_CONTROL_HARD_RESET_CLIENT_V2,
+                                 now_ms)
         elif cookie:
             self._open_key_state(0, -1, now_ms)
 
@@ -167,6 +171,8 @@ class Session:
             return
         self.timers.heard(now_ms)
         try:
+            if packet.message_id == 0 and pk.is_hard_reset_method2(packet.opcode) and not channel.peer_reset_seen:
+                self._early_negotiation(channel, packet)
             channel.receive(packet, now_ms)
             self._progress(channel, now_ms)
         except ProtocolError as exc:
@@ -258,7 +264,8 @@ class Session:
             return None
         if self.remote_session_id is None:
             expected = pk.P_CONTROL_HARD_RESET_CLIENT_V2 if self.is_server else pk.P_CONTROL_HARD_RESET_SERVER_V2
-            if op != expected or packet.key_id != 0:
+            if (op != expected and not (self.is_server and op == pk.P_CONTROL_HARD_RESET_CLIENT_V3)) \
+                    or packet.key_id != 0:
                 self._drop("expected %s first, got %s" % (pk.OPCODE_NAMES[expected],
                                                          pk.OPCODE_NAMES.get(op, op)), now_ms)
                 return None
@@ -269,7 +276,8 @@ class Session:
         multi = self.multi
         channel = multi.channels.get(packet.key_id)
         if channel is None:
-            if self.is_server and op == pk.P_CONTROL_HARD_RESET_CLIENT_V2 and packet.key_id == 0:
+            if self.is_server and packet.key_id == 0 and (op == pk.P_CONTROL_HARD_RESET_CLIENT_V2
+                                                          or op == pk.P_CONTROL_HARD_RESET_CLIENT_V3):
                 channel = self._open_key_state(0, pk.P_CONTROL_HARD_RESET_SERVER_V2, now_ms)
             elif op == pk.P_CONTROL_SOFT_RESET_V1 and multi.primary is not None \
                     and packet.key_id == ks.next_key_id(multi.latest_key_id):
@@ -278,6 +286,22 @@ class Session:
                 self._drop("packet for unknown key_id %d" % packet.key_id, now_ms)
                 return None
         return channel
+
+    def _early_negotiation(self, channel: KeyStateChannel, packet: "pk.ControlPacket") -> None:
+        """The TLVs of the peer's hard reset (ssl.c parse_early_negotiation_tlvs).
+
+        A 2.6 server's stateless reply to a tls-crypt-v2 client asks it to resend
+        its wrapped key with its next packet (EARLY_NEG_FLAG_RESEND_WKC).
+        """
+        try:
+            tlvs = pk.parse_tlvs(packet.payload)
+        except RemoteProtocolError as exc:
+            raise RemoteProtocolError("TLS Error: Early negotiation malformed packet: %s" % exc)
+        wkc = getattr(self.wrap, "wkc", None)
+        for t, v in tlvs:
+            if t == pk.TLV_TYPE_EARLY_NEG_FLAGS and (v[0] << 8 | v[1]) & pk.EARLY_NEG_FLAG_RESEND_WKC \
+                    and wkc is not None and not self.is_server:
+                channel.wkc_len = len(wkc)
 
     def _receive_data(self, key_id: int, data: bytes, now_ms: int) -> None:
         if key_id not in self.multi.data:
@@ -386,8 +410,9 @@ class Session:
 
     def _hand_window_reason(self, channel: "KeyStateChannel | None") -> str:
         cfg = self.config
+        wrap_name = getattr(self.wrap, "name", None) if cfg.tls_auth is not None else None
         return hand_window_reason(cfg.hand_window_ms, channel, self.is_server, cfg.p2mp,
-                                  cfg.tls_auth is not None, self.remote_session_id is not None, self.last_drop)
+                                  wrap_name, self.remote_session_id is not None, self.last_drop)
 
     # -- bookkeeping --------------------------------------------------------------
     def _drop(self, reason: str, now_ms: int) -> None:

@@ -15,26 +15,39 @@ Facts about MicroPython 1.29's ``tls`` (mbedTLS 3.6) that shape this module:
   dereferences NULL and crashes), so completion is read off the record stream: TLS 1.2
   (the only version this build offers) is done when each side has sent and received
   ChangeCipherSpec followed by Finished, and mbedTLS raised nothing.
-- A client with ``CERT_REQUIRED`` must give ``server_hostname`` and mbedTLS then
-  checks it against the server certificate's name; OpenVPN checks no name. So the
-  client runs with ``CERT_OPTIONAL`` (which alone would accept any certificate) and,
-  before the real session sees the server's Certificate, a throw-away client session
-  with ``CERT_REQUIRED`` and the certificate's own name is fed the same ServerHello
-  and Certificate: mbedTLS verifies chain, CA and validity there. The real session's
-  verify callback then insists on the very same certificate.
+- A client cannot have mbedTLS verify the server's chain without a hostname:
+  ``wrap_socket`` refuses ``CERT_REQUIRED`` without ``server_hostname`` (and mbedTLS
+  3.6.3 on refuses it as well), ``CERT_OPTIONAL`` verifies but tells nobody the
+  verdict (the verify callback gets a certificate and its depth, not mbedTLS's
+  flags), and OpenVPN checks no name. So the client's session runs with
+  ``CERT_NONE`` and, before mbedTLS reads the server's Certificate message, this
+  engine verifies that chain itself (``x509verify``: signatures up to the CA,
+  validity against the device's date, CA constraints) and makes the
+  config's checks of its certificate. mbedTLS then checks the ServerKeyExchange
+  signature with that same leaf's key, which ties the session to it. (Earlier a
+  second, verify-only mbedTLS session did this: 24.5 KB more peak heap on a Pico W.)
 - ``getpeercert`` is absent (no MBEDTLS_SSL_KEEP_PEER_CERTIFICATE); the verify
-  callback sees each certificate's DER and does the ``remote-cert-tls`` EKU check.
+  callback (a server's, for its clients) sees each certificate's DER and runs the config's
+  checks of the peer's own certificate (``ovpnkx.certinfo.PeerPolicy``: peer-fingerprint, remote-cert-tls/-ku/-eku,
+  verify-x509-name), the same function as on CPython. Without a CA (OpenVPN 2.6's
+  CA-less peer-fingerprint setup) no chain is verified and the fingerprint decides (a
+  server runs with ``CERT_OPTIONAL``); the peer must still present a certificate and
+  prove its key.
+- ``set_ciphers`` takes IANA suite names (``tls-cipher``); there is no way to choose
+  TLS versions, and this build offers TLS 1.2 only (``tls-version-min`` above 1.2 is
+  refused by ``ovpnkx.capability`` before a session starts, and checked again here).
 - No RFC 5705 exporter: tls-ekm is impossible, use the TLS PRF key method.
 """
 
 import io
 
 from ._compat import TYPE_CHECKING, const
-from .certinfo import EKU_CLIENT_AUTH, EKU_SERVER_AUTH, CertInfo, pem_blocks
+from .certinfo import CertInfo, PeerPolicy, pem_blocks
 from .errors import LocalProtocolError, RemoteProtocolError
+from .x509verify import chain_from_message, utc_seconds, verify_chain
 
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, NoReturn
 
 try:
     import tls as _tls  # type: ignore[import-not-found, unused-ignore]
@@ -54,6 +67,9 @@ _HT_SERVER_HELLO = const(2)
 _HT_CERTIFICATE = const(11)
 _MAX_CIPHERTEXT = const(16384 + 2048)
 _ERR_REJECTED = const(-0x3000)  # MBEDTLS_ERR_X509_FATAL_ERROR: our verify callback said no
+
+_ENOMEM = const(12)
+_EARLIEST = const(1735689600)  # 2025-01-01: an earlier clock is a reset RTC, not a date
 
 _ALERTS = {
     0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 22: "record_overflow",
@@ -99,26 +115,6 @@ def handshake_messages(data: bytes) -> list:
         out.append((data[pos], bytes(data[pos:pos + n])))
         pos += n
     return out
-
-
-def first_certificate(msg: bytes) -> bytes:
-    """The leaf certificate's DER from a TLS 1.2 Certificate handshake message."""
-    if len(msg) < 10:
-        raise RemoteProtocolError("TLS Certificate message carries no certificate")
-    total = int.from_bytes(msg[4:7], "big")
-    n = int.from_bytes(msg[7:10], "big")
-    if total + 7 != len(msg) or n == 0 or 10 + n > len(msg):
-        raise RemoteProtocolError("malformed TLS Certificate message")
-    return msg[10:10 + n]
-
-
-def frame_handshake(data: bytes) -> bytes:
-    """Handshake bytes as TLS 1.2 handshake records."""
-    out = []
-    for i in range(0, len(data), MAX_RECORD):
-        part = data[i:i + MAX_RECORD]
-        out.append(bytes([_CT_HANDSHAKE, 3, 3, len(part) >> 8, len(part) & 0xFF]) + part)
-    return b"".join(out)
 
 
 class _Pipe(io.IOBase):
@@ -178,17 +174,23 @@ class MbedTlsEngine:
 
     max_record = MAX_WRITE
 
-    def __init__(self, is_server: bool, ca_pem: bytes, cert_pem: bytes, key_pem: bytes,
-                 remote_cert_tls: "str | None" = None) -> None:
+    def __init__(self, is_server: bool, ca_pem: "bytes | None", cert_pem: bytes, key_pem: bytes,
+                 remote_cert_tls: "str | None" = None, peer: "PeerPolicy | None" = None,
+                 tls_version_min: "str | None" = None, tls_version_max: "str | None" = None,
+                 tls_cipher: "str | None" = None, tls_ciphersuites: "str | None" = None,
+                 now: "Any" = None) -> None:
+        """``peer`` (the config's checks; ``config.engine_options``) replaces ``remote_cert_tls``;
+        ``now()`` is the device's date in Unix seconds (default: its RTC), None when unknown."""
         if _tls is None:
             raise LocalProtocolError("MbedTlsEngine needs MicroPython's tls module")
-        if remote_cert_tls not in (None, "server", "client"):
-            raise LocalProtocolError("remote_cert_tls must be 'server', 'client' or None")
         self.is_server = is_server
-        self._eku = None if remote_cert_tls is None else (
-            EKU_SERVER_AUTH if remote_cert_tls == "server" else EKU_CLIENT_AUTH)
-        self._eku_name = remote_cert_tls
-        self._ca = pem_blocks(ca_pem, "CERTIFICATE")
+        self._peer = peer if peer is not None else PeerPolicy.remote_cert_tls(remote_cert_tls)
+        if ca_pem is None and not self._peer.fingerprints:
+            raise LocalProtocolError("no CA: a peer can only be verified by peer-fingerprint then")
+        if tls_version_min not in (None, "1.0", "1.1", "1.2") or tls_version_max in ("1.0", "1.1"):
+            raise LocalProtocolError("MicroPython's tls offers TLS 1.2 only, not tls-version-min %s / max %s"
+                                     % (tls_version_min, tls_version_max))
+        self._ca = [] if ca_pem is None else pem_blocks(ca_pem, "CERTIFICATE")
         chain = pem_blocks(cert_pem, "CERTIFICATE")
         if len(chain) != 1:
             raise LocalProtocolError("MbedTlsEngine takes one certificate (no intermediate chain)")
@@ -200,10 +202,19 @@ class MbedTlsEngine:
                 ctx.load_verify_locations(der)
         except (ValueError, OSError) as exc:
             raise LocalProtocolError("certificate or key not accepted by mbedTLS: %s" % _text(exc))
-        # the client verifies through the probe (see module docstring)
+        if tls_cipher:
+            try:
+                ctx.set_ciphers([c for c in tls_cipher.split(":") if c])  # type: ignore[attr-defined, unused-ignore]
+            except (ValueError, OSError) as exc:
+                raise LocalProtocolError("mbedTLS refuses tls-cipher %r: %s" % (tls_cipher, _text(exc)))
+        # the client verifies the server's chain itself (see module docstring); CA-less: the fingerprint
         # (the port stubs lack verify_mode / verify_callback)
-        ctx.verify_mode = _tls.CERT_REQUIRED if is_server else _tls.CERT_OPTIONAL  # type: ignore[attr-defined, unused-ignore]
-        ctx.verify_callback = self._verify  # type: ignore[attr-defined, unused-ignore]
+        if is_server:
+            ctx.verify_mode = _tls.CERT_REQUIRED if self._ca else _tls.CERT_OPTIONAL  # type: ignore[attr-defined, unused-ignore]
+            ctx.verify_callback = self._verify  # type: ignore[attr-defined, unused-ignore]
+        else:
+            ctx.verify_mode = _tls.CERT_NONE  # type: ignore[attr-defined, unused-ignore]
+        self._now = now if now is not None else _utc_now
         self._ctx = ctx
         self._pipe = _Pipe()
         self._sock = None  # type: Any
@@ -211,38 +222,30 @@ class MbedTlsEngine:
         self._in_types = []  # type: list
         self._hs = b""  # client: handshake bytes before the server's certificate is checked
         self._server_hello = None  # type: bytes | None
-        self._leaf = None  # type: bytes | None  # client: the certificate the probe verified
+        self._leaf = None  # type: bytes | None  # client: the server certificate verified
         self._reason = None  # type: str | None  # why the verify callback refused
         self._alert = None  # type: str | None
         self._failed = None  # type: str | None
         self._complete = False
         self._records = []  # type: list
         self._buf = bytearray(_CHUNK)
+        self._peer_ok = False  # the peer's own certificate passed the checks
         self.peer_subject = None  # type: str | None
         self.cipher_name = None  # type: str | None
 
-    # -- called by mbedTLS for each certificate of the peer's chain; must not raise --
+    # -- server: called by mbedTLS for each certificate of the client's chain; must not raise --
     def _verify(self, cert: memoryview, depth: int) -> int:
         if depth != 0:
             return 0
         try:
             der = bytes(cert)
-            if self._leaf is not None and der != self._leaf:
-                self._reason = "server certificate differs from the one verified"
-                return _ERR_REJECTED
-            info = CertInfo(der)
-            self.peer_subject = info.common_name
-            self._reason = self._eku_refusal(info)
+            self.peer_subject = CertInfo(der).common_name
+            self._reason = self._peer.check(der)
+            self._peer_ok = not self._reason
             return _ERR_REJECTED if self._reason else 0
         except Exception as exc:  # noqa: BLE001 - an exception must not unwind through mbedTLS
             self._reason = "certificate verify failed: %s" % _text(exc)
             return _ERR_REJECTED
-
-    def _eku_refusal(self, info: "CertInfo") -> "str | None":
-        if self._eku is None or info.has_eku(self._eku):
-            return None
-        return ("certificate verify failed: peer certificate %s lacks extended key usage %s "
-                "(remote-cert-tls %s)" % (info.common_name, _oid_text(self._eku), self._eku_name))
 
     @property
     def handshake_complete(self) -> bool:
@@ -291,44 +294,34 @@ class MbedTlsEngine:
             elif htype == _HT_CERTIFICATE:
                 if self._server_hello is None:
                     self._fail("TLS server sent its certificate before ServerHello")
-                leaf = first_certificate(msg)
-                self._probe(self._server_hello + msg, leaf)
-                self._leaf = leaf
+                self._leaf = self._verify_server(msg)
                 self._hs = b""
                 return
 
-    def _probe(self, flight: bytes, leaf: bytes) -> None:
+    def _verify_server(self, msg: bytes) -> bytes:
+        """Client: the config's checks of the server's certificate, then its chain up to our
+        CA at the device's date (CA-less: the fingerprint alone). Returns the leaf's DER."""
         try:
-            info = CertInfo(leaf)
+            chain = chain_from_message(msg)
+            if not chain:
+                raise RemoteProtocolError("certificate verify failed: the server sent no certificate")
+            self.peer_subject = CertInfo(chain[0]).common_name
         except RemoteProtocolError as exc:
             self._fail("server certificate: %s" % exc)
-        reason = self._eku_refusal(info)
+        reason = self._peer.check(chain[0])  # first: cheap, and it names what the config asked for
         if reason:
             self._fail(reason)
-        name = info.verify_name()
-        if not name:
-            self._fail("server certificate has no name mbedTLS can check (CN or subjectAltName)")
-        ctx = _tls.SSLContext(_tls.PROTOCOL_TLS_CLIENT)
-        for der in self._ca:
-            ctx.load_verify_locations(der)
-        ctx.verify_mode = _tls.CERT_REQUIRED  # type: ignore[attr-defined, unused-ignore]
-        pipe = _Pipe()
-        reason = None
-        try:
-            sock = ctx.wrap_socket(pipe, server_side=False, do_handshake_on_connect=False,
-                                   server_hostname=name)
-            sock.read(16)  # its ClientHello, thrown away
-            pipe.inbuf = frame_handshake(flight)
-            pipe.budget = len(pipe.inbuf)
-            if sock.read(16) is not None or pipe.inbuf:
-                reason = "server certificate check did not stop after the certificate"
-            sock.close()
-        except ValueError as exc:  # mbedTLS's verify report
-            reason = "certificate verify failed: %s" % _text(exc)
-        except OSError as exc:
-            reason = "certificate verify failed: %s" % _text(exc)
-        if reason:
-            self._fail(reason)
+        if self._ca:
+            now = self._now()
+            if now is None or now < _EARLIEST:
+                self._fail("certificate verify failed: the device has no date (its clock reads %s), so the "
+                           "server certificate's validity cannot be checked" % _date_text(now))
+            try:
+                verify_chain(chain, self._ca, now)
+            except RemoteProtocolError as exc:
+                self._fail(str(exc))
+        self._peer_ok = True
+        return chain[0]
 
     def _drive(self) -> None:
         """Let mbedTLS consume what the pipe offers; keep any record plaintext."""
@@ -346,11 +339,14 @@ class MbedTlsEngine:
         except RemoteProtocolError:
             raise
         except (OSError, ValueError) as exc:
+            _raise_if_enomem(exc)
             self._fail(self._describe(exc))
         if parts:
             self._records.append(b"".join(parts))
         if not self._complete and _finished_after_ccs(self._in_types) and \
                 _finished_after_ccs(self._pipe.out_types):
+            if not self._peer_ok:  # CERT_OPTIONAL lets a peer without a certificate through
+                self._fail("certificate verify failed: the peer presented no certificate")
             self._complete = True
             suite, version = sock.cipher()  # safe only now
             self.cipher_name = "%s %s" % (version, suite)
@@ -364,7 +360,7 @@ class MbedTlsEngine:
             return "TLS alert from peer: %s" % self._alert
         return "TLS error: %s" % _text(exc)
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str) -> "NoReturn":
         self._failed = reason
         raise RemoteProtocolError(reason)
 
@@ -404,6 +400,34 @@ def _text(exc: Exception) -> str:
     args = getattr(exc, "args", ())
     parts = [str(a).strip() for a in args if str(a).strip()]
     return "; ".join(" ".join(p.split()) for p in parts) or repr(exc)
+
+
+def _utc_now() -> "int | None":
+    """The device's date as Unix seconds, from ``time.gmtime()`` (whatever the port's
+    epoch); None where there is none."""
+    import time
+
+    try:
+        t = time.gmtime()
+    except (AttributeError, OSError):
+        return None
+    return utc_seconds(t[0], t[1], t[2], t[3], t[4], t[5])
+
+
+def _date_text(secs: "int | None") -> str:
+    if secs is None:
+        return "nothing"
+    import time
+
+    t = time.gmtime(secs)
+    return "%04d-%02d-%02d" % (t[0], t[1], t[2])
+
+
+def _raise_if_enomem(exc: Exception) -> None:
+    # mbedTLS could not allocate (on rp2: from the GC heap): that is no TLS failure
+    # of the peer, and the application reports it as such
+    if isinstance(exc, OSError) and exc.args and exc.args[0] == _ENOMEM:
+        raise MemoryError("mbedTLS: out of memory")
 
 
 def _oid_text(body: bytes) -> str:

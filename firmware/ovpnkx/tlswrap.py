@@ -1,4 +1,4 @@
-"""tls-auth protection of control packets (OpenVPN's ``tls_wrap``).
+"""tls-auth protection of control packets (OpenVPN's ``tls_wrap``); which wrapper a config asks for.
 
 A plain control packet is ``op|key_id (1) | session_id (8) | rest``. tls-auth puts
 ``HMAC | replay packet-id (4) | time (4)`` between the session_id and the rest; the
@@ -13,13 +13,21 @@ first digest-size bytes.
 
 Received packet-ids go through OpenVPN's replay window (``packet_id.c``, long form:
 id + time, ``--replay-window 64 15`` by default).
+
+tls-crypt and tls-crypt-v2 live in ``tlscrypt`` (imported only when a config asks
+for them: it costs RAM on a board). Only a tls-crypt-v2 server reads
+P_CONTROL_HARD_RESET_CLIENT_V3 and P_CONTROL_WKC_V1; every wrapper here drops them.
 """
 
 import struct
 
-from ._compat import const
+from . import packet as pk
+from ._compat import TYPE_CHECKING, const
 from .digest import Hmac, compare_digest, digest_size
 from .errors import LocalProtocolError, RemoteProtocolError
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _OP_SID = const(9)  # op|key_id + session_id
 _PID_LEN = const(8)  # replay packet-id + time
@@ -142,6 +150,36 @@ class PacketIdRec:
                 lst[i] = _SEQ_EXPIRED
 
 
+def refuse_v2(wire: bytes) -> None:
+    """RemoteProtocolError for a packet that only a tls-crypt-v2 server reads (it carries a WKc)."""
+    op = wire[0] >> 3 if len(wire) else 0
+    if op == pk.P_CONTROL_HARD_RESET_CLIENT_V3 or op == pk.P_CONTROL_WKC_V1:
+        raise RemoteProtocolError("TLS Error: %s, but no tls-crypt-v2 server key" % pk.OPCODE_NAMES[op])
+
+
+def control_wrap_factory(cfg: "Any", is_server: bool, crypto: "Any") -> "Any":
+    """A function making a fresh control-packet wrapper as ``cfg`` asks, or None (no wrapping).
+
+    ``cfg`` has ``tls_auth`` (+ ``key_direction``, ``auth``), ``tls_crypt`` or
+    ``tls_crypt_v2`` (key texts, at most one of them). Keys are parsed once, here;
+    every wrapper made has its own replay window. LocalProtocolError for a bad
+    key or for more than one kind asked.
+    """
+    asked = [n for n in ("tls_auth", "tls_crypt", "tls_crypt_v2") if getattr(cfg, n, None)]
+    if len(asked) > 1:
+        raise LocalProtocolError("--%s are mutually exclusive" % " and --".join(n.replace("_", "-") for n in asked))
+    if not asked:
+        return None
+    if asked[0] == "tls_auth":
+        key = parse_static_key(cfg.tls_auth)
+        direction, auth = cfg.key_direction, cfg.auth
+        TlsAuth(key, direction, auth)  # bad direction or digest: fail now, not per session
+        return lambda: TlsAuth(key, direction, auth)
+    from .tlscrypt import make_wrap_factory
+
+    return make_wrap_factory(cfg, is_server, crypto)
+
+
 class TlsPlain:
     """No tls-auth: control packets pass unchanged (only the minimal length is checked)."""
 
@@ -157,6 +195,7 @@ class TlsPlain:
         """Return the plain packet; RemoteProtocolError if too short."""
         if len(wire) < _OP_SID:
             raise RemoteProtocolError("control packet too short: %d bytes" % len(wire))
+        refuse_v2(wire)
         return bytes(wire)
 
 
@@ -167,6 +206,8 @@ class TlsAuth:
     None for no key-direction); ``auth`` the ``--auth`` digest ("SHA1" default).
     ``overhead`` is the number of bytes ``wrap`` adds.
     """
+
+    name = "tls-auth"
 
     def __init__(self, static_key: bytes, direction: "int | None", auth: str = "SHA1",
                  replay_window: int = 64, replay_time: int = 15) -> None:
@@ -222,6 +263,7 @@ class TlsAuth:
         packet is short, fails the HMAC, or is a replay.
         """
         size = self._size
+        refuse_v2(wire)
         if len(wire) < _OP_SID + size + _PID_LEN:
             raise RemoteProtocolError("TLS Error: tls-auth packet too short: %d bytes" % len(wire))
         mv = memoryview(wire)

@@ -17,10 +17,17 @@ dicts of ``ovpnkx_device.runner`` plus ``boot``, ``config_error`` and
      "reconnect": true, "backoff_s": [1, 30],
      "entropy": "board" | "host",
      "compact_gcm": false,          # true: 0.6 KB GHASH tables instead of 8 KB (slower; tight heaps)
+     "fingerprint": false,          # true: keys events carry a key fingerprint (agreement checks)
+     "ntp": "pool.ntp.org",         # Wi-Fi: where the date comes from when the RTC has none
      "board": "rp2040", "data_uart": {"id": 1, "tx": 4, "rx": 5}}   # written by tools/flash.py
 
 With "serial" the .ovpn's remote is not used: the host side (``ovpnkx serve
---serial`` or ``ovpnkx relay --serial``) decides where the packets go.
+--serial`` or ``ovpnkx relay --serial``) decides where the packets go, and gives
+the date (``ovpnkx_device.wallclock``); on Wi-Fi it comes from NTP. Without a date
+no session starts: mbedTLS checks the certificates' validity against the RTC.
+
+A board whose MicroPython has no ``tls`` module (a plain Pico or Pico 2 on stock
+firmware) is refused at boot, naming the board to use instead.
 """
 
 import gc
@@ -39,7 +46,9 @@ OVPN = "/client.ovpn"
 PREFIX = "OVPNKX "
 DEFAULTS = {"transport": None, "uart": None, "baud": 115200, "wifi": None, "pings": 0,
             "reconnect": True, "backoff_s": [1, 30], "entropy": "board", "compact_gcm": False, "board": None,
-            "data_uart": None}
+            "data_uart": None, "fingerprint": False, "ntp": "pool.ntp.org"}
+# the board with tls to use instead of one without (stock firmware)
+INSTEAD = {"rp2040": "a Raspberry Pi Pico W (board rp2040w)", "rp2350": "a Raspberry Pi Pico 2 W (board rp2350w)"}
 WIFI_TIMEOUT_MS = 20000
 
 
@@ -103,6 +112,10 @@ def check_settings(raw: "Any") -> dict:
         raise SettingsError("entropy must be \"board\" or \"host\", not %r" % (s["entropy"],))
     if not isinstance(s["compact_gcm"], bool):
         raise SettingsError("compact_gcm must be true or false")
+    if not isinstance(s["fingerprint"], bool):
+        raise SettingsError("fingerprint must be true or false")
+    if s["ntp"] is not None and not isinstance(s["ntp"], str):
+        raise SettingsError("ntp must be \"host\" or \"host:port\" (or null), not %r" % (s["ntp"],))
     w = s["wifi"]
     if w is not None and (not isinstance(w, dict) or not isinstance(w.get("ssid", ""), str)):
         raise SettingsError("wifi must be {\"ssid\": ..., \"password\": ...}")
@@ -140,7 +153,20 @@ def load_ovpn(path: str = OVPN) -> "Any":
             text = f.read()
     except OSError:
         raise ConfigError("cannot read %s" % path)
-    return parse_config(text, path, read_file)
+    from ovpnkx.capability import micropython
+
+    return parse_config(text, path, read_file, caps=micropython())  # what this board's firmware can do
+
+
+def tls_refusal(board: str) -> "str | None":
+    """Why this board cannot run a session (no ``tls`` module), or None."""
+    try:
+        import tls  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
+    except ImportError:
+        return ("this board's MicroPython (%s) has no tls module, so it cannot do OpenVPN's TLS handshake; "
+                "use %s instead" % (board, INSTEAD.get(board, "a board whose stock MicroPython has tls "
+                                                          "(Pico W, Pico 2 W, ESP32)")))
+    return None
 
 
 def make_entropy(kind: str) -> "Any":
@@ -185,11 +211,14 @@ def wifi_up(settings: dict) -> None:
 
 def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
     """One session (connect .. closed); returns its ``result`` record."""
+    from ovpnkx.config import engine_args, engine_options
     from ovpnkx.crypto_mp import MicroPythonCrypto
     from ovpnkx.tls_mbedtls import MbedTlsEngine
 
     from .runner import run_client
     from .runner import TransportError
+
+    from .wallclock import NoDateError, date_text, ensure_date
 
     transport = None
     result = {"event": "result", "ok": False, "reason": ""}  # type: dict
@@ -206,10 +235,18 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
     else:  # the transport chosen in ovpnkx.json wins over the .ovpn's proto
         host, port, proto = cfg.remote
         cfg.remotes[0] = (host, port, settings["transport"])
+    try:  # mbedTLS checks the certificates' validity against the RTC: no date, no session
+        secs, source = ensure_date(transport, None if transport is not None else settings["ntp"])
+    except (NoDateError, OSError) as exc:
+        if transport is not None:
+            transport.close()
+        result["reason"] = str(exc) if isinstance(exc, NoDateError) else "no date: %s" % exc
+        out(result)
+        return result
+    out({"event": "date", "source": source, "utc": date_text(secs)})
 
     def tls_factory() -> "Any":
-        return MbedTlsEngine(False, str(cfg.ca).encode(), str(cfg.cert).encode(), str(cfg.key).encode(),
-                             cfg.remote_cert_tls)
+        return MbedTlsEngine(False, *engine_args(cfg), **engine_options(cfg))
 
     def capture(record: dict) -> None:
         if record.get("event") == "result":
@@ -223,9 +260,10 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
 
     pings = settings["pings"]
     timeout_s = (cfg.hand_window + 10 + 3 * pings * max(cfg.ping, 2)) if pings else 0
+    gc.collect()  # start the session on a compacted heap: its peak is what a board must hold
     run_client(cfg, entropy, MicroPythonCrypto(settings["compact_gcm"]), tls_factory, ask_ekm=False,
                platform=board_name(settings), pings=pings, timeout_s=timeout_s, emit=capture,
-               transport=transport)
+               transport=transport, key_fingerprint=settings["fingerprint"])
     return result
 
 
@@ -245,6 +283,8 @@ def main(config: str = CONFIG, ovpn: str = OVPN, out: "Any" = emit) -> int:
             cfg = load_ovpn(ovpn)
         except ConfigError as exc:
             error = str(exc)
+    if error is None and settings is not None:
+        error = tls_refusal(board_name(settings))
     if error is None and settings is not None and settings["transport"] != "serial":
         try:
             wifi_up(settings)
@@ -260,7 +300,10 @@ def main(config: str = CONFIG, ovpn: str = OVPN, out: "Any" = emit) -> int:
         entropy, state, detail = None, "error", "%s: %s" % (type(exc).__name__, exc)
     out({"event": "entropy", "source": settings["entropy"], "state": state, "detail": detail})
     if state == "error":  # no keys from a failed source, and it does not heal by retrying
-        out({"event": "result", "ok": False, "reason": "entropy source failed: %s" % detail})
+        reason = str(detail)
+        if not reason.startswith("entropy source failed"):
+            reason = "entropy source failed: " + reason
+        out({"event": "result", "ok": False, "reason": reason})
         return 3
     backoff = settings["backoff_s"][0]
     while True:
@@ -268,8 +311,9 @@ def main(config: str = CONFIG, ovpn: str = OVPN, out: "Any" = emit) -> int:
             result = run_once(settings, cfg, entropy, out)
         except MemoryError:
             gc.collect()  # the session's objects are gone now; say so, then retry like any failure
-            hint = "firmware frozen into the image" if settings["compact_gcm"] \
-                else "\"compact_gcm\": true or firmware frozen into the image"
+            hint = ("a board with more heap: this one is too small for ovpnkx on stock firmware "
+                    "(`make bench`, section board, has each board's peak)") if settings["compact_gcm"] \
+                else "\"compact_gcm\": true in /ovpnkx.json"
             result = {"event": "result", "ok": False,
                       "reason": "out of memory during the session (free heap now %d B); try %s"
                                 % (gc.mem_free(), hint)}

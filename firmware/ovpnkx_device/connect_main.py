@@ -11,7 +11,8 @@ unix port's network stands in for Wi-Fi. ENTROPY is ``host`` (os.urandom) or
 import sys
 
 from ovpnkx._compat import TYPE_CHECKING
-from ovpnkx.config import ConfigError, parse_config
+from ovpnkx.capability import micropython as runtime_caps
+from ovpnkx.config import ConfigError, engine_args, engine_options, parse_config
 from ovpnkx.crypto_mp import MicroPythonCrypto
 from ovpnkx.errors import LocalProtocolError
 from ovpnkx.tls_mbedtls import MbedTlsEngine
@@ -41,15 +42,13 @@ def main(argv: list) -> int:
     base = path.rsplit("/", 1)[0] if "/" in path else "."
     try:
         with open(path) as f:
-            cfg = parse_config(f.read(), path, _reader(base))
+            cfg = parse_config(f.read(), path, _reader(base), caps=runtime_caps())
     except (ConfigError, OSError) as exc:
         emit({"event": "result", "at_ms": 0, "ok": False, "reason": str(exc)})
         return 2
 
     def tls_factory() -> object:
-        # parse_config guarantees ca, cert and key
-        return MbedTlsEngine(False, str(cfg.ca).encode(), str(cfg.cert).encode(), str(cfg.key).encode(),
-                             cfg.remote_cert_tls)
+        return MbedTlsEngine(False, *engine_args(cfg), **engine_options(cfg))
 
     source, _, fault = (argv[4] if len(argv) > 4 else "host").partition(":")
     try:

@@ -15,7 +15,6 @@ draw), so nothing derived from a faulty source is ever sent.
 from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.entropy import EntropyError, HostEntropy, TrngEntropy
 from ovpnkx.errors import LocalProtocolError
-from ovpnkx.noise import SimTrng
 
 if TYPE_CHECKING:
     from typing import Any
@@ -57,17 +56,14 @@ def _make(name: str, fault: "str | None", sim: "Any", module: "Any") -> "Any":
         if fault is not None:
             raise LocalProtocolError("a TRNG fault needs the modelled TRNG, not host entropy")
         return HostEntropy()
-    if sim is not None and name != "sim":
-        # The sim models no TRNG registers (no machine.mem32): its modelled
-        # TRNG stands in for this board's, as loopback stands in for Wi-Fi.
-        return TrngEntropy(SimTrng(fault=fault), SimTrng.MIN_ENTROPY_CLAIM,
-                           personalization=b"ovpnkx sim " + name.encode())
     if module is None:
         import noise  # type: ignore[import-not-found,unused-ignore]  # the board's, see boards/
 
         module = noise
-    if fault is not None:
-        return module.make_entropy(fault=fault)  # only the modelled TRNG takes a fault
+    if name == "sim":  # the development board's driver is the noise model itself
+        return module.make_entropy(fault=fault)
+    # a real board's driver reads its registers; on the sim the noise model (and
+    # --trng-fault) sits behind machine.mem32, so the fault is not the driver's business
     return module.make_entropy()
 
 

@@ -11,7 +11,7 @@ from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.config import ClientConfig
 from ovpnkx.errors import ProtocolError
 from ovpnkx.session import Session, SessionConfig
-from ovpnkx.tlswrap import TlsAuth, parse_static_key
+from ovpnkx.tlswrap import control_wrap_factory
 
 from .clock import Clock
 try:
@@ -29,21 +29,30 @@ DEFAULT_PING_MS = 2000
 
 
 def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: str,
-                   pings: int = 0) -> SessionConfig:
-    """SessionConfig from a parsed .ovpn, keeping only ciphers this runtime has."""
+                   pings: int = 0, key_fingerprint: "bool | None" = None) -> SessionConfig:
+    """SessionConfig from a parsed .ovpn, keeping only ciphers this runtime has.
+
+    ``key_fingerprint``: ask for the key fingerprint on ``keys`` events (given only
+    where the core's SessionConfig takes it)."""
     ciphers = [c for c in cfg.data_ciphers if crypto.supports(c)]
     if not ciphers:
         raise ProtocolError("none of data-ciphers %s is available on this runtime"
                             % ":".join(cfg.data_ciphers))
-    tls_auth = None
-    if cfg.tls_auth is not None:
-        tls_auth = TlsAuth(parse_static_key(cfg.tls_auth), cfg.key_direction, cfg.auth)
+    wrap_factory = control_wrap_factory(cfg, False, crypto)  # tls-auth, tls-crypt, tls-crypt-v2 or none
+    tls_auth = wrap_factory() if wrap_factory is not None else None
     ping_ms = cfg.ping * 1000 or (DEFAULT_PING_MS if pings else 0)
-    return SessionConfig(is_server=False, p2mp=cfg.p2mp, ciphers=ciphers, auth=cfg.auth,
-                         tls_auth=tls_auth, ask_ekm=ask_ekm, proto=cfg.remote[2],
-                         username=cfg.username, password=cfg.password,
-                         hand_window_ms=cfg.hand_window * 1000, timeout_ms=cfg.tls_timeout * 1000,
-                         ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform)
+    kw = dict(is_server=False, p2mp=cfg.p2mp, ciphers=ciphers, auth=cfg.auth,
+              tls_auth=tls_auth, ask_ekm=ask_ekm, proto=cfg.remote[2],
+              username=cfg.username, password=cfg.password,
+              hand_window_ms=cfg.hand_window * 1000, timeout_ms=cfg.tls_timeout * 1000,
+              ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform)
+    if key_fingerprint is not None:
+        try:
+            ask = {"key_fingerprint": key_fingerprint}  # type: dict[str, Any]
+            return SessionConfig(**kw, **ask)
+        except TypeError:  # a core whose keys events always carry the fingerprint
+            pass
+    return SessionConfig(**kw)
 
 
 def json_emitter(record: dict) -> None:
@@ -61,7 +70,8 @@ def text_emitter(record: dict) -> None:
 
 def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
                ask_ekm: bool = False, platform: str = "unknown", pings: int = 0,
-               timeout_s: int = 0, emit: "Any" = text_emitter, transport: "Any" = None) -> int:
+               timeout_s: int = 0, emit: "Any" = text_emitter, transport: "Any" = None,
+               key_fingerprint: "bool | None" = None) -> int:
     """Connect, run until ``pings`` pings went each way (or forever if 0). Exit status.
 
     ``transport`` (``send``, ``receive``, ``close``, and ``wait(timeout_ms)`` or
@@ -72,7 +82,7 @@ def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "A
     host, port, proto = cfg.remote
     remote = "%s:%d" % (host, port) if transport is None else transport.name
     try:
-        scfg = session_config(cfg, crypto, ask_ekm, platform, pings)
+        scfg = session_config(cfg, crypto, ask_ekm, platform, pings, key_fingerprint)
         # the session first: its id and key source come from the entropy, and a
         # failed source (EntropyError) must stop us before any socket exists
         session = Session(scfg, entropy, crypto, tls_factory, clock.now_ms())
@@ -85,10 +95,15 @@ def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "A
         return 1
     wait = getattr(transport, "wait", None)
     emit({"event": "connecting", "at_ms": clock.now_ms(), "remote": remote, "proto": proto,
-          "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None})
-    if cfg.ignored:
-        emit({"event": "warning", "at_ms": clock.now_ms(), "reason": "directives not implemented, ignored: "
-              + ", ".join(sorted(set(cfg.ignored)))})
+          "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None,
+          "tls_wrap": getattr(session.wrap, "name", None)})
+    for text in cfg.warnings:
+        emit({"event": "warning", "at_ms": clock.now_ms(), "reason": text})
+    for text in cfg.notes:
+        emit({"event": "note", "at_ms": clock.now_ms(), "reason": text})
+    if cfg.host_only:
+        emit({"event": "note", "at_ms": clock.now_ms(),
+              "reason": "host-only directives, nothing to do here: " + ", ".join(cfg.host_only)})
     limit_ms = (timeout_s * 1000) if timeout_s else 0
     ok, reason = False, ""
     try:

@@ -13,6 +13,8 @@ import sys
 
 from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.serialframe import FrameDecoder, encode_frame
+from ovpnkx.errors import RemoteProtocolError
+from ovpnkx.linkmsg import is_link_message, parse_time_reply
 
 try:
     from .transport import TransportError
@@ -51,6 +53,7 @@ class SerialTransport:
         self.decoder = FrameDecoder()
         self.bytes_in = 0
         self.bytes_out = 0
+        self.host_time = None  # type: int | None  # Unix seconds the host sent (linkmsg)
         self._poll = _poller(getattr(port, "pollable", port))
         if repl:
             _kbd_intr(-1)  # binary data: 0x03 is not Ctrl-C
@@ -104,7 +107,16 @@ class SerialTransport:
             if not data:
                 return out
             self.bytes_in += len(data)
-            out.extend(self.decoder.feed(data))
+            for packet in self.decoder.feed(data):
+                if is_link_message(packet):  # the link's own message, not for the session
+                    try:
+                        secs = parse_time_reply(packet)
+                    except RemoteProtocolError:
+                        secs = None
+                    if secs is not None:
+                        self.host_time = secs
+                    continue
+                out.append(packet)
 
     def wait(self, timeout_ms: int) -> None:
         """Block until bytes arrive or ``timeout_ms`` passes."""

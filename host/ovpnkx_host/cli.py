@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "relay": ("ovpnkx_host.relay", "carry a device's packets between a serial line and a server"),
     "sim": ("ovpnkx_sim.launcher", "run a simulated board"),
     "entropy": ("ovpnkx_host.entropy_report", "capture and assess a board's noise source"),
+    "directives": ("ovpnkx_host.directives_cli", "the directive policy: every config directive in its class"),
 }
 
 

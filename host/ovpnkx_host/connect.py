@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 
+from ovpnkx.config import engine_args, engine_options
 from ovpnkx.entropy import HostEntropy
 from ovpnkx.errors import LocalProtocolError
 from ovpnkx.noise import SimTrng
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         print("ovpnkx connect: --pings must be >= 0", file=sys.stderr)
         return 2
     path = os.path.abspath(args.config)
-    cfg = load_config(args.config, "ovpnkx connect")
+    # the MicroPython runtime checks the config against itself, as a board does
+    cfg = load_config(args.config, "ovpnkx connect", quiet=True, check_runtime=args.runtime == "cpython")
     if cfg is None:
         return 2
     entropy = args.entropy or ("sim" if args.runtime == "micropython" else "host")
@@ -72,9 +74,7 @@ def run(args: argparse.Namespace) -> int:
         return subprocess.call(cmd, env=micropython_env(board))
 
     def tls_factory():
-        # parse_config guarantees ca, cert and key
-        return OpenSslEngine(False, str(cfg.ca).encode(), str(cfg.cert).encode(), str(cfg.key).encode(),
-                             cfg.remote_cert_tls)
+        return OpenSslEngine(False, *engine_args(cfg), **engine_options(cfg))
 
     return run_client(cfg, HostEntropy(), HostCrypto(), tls_factory, ask_ekm=True,
                       platform=sys.platform, pings=args.pings, timeout_s=timeout,

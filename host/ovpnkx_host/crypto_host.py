@@ -41,7 +41,7 @@ class _Aead:
 
 
 class HostCrypto:
-    """AES-GCM, ChaCha20-Poly1305, AES-CBC and AES-ECB from ``cryptography``."""
+    """AES-GCM, ChaCha20-Poly1305, AES-CBC, AES-CTR and AES-ECB from ``cryptography``."""
 
     name = "cryptography"
 
@@ -77,3 +77,17 @@ class HostCrypto:
             return enc.update(bytes(data))
 
         return ecb
+
+    def ctr_encryptor(self, key: bytes):
+        """A function ``(iv, data) -> data XOR the AES-CTR key stream`` under ``key``."""
+        if len(key) not in (16, 24, 32):
+            raise LocalProtocolError("AES key must be 16, 24 or 32 bytes")
+        algo = algorithms.AES(bytes(key))
+
+        def ctr(iv: bytes, data: bytes) -> bytes:
+            if len(iv) != 16:
+                raise LocalProtocolError("AES-CTR needs a 16-byte IV")
+            enc = Cipher(algo, modes.CTR(bytes(iv))).encryptor()
+            return enc.update(bytes(data)) + enc.finalize()
+
+        return ctr

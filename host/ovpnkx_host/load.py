@@ -148,10 +148,6 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, "ovpnkx load")
     if cfg is None:
         return 2
-    wrapped = sorted({d for d in cfg.ignored if d.startswith("tls-crypt")})
-    if wrapped:
-        return _fail("%s: %s is not supported by ovpnkx yet; refusing to run without the "
-                     "control-channel protection the config asks for" % (args.config, ", ".join(wrapped)))
     host, port, proto = cfg.remote
     if args.remote:
         try:
@@ -170,10 +166,12 @@ def run(args: argparse.Namespace) -> int:
         if not identities:
             return _fail("--certs %s: no NAME.crt with NAME.key in it" % args.certs)
     if args.tls_groups:
+        from ovpnkx.config import engine_args
+
         from .tls_openssl import OpenSslContext
         try:  # refused here, not in every load process
-            OpenSslContext(False, str(cfg.ca).encode(), str(cfg.cert).encode(), str(cfg.key).encode(),
-                           groups=args.tls_groups)
+            ca, cert, key = engine_args(cfg)
+            OpenSslContext(False, ca, cert, key, groups=args.tls_groups)
         except LocalProtocolError as exc:
             return _fail("--tls-groups: %s" % exc)
     concurrency = args.concurrency or args.devices

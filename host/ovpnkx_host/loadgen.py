@@ -21,8 +21,9 @@ import time
 from ovpnkx.entropy import HostEntropy
 from ovpnkx.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ovpnkx.packet import StreamDeframer, frame
+from ovpnkx.config import engine_args, engine_options
 from ovpnkx.session import Session
-from ovpnkx.tlswrap import TlsAuth, parse_static_key
+from ovpnkx.tlswrap import control_wrap_factory
 from ovpnkx_device.runner import session_config
 
 from .crypto_host import HostCrypto
@@ -105,9 +106,11 @@ class Fleet:
         self.crypto = HostCrypto()
         self.entropy = HostEntropy()
         self.scfg = session_config(cfg, self.crypto, True, "linux")
-        self.static_key = parse_static_key(cfg.tls_auth) if cfg.tls_auth else None
-        ca, cert, key = (str(x).encode() for x in (cfg.ca, cfg.cert, cfg.key))
-        self.tls = OpenSslContext(False, ca, cert, key, cfg.remote_cert_tls, groups)
+        # tls-auth, tls-crypt or tls-crypt-v2: the keys parsed once, a wrapper (replay window) per device
+        self.wrap_factory = control_wrap_factory(cfg, False, self.crypto)
+        # one TLS context for every device, with the config's checks of the server
+        ca, cert, key = engine_args(cfg)
+        self.tls = OpenSslContext(False, ca, cert, key, groups=groups, **engine_options(cfg))
         self.identities = identities  # [(cert_pem, key_pem)] used round-robin, or None
         self._parsed: dict = {}
         self.sel = selectors.DefaultSelector()
@@ -169,10 +172,10 @@ class Fleet:
         self._pump(dev, now)
 
     def _session_config(self):
-        if self.static_key is None:
+        if self.wrap_factory is None:
             return self.scfg  # shared: a session never changes its config
-        c = copy.copy(self.scfg)  # tls-auth keeps a replay window per device
-        c.tls_auth = TlsAuth(self.static_key, self.cfg.key_direction, self.cfg.auth)
+        c = copy.copy(self.scfg)  # the control-channel wrapper keeps a replay window per device
+        c.tls_auth = self.wrap_factory()
         return c
 
     def _send(self, dev: Device, packets: list) -> None:

@@ -44,19 +44,21 @@ def _write_cert(path: str, cert: x509.Certificate) -> None:
         f.write(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def _issue(cn: str, key, issuer_name, issuer_key, *, ca: bool, eku=None, expired: bool = False):
+def _issue(cn: str, key, issuer_name, issuer_key, *, ca: bool, eku=None, expired: bool = False,
+           subject: "x509.Name | None" = None, key_usage: bool = True):
+    """A certificate for ``key``: subject CN ``cn`` (or the whole ``subject``), signed by issuer_key."""
     now = datetime.datetime.now(datetime.timezone.utc)
     if expired:
         not_before, not_after = now - datetime.timedelta(days=30), now - datetime.timedelta(days=1)
     else:
         not_before, not_after = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=365)
-    b = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(issuer_name)
+    b = (x509.CertificateBuilder().subject_name(subject or _name(cn)).issuer_name(issuer_name)
          .public_key(key.public_key()).serial_number(x509.random_serial_number())
          .not_valid_before(not_before).not_valid_after(not_after)
          .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
     if ca:
         b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), True)
-    else:
+    elif key_usage:
         b = b.add_extension(x509.KeyUsage(True, False, True, False, True, False, False, False, False), True)
     if eku is not None:
         b = b.add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
@@ -74,15 +76,18 @@ def write_tls_auth_key(path: str) -> None:
 
 
 def make_pki(directory: str, *, client_expired: bool = False, server_expired: bool = False,
-             client_cn: str = "client", prefix: str = "") -> Pki:
-    """Create a CA with one server and one client certificate in ``directory``."""
+             client_cn: str = "client", prefix: str = "", server_subject: "x509.Name | None" = None) -> Pki:
+    """Create a CA with one server and one client certificate in ``directory``.
+
+    ``server_subject``: the server certificate's whole subject (default: CN=server).
+    """
     os.makedirs(directory, exist_ok=True)
     p = lambda name: os.path.join(directory, prefix + name)  # noqa: E731
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = _issue("ovpnkx test CA", ca_key, _name("ovpnkx test CA"), ca_key, ca=True)
     srv_key = ec.generate_private_key(ec.SECP256R1())
     srv_cert = _issue("server", srv_key, ca_cert.subject, ca_key, ca=False,
-                      eku=ExtendedKeyUsageOID.SERVER_AUTH, expired=server_expired)
+                      eku=ExtendedKeyUsageOID.SERVER_AUTH, expired=server_expired, subject=server_subject)
     cli_key = ec.generate_private_key(ec.SECP256R1())
     cli_cert = _issue(client_cn, cli_key, ca_cert.subject, ca_key, ca=False,
                       eku=ExtendedKeyUsageOID.CLIENT_AUTH, expired=client_expired)
@@ -120,3 +125,18 @@ def make_client_certs(pki: Pki, directory: str, count: int, prefix: str = "devic
         _write_cert(crt, _issue(name, key, ca_cert.subject, ca_key, ca=False,
                                 eku=ExtendedKeyUsageOID.CLIENT_AUTH))
     return directory
+
+
+def make_self_signed(directory: str, cn: str, server: bool) -> tuple:
+    """A self-signed certificate (OpenVPN 2.6's CA-less peer-fingerprint setup).
+
+    Returns (certificate path, key path, SHA-256 fingerprint as ``AB:CD:…``).
+    """
+    os.makedirs(directory, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    eku = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+    cert = _issue(cn, key, _name(cn), key, ca=False, eku=eku)
+    paths = (os.path.join(directory, cn + ".crt"), os.path.join(directory, cn + ".key"))
+    _write_cert(paths[0], cert)
+    _write_key(paths[1], key)
+    return paths[0], paths[1], ":".join("%02X" % b for b in cert.fingerprint(hashes.SHA256()))

@@ -3,8 +3,8 @@
 Carries a device's OpenVPN packets between its serial line (one packet per
 serialframe frame) and a real OpenVPN server, so a board without Wi-Fi reaches
 any server: the relay is a dumb pipe, the session (TLS, keys, data channel) is
-the device's alone. Each new device session (a P_CONTROL_HARD_RESET_CLIENT_V2
-with a new session id) gets a fresh UDP socket or TCP connection, so the server
+the device's alone. Each new device session (a P_CONTROL_HARD_RESET_CLIENT_V2,
+or V3 with tls-crypt-v2, with a new session id) gets a fresh UDP socket or TCP connection, so the server
 sees a fresh client as it would after the device rebooted. Over TCP packets go
 behind OpenVPN's 16-bit length. The first line printed is one JSON object
 (``{"event": "relaying", ...}``); then one line per event, and counters at the end.
@@ -20,7 +20,8 @@ import sys
 from typing import Any
 
 from ovpnkx.errors import RemoteProtocolError
-from ovpnkx.packet import P_CONTROL_HARD_RESET_CLIENT_V2, StreamDeframer, frame, opcode_key_id
+from ovpnkx.packet import (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3, StreamDeframer, frame,
+                           opcode_key_id)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,7 +67,8 @@ class Relay:
         except RemoteProtocolError:
             self.counts["dropped"] += 1
             return
-        if opcode == P_CONTROL_HARD_RESET_CLIENT_V2 and key_id == 0 and data[1:9] != self.session_id:
+        if opcode in (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3) and key_id == 0 \
+                and data[1:9] != self.session_id:
             self.session_id = data[1:9]
             self._reconnect()
         if self.side is None:

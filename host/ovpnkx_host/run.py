@@ -1,7 +1,7 @@
 """`ovpnkx run` (`make run`): the key exchange on a simulated board over its serial line.
 
-Starts a simulated board (`ovpnkx sim`, default ``rp2040``: a Raspberry Pi Pico on
-USB serial, the most common embedded target) with stock MicroPython, flashes it as
+Starts a simulated board (`ovpnkx sim`, default ``rp2040w``: a Raspberry Pi Pico W,
+the most common Pico whose stock firmware has ``tls``, on its UART) with stock MicroPython, flashes it as
 `make flash` does (``tools/flash.py``: ``.mpy`` files, ``/client.ovpn``,
 ``/ovpnkx.json``), soft-resets it so ``main.py`` runs the key exchange over the
 board's data UART against ``ovpnkx serve``'s server (here in-process, so every
@@ -41,11 +41,14 @@ TIMEOUT_S = 90
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of `ovpnkx run`."""
-    p.add_argument("--board", default="rp2040",
-                   help="simulated board (default rp2040: a Pico over USB serial; see `ovpnkx sim boards`)")
+    p.add_argument("--board", default="rp2040w",
+                   help="simulated board (default rp2040w: a Pico W over its UART; see `ovpnkx sim boards`)")
     p.add_argument("--baud", type=int, default=115200, help="the serial line's rate, 8N1 (default 115200)")
     p.add_argument("--pings", type=int, default=3, help="keepalive pings each way (default 3)")
     p.add_argument("--keep", metavar="DIR", help="write the PKI, configs and the sim's flash to DIR and keep them")
+    p.add_argument("--trng-fault", metavar="stuck|bias=P|...",
+                   help="make the board's noise source fail this way (see `ovpnkx sim start --help`): "
+                        "the key exchange must stop before anything is sent")
 
 
 class CountingLink(SerialLink):
@@ -170,13 +173,15 @@ def prepare(work: str, pings: int, baud: int) -> dict:
                            "ca %s" % pki.ca, "cert %s" % pki.client_cert, "key %s" % pki.client_key,
                            "tls-auth %s 1" % pki.tls_auth, "data-ciphers AES-256-GCM", ""]))
     return {"work": work, "pki": pki, "cfg": parse_config(server_conf, "server.conf", _read, server=True),
-            "client_conf": client_conf, "settings": {"pings": pings, "reconnect": False, "baud": baud}}
+            "client_conf": client_conf, "settings": {"pings": pings, "reconnect": False, "baud": baud, "fingerprint": True}}
 
 
-def flash_board(board: str, baud: int, prep: dict, flash_dir: "str | None" = None) -> dict:
-    """Start the simulated board (``flash_dir``: its file system, kept) and flash it
-    (`make flash`, no reset); returns {"sim", "info", "report"} (stop with ``stop_board``)."""
-    sim, info = _start_sim(board, baud, flash_dir)
+def flash_board(board: str, baud: int, prep: dict, flash_dir: "str | None" = None,
+                sim_args: "list | None" = None) -> dict:
+    """Start the simulated board (``flash_dir``: its file system, kept; ``sim_args``: more
+    `ovpnkx sim start` flags) and flash it (`make flash`, no reset); returns {"sim", "info",
+    "report"} (stop with ``stop_board``)."""
+    sim, info = _start_sim(board, baud, flash_dir, sim_args)
     try:
         report = _flash_tool().flash(board, info["repl"], prep["client_conf"], "serial", dict(prep["settings"]),
                                      reset=False, out=os.path.join(prep["work"], "staged-" + board))
@@ -192,10 +197,11 @@ def stop_board(board: dict) -> None:
 
 
 def start_flashed(board: str, flash_dir: str, baud: int, heap: "int | None" = None,
-                  heap_bytes: bool = False) -> dict:
+                  heap_bytes: bool = False, sim_args: "list | None" = None) -> dict:
     """Start a simulated board on an already flashed file system (``heap``: 32-bit-board
-    bytes as -X heapsize=Nw; ``heap_bytes``: exactly that many host bytes)."""
-    extra = (["--heap", str(heap)] if heap else []) + (["--heap-bytes"] if heap_bytes else [])
+    bytes as -X heapsize=Nw; ``heap_bytes``: exactly that many host bytes; ``sim_args``:
+    more `ovpnkx sim start` flags)."""
+    extra = (["--heap", str(heap)] if heap else []) + (["--heap-bytes"] if heap_bytes else []) + (sim_args or [])
     sim, info = _start_sim(board, baud, flash_dir, extra)
     return {"sim": sim, "info": info, "report": None}
 
@@ -237,8 +243,19 @@ def run(args: argparse.Namespace) -> int:
     if args.baud <= 0 or args.pings < 1:
         print("ovpnkx run: --baud must be > 0 and --pings >= 1", file=sys.stderr)
         return 2
+    from ovpnkx_sim.boards import load_board, refusal
+
+    try:
+        reason = refusal(load_board(args.board))
+    except KeyError as exc:
+        print("ovpnkx run: %s" % exc.args[0], file=sys.stderr)
+        return 2
+    if reason:
+        print("ovpnkx run: %s" % reason, file=sys.stderr)
+        return 2
     prep = prepare(args.keep or tempfile.mkdtemp(prefix="ovpnkx-run-"), args.pings, args.baud)
-    board = flash_board(args.board, args.baud, prep, os.path.join(prep["work"], "flash") if args.keep else None)
+    board = flash_board(args.board, args.baud, prep, os.path.join(prep["work"], "flash") if args.keep else None,
+                        ["--trng-fault", args.trng_fault] if args.trng_fault else None)
     try:
         info, report = board["info"], board["report"]
         print("ovpnkx run: simulated %s (%s), stock MicroPython with no frozen modules"

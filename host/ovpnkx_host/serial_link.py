@@ -4,7 +4,9 @@
 ``socket://``, ``loop://``) with ``serial_for_url``. ``send(packet)`` writes one
 frame; a reader thread (``start(on_packet)``) feeds a ``FrameDecoder`` and hands
 every intact payload to ``on_packet``; damaged frames are dropped and counted.
-Bytes outside frames (the device's console text, when the line is its REPL
+Link messages (``ovpnkx.linkmsg``: frames starting with 0x00) are the link's own:
+a device's time request is answered with this host's clock, and none of them
+reaches ``on_packet``. Bytes outside frames (the device's console text, when the line is its REPL
 port) are split into lines: those starting with ``OVPNKX `` go to ``on_line``.
 """
 
@@ -12,6 +14,9 @@ import threading
 
 import serial  # type: ignore[import-untyped]
 
+import time
+
+from ovpnkx.linkmsg import is_link_message, is_time_request, time_reply
 from ovpnkx.serialframe import DELIMITER, FrameDecoder, encode_frame
 
 _CONSOLE_PREFIX = b"OVPNKX "
@@ -28,6 +33,7 @@ class SerialLink:
         self.bytes_out = 0
         self.frames_out = 0
         self.ctrl_c_out = 0  # 0x03 bytes sent: a REPL that took them for Ctrl-C would stop
+        self.time_replies = 0  # the device's time requests answered
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -52,7 +58,14 @@ class SerialLink:
         self.bytes_in += len(data)
         if on_line is not None:
             self._console(data, on_line)
-        return self.decoder.feed(data)
+        packets = []
+        for payload in self.decoder.feed(data):
+            if not is_link_message(payload):
+                packets.append(payload)
+            elif is_time_request(payload):  # the board has no date: give it ours
+                self.send(time_reply(int(time.time())))
+                self.time_replies += 1
+        return packets
 
     def _console(self, data: bytes, on_line) -> None:
         # console text lies between frames: 0x00 and newlines both end a line, and a
@@ -86,7 +99,7 @@ class SerialLink:
     def stats(self) -> dict:
         """Counters: bytes and frames each way, dropped frames by kind."""
         return {"bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "frames_in": self.frames_in,
-                "frames_out": self.frames_out, "ctrl_c_out": self.ctrl_c_out,
+                "frames_out": self.frames_out, "ctrl_c_out": self.ctrl_c_out, "time_replies": self.time_replies,
                 "frame_errors": dict(self.decoder.errors)}
 
     def close(self) -> None:

@@ -306,14 +306,6 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, "ovpnkx serve", server=True)
     if cfg is None:
         return 2
-    if cfg.ignored:
-        print("ovpnkx serve: warning: directives not implemented, ignored: "
-              + ", ".join(sorted(set(cfg.ignored))), file=sys.stderr)
-    wrapped = sorted({d for d in cfg.ignored if d.startswith("tls-crypt")})
-    if wrapped:
-        print("ovpnkx serve: %s: %s is not supported yet; refusing to listen without the control-channel "
-              "protection the config asks for" % (args.config, ", ".join(wrapped)), file=sys.stderr)
-        return 2
     if args.serial and workers > 1:
         print("ovpnkx serve: --serial serves one device: it needs --workers 1", file=sys.stderr)
         return 2

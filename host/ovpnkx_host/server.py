@@ -16,13 +16,15 @@ import asyncio
 import json
 import time
 
-from ovpnkx.cookie import CookieResponder
+from ovpnkx.certinfo import REMOTE_CERT_TLS
+from ovpnkx.config import engine_args, engine_options
+from ovpnkx.cookie import CookieResponder, stateless_reset
 from ovpnkx.entropy import HostEntropy
-from ovpnkx.errors import ProtocolError, RemoteProtocolError
-from ovpnkx.packet import (P_CONTROL_HARD_RESET_CLIENT_V2, P_DATA_V1, P_DATA_V2, StreamDeframer, frame,
-                           opcode_key_id)
+from ovpnkx.errors import RemoteProtocolError
+from ovpnkx.packet import (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3, P_DATA_V1, P_DATA_V2,
+                           StreamDeframer, frame, opcode_key_id)
 from ovpnkx.session import Session, SessionConfig
-from ovpnkx.tlswrap import TlsAuth, TlsPlain, parse_static_key
+from ovpnkx.tlswrap import TlsPlain, control_wrap_factory
 
 from .admission import Admission
 from .crypto_host import HostCrypto
@@ -31,6 +33,7 @@ from .timerheap import TimerHeap
 from .tls_openssl import OpenSslContext
 
 PEER_ID_MAX = 1 << 24
+CLIENT_RESETS = (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3)
 
 
 def now_ms() -> int:
@@ -99,7 +102,10 @@ class Server:
         self.on_close: dict = {}  # peer key -> called when its session ends (serial, embedders)
         self.admission = admission if admission is not None else server_admission(cfg)
         self.pool = server_pool(cfg)
-        self.static_key = parse_static_key(cfg.tls_auth) if cfg.tls_auth else None
+        # tls-auth, tls-crypt or tls-crypt-v2 (server key): the keys parsed once; one wrapper per client
+        self.wrap_factory = control_wrap_factory(cfg, True, self.crypto)
+        # tls-crypt-v2 force-cookie: no session for a client that cannot resend its key
+        self.force_cookie = bool(getattr(cfg, "tls_crypt_v2_force_cookie", False))
         # one config and one TLS context for every session (parse_config guarantees ca, cert, key)
         push = list(cfg.push) + (self.pool.push if self.pool else [])
         self.session_config = SessionConfig(
@@ -109,8 +115,12 @@ class Server:
             ping_restart_ms=(cfg.ping_restart or 60) * 1000, platform="linux", push_options=push,
             release_tls=True)  # an idle session keeps no TLS engine
         self.tcp_config = _copy_config(self.session_config, proto="tcp")
-        self.tls = OpenSslContext(True, str(cfg.ca).encode(), str(cfg.cert).encode(), str(cfg.key).encode(),
-                                  "client")
+        # the config's checks of client certificates; remote-cert-tls client unless it names its own
+        opts = engine_options(cfg)
+        if cfg.remote_cert_eku is None:
+            opts["peer"].eku, opts["peer"].why = REMOTE_CERT_TLS["client"], "remote-cert-tls client"
+        ca, cert, key = engine_args(cfg)
+        self.tls = OpenSslContext(True, ca, cert, key, **opts)
         secret = cookie_secret if cookie_secret is not None else self.entropy.random_bytes(32)
         # UDP: answer resets statelessly, create a session only for a proven cookie
         self.cookies = CookieResponder(secret, self._wrap)
@@ -125,10 +135,9 @@ class Server:
         self._limited_at = 0  # when the last "connect-freq-initial" note was printed
 
     def _wrap(self):
-        """A fresh tls-auth wrapper (its own replay window), or TlsPlain."""
-        if self.static_key is None:
-            return TlsPlain()
-        return TlsAuth(self.static_key, self.cfg.key_direction, self.cfg.auth)
+        """A fresh control-packet wrapper (tls-auth, tls-crypt or tls-crypt-v2, with its own
+        replay window), or TlsPlain: the one place serve chooses it."""
+        return TlsPlain() if self.wrap_factory is None else self.wrap_factory()
 
     def _peer_id(self) -> int:
         # unique across workers: worker, worker + workers, ...
@@ -156,7 +165,7 @@ class Server:
             return None
         old = self.sessions.get(peer)
         wrap = self._wrap()
-        if cookie is not None and isinstance(wrap, TlsAuth):
+        if cookie is not None and hasattr(wrap, "continue_sending_after"):
             wrap.continue_sending_after(self.cookies.sender)
         session = Session(self.tcp_config if proto == "tcp" else self.session_config, self.entropy,
                           self.crypto, self.tls.engine, now_ms(), cookie=cookie, wrap=wrap,
@@ -362,7 +371,14 @@ class Server:
                 return
         # a new client, or one that restarted: the 2.6 stateless cookie flow
         now, who = now_ms(), ("%s:%d" % addr[:2]).encode()
-        if opcode == P_CONTROL_HARD_RESET_CLIENT_V2:
+        if opcode in CLIENT_RESETS and not stateless_reset(data):
+            # a tls-crypt-v2 client that cannot resend its key (< 2.6): state from its first packet
+            if self.force_cookie or not self.cookies.authentic_reset(data, now):
+                return
+            if self.open(addr, "udp", None) is not None:
+                self._receive(self.sessions[addr], data)
+            return
+        if opcode in CLIENT_RESETS:
             reply = self.cookies.reply(data, who, now)
             if reply is None:
                 return
@@ -477,7 +493,7 @@ def serve_serial(server: Server, link, loop) -> None:
         except RemoteProtocolError:
             return
         p = server.sessions.get(peer)
-        if opcode == P_CONTROL_HARD_RESET_CLIENT_V2 and key_id == 0:
+        if opcode in CLIENT_RESETS and key_id == 0:
             remote = p.session.remote_session_id if p is not None else None
             if p is None or remote is not None and remote != data[1:9]:
                 server.open(peer, "serial", link.send)
@@ -500,4 +516,4 @@ def serve_serial(server: Server, link, loop) -> None:
                on_error=lambda e: loop.call_soon_threadsafe(on_error, e))
 
 
-__all__ = ("Server", "Peer", "UdpListener", "TcpClient", "serve_serial", "server_admission", "ProtocolError")
+__all__ = ("Server", "Peer", "UdpListener", "TcpClient", "serve_serial", "server_admission")

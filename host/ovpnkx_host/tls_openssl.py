@@ -4,21 +4,30 @@ The control channel moves TLS bytes; this engine never touches a socket. It is t
 CPython twin of ``ovpnkx.tls_mbedtls.MbedTlsEngine`` (same interface), and the only
 one with an RFC 5705 exporter (tls-ekm).
 
-As OpenVPN does, peers are verified against the CA only (no hostname check);
-``remote_cert_tls`` adds OpenVPN's ``--remote-cert-tls`` extended-key-usage check.
+As OpenVPN does, peers are verified against the CA only (no hostname check); the
+checks of the peer's own certificate that a config adds (``peer-fingerprint``,
+``remote-cert-tls`` / ``-ku`` / ``-eku``, ``verify-x509-name``) are one
+``ovpnkx.certinfo.PeerPolicy``, the same on both runtimes, run from OpenSSL's verify
+callback at depth 0. With fingerprints and no CA (OpenVPN 2.6's CA-less setup) chain
+errors do not count; the fingerprint decides. ``tls_version_min``/``_max``,
+``tls_cipher`` (OpenSSL cipher string; IANA names as OpenVPN takes them are
+translated) and ``tls_ciphersuites`` (TLS 1.3) restrict the handshake.
 """
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
+from cryptography.x509.oid import NameOID
 from OpenSSL import SSL, crypto
 
+from ovpnkx.capability import openssl_cipher_name
+from ovpnkx.certinfo import PeerPolicy
 from ovpnkx.errors import LocalProtocolError, RemoteProtocolError
 
 MAX_RECORD = 16384
 
-_EKU = {"server": ExtendedKeyUsageOID.SERVER_AUTH, "client": ExtendedKeyUsageOID.CLIENT_AUTH}
+_VERSIONS = {"1.0": SSL.TLS1_VERSION, "1.1": SSL.TLS1_1_VERSION, "1.2": SSL.TLS1_2_VERSION,
+             "1.3": SSL.TLS1_3_VERSION}
 
 # the X509_V_ERR_* codes a misconfigured peer produces, in OpenSSL's words
 _VERIFY_ERRORS = {
@@ -40,12 +49,22 @@ def _subject_cn(cert: x509.Certificate) -> str:
     return str(cns[0].value) if cns else cert.subject.rfc4514_string()
 
 
-def _has_eku(cert: x509.Certificate, oid) -> bool:
+def translate_cipher_list(value: str) -> str:
+    """An OpenVPN ``tls-cipher`` string for OpenSSL: IANA suite names become OpenSSL's."""
+    return ":".join(openssl_cipher_name(t) or t for t in value.split(":"))
+
+
+def cipher_list_error(directive: str, value: str) -> "str | None":
+    """Why OpenSSL refuses this ``tls-cipher`` / ``tls-ciphersuites`` string, or None."""
+    ctx = SSL.Context(SSL.TLS_METHOD)
     try:
-        ext = cert.extensions.get_extension_for_oid(ExtensionOID.EXTENDED_KEY_USAGE)
-    except x509.ExtensionNotFound:
-        return False
-    return isinstance(ext.value, x509.ExtendedKeyUsage) and oid in ext.value
+        if directive == "tls-cipher":
+            ctx.set_cipher_list(translate_cipher_list(value).encode())
+        else:
+            ctx.set_tls13_ciphersuites(value.encode())
+    except SSL.Error:
+        return "OpenSSL matches no cipher suite in %r" % value
+    return None
 
 
 def _verify_dispatch(conn, cert, errnum, depth, ok) -> bool:
@@ -55,27 +74,47 @@ def _verify_dispatch(conn, cert, errnum, depth, ok) -> bool:
 
 class OpenSslContext:
     """What every TLS session of one side shares: one SSL_CTX (CA store, own
-    certificate and key, options), built once.
+    certificate and key, versions, ciphers, the checks of the peer), built once.
 
     A server holding thousands of sessions must not keep a copy of these per
     session. Sessions from one context release their record buffers while idle
     (``SSL_MODE_RELEASE_BUFFERS``). ``identity(cert_pem, key_pem)`` parses
     another certificate and key for ``engine(identity)``, e.g. one per
-    simulated device of ``ovpnkx load``.
+    simulated device of ``ovpnkx load``; ``groups`` sets the key exchange groups
+    offered or accepted, in order (openvpn's ``tls-groups``).
     """
 
-    def __init__(self, is_server: bool, ca_pem: bytes, cert_pem: bytes, key_pem: bytes,
-                 remote_cert_tls: "str | None" = None, groups: "str | None" = None) -> None:
-        if remote_cert_tls not in (None, "server", "client"):
-            raise LocalProtocolError("remote_cert_tls must be 'server', 'client' or None")
+    def __init__(self, is_server: bool, ca_pem: "bytes | None", cert_pem: bytes, key_pem: bytes,
+                 remote_cert_tls: "str | None" = None, peer: "PeerPolicy | None" = None,
+                 tls_version_min: "str | None" = None, tls_version_max: "str | None" = None,
+                 tls_cipher: "str | None" = None, tls_ciphersuites: "str | None" = None,
+                 groups: "str | None" = None) -> None:
+        """``peer`` (the config's checks; ``config.engine_options``) replaces ``remote_cert_tls``."""
         self.is_server = is_server
-        self.remote_cert_tls = remote_cert_tls
+        self.peer = peer if peer is not None else PeerPolicy.remote_cert_tls(remote_cert_tls)
+        if ca_pem is None and not self.peer.fingerprints:
+            raise LocalProtocolError("no CA: a peer can only be verified by peer-fingerprint then")
+        self.ca_less = ca_pem is None
         ctx = SSL.Context(SSL.TLS_METHOD)
-        ctx.set_min_proto_version(SSL.TLS1_2_VERSION)  # OpenVPN 2.6's default tls-version-min
+        try:
+            # OpenVPN 2.6's default tls-version-min is 1.2
+            ctx.set_min_proto_version(_VERSIONS[tls_version_min or "1.2"])
+            if tls_version_max:
+                ctx.set_max_proto_version(_VERSIONS[tls_version_max])
+        except KeyError:
+            raise LocalProtocolError("TLS version must be one of %s" % ", ".join(_VERSIONS)) from None
+        try:
+            if tls_cipher:
+                ctx.set_cipher_list(translate_cipher_list(tls_cipher).encode())
+            if tls_ciphersuites:
+                ctx.set_tls13_ciphersuites(tls_ciphersuites.encode())
+        except SSL.Error:
+            raise LocalProtocolError("OpenSSL matches no cipher suite in tls-cipher %r / tls-ciphersuites %r"
+                                     % (tls_cipher, tls_ciphersuites)) from None
         if groups is not None:
             _set_groups(ctx, groups)
         try:
-            cas = x509.load_pem_x509_certificates(bytes(ca_pem))
+            cas = x509.load_pem_x509_certificates(bytes(ca_pem)) if ca_pem is not None else []
         except ValueError as exc:
             raise LocalProtocolError("bad PEM input: %s" % exc) from None
         chain, key = _load_identity(cert_pem, key_pem)
@@ -107,8 +146,7 @@ class OpenSslContext:
 
     def engine(self, identity: "tuple | None" = None) -> "OpenSslEngine":
         """A fresh TLS session (one key_state) on this context."""
-        return OpenSslEngine(self.is_server, remote_cert_tls=self.remote_cert_tls, context=self,
-                             identity=identity)
+        return OpenSslEngine(self.is_server, context=self, identity=identity)
 
 
 def _set_groups(ctx, groups: str) -> None:
@@ -152,15 +190,19 @@ class OpenSslEngine:
 
     def __init__(self, is_server: bool, ca_pem: "bytes | None" = None, cert_pem: "bytes | None" = None,
                  key_pem: "bytes | None" = None, remote_cert_tls: "str | None" = None,
-                 context: "OpenSslContext | None" = None, identity: "tuple | None" = None) -> None:
+                 peer: "PeerPolicy | None" = None, tls_version_min: "str | None" = None,
+                 tls_version_max: "str | None" = None, tls_cipher: "str | None" = None,
+                 tls_ciphersuites: "str | None" = None, context: "OpenSslContext | None" = None,
+                 identity: "tuple | None" = None) -> None:
+        """``peer`` (the config's checks; ``config.engine_options``) replaces ``remote_cert_tls``."""
         if context is None:
-            if ca_pem is None or cert_pem is None or key_pem is None:
-                raise LocalProtocolError("OpenSslEngine needs a context or CA, certificate and key")
-            context = OpenSslContext(is_server, ca_pem, cert_pem, key_pem, remote_cert_tls)
+            if cert_pem is None or key_pem is None:
+                raise LocalProtocolError("OpenSslEngine needs a context, or a certificate and key")
+            context = OpenSslContext(is_server, ca_pem, cert_pem, key_pem, remote_cert_tls, peer,
+                                     tls_version_min, tls_version_max, tls_cipher, tls_ciphersuites)
         self.is_server = is_server
-        remote_cert_tls = context.remote_cert_tls
-        self._eku = _EKU[remote_cert_tls] if remote_cert_tls else None
-        self._eku_name = remote_cert_tls
+        self._peer = context.peer
+        self._ca_less = context.ca_less
         self._conn = SSL.Connection(context._ctx, None)
         self._conn.set_app_data(self)
         if identity is not None:
@@ -180,7 +222,7 @@ class OpenSslEngine:
 
     # -- OpenSSL's verify callback: record why, so that the error names it --
     def _verify(self, conn, cert, errnum, depth, ok) -> bool:
-        if not ok:
+        if not ok and not self._ca_less:  # CA-less: the fingerprint at depth 0 decides
             if self._verify_reason is None:
                 what = _VERIFY_ERRORS.get(errnum, "X509 verify error %d" % errnum)
                 self._verify_reason = "certificate verify failed: %s (depth %d, %s)" % (
@@ -189,10 +231,13 @@ class OpenSslEngine:
         if depth == 0:
             c = cert.to_cryptography()
             self.peer_subject = _subject_cn(c)
-            if self._eku is not None and not _has_eku(c, self._eku):
-                self._verify_reason = ("certificate verify failed: peer certificate %s lacks "
-                                       "extended key usage %s (remote-cert-tls %s)"
-                                       % (self.peer_subject, self._eku.dotted_string, self._eku_name))
+            try:
+                reason = self._peer.check(c.public_bytes(Encoding.DER))
+            except RemoteProtocolError as exc:
+                reason = "certificate verify failed: %s" % exc
+            if reason:
+                if self._verify_reason is None:
+                    self._verify_reason = reason
                 return False
         return True
 

@@ -14,6 +14,9 @@ def _boot():
     import simboard
     import machine  # noqa: F401 imported while the host paths still resolve
     import _simrepl
+    import _simprofile
+
+    _simprofile.install()  # absent modules, the board's ticks and RTC, mbedTLS in the heap
 
     simboard._open_fds()
     cfg = simboard.config()
@@ -33,4 +36,22 @@ def _boot():
     return _simrepl
 
 
-_boot().main(globals())
+def _hold_back(simboard):
+    # leave user code exactly the board's free heap after boot: the sim's own
+    # modules took some of the extra the launcher gave; hold back the rest
+    import gc
+
+    target = simboard.config().get("free_after_boot_host")
+    gc.collect()
+    if target:
+        pad = gc.mem_free() - target
+        if pad > 0:
+            simboard._held_back = bytearray(pad)
+
+
+_repl = _boot()
+import simboard  # noqa: E402
+
+_hold_back(simboard)
+del simboard
+_repl.main(globals())

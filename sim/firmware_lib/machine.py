@@ -1,8 +1,10 @@
 """``machine`` for the simulated board: the small part of the HAL the firmware uses.
 
 reset(), soft_reset(), unique_id(), freq(), idle(), UART (id 1 is the sim's ``uart``
-PTY, through the launcher's link model), Pin (a stub that remembers its value).
-Not available: mem8/mem16/mem32, I2C, SPI, ADC, PWM, Timer, deepsleep.
+PTY, through the launcher's link model), Pin (a stub that remembers its value),
+RTC (starts at the board's ``rtc_at_reset``), and ``mem32`` with the board's noise
+source modelled behind its registers (``_Registers``). Not available: mem8/mem16,
+I2C, SPI, ADC, PWM, Timer, deepsleep.
 """
 
 import select
@@ -39,6 +41,107 @@ def freq(hz=None):
 
 def idle() -> None:
     time.sleep_ms(1)
+
+
+class RTC:
+    """The real-time clock: (year, month, day, weekday, hours, minutes, seconds, subseconds).
+
+    It starts at the board's ``rtc_at_reset`` (2021-01-01 00:00 on rp2) after a hard
+    reset and keeps running over a soft reset, as on the board.
+    """
+
+    def __init__(self, id=0):
+        pass
+
+    def datetime(self, datetimetuple=None):
+        import _simtime
+
+        if datetimetuple is None:
+            t = _simtime.gmtime()
+            return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
+        d = datetimetuple
+        secs = _simtime.mktime((d[0], d[1], d[2], d[4], d[5], d[6]))
+        simboard.set_rtc_offset(secs - int(time.time()))
+
+    def init(self, datetimetuple):
+        self.datetime(datetimetuple)
+
+
+# --- registers: the board's noise source, modelled ------------------------------------
+
+_ROSC_RP2040 = 0x40060000
+_TRNG_RP2350 = 0x400F0000
+_RNG_DATA_ESP32 = 0x3FF75144
+
+
+class _Registers:
+    """The registers the boards' noise drivers read, with ``ovpnkx.noise.SimTrng`` (and
+    ``--trng-fault``) behind them: RP2040 ROSC STATUS/RANDOMBIT, RP2350 TRNG
+    (RND_SOURCE_ENABLE, VALID, EHR_DATA0..5), ESP32 RNG_DATA_REG. Any other address
+    raises OSError (a real board would read some peripheral, or fault)."""
+
+    def __init__(self, chip):
+        self.chip = chip
+        self._bits = b""
+        self._pos = 0
+        self._model = None
+        self._trng = {}
+        self.reads = 0
+
+    def _bit(self):
+        if self._pos >= len(self._bits):
+            if self._model is None:
+                from ovpnkx.noise import SimTrng  # the noise model (on the board's path once flashed)
+
+                self._model = SimTrng(fault=simboard.trng_fault())
+            self._bits = self._model.read_samples(4096)
+            self._pos = 0
+        b = self._bits[self._pos]
+        self._pos += 1
+        return b
+
+    def _word(self):
+        w = 0
+        for i in range(32):
+            w |= self._bit() << i
+        return w
+
+    def read(self, addr):
+        self.reads += 1
+        if self.chip == "RP2040" and addr == _ROSC_RP2040 + 0x18:
+            return 0x80001000  # STATUS: STABLE | ENABLED
+        if self.chip == "RP2040" and addr == _ROSC_RP2040 + 0x1C:
+            return self._bit()  # RANDOMBIT
+        if self.chip == "RP2350" and _TRNG_RP2350 <= addr < _TRNG_RP2350 + 0x200:
+            off = addr - _TRNG_RP2350
+            if off == 0x110:  # TRNG_VALID: the EHR is full while the source is on
+                return 1 if self._trng.get(0x12C, 0) & 1 else 0
+            if 0x114 <= off <= 0x128:  # EHR_DATA0..5
+                return self._word() if self._trng.get(0x12C, 0) & 1 else 0
+            return self._trng.get(off, 0)
+        if self.chip == "ESP32" and addr == _RNG_DATA_ESP32:
+            return self._word()
+        raise OSError("simulated %s: no modelled register at 0x%08x" % (self.chip, addr))
+
+    def write(self, addr, value):
+        if self.chip == "RP2350" and _TRNG_RP2350 <= addr < _TRNG_RP2350 + 0x200:
+            self._trng[addr - _TRNG_RP2350] = value & 0xFFFFFFFF
+            return
+        raise OSError("simulated %s: no modelled register at 0x%08x" % (self.chip, addr))
+
+
+class _Mem32:
+    def __init__(self):
+        self.regs = _Registers(simboard.board().get("chip", ""))
+
+    def __getitem__(self, addr):
+        return self.regs.read(addr & 0xFFFFFFFF)
+
+    def __setitem__(self, addr, value):
+        self.regs.write(addr & 0xFFFFFFFF, value)
+
+
+mem32 = _Mem32()
 
 
 def reset_cause() -> int:

@@ -40,10 +40,27 @@ class WLAN:
     IF_STA = STA_IF
     IF_AP = AP_IF
 
+    _state = {}  # interface -> [active, ssid]: one interface per id, as on a board
+
     def __init__(self, interface=STA_IF):
         self._if = interface
-        self._active = False
-        self._ssid = None
+        self._state.setdefault(interface, [False, None])
+
+    @property
+    def _active(self):
+        return self._state[self._if][0]
+
+    @_active.setter
+    def _active(self, value):
+        self._state[self._if][0] = value
+
+    @property
+    def _ssid(self):
+        return self._state[self._if][1]
+
+    @_ssid.setter
+    def _ssid(self, value):
+        self._state[self._if][1] = value
 
     def active(self, on=None):
         if on is None:

@@ -47,6 +47,41 @@ def trng_fault():
     return _config.get("trng_fault")
 
 
+def stock_firmware() -> dict:
+    """The board profile's ``stock_firmware`` (modules, heap, RTC, ticks, ...), {} if none."""
+    return board().get("stock_firmware") or {}
+
+
+def ticks_period() -> int:
+    """The period of ``time.ticks_*`` on this board (2^30 on a 32-bit port)."""
+    return int(stock_firmware().get("ticks_period", {}).get("value", 1 << 30))
+
+
+def mbedtls_charged() -> bool:
+    """True when mbedTLS's allocations are charged to the GC heap (rp2, with the shim)."""
+    return bool(_config.get("mbedtls_scale"))
+
+
+def mbedtls_scale() -> float:
+    """Host GC-heap bytes charged per byte mbedTLS takes from libc here."""
+    return float(_config.get("mbedtls_scale") or 0)
+
+
+_rtc = [int(_config.get("rtc_offset_s", 0))]
+
+
+def rtc_offset() -> int:
+    """Seconds to add to the host's clock to get the board's RTC."""
+    return _rtc[0]
+
+
+def set_rtc_offset(offset: int) -> None:
+    """Set the RTC (kept by the launcher over soft resets; mbedTLS's clock follows)."""
+    _rtc[0] = int(offset)
+    os.getenv("OVPNKX_SHIM:rtc=%d" % _rtc[0])
+    _signal(b"T%d;" % _rtc[0])
+
+
 def data_uart_id() -> int:
     """The UART id the board's data link uses (the sim's ``uart`` PTY)."""
     return board().get("data_uart", {}).get("id", 1)
@@ -55,6 +90,7 @@ def data_uart_id() -> int:
 def _open_fds() -> None:
     # Called by _simboot while the host file system is still at "/".
     global _ctl, _uart
+    os.getenv("OVPNKX_SHIM:rtc=%d" % _rtc[0])  # mbedTLS's time() reads the RTC
     ctl = _config.get("ctl_fd")
     if ctl is not None:
         _ctl = open("/proc/self/fd/%d" % ctl, "wb")

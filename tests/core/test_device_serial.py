@@ -1,5 +1,6 @@
 """SerialTransport: one packet per serialframe frame over any byte port."""
 
+from ovpnkx.linkmsg import time_reply
 from ovpnkx.serialframe import encode_frame
 from ovpnkx_device.serial import SerialTransport
 
@@ -39,16 +40,20 @@ def test_send_writes_one_frame_per_packet():
 
 
 def test_receive_reassembles_across_chunks_and_drops_damage():
-    a, b = encode_frame(b"first packet"), encode_frame(b"\x00second\x00")
+    a, b = encode_frame(b"first packet"), encode_frame(b"\x38second\x00")
     damaged = bytearray(encode_frame(b"damaged"))
     damaged[3] ^= 0x01
-    stream = a + bytes(damaged) + b + encode_frame(b"x" * 1000)
+    # a link message (ovpnkx.linkmsg: payload starting with 0x00) is kept aside, not a packet
+    when = encode_frame(time_reply(1796083200))
+    stream = a + bytes(damaged) + when + b + encode_frame(b"x" * 1000)
     chunks = [stream[i:i + 7] for i in range(0, len(stream), 7)]
     t = SerialTransport(FakePort(chunks))
+    assert t.host_time is None
     got = []
     for _ in range(len(chunks)):
         got.extend(t.receive())
-    assert got == [b"first packet", b"\x00second\x00", b"x" * 1000]
+    assert got == [b"first packet", b"\x38second\x00", b"x" * 1000]
+    assert t.host_time == 1796083200
     assert t.decoder.errors["crc"] == 1 and t.bytes_in == len(stream)
     assert t.receive() == []
 

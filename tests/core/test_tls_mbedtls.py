@@ -10,8 +10,8 @@ import binascii
 
 from ovpnkx.certinfo import EKU_CLIENT_AUTH, EKU_SERVER_AUTH, CertInfo, pem_blocks
 from ovpnkx.errors import LocalProtocolError, RemoteProtocolError
-from ovpnkx.tls_mbedtls import (
-    first_certificate, frame_handshake, handshake_messages, split_records)
+from ovpnkx.tls_mbedtls import handshake_messages, split_records
+from ovpnkx.x509verify import chain_from_message
 
 from _support import raises, unhex
 
@@ -126,13 +126,6 @@ def test_handshake_messages_and_certificate():
     hello = b"\x02\x00\x00\x02\xaa\xbb"
     data = hello + cert_msg + b"\x0e\x00\x00"
     assert handshake_messages(data) == [(2, hello), (11, cert_msg)]
-    assert first_certificate(cert_msg) == b"abc"
-    for bad in (cert_msg[:9], cert_msg[:-1], b"\x0b\x00\x00\x03\x00\x00\x00"):
-        raises(RemoteProtocolError, first_certificate, bad)
-
-
-def test_frame_handshake():
-    assert frame_handshake(b"\x02\x00\x00\x00") == unhex("16 0303 0004 02000000")
-    framed = frame_handshake(bytes(16384 + 10))
-    assert framed[:5] == unhex("16 0303 4000") and framed[16389:16394] == unhex("16 0303 000a")
-    assert len(framed) == 16384 + 10 + 10
+    assert chain_from_message(cert_msg) == [b"abc", b"de"]
+    for bad in (cert_msg[:6], cert_msg[:-1], cert_msg[:10] + b"\x00\x00"):
+        raises(RemoteProtocolError, chain_from_message, bad)

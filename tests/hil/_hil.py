@@ -86,8 +86,10 @@ class Board:
 
     def wifi_settings(self) -> dict:
         """The "wifi" entry of /ovpnkx.json (the sim's loopback joins without one)."""
-        if self.is_sim:
-            return {}
+        if self.is_sim:  # the date comes from NTP: ours, on the sim's loopback
+            from _device import NtpResponder
+
+            return {"ntp": NtpResponder.shared().server}
         return {"wifi": {"ssid": self.wifi_ssid, "password": self.wifi_password or ""}}
 
     def serial_port(self, via: "str | None" = None) -> str:
@@ -103,6 +105,8 @@ class Board:
     def put(self, tmp_path, settings: dict, ovpn: "str | None" = None, via: "str | None" = None) -> None:
         """Write /ovpnkx.json (with the serial path) and maybe /client.ovpn."""
         settings = dict(settings)
+        # as `make flash` writes it: the compact GHASH tables below 256 KiB of heap
+        settings.setdefault("compact_gcm", self.profile.get("heap", 0) < flash_tool.COMPACT_GCM_BELOW)
         if settings.get("transport") == "serial":
             settings["uart"] = None if (via or self.via) == "uart" else "repl"
         put_settings(self.info, tmp_path, settings, ovpn)

@@ -2,12 +2,13 @@
 
     pytest tests/hil                                          # default: the two runs of `make test`
     pytest tests/hil --device sim:esp32
-    pytest tests/hil --device /dev/ttyACM0 --board rp2040     # `make hil PORT=/dev/ttyACM0 BOARD=rp2040`
+    pytest tests/hil --device /dev/ttyACM0 --board rp2040w    # `make hil PORT=/dev/ttyACM0 BOARD=rp2040w`
         [--data-port /dev/ttyUSB0] [--host-ip 192.168.1.10 --wifi-ssid NET --wifi-password PW]
 
-Without ``--device`` the suite runs twice: on a simulated Pico (``sim:rp2040``, serial
-only, sessions over its data UART) and on a simulated Pico 2 W (``sim:rp2350``, Wi-Fi,
-serial sessions over its REPL port), so every test runs on at least one of them.
+Without ``--device`` the suite runs twice: on a simulated Pico W (``sim:rp2040w``,
+sessions over its data UART) and on a simulated Pico 2 W (``sim:rp2350w``, serial
+sessions over its REPL port), so every test runs on at least one of them. A plain Pico
+or Pico 2 has no ``tls`` on stock firmware and is refused.
 """
 
 import pytest
@@ -16,14 +17,14 @@ from ovpnkx_host.pki import make_pki
 
 from _hil import Board
 
-DEFAULT = (("sim:rp2040", "uart"), ("sim:rp2350", "repl"))
+DEFAULT = (("sim:rp2040w", "uart"), ("sim:rp2350w", "repl"))
 
 
 def pytest_addoption(parser):
     g = parser.getgroup("hil", "hardware-in-the-loop suite (tests/hil)")
     g.addoption("--device", default=None,
-                help="sim:BOARD or a real board's REPL port (default: sim:rp2040 and sim:rp2350)")
-    g.addoption("--board", default=None, help="the real board's profile (boards/: rp2040, rp2040w, rp2350, esp32)")
+                help="sim:BOARD or a real board's REPL port (default: sim:rp2040w and sim:rp2350w)")
+    g.addoption("--board", default=None, help="the real board's profile (boards/: rp2040w, rp2350w, esp32; rp2040 and rp2350 are refused: no tls)")
     g.addoption("--data-port", default=None,
                 help="host end of a real board's data UART (else serial sessions share the REPL port)")
     g.addoption("--serial-via", choices=("auto", "uart", "repl"), default="auto",

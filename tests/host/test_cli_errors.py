@@ -121,17 +121,17 @@ def test_unknown_subcommand(capsys):
 
 
 @pytest.mark.parametrize("runtime", ["cpython", "micropython"])
-def test_unimplemented_directives_in_one_warning(tmp_path, pki, runtime):
-    """The warning lists every unimplemented directive once; the run then fails for its own reason."""
+def test_host_only_directives_in_one_note(tmp_path, pki, runtime):
+    """One note lists every host-only directive once; the run then fails for its own reason."""
     port = ov.free_port(socket.SOCK_DGRAM)  # nothing listens there
     conf = _config(tmp_path, pki, "warn.ovpn", port=port,
                    extra="persist-key\npersist-tun\nresolv-retry infinite\nmute-replay-warnings\npersist-key\n")
     proc = subprocess.run([OVPNKX, "connect", "--config", conf, "--runtime", runtime, "--json", "--pings", "1"],
                           capture_output=True, text=True, timeout=60)
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    warnings = [e for e in events if e["event"] == "warning"]
-    assert len(warnings) == 1, events
-    listed = warnings[0]["reason"].split(": ", 1)[1].split(", ")
-    assert listed == ["dev", "mute-replay-warnings", "nobind", "persist-key", "persist-tun", "resolv-retry"]
+    notes = [e for e in events if e["event"] == "note" and e["reason"].startswith("host-only")]
+    assert len(notes) == 1 and not [e for e in events if e["event"] == "warning"], events
+    listed = notes[0]["reason"].split(": ", 1)[1].split(", ")
+    assert sorted(listed) == ["dev", "mute-replay-warnings", "nobind", "persist-key", "persist-tun", "resolv-retry"]
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "connection refused" in events[-1]["reason"], events[-1]

@@ -18,7 +18,7 @@ from ovpnkx_sim.control import request
 
 from _device import OVPNKX, Proc, last, mp, put_settings, run_main, start_sim, flash_tool
 
-BASE = {"transport": "serial", "pings": 2, "reconnect": False, "entropy": "board"}
+BASE = {"transport": "serial", "pings": 2, "reconnect": False, "entropy": "board", "compact_gcm": True}  # as make flash writes it below 256 KiB of heap
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +28,12 @@ def pki(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pico(pki, tmp_path_factory):
-    sim = start_sim("--board", "rp2040", "--frozen", "")
+    sim = start_sim("--board", "rp2040w", "--frozen", "")
     try:
         conf = tmp_path_factory.mktemp("conf") / "client.ovpn"
         # files beside the config, not inline: flash copies them and rewrites the paths
         conf.write_text(ov.client_config(pki, 1194, mode="p2mp", tls_auth=True, inline=False))
-        report = flash_tool.flash("rp2040", sim.info["repl"], str(conf), "serial", dict(BASE), reset=False)
+        report = flash_tool.flash("rp2040w", sim.info["repl"], str(conf), "serial", dict(BASE), reset=False)
         print("flash: %s s, native code for %s (%s)" % (report["seconds"], report["arch"], report["arch_from"]))
         sim.info["flash_report"] = report
         yield sim.info
@@ -57,6 +57,11 @@ def test_flash_layout_and_import(pico):
     for name in ("main.py", "client.ovpn", "ovpnkx.json", "ca.crt", "client.crt", "client.key", "ta.key", "lib"):
         assert "'%s'" % name in out
     assert pico["flash_report"]["arch"] == "x64"  # the sim runs on the host, whatever it models
+    # host-only code stays off the board
+    out = mp(pico, "exec", "import os\nprint(sorted(os.listdir('/lib/ovpnkx')) + sorted(os.listdir('/lib/ovpnkx_device')))"
+             ).stdout
+    assert "'session.mpy'" in out and "'app.mpy'" in out
+    assert "cookie.mpy" not in out and "connect_main.mpy" not in out
 
 
 def test_main_runs_after_soft_reset_against_serve_serial(pico, pki, tmp_path):
@@ -70,8 +75,10 @@ def test_main_runs_after_soft_reset_against_serve_serial(pico, pki, tmp_path):
         served = server.stop()
     assert "MPY: soft reboot" in text
     boot = events[0]
-    assert boot["event"] == "boot" and boot["board"] == "rp2040" and boot["transport"] == "serial"
+    assert boot["event"] == "boot" and boot["board"] == "rp2040w" and boot["transport"] == "serial"
     assert last(events, "entropy")["state"] == "ok"
+    # the RTC read 2021 at boot (or kept an earlier test's date over the soft reset)
+    assert last(events, "date")["source"] in ("host", "rtc")
     result = last(events, "result")
     assert result["ok"], (result, events, server.err)
     assert result["pings_received"] >= 2 and result["pings_sent"] >= 2 and result["decrypt_errors"] == 0
@@ -117,6 +124,28 @@ def test_relay_to_openvpn(pico, pki, tmp_path, mode, proto):
           % (mode, proto, last(events, "keys")["at_ms"], stats["frames_out"]))
 
 
+def test_auth_sha512_on_the_board_against_openvpn(pico, pki, tmp_path):
+    """tls-auth and CBC+HMAC with SHA-512, which the board's stock hashlib lacks (ovpnkx.sha512 stands in)."""
+    port = ov.free_port()
+    args = ov.server_args(pki, port, mode="p2p", tls_auth=True, cipher="AES-256-CBC", auth="SHA512", verb=9)
+    ovpn = ov.client_config(pki, port, mode="p2p", tls_auth=True, cipher="AES-256-CBC", auth="SHA512")
+    with ov.OpenVpn(args, str(tmp_path / "server.log")) as server:
+        assert server.wait_for(r"UDPv4 link local")
+        put_settings(pico, tmp_path, dict(BASE, pings=1), ovpn)
+        relay = Proc([OVPNKX, "relay", "--serial", pico["uart"], "--remote", "127.0.0.1", str(port),
+                      "--proto", "udp", "--json"], "ovpnkx relay")
+        try:
+            events, _ = run_main(pico)
+            server.wait_for(ov.PING_DECRYPTED.pattern, 5)
+        finally:
+            relay.stop()
+        log = server.log()
+    result = last(events, "result")
+    assert result["ok"] and result["cipher"] == "AES-256-CBC", (result, log[-3000:])
+    assert server.key_errors() == [] and ov.PING_DECRYPTED.search(log)
+    print("SHA-512 tls-auth on the board: keys after %d ms" % last(events, "keys")["at_ms"])
+
+
 def test_wrong_config_is_reported(pico, tmp_path):
     put_settings(pico, tmp_path, dict(BASE, transport="carrier-pigeon"))
     events, _ = run_main(pico)
@@ -128,6 +157,17 @@ def test_wrong_config_is_reported(pico, tmp_path):
     put_settings(pico, tmp_path, dict(BASE), "client\nremote 127.0.0.1 1194\nca missing.crt\ncert c\nkey k\n")
     events, _ = run_main(pico)
     assert "missing.crt" in last(events, "config_error")["reason"]
+    # the directive policy and the board's own capabilities, checked on the board
+    put_settings(pico, tmp_path, dict(BASE), "client\nremote 127.0.0.1 1194\nremote-cert-tsl server\n")
+    events, _ = run_main(pico)
+    assert last(events, "config_error")["reason"] == (
+        "/client.ovpn:3: remote-cert-tsl: unknown directive (did you mean remote-cert-tls?)")
+    pem = "-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----"
+    put_settings(pico, tmp_path, dict(BASE), "client\nremote 127.0.0.1 1194\n<ca>\n%s\n</ca>\n<cert>\n%s\n</cert>\n"
+                 "<key>\n%s\n</key>\ntls-version-min 1.3\n" % (pem, pem, pem))
+    events, _ = run_main(pico)
+    assert last(events, "config_error")["reason"].startswith(
+        "/client.ovpn:18: tls-version-min: micropython cannot honour it: its TLS offers 1.2 at most")
 
 
 def test_binary_on_the_repl_port_is_not_ctrl_c(pico, pki, tmp_path):
@@ -151,3 +191,23 @@ def test_binary_on_the_repl_port_is_not_ctrl_c(pico, pki, tmp_path):
     # Ctrl-C works again once the session is over
     assert mp(pico, "exec", "print('alive')").stdout.strip() == "alive"
     print("over the REPL port: %d bytes with 0x03 among %d sent" % (stats["ctrl_c_out"], stats["bytes_out"]))
+
+
+def test_host_link_answers_the_time_request():
+    """serve and relay (SerialLink) answer a device's time request with this host's
+    clock; link messages never reach the packet handler."""
+    import time
+
+    from ovpnkx.linkmsg import TIME_REQUEST, parse_time_reply
+    from ovpnkx.serialframe import FrameDecoder, encode_frame
+    from ovpnkx_host.serial_link import SerialLink
+
+    link = SerialLink("loop://")
+    try:
+        packets = link.feed(encode_frame(TIME_REQUEST) + encode_frame(b"\x38abc") + encode_frame(b"\x00OTHER"))
+        assert packets == [b"\x38abc"] and link.time_replies == 1
+        frames = FrameDecoder().feed(link.port.read(64))
+        assert len(frames) == 1 and abs(parse_time_reply(frames[0]) - time.time()) < 5
+        assert link.stats()["time_replies"] == 1
+    finally:
+        link.close()

@@ -1,5 +1,7 @@
 """The device application on a simulated Pico 2 W (RP2350, Wi-Fi) to a real openvpn.
 
+Its RTC starts at 2021-01-01: the date comes from an NTP responder on 127.0.0.1.
+
 The sim's Wi-Fi is the host's loopback (127.0.0.1 only). The board is flashed once
 (`tools/flash.py`, as `make flash`); each test writes /ovpnkx.json and
 /client.ovpn, soft-resets the board and reads its console. The server at verb 9
@@ -11,7 +13,7 @@ import pytest
 from ovpnkx_host import openvpn as ov
 from ovpnkx_host.pki import make_pki
 
-from _device import flash_tool, last, put_settings, run_main, start_sim
+from _device import NtpResponder, flash_tool, last, put_settings, run_main, start_sim
 
 READY = r"UDPv4 link local|Listening for incoming TCP connection|TCPv4_SERVER link local"
 
@@ -23,9 +25,10 @@ def pki(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pico2w():
-    sim = start_sim("--board", "rp2350", "--frozen", "")
+    sim = start_sim("--board", "rp2350w", "--frozen", "")
     try:
-        flash_tool.flash("rp2350", sim.info["repl"], None, "udp", {"reconnect": False}, reset=False)
+        flash_tool.flash("rp2350w", sim.info["repl"], None, "udp", {"reconnect": False, "ntp": NtpResponder.shared().server},
+                         reset=False)
         yield sim.info
     finally:
         sim.stop()
@@ -40,12 +43,13 @@ def test_wifi_to_openvpn(pico2w, pki, tmp_path, mode, proto):
     with ov.OpenVpn(args, str(tmp_path / "server.log")) as server:
         assert server.wait_for(READY)
         # the transport comes from ovpnkx.json: the .ovpn says udp, the device uses `proto`
-        put_settings(pico2w, tmp_path, {"transport": proto, "pings": 1, "reconnect": False},
+        put_settings(pico2w, tmp_path, {"transport": proto, "pings": 1, "reconnect": False, "ntp": NtpResponder.shared().server},
                      ov.client_config(pki, port, mode=mode, proto="udp", tls_auth=True))
         events, _ = run_main(pico2w)
         server.wait_for(ov.PING_DECRYPTED.pattern, 5)
         log = server.log()
-    assert events[0] == dict(events[0], event="boot", board="rp2350", transport=proto)
+    assert events[0] == dict(events[0], event="boot", board="rp2350w", transport=proto)
+    assert last(events, "date")["source"] in ("ntp", "rtc")
     assert last(events, "entropy")["state"] == "ok"
     result = last(events, "result")
     assert result["ok"], (result, log[-3000:])
@@ -60,7 +64,8 @@ def test_reconnects_with_backoff(pico2w, pki, tmp_path):
     """Nothing listens at first: the device retries after 1 s, then 2 s, 2 s, ...;
     once the server is up the next attempt completes the exchange."""
     port = ov.free_port()
-    put_settings(pico2w, tmp_path, {"transport": "udp", "pings": 1, "reconnect": True, "backoff_s": [1, 2]},
+    put_settings(pico2w, tmp_path, {"transport": "udp", "pings": 1, "reconnect": True, "backoff_s": [1, 2],
+                                    "ntp": NtpResponder.shared().server},
                  ov.client_config(pki, port, mode="p2p", proto="udp", tls_auth=True))
     from _device import Console
 

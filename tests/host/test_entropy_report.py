@@ -153,10 +153,12 @@ def test_end_to_end_stuck_and_failures(tmp_path):
 
 def test_end_to_end_over_a_serial_port(tmp_path):
     """DEVICE as a serial port: the REPL of a running (simulated) Pico, as with a real board."""
-    with SimBoard("rp2040", "--trng-fault", "bias=0.7") as sim:
+    with SimBoard("rp2040", "--trng-fault", "bias=0.92") as sim:
         proc, out = _entropy(tmp_path, sim.info["repl"], 20000)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["board"].startswith("unknown (serial /dev/")
-    # P(1) = 0.7 (plus the model's 5% repeats): MCV near -log2(0.7) = 0.515, below the claim
-    assert 0.46 < report["estimates"]["mcv"] < 0.53 and not report["supports_claim"]
+    # the Pico's own ROSC driver reads the modelled RANDOMBIT, whose noise model is biased
+    # to P(1) = 0.92 (plus the model's 5% repeats): MCV near -log2(0.92) = 0.12, below the
+    # ROSC driver's claim of 0.2 bits per sample
+    assert 0.09 < report["estimates"]["mcv"] < 0.13 and not report["supports_claim"]

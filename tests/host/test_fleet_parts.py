@@ -128,11 +128,15 @@ def test_server_directives():
                          server=True)
     assert plain.topology == "net30" and plain.max_clients == 1024 and not plain.duplicate_cn
     assert plain.connect_freq_initial == (100, 10)
-    for bad, words in [("server 10.8.0.1 255.255.255.0", "network/netmask"),
-                       ("server 10.8.0.0 255.0.255.0", "network/netmask"),
-                       ("server 10.0.0.0 255.0.0.0", "/8"), ("server 10.8.0.0", "NETWORK NETMASK"),
-                       ("topology star", "net30, p2p or subnet"), ("max-clients 0", "out of range"),
-                       ("connect-freq-initial 10", "needs a number"), ("mode p2p", "p2mp")]:
+    nopool = parse_config("server 10.8.0.0 255.255.255.0 nopool\nca a\ncert b\nkey c\n", "s.conf",
+                          blobs.__getitem__, server=True)
+    assert nopool.server_nopool and not plain.server_nopool
+    for bad, words in [("server 10.8.0.1 255.255.255.0", "not a network"),
+                       ("server 10.8.0.0 255.0.255.0", "not a network"),
+                       ("server 10.0.0.0 255.0.0.0", "between /16 and /29"),
+                       ("server 10.8.0.0 255.255.255.252", "between /16 and /29"), ("server 10.8.0.0", "server"),
+                       ("topology star", "net30, p2p or subnet"), ("max-clients 0", "max-clients"),
+                       ("connect-freq-initial 10", "connect-freq-initial")]:
         with pytest.raises(ConfigError) as err:
             parse_config(bad + "\nca a\ncert b\nkey c\n", "s.conf", blobs.__getitem__, server=True)
         assert "s.conf:1:" in str(err.value) and words in str(err.value), (bad, str(err.value))

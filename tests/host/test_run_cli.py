@@ -26,3 +26,39 @@ def test_ovpnkx_run_both_sides_agree():
 def test_ovpnkx_run_refuses_bad_flags():
     proc = subprocess.run([OVPNKX, "run", "--pings", "0"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "--pings >= 1" in proc.stderr
+
+
+def test_ovpnkx_run_refuses_a_board_without_tls():
+    """A plain Pico's stock firmware has no tls: refused before a board is started."""
+    proc = subprocess.run([OVPNKX, "run", "--board", "rp2040"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "no `tls` module" in proc.stderr and "use rp2040w" in proc.stderr
+    assert "simulated" not in proc.stdout  # nothing was started or flashed
+
+
+def test_device_app_refuses_without_tls():
+    """On the simulated plain Pico (no tls, as stock firmware) the app says so and names
+    the board to use; on the Pico W it has nothing to say."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from _device import mp, start_sim
+
+    for board, expect in (("rp2040", "has no tls module"), ("rp2040w", "None")):
+        sim = start_sim("--board", board)  # firmware/ mounted as the frozen modules
+        try:
+            out = mp(sim.info, "exec", "from ovpnkx_device.app import tls_refusal\n"
+                                       "print(tls_refusal(%r))" % board).stdout.strip()
+        finally:
+            sim.stop()
+        assert expect in out, out
+        if board == "rp2040":
+            assert "a Raspberry Pi Pico W (board rp2040w)" in out
+
+
+def test_ovpnkx_run_with_a_stuck_trng_sends_nothing():
+    """The Pico W's ROSC register reads a stuck noise model: the driver's start-up test
+    stops the key exchange before any byte goes out, and the console names the test."""
+    proc = subprocess.run([OVPNKX, "run", "--trng-fault", "stuck"], capture_output=True, text=True, timeout=120)
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr
+    assert "FAILED: entropy source failed: start-up test: repetition count test (RCT)" in out, out
+    assert re.search(r"^bytes sent on the wire\s+0\s+0\s*$", out, re.M), out

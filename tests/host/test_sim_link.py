@@ -87,7 +87,7 @@ def test_trng_fault_forms():
 
 def test_board_descriptions():
     names = list_boards()
-    assert {"esp32", "rp2040", "rp2040w", "rp2350", "sim"} <= set(names)
+    assert {"esp32", "rp2040", "rp2040w", "rp2350", "rp2350w", "sim"} <= set(names)
     for name in names:
         b = load_board(name)
         assert b["name"] == name and isinstance(b["heap"], int) and b["heap"] > 32 * 1024
@@ -95,6 +95,11 @@ def test_board_descriptions():
         assert b["heap_source"]
     assert load_board("rp2040")["wifi"] is False and load_board("rp2040w")["wifi"] is True
     assert load_board("rp2040w")["heap"] < load_board("rp2040")["heap"]
+    from ovpnkx_sim.boards import refusal, supported_boards
+
+    assert set(supported_boards()) == {"esp32", "rp2040w", "rp2350w", "sim"}
+    assert "no `tls` module" in refusal(load_board("rp2040")) and "use rp2040w" in refusal(load_board("rp2040"))
+    assert refusal(load_board("rp2040w")) is None
     with pytest.raises(KeyError):
         load_board("nosuchboard")
 

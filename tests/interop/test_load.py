@@ -30,17 +30,22 @@ def fleet(tmp_path_factory):
     devices = pkimod.make_client_certs(pki, str(tmp / "devices"), 8)
     conf = tmp / "client.ovpn"
     conf.write_text(ov.client_config(pki, 1, inline=False).replace("hand-window 20", "hand-window 6"))
-    ta = tmp / "client-ta.ovpn"
-    ta.write_text(ov.client_config(pki, 1, inline=False, tls_auth=True).replace("hand-window 20", "hand-window 6"))
-    return tmp, pki, devices, str(conf), str(ta)
+    wrapped = {}
+    for kind in ("tls-auth", "tls-crypt"):
+        path = tmp / ("client-%s.ovpn" % kind)
+        text = ov.client_config(pki, 1, inline=False).replace("hand-window 20", "hand-window 6")
+        line = "tls-auth %s 1" % pki.tls_auth if kind == "tls-auth" else "tls-crypt %s" % pki.tls_auth
+        path.write_text(text + line + "\n")
+        wrapped[kind] = str(path)
+    return tmp, pki, devices, str(conf), wrapped
 
 
-def _serve_conf(tmp, pki, name: str, proto: str = "udp", keepalive: str = "1 6", tls_auth: bool = False) -> str:
+def _serve_conf(tmp, pki, name: str, proto: str = "udp", keepalive: str = "1 6", wrap: "str | None" = None) -> str:
     path = tmp / name
+    extra = {None: [], "tls-auth": ["tls-auth %s 0" % pki.tls_auth], "tls-crypt": ["tls-crypt %s" % pki.tls_auth]}
     path.write_text("\n".join(["server 10.8.0.0 255.255.255.0", "proto %s" % proto, "port 0", "local 127.0.0.1",
                                "ca %s" % pki.ca, "cert %s" % pki.server_cert, "key %s" % pki.server_key,
-                               "keepalive %s" % keepalive, "data-ciphers AES-256-GCM"]
-                              + (["tls-auth %s 0" % pki.tls_auth] if tls_auth else []) + [""]))
+                               "keepalive %s" % keepalive, "data-ciphers AES-256-GCM"] + extra[wrap] + [""]))
     return str(path)
 
 
@@ -82,13 +87,13 @@ def test_against_openvpn_server_with_its_memory_and_cpu(fleet):
     assert server.key_errors() == []
 
 
-@pytest.mark.parametrize("proto,tls_auth", [("udp", False), ("tcp", False), ("udp", True)],
-                         ids=["udp", "tcp", "udp-tls-auth"])
-def test_against_serve_with_renegotiation(fleet, proto, tls_auth):
-    tmp, pki, devices, conf, ta_conf = fleet
-    server = OvpnkxServer(_serve_conf(tmp, pki, "serve-%s.conf" % proto, proto, tls_auth=tls_auth))
+@pytest.mark.parametrize("proto,wrap", [("udp", None), ("tcp", None), ("udp", "tls-auth"), ("udp", "tls-crypt")],
+                         ids=["udp", "tcp", "udp-tls-auth", "udp-tls-crypt"])
+def test_against_serve_with_renegotiation(fleet, proto, wrap):
+    tmp, pki, devices, conf, wrapped = fleet
+    server = OvpnkxServer(_serve_conf(tmp, pki, "serve-%s.conf" % proto, proto, wrap=wrap))
     try:
-        s = _load(ta_conf if tls_auth else conf, server.listening[proto], "-n", "3", "--hold", "4", "--together",
+        s = _load(wrapped[wrap] if wrap else conf, server.listening[proto], "-n", "3", "--hold", "4", "--together",
                   "--reneg", "1.5", "--proto", proto, "--certs", devices, "--server-pid", str(server.proc.pid))
     finally:
         events = server.stop()
@@ -130,9 +135,9 @@ def test_failures_by_cause_and_no_server(fleet):
 
 def test_refuses_what_it_cannot_honour(fleet, tmp_path):
     _, pki, devices, conf, _ = fleet
-    crypt = tmp_path / "crypt.ovpn"
-    crypt.write_text(open(conf).read() + "tls-crypt %s\n" % pki.tls_auth)
-    for args, words in [(["--config", str(crypt)], "tls-crypt"),
+    typo = tmp_path / "typo.ovpn"
+    typo.write_text(open(conf).read() + "remote-cert-tsl server\n")
+    for args, words in [(["--config", str(typo)], "remote-cert-tsl"),
                         (["--config", conf, "--remote", "nohost"], "HOST:PORT"),
                         (["--config", conf, "--certs", str(tmp_path)], "no NAME.crt"),
                         (["--config", conf, "--tls-groups", "NOPE"], "--tls-groups"),

@@ -1,0 +1,389 @@
+"""Certificate chain verification without a hostname, for the MicroPython TLS engine.
+
+MicroPython's ``tls`` cannot verify a server's chain without checking a hostname:
+``wrap_socket`` refuses ``CERT_REQUIRED`` without ``server_hostname`` (and mbedTLS
+3.6.3 on refuses it too), and the verify callback gets each certificate and its depth
+but not mbedTLS's verdict. OpenVPN checks no hostname. So the client's mbedTLS session
+runs with ``CERT_NONE`` and this module verifies the chain from the server's
+Certificate message before mbedTLS reads it; mbedTLS then checks the
+ServerKeyExchange signature with that very leaf's key, which binds the session to it.
+
+What is checked, as mbedTLS's default profile does: each certificate's signature by
+its issuer up to a trusted CA (intermediates from the message), the validity period
+of every certificate against the device's date, that issuers are CAs (basicConstraints
+cA, keyUsage keyCertSign when present, pathLenConstraint). Signatures: ECDSA on P-256
+or P-384 and RSA PKCS#1 v1.5 (>= 2048 bits) with SHA-256, or SHA-384/512 where
+``hashlib`` has them; SHA-1 and MD5 are refused, as by mbedTLS's default profile.
+Failures raise RemoteProtocolError("certificate verify failed: ...").
+"""
+
+import hashlib
+
+from ._compat import TYPE_CHECKING, const
+from .certinfo import _children, _expect, _tlv
+from .errors import RemoteProtocolError
+
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+MAX_DEPTH = const(6)
+_SEQ = const(0x30)
+_INT = const(0x02)
+_BITS = const(0x03)
+_OID = const(0x06)
+_BOOL = const(0x01)
+_UTC = const(0x17)
+_GEN = const(0x18)
+_EXPLICIT0 = const(0xA0)
+_EXPLICIT3 = const(0xA3)
+
+_OID_EC_KEY = b"\x2a\x86\x48\xce\x3d\x02\x01"
+_OID_RSA_KEY = b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01"
+_OID_P256 = b"\x2a\x86\x48\xce\x3d\x03\x01\x07"
+_OID_P384 = b"\x2b\x81\x04\x00\x22"
+_OID_BASIC = b"\x55\x1d\x13"
+_OID_KU = b"\x55\x1d\x0f"
+# signature algorithm -> (kind, hash name)
+_SIG_ALGS = {
+    b"\x2a\x86\x48\xce\x3d\x04\x03\x02": ("ecdsa", "sha256"),
+    b"\x2a\x86\x48\xce\x3d\x04\x03\x03": ("ecdsa", "sha384"),
+    b"\x2a\x86\x48\xce\x3d\x04\x03\x04": ("ecdsa", "sha512"),
+    b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0b": ("rsa", "sha256"),
+    b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0c": ("rsa", "sha384"),
+    b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0d": ("rsa", "sha512"),
+}
+# DER DigestInfo prefixes of PKCS#1 v1.5 (RFC 8017, 9.2 note 1)
+_DIGEST_INFO = {
+    "sha256": b"\x30\x31\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x01\x05\x00\x04\x20",
+    "sha384": b"\x30\x41\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x02\x05\x00\x04\x30",
+    "sha512": b"\x30\x51\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x03\x05\x00\x04\x40",
+}
+
+# curves: (p, n, Gx, Gy); a = p - 3 for both (the doubling below relies on it)
+_CURVES = {
+    _OID_P256: (0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF,
+                0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+                0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+                0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5),
+    _OID_P384: (0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFFFF0000000000000000FFFFFFFF,
+                0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973,
+                0xAA87CA22BE8B05378EB1C71EF320AD746E1D3B628BA79B9859F741E082542A385502F25DBF55296C3A545E3872760AB7,
+                0x3617DE4A96262C6F5D9E98BF9292DC29F8F41DBD289A147CE9DA3113B5F0B8C00A60B1CE1D7E819D7A431D7C90EA0E5F),
+}
+_CURVE_B = {
+    _OID_P256: 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
+    _OID_P384: 0xB3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF,
+}
+
+
+def _bits(x: int) -> int:
+    """x.bit_length() (MicroPython's int has none)."""
+    if x <= 0:
+        return 0
+    h = "%x" % x
+    return (len(h) - 1) * 4 + (0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4)[int(h[0], 16)]
+
+
+def utc_seconds(y: int, m: int, d: int, hh: int = 0, mi: int = 0, ss: int = 0) -> int:
+    """Unix seconds of a UTC date (proleptic Gregorian; H. Hinnant's days_from_civil)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    return days * 86400 + hh * 3600 + mi * 60 + ss
+
+
+def _fail(why: str) -> "NoReturn":
+    raise RemoteProtocolError("certificate verify failed: " + why)
+
+
+def _time(der: bytes, item: tuple) -> int:
+    tag, vs, ve = item
+    text = der[vs:ve]
+    try:
+        s = text.decode()
+        if tag == _UTC and len(s) == 13 and s[12] == "Z":
+            y = int(s[0:2])
+            y += 2000 if y < 50 else 1900
+            rest = s[2:12]
+        elif tag == _GEN and len(s) == 15 and s[14] == "Z":
+            y = int(s[0:4])
+            rest = s[4:14]
+        else:
+            raise ValueError
+        return utc_seconds(y, int(rest[0:2]), int(rest[2:4]), int(rest[4:6]), int(rest[6:8]), int(rest[8:10]))
+    except (ValueError, UnicodeError):
+        raise RemoteProtocolError("DER: bad certificate time %r" % text)
+
+
+class Cert:
+    """The parts of one DER certificate that chain verification needs."""
+
+    def __init__(self, der: bytes) -> None:
+        der = bytes(der)
+        self.der = der
+        cert = _expect(_tlv(der, 0, len(der)), _SEQ, "certificate")
+        if cert[2] != len(der):
+            raise RemoteProtocolError("DER: bytes after the certificate")
+        parts = _children(der, cert[1], cert[2])
+        if len(parts) != 3:
+            raise RemoteProtocolError("DER: certificate is not tbs, algorithm, signature")
+        tbs_item = _expect(parts[0], _SEQ, "tbsCertificate")
+        self.tbs = der[cert[1]:tbs_item[2]]  # the first element, with its header: what was signed
+        alg = _children(der, *_expect(parts[1], _SEQ, "signatureAlgorithm")[1:])
+        self.sig_alg = der[alg[0][1]:alg[0][2]] if alg and alg[0][0] == _OID else b""
+        sig = _expect(parts[2], _BITS, "signatureValue")
+        if sig[2] - sig[1] < 2 or der[sig[1]] != 0:
+            raise RemoteProtocolError("DER: signature BIT STRING with unused bits")
+        self.signature = der[sig[1] + 1:sig[2]]
+        tbs = _children(der, tbs_item[1], tbs_item[2])
+        if tbs and tbs[0][0] == _EXPLICIT0:
+            tbs = tbs[1:]
+        if len(tbs) < 6:
+            raise RemoteProtocolError("DER: tbsCertificate too short")
+        inner = _children(der, *_expect(tbs[1], _SEQ, "signature")[1:])
+        if not inner or der[inner[0][1]:inner[0][2]] != self.sig_alg:
+            _fail("the certificate's two signature algorithms differ")
+        self.issuer = der[tbs[2][1]:tbs[2][2]]
+        validity = _children(der, *_expect(tbs[3], _SEQ, "validity")[1:])
+        if len(validity) != 2:
+            raise RemoteProtocolError("DER: validity is not two times")
+        self.not_before = _time(der, validity[0])
+        self.not_after = _time(der, validity[1])
+        self.subject = der[tbs[4][1]:tbs[4][2]]
+        self._key(der, _expect(tbs[5], _SEQ, "subjectPublicKeyInfo"))
+        self.is_ca = False
+        self.path_len = -1  # none
+        self.key_usage = -1  # no extension
+        for item in tbs[6:]:
+            if item[0] == _EXPLICIT3:
+                exts = _expect(_tlv(der, item[1], item[2]), _SEQ, "extensions")
+                for ext in _children(der, exts[1], exts[2]):
+                    self._extension(der, _expect(ext, _SEQ, "extension"))
+
+    def _key(self, der: bytes, spki: tuple) -> None:
+        kids = _children(der, spki[1], spki[2])
+        if len(kids) != 2 or kids[1][0] != _BITS or der[kids[1][1]] != 0:
+            raise RemoteProtocolError("DER: malformed subjectPublicKeyInfo")
+        alg = _children(der, *_expect(kids[0], _SEQ, "key algorithm")[1:])
+        oid = der[alg[0][1]:alg[0][2]] if alg and alg[0][0] == _OID else b""
+        key = der[kids[1][1] + 1:kids[1][2]]
+        self.key_type = None  # type: str | None
+        if oid == _OID_EC_KEY and len(alg) == 2 and alg[1][0] == _OID:
+            curve = der[alg[1][1]:alg[1][2]]
+            params = _CURVES.get(curve)
+            size = (_bits(params[0]) + 7) // 8 if params else 0
+            if params and len(key) == 1 + 2 * size and key[0] == 4:
+                self.key_type = "ec"
+                self.curve = curve
+                self.point = (int.from_bytes(key[1:1 + size], "big"), int.from_bytes(key[1 + size:], "big"))
+        elif oid == _OID_RSA_KEY:
+            seq = _children(der, *_expect(_tlv(der, kids[1][1] + 1, kids[1][2]), _SEQ, "RSA key")[1:])
+            if len(seq) == 2 and seq[0][0] == _INT and seq[1][0] == _INT:
+                self.key_type = "rsa"
+                self.modulus = int.from_bytes(der[seq[0][1]:seq[0][2]], "big")
+                self.exponent = int.from_bytes(der[seq[1][1]:seq[1][2]], "big")
+
+    def _extension(self, der: bytes, ext: tuple) -> None:
+        kids = _children(der, ext[1], ext[2])
+        if not kids or kids[0][0] != _OID:
+            raise RemoteProtocolError("DER: extension without OID")
+        oid = der[kids[0][1]:kids[0][2]]
+        value = kids[-1]
+        if oid == _OID_BASIC:
+            seq = _expect(_tlv(der, value[1], value[2]), _SEQ, "basicConstraints")
+            for tag, vs, ve in _children(der, seq[1], seq[2]):
+                if tag == _BOOL:
+                    self.is_ca = ve > vs and der[vs] != 0
+                elif tag == _INT:
+                    self.path_len = int.from_bytes(der[vs:ve], "big")
+        elif oid == _OID_KU:
+            tag, vs, ve = _tlv(der, value[1], value[2])
+            if tag != _BITS or ve <= vs:
+                raise RemoteProtocolError("DER: malformed keyUsage")
+            self.key_usage = der[vs + 1] if ve > vs + 1 else 0
+
+    def name(self) -> str:
+        """The subject CN for messages."""
+        from .certinfo import CertInfo
+
+        try:
+            return CertInfo(self.der).common_name or "(no CN)"
+        except RemoteProtocolError:
+            return "(unreadable subject)"
+
+
+def _digest(name: str, data: bytes) -> bytes:
+    h = getattr(hashlib, name, None)
+    if h is None:
+        _fail("this MicroPython's hashlib has no %s to check the signature with" % name)
+    return h(data).digest()
+
+
+def _ec_add(p: int, X1: int, Y1: int, Z1: int, X2: int, Y2: int, Z2: int) -> tuple:
+    if not Z1:
+        return X2, Y2, Z2
+    if not Z2:
+        return X1, Y1, Z1
+    z1z1 = Z1 * Z1 % p
+    z2z2 = Z2 * Z2 % p
+    u1 = X1 * z2z2 % p
+    u2 = X2 * z1z1 % p
+    s1 = Y1 * Z2 * z2z2 % p
+    s2 = Y2 * Z1 * z1z1 % p
+    h = (u2 - u1) % p
+    r = (s2 - s1) % p
+    if not h:
+        if r:
+            return 0, 1, 0
+        return _ec_double(p, X1, Y1, Z1)
+    hh = h * h % p
+    hhh = h * hh % p
+    v = u1 * hh % p
+    X3 = (r * r - hhh - 2 * v) % p
+    return X3, (r * (v - X3) - s1 * hhh) % p, Z1 * Z2 * h % p
+
+
+def _ec_double(p: int, X: int, Y: int, Z: int) -> tuple:
+    if not Y or not Z:
+        return 0, 1, 0
+    yy = Y * Y % p
+    s = 4 * X * yy % p
+    zz = Z * Z % p
+    m = 3 * (X - zz) * (X + zz) % p  # a = -3
+    X3 = (m * m - 2 * s) % p
+    return X3, (m * (s - X3) - 8 * yy * yy) % p, 2 * Y * Z % p
+
+
+def _on_curve(curve: bytes, x: int, y: int) -> bool:
+    p = _CURVES[curve][0]
+    return 0 <= x < p and 0 <= y < p and (y * y - (x * x * x - 3 * x + _CURVE_B[curve])) % p == 0
+
+
+def ecdsa_verify(curve: bytes, point: tuple, digest: bytes, sig_der: bytes) -> bool:
+    """ECDSA verification (SEC 1, 4.1.4) of a DER signature over ``digest``."""
+    p, n, gx, gy = _CURVES[curve]
+    seq = _expect(_tlv(sig_der, 0, len(sig_der)), _SEQ, "ECDSA signature")
+    rs = _children(sig_der, seq[1], seq[2])
+    if seq[2] != len(sig_der) or len(rs) != 2 or rs[0][0] != _INT or rs[1][0] != _INT:
+        return False
+    r = int.from_bytes(sig_der[rs[0][1]:rs[0][2]], "big")
+    s = int.from_bytes(sig_der[rs[1][1]:rs[1][2]], "big")
+    if not (0 < r < n and 0 < s < n) or not _on_curve(curve, point[0], point[1]):
+        return False
+    e = int.from_bytes(digest, "big")
+    shift = 8 * len(digest) - _bits(n)
+    if shift > 0:
+        e >>= shift
+    w = pow(s, n - 2, n)
+    u1 = e * w % n
+    u2 = r * w % n
+    qx, qy = point
+    both = _ec_add(p, gx, gy, 1, qx, qy, 1)
+    table = ((0, 1, 0), (gx, gy, 1), (qx, qy, 1), both)
+    X, Y, Z = 0, 1, 0
+    for i in range(max(_bits(u1), _bits(u2)) - 1, -1, -1):  # Shamir's trick
+        X, Y, Z = _ec_double(p, X, Y, Z)
+        k = ((u1 >> i) & 1) | (((u2 >> i) & 1) << 1)
+        if k:
+            t = table[k]
+            X, Y, Z = _ec_add(p, X, Y, Z, t[0], t[1], t[2])
+    if not Z:
+        return False
+    zi = pow(Z, p - 2, p)
+    return X * zi * zi % p % n == r
+
+
+def rsa_verify(modulus: int, exponent: int, hash_name: str, digest: bytes, sig: bytes) -> bool:
+    """RSASSA-PKCS1-v1_5 verification (RFC 8017, 8.2.2)."""
+    k = (_bits(modulus) + 7) // 8
+    if len(sig) != k:
+        return False
+    s = int.from_bytes(sig, "big")
+    if s >= modulus:
+        return False
+    em = pow(s, exponent, modulus).to_bytes(k, "big")
+    t = _DIGEST_INFO[hash_name] + digest
+    return em == b"\x00\x01" + b"\xff" * (k - len(t) - 3) + b"\x00" + t
+
+
+def check_signature(cert: Cert, issuer: Cert) -> bool:
+    """True if ``issuer``'s key signed ``cert``."""
+    alg = _SIG_ALGS.get(cert.sig_alg)
+    if alg is None:
+        _fail("certificate %s is signed with an algorithm this device does not accept (SHA-1, MD5 or unknown)"
+              % cert.name())
+    kind, hash_name = alg
+    digest = _digest(hash_name, cert.tbs)
+    if kind == "ecdsa":
+        if issuer.key_type != "ec":
+            return False
+        return ecdsa_verify(issuer.curve, issuer.point, digest, cert.signature)
+    if issuer.key_type != "rsa":
+        return False
+    if _bits(issuer.modulus) < 2048:
+        _fail("issuer %s has an RSA key of %d bits (at least 2048)" % (issuer.name(), _bits(issuer.modulus)))
+    return rsa_verify(issuer.modulus, issuer.exponent, hash_name, digest, cert.signature)
+
+
+def _check_time(cert: Cert, now: int) -> None:
+    if now < cert.not_before:
+        _fail("The certificate validity starts in the future (%s)" % cert.name())
+    if now > cert.not_after:
+        _fail("The certificate validity has expired (%s)" % cert.name())
+
+
+def _can_issue(cert: Cert, below: int) -> bool:
+    if not cert.is_ca:
+        return False
+    if cert.key_usage >= 0 and not cert.key_usage & 0x04:  # keyCertSign (bit 5 from the left)
+        return False
+    return cert.path_len < 0 or cert.path_len >= below
+
+
+def verify_chain(chain: list, trusted: list, now: int) -> Cert:
+    """Verify ``chain`` (DER certificates, leaf first, as a TLS Certificate message
+    sends them) up to one of ``trusted`` (DER CA certificates) at Unix time ``now``.
+    Returns the leaf; raises RemoteProtocolError("certificate verify failed: ...")."""
+    if not chain:
+        _fail("the server sent no certificate")
+    certs = [Cert(d) for d in chain]
+    anchors = [Cert(d) for d in trusted]
+    cur = certs[0]
+    _check_time(cur, now)
+    for depth in range(MAX_DEPTH):
+        for ca in anchors:
+            if ca.subject == cur.issuer and _can_issue(ca, depth) and check_signature(cur, ca):
+                _check_time(ca, now)
+                return certs[0]
+        nxt = None
+        for c in certs[1:]:
+            if c is not cur and c.subject == cur.issuer and _can_issue(c, depth) and check_signature(cur, c):
+                nxt = c
+                break
+        if nxt is None:
+            _fail("The certificate is not correctly signed by the trusted CA (%s)" % cur.name())
+        _check_time(nxt, now)
+        cur = nxt
+    _fail("certificate chain longer than %d" % MAX_DEPTH)
+
+
+def chain_from_message(msg: bytes) -> list:
+    """The DER certificates of a TLS 1.2 Certificate handshake message, leaf first."""
+    if len(msg) < 7:
+        raise RemoteProtocolError("TLS Certificate message too short")
+    total = int.from_bytes(msg[4:7], "big")
+    if total + 7 != len(msg):
+        raise RemoteProtocolError("malformed TLS Certificate message")
+    out = []
+    pos = 7
+    while pos < len(msg):
+        if pos + 3 > len(msg):
+            raise RemoteProtocolError("malformed TLS Certificate message")
+        n = int.from_bytes(msg[pos:pos + 3], "big")
+        if n == 0 or pos + 3 + n > len(msg):
+            raise RemoteProtocolError("malformed TLS Certificate message")
+        out.append(msg[pos + 3:pos + 3 + n])
+        pos += 3 + n
+    return out

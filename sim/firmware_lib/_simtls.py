@@ -1,0 +1,151 @@
+"""``tls`` for a simulated rp2 board: the unix port's mbedTLS, charged to the GC heap.
+
+On rp2 stock firmware mbedTLS allocates from the GC heap (MICROPY_TRACKED_ALLOC);
+the unix port's allocates with libc calloc, outside it. Each call into ``tls`` here
+runs with the LD_PRELOAD shim (sim/ovpnkx_shim.c) counting the libc bytes mbedTLS
+allocates and frees; after the call the sim holds that many bytes of the GC heap
+(``bytearray`` ballast, at the chip's scale: ``chip_bytes_per_host_byte`` of the
+board profile, in host heap units), and first checks that the call's peak would
+have fitted. An allocation that fails raises OSError(ENOMEM), as mbedTLS's
+MBEDTLS_ERR_SSL_ALLOC_FAILED does on the board.
+
+Frees that happen outside a call (an SSLContext's finaliser during a collection)
+are noticed at the next call or ``gc.collect()``.
+"""
+
+import os
+
+import tls as _tls
+
+import simboard
+
+PROTOCOL_TLS_CLIENT = _tls.PROTOCOL_TLS_CLIENT
+PROTOCOL_TLS_SERVER = _tls.PROTOCOL_TLS_SERVER
+CERT_NONE = _tls.CERT_NONE
+CERT_OPTIONAL = _tls.CERT_OPTIONAL
+CERT_REQUIRED = _tls.CERT_REQUIRED
+MBEDTLS_VERSION = _tls.MBEDTLS_VERSION
+
+_CHUNK = 512
+_ENOMEM = 12
+_scale = simboard.mbedtls_scale()  # host heap bytes per libc byte
+_ballast = []
+
+
+def _shim(cmd):
+    return os.getenv("OVPNKX_SHIM:" + cmd)
+
+
+def charged() -> int:
+    """Host heap bytes now held for mbedTLS."""
+    return len(_ballast) * _CHUNK
+
+
+def _hold(n_bytes):
+    want = (int(n_bytes * _scale) + _CHUNK - 1) // _CHUNK
+    del _ballast[want:]
+    while len(_ballast) < want:
+        _ballast.append(bytearray(_CHUNK))
+
+
+def _settle(answer):
+    live, peak = (int(x) for x in answer.split())
+    try:
+        _hold(peak)  # the call's high-water mark had to fit, all at once
+        _hold(live)
+    except MemoryError:
+        _hold(0)
+        resync()  # a collection may have freed older mbedTLS memory
+        try:
+            _hold(peak)
+            _hold(live)
+        except MemoryError:
+            _hold(min(live, charged()))
+            raise OSError(_ENOMEM)
+
+
+def resync():
+    """Hold what mbedTLS has now (after frees outside a call)."""
+    answer = _shim("q")
+    if answer:
+        live = int(answer.split()[0])
+        try:
+            _hold(live)
+        except MemoryError:
+            raise OSError(_ENOMEM)
+
+
+def _call(fn, *args, **kw):
+    _shim("on")
+    try:
+        result = fn(*args, **kw)
+    finally:
+        answer = _shim("off")
+        if answer:
+            _settle(answer)
+    return result
+
+
+class SSLSocket:
+    def __init__(self, sock):
+        self._s = sock
+
+    def read(self, *args):
+        return _call(self._s.read, *args)
+
+    def readinto(self, *args):
+        return _call(self._s.readinto, *args)
+
+    def readline(self, *args):
+        return _call(self._s.readline, *args)
+
+    def write(self, data):
+        return _call(self._s.write, data)
+
+    def close(self):
+        return _call(self._s.close)
+
+    def setblocking(self, flag):
+        return self._s.setblocking(flag)
+
+    def cipher(self):
+        return self._s.cipher()
+
+    def __getattr__(self, name):
+        return getattr(self._s, name)
+
+
+class SSLContext:
+    def __init__(self, protocol):
+        self._c = _call(_tls.SSLContext, protocol)
+
+    @property
+    def verify_mode(self):
+        return self._c.verify_mode
+
+    @verify_mode.setter
+    def verify_mode(self, value):
+        self._c.verify_mode = value
+
+    @property
+    def verify_callback(self):
+        return self._c.verify_callback
+
+    @verify_callback.setter
+    def verify_callback(self, value):
+        self._c.verify_callback = value
+
+    def load_cert_chain(self, cert, key):
+        return _call(self._c.load_cert_chain, cert, key)
+
+    def load_verify_locations(self, cadata):
+        return _call(self._c.load_verify_locations, cadata)
+
+    def get_ciphers(self):
+        return self._c.get_ciphers()
+
+    def set_ciphers(self, ciphers):
+        return _call(self._c.set_ciphers, ciphers)
+
+    def wrap_socket(self, sock, **kw):
+        return SSLSocket(_call(self._c.wrap_socket, sock, **kw))

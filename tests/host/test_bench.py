@@ -1,0 +1,63 @@
+"""`make bench` cannot rot: each section (bench/bench_*.py, found as bench/run.py finds
+them, so sections added later are covered) runs in its quick mode, succeeds, and
+leaves no process behind.
+
+Every process a benchmark starts inherits a token in its environment; after the run
+no live process may carry it (those found are listed, then killed)."""
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SECTIONS = sorted(os.path.basename(p)[len("bench_"):-len(".py")]
+                  for p in glob.glob(os.path.join(ROOT, "bench", "bench_*.py")))
+
+
+def _carrying(token: bytes) -> dict:
+    """pid -> command line of the live processes whose environment holds ``token``."""
+    found = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % name, "rb") as f:
+                if token not in f.read():
+                    continue
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                found[int(name)] = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return found
+
+
+def test_every_section_is_collected():
+    assert {"board", "datachannel", "entropy", "handshake"} <= set(SECTIONS)
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_bench_section_quick(section):
+    token = uuid.uuid4().hex
+    env = dict(os.environ, OVPNKX_BENCH_TOKEN=token)
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "run.py"), "--quick", "--only", section],
+                          env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    left = _carrying(("OVPNKX_BENCH_TOKEN=" + token).encode())
+    deadline = time.monotonic() + 3
+    while left and time.monotonic() < deadline:  # a process that was already exiting
+        time.sleep(0.1)
+        left = _carrying(("OVPNKX_BENCH_TOKEN=" + token).encode())
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    out = proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0 and "FAILED" not in proc.stdout, out
+    assert not left, "section %s left processes behind: %s" % (section, left)
+    print(proc.stdout.strip().splitlines()[-1])
