@@ -92,6 +92,7 @@ class Negotiation:
             options = list(cfg.push_options) + ["ping %d" % ping_s, "ping-restart %d" % restart_s]
             if self.push_hook is not None:
                 options.extend(self.push_hook())
+                self.push_hook = None  # used once (the reply is kept); the hook may refer to the session
             if self.peer_id is not None:
                 options.append("peer-id %d" % self.peer_id)
             options.append("cipher %s" % self.cipher)

@@ -11,6 +11,7 @@ OCC EXIT. ``Fleet.run`` reports progress and, at the end, what happened.
 """
 
 import copy
+import gc
 import json
 import os
 import resource
@@ -442,6 +443,11 @@ def worker_main(plan: Plan, cfg, indices: list, concurrency: int, identities, co
         conn.send(record)
 
     fleet = Fleet(plan, cfg, indices, concurrency, identities, report, conn, groups)
+    # as serve does: no automatic full collections (they would stall every device), the
+    # devices' sessions are freed by reference counting; a run is short, one collection ends it
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(700, 10, 1 << 30)
     try:
         conn.send(fleet.run())
     except BrokenPipeError:

@@ -14,6 +14,8 @@ errors do not count; the fingerprint decides. ``tls_version_min``/``_max``,
 translated) and ``tls_ciphersuites`` (TLS 1.3) restrict the handshake.
 """
 
+import weakref
+
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
@@ -69,7 +71,8 @@ def cipher_list_error(directive: str, value: str) -> "str | None":
 
 def _verify_dispatch(conn, cert, errnum, depth, ok) -> bool:
     """OpenSSL's verify callback of a shared context: the engine of ``conn`` decides."""
-    return conn.get_app_data()._verify(conn, cert, errnum, depth, ok)
+    engine = conn.get_app_data()()  # a weak reference: no cycle between engine and connection
+    return engine is not None and engine._verify(conn, cert, errnum, depth, ok)
 
 
 class OpenSslContext:
@@ -204,7 +207,7 @@ class OpenSslEngine:
         self._peer = context.peer
         self._ca_less = context.ca_less
         self._conn = SSL.Connection(context._ctx, None)
-        self._conn.set_app_data(self)
+        self._conn.set_app_data(weakref.ref(self))
         if identity is not None:
             self._conn.use_certificate(identity[0])
             self._conn.use_privatekey(identity[1])
@@ -315,10 +318,8 @@ class OpenSslEngine:
         return self._records.pop(0) if self._records else b""
 
     def free(self) -> None:
-        """Let OpenSSL free this session now (the connection refers back to its engine)."""
-        conn = getattr(self, "_conn", None)
-        if conn is not None:
-            conn.set_app_data(None)
+        """Let OpenSSL free this session now, even while the engine object lives on."""
+        if getattr(self, "_conn", None) is not None:
             del self._conn
         self._records = []
 

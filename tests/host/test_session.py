@@ -479,3 +479,42 @@ def test_server_releasing_tls_engines_keeps_working(pkis, secrets):
     pair.run_until(lambda: pair.server.stats["pings_received"] >= before + 2)
     assert pair.server.stats["pings_received"] >= before + 2 and not pair.server.closed
     _assert_no_secrets(pair, secrets)
+
+
+def test_ended_sessions_leave_no_reference_cycles(pkis):
+    """A server with thousands of sessions runs without full garbage collections (each
+    would stop every session for a while), so an ended session must be freed by
+    reference counting alone: no cycle through its TLS engine or its push hook."""
+    import gc
+
+    from ovpnkx_host.tls_openssl import OpenSslContext
+
+    pki = pkis[0]
+    # one TLS context per side, as serve and load keep them (a context is long-lived)
+    server_ctx = OpenSslContext(True, _read(pki.ca), _read(pki.server_cert), _read(pki.server_key), "client")
+    client_ctx = OpenSslContext(False, _read(pki.ca), _read(pki.client_cert), _read(pki.client_key), "server")
+    pair = Pair(pki)
+    pair.server_cfg.release_tls = True
+    server = sessmod.Session(pair.server_cfg, DeterministicEntropy(b"seed/server"), pair.crypto,
+                             server_ctx.engine, 0, push_hook=lambda s: ["ifconfig 10.8.0.2 255.255.255.0"])
+    pair.server = server
+    pair.client = sessmod.Session(pair.client_cfg, DeterministicEntropy(b"seed/client"), pair.crypto,
+                                  client_ctx.engine, 0)
+    _pings_both_ways(pair, 1)
+    pair.client.renegotiate(pair.now)
+    pair.run_until(lambda: pair.client.primary == 1 and pair.server.primary == 1)
+    pair.client.close(pair.now)
+    pair.step()
+    assert pair.server.closed and pair.client.closed
+    gc.collect()
+    gc.disable()
+    try:
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        del pair, server
+        found = gc.collect()
+        cyclic = [type(o).__name__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert found == 0, cyclic
