@@ -48,7 +48,6 @@ class KeyStateChannel:
         self.keys_generated = False
         self.peer_km2 = None  # type: Any
         self.messages = []  # type: list  # control messages received, in order
-        self.late_messages = 0  # control records that arrived after release_tls (acked, dropped)
         self._reset_id = -1
         # tls-crypt-v2 client asked to resend its wrapped key (WKc, this many bytes):
         # the first control message after the reset goes as P_CONTROL_WKC_V1, shorter by it
@@ -85,24 +84,8 @@ class KeyStateChannel:
         self.state.handle(ks.EV_KEY_SENT)
         self._flush_tls()
 
-    def release_tls(self) -> None:
-        """Free the TLS engine: this key_state's exchange is over.
-
-        A server holding many idle sessions keeps only what the data channel and
-        the reliable layer need. The reliable layer stays: a control packet that
-        still arrives on this key_state is acked (so the peer stops resending)
-        and its TLS bytes are dropped, counted in ``late_messages``.
-        """
-        tls, self.tls = self.tls, None
-        free = getattr(tls, "free", None)
-        if free is not None:
-            free()
-
     def write_message(self, text: str) -> None:
         """Send a NUL-terminated control message (one TLS record)."""
-        if self.tls is None:
-            raise LocalProtocolError("control message after the TLS engine of key_id %d was released"
-                                     % self.key_id)
         if not self.handshake_done:
             raise LocalProtocolError("control message before the TLS handshake completed")
         self.tls.write(text.encode() + b"\x00")
@@ -124,8 +107,7 @@ class KeyStateChannel:
                 if not self.peer_reset_seen:
                     raise RemoteProtocolError("%s before the peer's reset" % pk.OPCODE_NAMES[opcode])
                 if self.tls is None:
-                    self.late_messages += 1
-                    continue
+                    continue  # released (Session, release_tls): acked by the reliable layer, dropped
                 self.tls.feed(payload)
             elif opcode in (pk.P_CONTROL_HARD_RESET_CLIENT_V2, pk.P_CONTROL_HARD_RESET_SERVER_V2,
                             pk.P_CONTROL_HARD_RESET_CLIENT_V3, pk.P_CONTROL_SOFT_RESET_V1):

@@ -340,9 +340,10 @@ class Session:
         for text in channel.pop_messages():
             self._on_message(channel, text, now_ms)
         self.log.note_state(channel, now_ms)
-        if self.config.release_tls and channel.keys_generated and channel.tls is not None \
-                and channel.reliable.all_acked():
-            channel.release_tls()  # the exchange is over and the peer has all of it
+        if self.config.release_tls and channel.keys_generated and channel.reliable.all_acked():
+            # the exchange is over and the peer has all of it: a server with many idle sessions
+            # frees the TLS engine; a late control packet on this key_state is acked and dropped
+            channel.tls = None
 
     def _our_key_method2(self, key_id: int) -> bytes:
         cfg = self.config

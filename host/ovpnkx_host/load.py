@@ -252,7 +252,11 @@ def _drive(args, plan: Plan, procs: list, conns: dict, sampler, mem_base: int, c
                 if plan.together:
                     hold_cpu = (now, cpu_now)
                     for c in conns:
-                        c.send({"cmd": "hold_until", "t": now + plan.hold_ms})
+                        if conns[c] not in finals:
+                            try:
+                                c.send({"cmd": "hold_until", "t": now + plan.hold_ms})
+                            except OSError:
+                                pass  # that process is done (all its devices ended)
             if stop["now"] and not stopped_sent:
                 stopped_sent = True
                 for c in conns:

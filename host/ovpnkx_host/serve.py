@@ -14,21 +14,18 @@ then one line per event (``--events`` picks which kinds).
 
 import argparse
 import asyncio
-import gc
 import json
 import os
-import signal
-import socket
 import sys
-import threading
-import time
 
 from ovpnkx.entropy import HostEntropy
 from ovpnkx.errors import LocalProtocolError
 from ovpnkx.tlswrap import parse_static_key
 
 from .configfile import load_config
-from .server import Server, TcpClient, UdpListener, server_admission, serve_serial
+from .eventwriter import EventWriter
+from .server import Server, server_admission, serve_serial
+from .workers import listeners, run_worker, supervise
 
 # `ovpnkx run` drives a Server over a serial line itself
 _serve_serial = serve_serial
@@ -59,116 +56,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baud", type=int, default=115200, help="serial line rate (default 115200)")
 
 
-def _now_ms() -> int:
-    return time.monotonic_ns() // 1_000_000
-
-
-class EventWriter:
-    """Event lines to stdout, written by a thread: a slow reader never stalls the sessions.
-
-    The event loop only appends lines to a buffer. A writer thread (one per
-    process, started on first use, so each forked worker has its own) writes
-    them out, each write at most PIPE_BUF bytes of whole lines, so the lines
-    of several workers sharing one pipe never interleave. When the reader
-    falls more than ``LIMIT`` bytes behind, further lines are dropped and
-    counted, and a ``dropped_events`` line says how many once it catches up.
-    Without an event loop (the supervisor) lines are written at once.
-    """
-
-    CHUNK = 4096
-    LIMIT = 16 << 20
-
-    def __init__(self, as_json: bool, kinds: "set | None", fd: int = 1) -> None:
-        self.as_json = as_json
-        self.kinds = kinds
-        self.fd = fd
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._pending: list = []
-        self._size = 0  # bytes pending or being written
-        self._dropped = 0
-        self._writing = False
-        self._owner = 0  # pid whose writer thread runs
-
-    def wants(self, kind: str) -> bool:
-        """Whether events of ``kind`` are printed (the server skips building the others)."""
-        return self.kinds is None or kind in self.kinds
-
-    def __call__(self, record: dict) -> None:
-        if self.kinds is not None and record.get("event") not in self.kinds:
-            return
-        line = ((json.dumps(record) if self.as_json else _text(record)) + "\n").encode()
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # no event loop to protect (the supervisor): at once
-            _write_all(self.fd, line)
-            return
-        with self._lock:
-            if self._size + len(line) > self.LIMIT:
-                self._dropped += 1
-                return
-            self._pending.append(line)
-            self._size += len(line)
-            if self._owner != os.getpid():
-                self._owner = os.getpid()
-                threading.Thread(target=self._run, name="events", daemon=True).start()
-            self._changed.notify_all()
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                while not self._pending and not self._dropped:
-                    self._changed.wait()
-                lines, self._pending = self._pending, []
-                dropped, self._dropped = self._dropped, 0
-                self._writing = True
-            if dropped:
-                lines.append((json.dumps({"event": "dropped_events", "count": dropped,
-                                          "reason": "stdout was read too slowly"}) + "\n").encode())
-            size = sum(len(x) for x in lines) - (len(lines[-1]) if dropped else 0)
-            self._write(lines)
-            with self._lock:
-                self._size -= size
-                self._writing = False
-                self._changed.notify_all()
-
-    def _write(self, lines: list) -> None:
-        chunk: list = []
-        size = 0
-        for line in lines:
-            if chunk and size + len(line) > self.CHUNK:
-                _write_all(self.fd, b"".join(chunk))
-                chunk, size = [], 0
-            chunk.append(line)
-            size += len(line)
-        if chunk:
-            _write_all(self.fd, b"".join(chunk))
-
-    def flush(self, timeout_s: float = 5.0) -> None:
-        """Wait (at most ``timeout_s``) until every line was written."""
-        deadline = time.monotonic() + timeout_s
-        with self._lock:
-            while (self._size or self._dropped or self._writing) and self._owner == os.getpid():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                self._changed.wait(left)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    while data:
-        try:
-            n = os.write(fd, data)
-        except BrokenPipeError:
-            return
-        data = data[n:]
-
-
-def _text(record: dict) -> str:
-    rest = ", ".join("%s=%s" % (k, v) for k, v in record.items() if k not in ("event", "peer", "at_ms"))
-    return "%-21s %-13s %s" % (record.get("peer", ""), record.get("event"), rest)
-
-
 def read_cookie_secret(path: str) -> bytes:
     """A shared cookie secret: hex text (>= 16 bytes) or an OpenVPN static key file."""
     with open(path) as f:
@@ -182,121 +69,6 @@ def read_cookie_secret(path: str) -> bytes:
     if len(secret) < 16:
         raise LocalProtocolError("%s: %d bytes; a cookie secret needs at least 16" % (path, len(secret)))
     return secret
-
-
-class Claims:
-    """duplicate-cn across workers: one datagram socket pair per worker.
-
-    Worker i reads ``inbox[i]``; announcing writes to every other worker's pair.
-    """
-
-    def __init__(self, workers: int) -> None:
-        self.pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM) for _ in range(workers)]
-        for a, b in self.pairs:
-            a.setblocking(False)
-            b.setblocking(False)
-        self.worker = 0
-
-    def announce(self, cn: str, at_ns: int) -> None:
-        """Tell the other workers that ``cn`` was accepted at ``at_ns``."""
-        msg = json.dumps([cn, at_ns]).encode()
-        for i, (send, _) in enumerate(self.pairs):
-            if i != self.worker:
-                try:
-                    send.send(msg)
-                except OSError:
-                    pass  # that worker is gone, or busy beyond its buffer: it keeps both
-
-    def listen(self, loop, server: Server) -> None:
-        """Close this worker's older sessions of every name another worker accepted."""
-        inbox = self.pairs[self.worker][1]
-
-        def readable() -> None:
-            while True:
-                try:
-                    cn, at_ns = json.loads(inbox.recv(65536))
-                except (BlockingIOError, ValueError):
-                    return
-                server.cn_claimed(cn, at_ns)
-
-        loop.add_reader(inbox.fileno(), readable)
-
-
-def _bind(kind: int, host: str, port: int, reuseport: bool) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, kind)
-    if kind == socket.SOCK_STREAM:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuseport:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    if kind == socket.SOCK_STREAM:
-        sock.listen(1024)
-    sock.setblocking(False)
-    return sock
-
-
-def _listeners(cfg, proto: str, port: int, workers: int, reuseport: bool) -> list:
-    """One (udp, tcp) socket pair per worker, all on one port (the first picks it when 0)."""
-    out = []
-    for _ in range(workers):
-        udp = tcp = None
-        if proto in ("udp", "both"):
-            udp = _bind(socket.SOCK_DGRAM, cfg.local, port, reuseport)
-            port = udp.getsockname()[1]
-        if proto in ("tcp", "both"):
-            tcp = _bind(socket.SOCK_STREAM, cfg.local, port, reuseport)
-            port = tcp.getsockname()[1]
-        out.append((udp, tcp))
-    return out
-
-
-FULL_GC_S = 600
-
-
-def young_gc_only(loop) -> None:
-    """Garbage collection for a process holding thousands of sessions.
-
-    A full collection walks every live object: with 5,000 sessions that stops
-    them all for about 0.1 s, and during a ramp Python runs one each time the
-    old objects grew by a quarter. Ended sessions are freed by reference
-    counting (their parts hold no cycles), so only young collections run on
-    their own; what exists at start is frozen, and a full collection runs every
-    FULL_GC_S seconds for whatever cycles remain.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(700, 10, 1 << 30)
-
-    def full() -> None:
-        gc.collect()
-        loop.call_later(FULL_GC_S, full)
-
-    loop.call_later(FULL_GC_S, full)
-
-
-async def _worker(cfg, ask_ekm: bool, emit, socks: tuple, admission, secret: bytes, worker: int,
-                  workers: int, claims, serial_link=None) -> None:
-    """One server process: its sockets, until SIGTERM or SIGINT."""
-    server = Server(cfg, ask_ekm, emit, admission, secret, worker, workers, claims)
-    loop = asyncio.get_running_loop()
-    young_gc_only(loop)
-    udp, tcp = socks
-    if udp is not None:
-        UdpListener(server, udp).start(loop)
-    if tcp is not None:
-        await loop.create_server(lambda: TcpClient(server), sock=tcp)
-    if serial_link is not None:
-        serve_serial(server, serial_link, loop)
-    if claims is not None:
-        claims.listen(loop, server)
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    server.close_all("server shutting down")
-    if serial_link is not None:
-        emit(dict(serial_link.stats(), event="serial_stats", peer="serial:" + serial_link.url))
-    await asyncio.sleep(0)  # the event writer's last pass
 
 
 def _parse_workers(text: str) -> int:
@@ -357,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             print("ovpnkx serve: cannot open %s: %s" % (args.serial, exc), file=sys.stderr)
             return 2
     try:
-        socks = _listeners(cfg, proto, port, workers, workers > 1 or args.reuseport)
+        socks = listeners(cfg, proto, port, workers, workers > 1 or args.reuseport)
     except OSError as exc:
         print("ovpnkx serve: cannot listen on %s:%d: %s" % (cfg.local, port, exc.strerror), file=sys.stderr)
         if link is not None:
@@ -376,82 +148,13 @@ def run(args: argparse.Namespace) -> int:
         if workers == 1:
             listening["pid"] = os.getpid()
             print(json.dumps(listening), flush=True)
-            asyncio.run(_worker(cfg, not args.no_ekm, emit, socks[0], admission, secret, 0, 1, None, link))
+            asyncio.run(run_worker(cfg, not args.no_ekm, emit, socks[0], admission, secret, 0, 1, None, link))
             emit.flush()
             return 0
-        return _supervise(cfg, not args.no_ekm, emit, socks, admission, secret, listening)
+        return supervise(cfg, not args.no_ekm, emit, socks, admission, secret, listening)
     finally:
         if link is not None:
             link.close()
         admission.close()
 
 
-def _supervise(cfg, ask_ekm: bool, emit: EventWriter, socks: list, admission, secret: bytes,
-               listening: dict) -> int:
-    """Fork one worker per socket pair; wait for them; SIGTERM/SIGINT stop them all.
-
-    A worker that dies is not restarted: a new socket would make the kernel
-    re-spread clients over the workers, and move sessions that are fine.
-    Its clients reconnect to the others; its share of the limits is given back.
-    """
-    workers = len(socks)
-    claims = Claims(workers)
-    children: dict = {}
-    for i, pair in enumerate(socks):
-        pid = os.fork()
-        if pid == 0:  # the worker
-            code = 0
-            try:
-                for j, other in enumerate(socks):
-                    if j != i:
-                        for s in other:
-                            if s is not None:
-                                s.close()
-                admission.worker = claims.worker = i
-                asyncio.run(_worker(cfg, ask_ekm, emit, pair, admission, secret, i, workers, claims))
-                emit.flush()
-            except BaseException:
-                import traceback
-                traceback.print_exc()
-                code = 1
-            finally:
-                os._exit(code)
-        children[pid] = i
-    for pair in socks:  # the workers own them: a socket left here would get its share of clients
-        for s in pair:
-            if s is not None:
-                s.close()
-    listening["pid"] = os.getpid()
-    listening["workers"] = workers
-    listening["worker_pids"] = sorted(children, key=lambda p: children[p])
-    print(json.dumps(listening), flush=True)
-    stopping = {"now": False}
-
-    def stop(signum, frame) -> None:
-        stopping["now"] = True
-        for pid in list(children):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    failed = False
-    while children:
-        try:
-            pid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-        worker = children.pop(pid, None)
-        if worker is None:
-            continue
-        if not stopping["now"]:
-            failed = True
-            had = admission.reclaim(worker)
-            code = os.waitstatus_to_exitcode(status)
-            emit({"event": "worker_exit", "worker": worker, "status": code, "clients": had,
-                  "reason": "worker %d exited (%s); its clients reconnect to the other workers"
-                            % (worker, "signal %d" % -code if code < 0 else "status %d" % code)})
-            emit.flush()
-    return 1 if failed and not stopping["now"] else 0

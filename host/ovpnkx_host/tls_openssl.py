@@ -317,12 +317,6 @@ class OpenSslEngine:
         """The plaintext of the next received TLS record, b"" when none."""
         return self._records.pop(0) if self._records else b""
 
-    def free(self) -> None:
-        """Let OpenSSL free this session now, even while the engine object lives on."""
-        if getattr(self, "_conn", None) is not None:
-            del self._conn
-        self._records = []
-
     def export_keying_material(self, label: bytes, length: int) -> bytes:
         """RFC 5705 exporter without context (OpenVPN's tls-ekm)."""
         if not self._complete:

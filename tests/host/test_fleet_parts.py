@@ -19,7 +19,8 @@ from ovpnkx_host.admission import Admission
 from ovpnkx_host.ifpool import IfconfigPool
 from ovpnkx_host.load import percentile
 from ovpnkx_host.loadgen import _missed, cause_of
-from ovpnkx_host.serve import EventWriter, read_cookie_secret
+from ovpnkx_host.eventwriter import EventWriter
+from ovpnkx_host.serve import read_cookie_secret
 from ovpnkx_host.timerheap import TimerHeap
 
 
