@@ -32,7 +32,7 @@ _serve_serial = serve_serial
 
 EVENT_KINDS = ("session", "state", "keys", "ping", "data", "message", "dropped", "decrypt_error", "closed",
                "refused", "limited", "warning", "worker_exit", "serial_error", "serial_stats",
-               "device", "dropped_events")
+               "device", "dropped_events", "udp_stats")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ openvpn keeps its active session until the new one has authenticated.
 """
 
 import asyncio
+import collections
 import json
 import time
 
@@ -413,19 +414,26 @@ class UdpListener:
     Each time it is readable it is drained (up to ``BATCH`` datagrams) before
     the loop turns to timers and other sockets: a burst of first contacts must
     not overflow the socket's receive buffer while the loop does one datagram
-    per pass. A datagram that finds the send buffer full is dropped, as a
-    network would drop it; the reliable layer or the next ping covers it.
+    per pass. When the send buffer is full (on loopback a datagram counts
+    against it until its receiver has read it: slow clients fill it), datagrams
+    wait in a queue of at most ``BACKLOG`` and go out as soon as the socket is
+    writable; only beyond that are they dropped, as a network would drop them.
     """
 
     BATCH = 64
+    BACKLOG = 4096
 
     def __init__(self, server: Server, sock) -> None:
         self.server = server
         self.sock = sock
+        self.loop = None  # type: asyncio.AbstractEventLoop | None
+        self.backlog = collections.deque()  # type: collections.deque
+        self.queued = self.dropped = 0
         server.udp = self
 
     def start(self, loop) -> None:
         """Read whenever the socket is readable."""
+        self.loop = loop
         loop.add_reader(self.sock.fileno(), self._readable)
 
     def _readable(self) -> None:
@@ -440,13 +448,43 @@ class UdpListener:
             server.datagram(addr, data)
 
     def sendto(self, data: bytes, addr) -> None:
-        """Send one datagram now, or drop it."""
+        """Send one datagram now, or queue it until the socket is writable."""
+        if self.backlog:
+            self._queue(data, addr)
+            return
         try:
             self.sock.sendto(data, addr)
         except (BlockingIOError, InterruptedError):
-            pass
+            self._queue(data, addr)
         except OSError:
             pass  # e.g. ICMP-reported trouble with that client: its session's timers decide
+
+    def _queue(self, data: bytes, addr) -> None:
+        if len(self.backlog) >= self.BACKLOG:
+            self.dropped += 1
+            return
+        if not self.backlog and self.loop is not None:
+            self.loop.add_writer(self.sock.fileno(), self._writable)
+        self.backlog.append((data, addr))
+        self.queued += 1
+
+    def _writable(self) -> None:
+        backlog, send = self.backlog, self.sock.sendto
+        while backlog:
+            data, addr = backlog[0]
+            try:
+                send(data, addr)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                pass
+            backlog.popleft()
+        if self.loop is not None:
+            self.loop.remove_writer(self.sock.fileno())
+
+    def stats(self) -> dict:
+        """Datagrams that waited for room in the send buffer, and those dropped."""
+        return {"queued": self.queued, "dropped": self.dropped}
 
 
 class TcpClient(asyncio.Protocol):

@@ -114,8 +114,10 @@ async def run_worker(cfg, ask_ekm: bool, emit, socks: tuple, admission, secret: 
     loop = asyncio.get_running_loop()
     young_gc_only(loop)
     udp, tcp = socks
+    listener = None
     if udp is not None:
-        UdpListener(server, udp).start(loop)
+        listener = UdpListener(server, udp)
+        listener.start(loop)
     if tcp is not None:
         await loop.create_server(lambda: TcpClient(server), sock=tcp)
     if serial_link is not None:
@@ -127,6 +129,8 @@ async def run_worker(cfg, ask_ekm: bool, emit, socks: tuple, admission, secret: 
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     server.close_all("server shutting down")
+    if listener is not None and (listener.queued or listener.dropped):
+        emit(dict(listener.stats(), event="udp_stats", reason="datagrams that found the send buffer full"))
     if serial_link is not None:
         emit(dict(serial_link.stats(), event="serial_stats", peer="serial:" + serial_link.url))
     await asyncio.sleep(0)  # the event writer's last pass
