@@ -221,3 +221,53 @@ def test_load_statistics():
     assert cause_of("TLS key negotiation failed to occur within 20 seconds (no answer from the peer)") == \
         "TLS key negotiation failed to occur within N seconds"
     assert cause_of("ping-restart: nothing from the peer for 60 s") == "ping-restart"
+
+
+def test_udp_datagrams_wait_for_a_full_send_buffer_instead_of_being_dropped():
+    """A send buffer that is full (EAGAIN): serve queues what it sends, bounded, in order,
+    and sends it when the socket is writable again."""
+    import socket
+
+    from ovpnkx_host.server import UdpListener
+
+    class _Server:
+        udp = None
+
+    class _FullSocket:
+        """A real UDP socket's descriptor (always writable) whose sendto is full until told."""
+
+        def __init__(self) -> None:
+            self.real = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.full = True
+            self.sent: list = []
+
+        def fileno(self) -> int:
+            return self.real.fileno()
+
+        def sendto(self, data: bytes, addr) -> int:
+            if self.full:
+                raise BlockingIOError(11, "full")
+            self.sent.append(data)
+            return len(data)
+
+    sock = _FullSocket()
+
+    async def run() -> UdpListener:
+        listener = UdpListener(_Server(), sock)  # type: ignore[arg-type]
+        listener.BACKLOG = 150
+        listener.start(asyncio.get_running_loop())
+        for i in range(200):
+            listener.sendto(b"%05d" % i, ("127.0.0.1", 9))
+        assert len(listener.backlog) == 150 and listener.dropped == 50 and not sock.sent
+        sock.full = False  # room again: the loop sees the socket writable
+        for _ in range(100):
+            if not listener.backlog:
+                break
+            await asyncio.sleep(0.01)
+        listener.sendto(b"later", ("127.0.0.1", 9))  # straight out once the queue is empty
+        return listener
+
+    listener = asyncio.run(run())
+    sock.real.close()
+    assert sock.sent == [b"%05d" % i for i in range(150)] + [b"later"]
+    assert listener.stats() == {"queued": 150, "dropped": 50}
