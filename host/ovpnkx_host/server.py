@@ -414,9 +414,8 @@ class UdpListener:
     Each time it is readable it is drained (up to ``BATCH`` datagrams) before
     the loop turns to timers and other sockets: a burst of first contacts must
     not overflow the socket's receive buffer while the loop does one datagram
-    per pass. When the send buffer is full (on loopback a datagram counts
-    against it until its receiver has read it: slow clients fill it), datagrams
-    wait in a queue of at most ``BACKLOG`` and go out as soon as the socket is
+    per pass. When the send buffer is full (EAGAIN), datagrams wait in a queue
+    of at most ``BACKLOG`` and go out, in order, as soon as the socket is
     writable; only beyond that are they dropped, as a network would drop them.
     """
 
