@@ -197,7 +197,8 @@ def test_event_writer_never_blocks_the_loop_and_writes_whole_lines():
     keys = [json.loads(x) for x in lines if b'"keys"' in x]
     dropped = [json.loads(x) for x in lines if b"dropped_events" in x]
     assert keys and not any(b'"ping"' in x for x in lines)  # filtered
-    assert len(dropped) == 1 and len(keys) + dropped[0]["count"] == 3000, (len(keys), dropped)
+    # every line is written or counted as dropped (once or in several notes, as the writer ran)
+    assert dropped and len(keys) + sum(d["count"] for d in dropped) == 3000, (len(keys), dropped)
     assert [k["peer"] for k in keys] == sorted((k["peer"] for k in keys), key=lambda p: int(p.split(":")[1]))
 
 
