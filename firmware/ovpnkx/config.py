@@ -85,7 +85,7 @@ class ClientConfig:
         self.password = None  # type: str | None
         self.comp_lzo = None  # type: str | None
         self.compress = None  # type: str | None
-        self.allow_compression = "asym"
+        self.allow_compression = "no"  # openvpn 2.6's default: stubs only, never compress
         self.comp_noadapt = False
         self.pull_filters = []  # type: list  # (accept|ignore, text): on options ovpnkx does not apply
         self.remote_random = False

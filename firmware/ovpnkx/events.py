@@ -2,7 +2,9 @@
 
 The session appends ``Event`` objects to an ``EventLog``; the caller drains them
 with ``Session.events()``. Reasons are written here, in one place, so that the
-text a user reads is easy to find and to keep free of secrets.
+text a user reads is easy to find and to keep free of secrets; the longest of
+them, the hints after a failed handshake, live in ``ovpnkx.hints``, which is
+loaded only when a session fails (a board's heap holds the code it imports).
 """
 
 from . import keystate as ks
@@ -69,41 +71,6 @@ class EventLog:
         for state in history[seen:]:
             self.add("state", now_ms, key_id=channel.key_id, state=ks.STATE_NAMES[state])
         self._reported[channel.key_id] = len(history)
-
-
-_WRAP_HINTS = {
-    "tls-auth": "check the tls-auth key and key-direction",
-    "tls-crypt": "check the tls-crypt key",
-    "tls-crypt-v2": "check the tls-crypt-v2 key (a client key must be made from the server's key)",
-}
-
-
-def hand_window_reason(hand_window_ms: int, channel: "Any", is_server: bool, p2mp: bool,
-                       wrap: "str | None", heard_peer: bool, last_drop: "str | None") -> str:
-    """Why the hand-window passed, with the likely cause where the state tells it.
-
-    ``channel`` is the key_state that ran out of time (None: none was ever opened),
-    ``wrap`` the control-channel protection ("tls-auth", "tls-crypt",
-    "tls-crypt-v2" or None), ``heard_peer`` whether any packet of the peer's
-    session was accepted.
-    """
-    why = "TLS key negotiation failed to occur within %d seconds" % (hand_window_ms // 1000)
-    if channel is None or channel.state.state <= ks.S_PRE_START:
-        hints = ["no answer from the peer"]
-        if wrap and not heard_peer:
-            # OpenVPN drops packets that fail tls-auth or tls-crypt without a word
-            hints.append("nothing authenticated ever arrived: " + _WRAP_HINTS.get(wrap, "check the %s key" % wrap))
-    elif channel.peer_km2 is None:
-        # TLS started, then silence: OpenVPN ends a handshake it refuses without an alert
-        hints = ["the peer went silent during the TLS handshake; it probably refused our certificate"
-                 " as expired, revoked or not signed by its CA, and its log says which"]
-    elif not is_server and p2mp:
-        hints = ["no PUSH_REPLY from the server"]
-    else:
-        hints = []
-    if last_drop:
-        hints.append("last dropped packet: %s" % last_drop)
-    return why + (" (%s)" % "; ".join(hints) if hints else "")
 
 
 def auth_failed_reason(text: str, sent_credentials: bool) -> str:

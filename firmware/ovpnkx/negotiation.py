@@ -41,6 +41,8 @@ class Negotiation:
         self.push_reply_text = None  # type: str | None
         self.push_sent = False
         self.next_push_request_ms = None  # type: int | None
+        self.framing = config.compression  # compress.Framing or None: configured, then pushed
+        self.cc_exit = False  # exit notification as an EXIT control message (protocol-flags cc-exit)
 
     def both_key_method2(self, channel: "Any", now_ms: int) -> bool:
         """Both key method 2 messages of ``channel`` are known; True: generate keys now."""
@@ -73,6 +75,7 @@ class Negotiation:
                     raise RemoteProtocolError("no common data cipher with the p2p server")
             both = cfg.iv_proto() & peer_proto
             self.tls_ekm = bool(both & pu.IV_PROTO_TLS_KEY_EXPORT)
+            self.cc_exit = bool(both & pu.IV_PROTO_CC_EXIT_NOTIFY)
             self.peer_id = pu.P2P_PEER_ID if both & pu.IV_PROTO_DATA_V2 else None
             return True
         self.send_push_request(channel, now_ms)
@@ -123,6 +126,11 @@ class Negotiation:
                 raise RemoteProtocolError("server pushed tls-ekm, which we did not ask for")
             self.tls_ekm = p.tls_ekm
             self.peer_id = p.peer_id
+            self.cc_exit = p.cc_exit
+            if [o for o in p.options if o.startswith("comp")]:  # comp-lzo, compress: loaded when pushed
+                from .compress import from_push
+
+                self.framing = from_push(p.options, self.framing)
             return True
         if text.startswith(pu.PUSH_REQUEST) and self.is_server:
             # once: the reply travels over the reliable TLS channel and cannot get lost

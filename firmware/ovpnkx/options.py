@@ -223,6 +223,16 @@ def parse(text: str, name: str, read_file: "Any", server: bool) -> ClientConfig:
     return cfg
 
 
+def _name_like(word: str) -> bool:
+    """True for what could be a directive's name (lower-case letters, digits, '-', '_')."""
+    if not 0 < len(word) <= 40:
+        return False
+    for c in word:
+        if not ("a" <= c <= "z" or "0" <= c <= "9" or c in "-_"):
+            return False
+    return True
+
+
 def _apply(cfg: ClientConfig, words: list, body: "str | None", read_file: "Any", lineno: int) -> None:
     """Run one directive through the policy; ValueError says why it is refused."""
     soft = cfg.forward_compatible
@@ -235,6 +245,10 @@ def _apply(cfg: ClientConfig, words: list, body: "str | None", read_file: "Any",
         soft = True
     d = words[0]
     kind, reason = classify(d, cfg.server)
+    if kind == "unknown" and not _name_like(d):
+        # a stray line of a key or certificate (outside its block) must not reach a log
+        raise ValueError("not a directive (a line of key or certificate data outside its <block>?); "
+                         "the line is not shown")
     if kind == "unknown":
         if soft or d in cfg.ignore_unknown:
             if d in cfg.ignore_unknown:
@@ -522,6 +536,10 @@ def _directive(cfg: ClientConfig, words: list, body: "str | None", read_file: "A
         _args(words, 1, 1)
         if words[1] not in ("no", "asym", "yes"):
             raise ValueError("bad allow-compression option %r (must be yes, no or asym)" % words[1])
+        if words[1] != "no":
+            # allowing it would have to mean decompressing: there is no LZO/LZ4 here
+            raise ValueError("allow-compression %s: refused: ovpnkx has no decompressor (LZO, LZ4); only the "
+                             "compression stubs work, which allow-compression no permits" % words[1])
         cfg.allow_compression = words[1]
     elif d == "explicit-exit-notify":
         _args(words, 0, 1)

@@ -30,7 +30,7 @@ from ._compat import TYPE_CHECKING
 from .control import KeyStateChannel
 from .digest import hash_digest
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from .events import Event, EventLog, auth_failed_reason, hand_window_reason
+from .events import Event, EventLog, auth_failed_reason
 from .health import EntropyError
 from .keymethod2 import KeyMethod2Message, write_key_method2
 from .multi import TlsMulti
@@ -80,7 +80,13 @@ class Session:
         self.closed = False
         self.close_reason = None  # type: str | None
         self.close_error = False
+        self.close_fatal = False  # retrying cannot help (AUTH_FAILED, HALT, entropy, a config mismatch)
         self.last_drop = None  # type: str | None
+        self.wrap_failures = 0  # packets the tls-auth/tls-crypt wrapper refused
+        # for failure hints, the caller's transport: its name and kind ("udp", "tcp",
+        # "serial") and any of the counters bytes_in, refused, decoder.errors
+        self.link = None  # type: Any
+        self.link_where = ("", "")
         self.stats = {"pings_received": 0, "pings_sent": 0, "decrypt_errors": 0, "dropped": 0,
                       "bytes_in": 0, "bytes_out": 0, "packets_in": 0, "packets_out": 0}
         self._outgoing = []  # type: list
@@ -158,14 +164,21 @@ class Session:
             self._receive_data(key_id, data, now_ms)
             return
         try:
-            packet = pk.parse_control(self.wrap.unwrap(data, now_ms))
+            plain = self.wrap.unwrap(data, now_ms)
+        except RemoteProtocolError as exc:
+            if self.wrap.overhead:
+                self.wrap_failures += 1
+            self._drop(str(exc), now_ms)
+            return
+        try:
+            packet = pk.parse_control(plain)
         except RemoteProtocolError as exc:
             self._drop(str(exc), now_ms)
             return
         try:
             channel = self._accept_control(packet, now_ms)
         except EntropyError as exc:  # no key source for a new key_state: nothing may be sent
-            self._fail(str(exc), now_ms)
+            self._fail(str(exc), now_ms, fatal=True)
             return
         if channel is None:
             return
@@ -176,7 +189,9 @@ class Session:
             channel.receive(packet, now_ms)
             self._progress(channel, now_ms)
         except ProtocolError as exc:
-            self._fail(str(exc), now_ms)
+            from .hints import tls_error_reason  # loaded only when a session fails
+
+            self._fail(tls_error_reason(str(exc)), now_ms)
 
     def packets_to_send(self, now_ms: int) -> list:
         """Wire packets due now (already tls-auth wrapped; not stream-framed)."""
@@ -219,8 +234,10 @@ class Session:
         return min(times) if times else None
 
     def send_data(self, payload: bytes) -> None:
-        """Encrypt ``payload`` with the primary key for the next ``packets_to_send``."""
-        self._outgoing.append(self.multi.encrypt(payload))
+        """Encrypt ``payload`` with the primary key for the next ``packets_to_send``
+        (framed for the negotiated compression stub, as openvpn frames every payload)."""
+        framing = self.negotiation.framing
+        self._outgoing.append(self.multi.encrypt(framing.compress(payload) if framing else payload))
 
     def send_ping(self) -> None:
         """Send one keepalive ping now."""
@@ -241,18 +258,21 @@ class Session:
         try:
             self._open_key_state(ks.next_key_id(multi.latest_key_id), pk.P_CONTROL_SOFT_RESET_V1, now_ms)
         except EntropyError as exc:
-            self._fail(str(exc), now_ms)
+            self._fail(str(exc), now_ms, fatal=True)
 
-    def close(self, now_ms: int, reason: str = "closed by us") -> None:
-        """End the session; tell the peer with OCC EXIT when data keys exist."""
+    def close(self, now_ms: int, reason: str = "closed by us", error: bool = False, notify: bool = True) -> None:
+        """End the session; with ``notify``, tell the peer with OCC EXIT when data keys exist.
+
+        ``error`` marks the end as a failure (e.g. a server poll timeout of the caller).
+        """
         if self.closed:
             return
-        if self.multi.primary is not None:
+        if notify and self.multi.primary is not None:
             try:
                 self.send_data(dcmod.occ_exit_message())
             except ProtocolError:
                 pass
-        self._close(reason, False, now_ms)
+        self._close(reason, error, now_ms)
 
     # -- incoming ------------------------------------------------------------
     def _accept_control(self, packet: "pk.ControlPacket", now_ms: int) -> "KeyStateChannel | None":
@@ -314,6 +334,20 @@ class Session:
             self.log.add("decrypt_error", now_ms, reason=str(exc))
             return
         self.timers.heard(now_ms)
+        framing = self.negotiation.framing
+        if framing is not None:
+            try:
+                payload = framing.decompress(payload)
+            except RemoteProtocolError as exc:
+                self._drop(str(exc), now_ms)
+                return
+        elif len(payload) == 17 and payload[0] in (0xFA, 0xFB):  # a ping behind a stub byte?
+            from .compress import unframed_reason
+
+            reason = unframed_reason(payload)
+            if reason:  # the peer frames for a stub our config lacks: every packet would be garbled
+                self._fail(reason, now_ms, fatal=True)
+                return
         if dcmod.is_ping(payload):
             self.stats["pings_received"] += 1
             self.log.add("ping", now_ms, count=self.stats["pings_received"])
@@ -356,9 +390,11 @@ class Session:
         if self.negotiation.on_push_message(channel, text, now_ms, self.multi.primary is not None):
             self._generate_keys(channel, now_ms)
         elif text.startswith("AUTH_FAILED"):
-            self._close(auth_failed_reason(text, self.config.username is not None), True, now_ms)
-        elif text.startswith("RESTART") or text.startswith("HALT"):
-            self._close("peer asked us to stop: " + text, True, now_ms)
+            self._close(auth_failed_reason(text, self.config.username is not None), True, now_ms, fatal=True)
+        elif text.startswith("HALT"):
+            self._close("peer asked us to stop: " + text, True, now_ms, fatal=True)
+        elif text.startswith("RESTART"):
+            self._close("peer asked us to restart: " + text, True, now_ms)
         elif text.startswith("EXIT"):
             self._close("peer exited", False, now_ms)
 
@@ -411,9 +447,14 @@ class Session:
 
     def _hand_window_reason(self, channel: "KeyStateChannel | None") -> str:
         cfg = self.config
-        wrap_name = getattr(self.wrap, "name", None) if cfg.tls_auth is not None else None
-        return hand_window_reason(cfg.hand_window_ms, channel, self.is_server, cfg.p2mp,
-                                  wrap_name, self.remote_session_id is not None, self.last_drop)
+        wrap = getattr(self.wrap, "name", None) if cfg.tls_auth is not None else None
+        from .hints import hand_window_reason, link_counters  # loaded only when a session fails
+
+        link = link_counters(self.link, self.link_where)
+
+        return hand_window_reason(cfg.hand_window_ms, channel, self.is_server, cfg.p2mp, wrap,
+                                  self.remote_session_id is not None, self.last_drop,
+                                  self.stats["packets_in"], self.wrap_failures, link)
 
     # -- bookkeeping --------------------------------------------------------------
     def _drop(self, reason: str, now_ms: int) -> None:
@@ -421,19 +462,20 @@ class Session:
         self.last_drop = reason
         self.log.add("dropped", now_ms, reason=reason)
 
-    def _fail(self, reason: str, now_ms: int) -> None:
+    def _fail(self, reason: str, now_ms: int, fatal: bool = False) -> None:
         for channel in self.multi.channels.values():
             if channel.state.state != ks.S_ERROR:
                 channel.state.handle(ks.EV_ERROR)
                 self.log.note_state(channel, now_ms)
-        self._close(reason, True, now_ms)
+        self._close(reason, True, now_ms, fatal)
 
-    def _close(self, reason: str, error: bool, now_ms: int) -> None:
+    def _close(self, reason: str, error: bool, now_ms: int, fatal: bool = False) -> None:
         if self.closed:
             return
         self.closed = True
         self.close_reason = reason
         self.close_error = error
+        self.close_fatal = fatal
         self.timers.stop()
         self.negotiation.next_push_request_ms = None
         self.log.add("closed", now_ms, reason=reason, error=error)

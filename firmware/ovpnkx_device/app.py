@@ -261,9 +261,10 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
     pings = settings["pings"]
     timeout_s = (cfg.hand_window + 10 + 3 * pings * max(cfg.ping, 2)) if pings else 0
     gc.collect()  # start the session on a compacted heap: its peak is what a board must hold
+    # one pass over the remotes per call: the reconnect and backoff of ovpnkx.json are ours
     run_client(cfg, entropy, MicroPythonCrypto(settings["compact_gcm"]), tls_factory, ask_ekm=False,
                platform=board_name(settings), pings=pings, timeout_s=timeout_s, emit=capture,
-               transport=transport, key_fingerprint=settings["fingerprint"])
+               transport=transport, retry=False, key_fingerprint=settings["fingerprint"])
     return result
 
 
@@ -318,6 +319,8 @@ def main(config: str = CONFIG, ovpn: str = OVPN, out: "Any" = emit) -> int:
                       "reason": "out of memory during the session (free heap now %d B); try %s"
                                 % (gc.mem_free(), hint)}
             out(result)
+        if result.get("stopped"):  # Ctrl-C (mpremote, a user): the server was told; back to the REPL
+            return 0
         if result.get("ok"):
             if settings["pings"]:
                 return 0

@@ -6,6 +6,11 @@ The config is read and parsed here, on the device side, as a board would; the
 unix port's network stands in for Wi-Fi. ENTROPY is ``host`` (os.urandom) or
 ``sim`` / ``sim:FAULT``: the sim board's modelled TRNG through the full chain
 (``boards/sim`` must be on MICROPYPATH), optionally with a ``SimTrng`` fault.
+
+MicroPython has no ``signal`` module: SIGINT (Ctrl-C) arrives as KeyboardInterrupt,
+and SIGTERM would kill the process at once. So ``ovpnkx connect`` turns either
+into SIGINT for this process, after writing the signal's name as a line on its
+stdin; the client then tells the server it leaves and exits 0.
 """
 
 import sys
@@ -18,7 +23,8 @@ from ovpnkx.errors import LocalProtocolError
 from ovpnkx.tls_mbedtls import MbedTlsEngine
 
 from .entropy_select import board_entropy, describe
-from .runner import json_emitter, run_client, text_emitter
+from .emitters import json_emitter, text_emitter
+from .runner import Stop, run_client
 
 if TYPE_CHECKING:
     from typing import Any
@@ -31,6 +37,18 @@ def _reader(base: str) -> "Any":
         with open(path) as f:
             return f.read()
     return read_file
+
+
+def _signal_name() -> "str | None":
+    """The signal's name that ``ovpnkx connect`` wrote on our stdin, if any."""
+    import select
+
+    poller = select.poll()
+    poller.register(sys.stdin, select.POLLIN)
+    if not poller.poll(0):
+        return None
+    line = sys.stdin.readline().strip()
+    return line if line in ("SIGINT", "SIGTERM") else None
 
 
 def main(argv: list) -> int:
@@ -59,8 +77,13 @@ def main(argv: list) -> int:
     emit({"event": "entropy", "at_ms": 0, "source": source, "fault": fault or None,
           "state": entropy.state, "detail": describe(entropy)})
     return run_client(cfg, entropy, MicroPythonCrypto(), tls_factory, ask_ekm=False,
-                      platform="micropython-unix", pings=pings, timeout_s=timeout_s, emit=emit)
+                      platform="micropython-unix", pings=pings, timeout_s=timeout_s, emit=emit,
+                      stop=Stop(_signal_name))
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        status = main(sys.argv[1:])
+    except KeyboardInterrupt:  # stopped before the client ran: nothing to tell anyone
+        status = 0
+    sys.exit(status)

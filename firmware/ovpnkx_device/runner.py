@@ -1,15 +1,43 @@
-"""The client session loop: a Session, a transport and a clock.
+"""The client: a connection list, a Session per attempt, a transport and a clock.
 
 Used by the simulated device (`ovpnkx connect --runtime micropython`), by the
-host (`--runtime cpython`) and later by the board's main.py: the runtime passes
-in its entropy source, crypto backend and TLS engine class.
+host (`--runtime cpython`) and by the board's main.py: the runtime passes in its
+entropy source, crypto backend and TLS engine class.
+
+It lives as openvpn 2.6's client does (init.c, forward.c, sig.c):
+
+- The ``remote`` lines form a connection list (``ovpnkx.connlist``:
+  ``remote-random``, ``connect-retry``, ``connect-retry-max``).
+- One attempt is one Session on one transport. Its own timers (hand-window,
+  keepalive, ping-restart) run, and so does ``server-poll-timeout``: with no
+  answer from the server within it, the attempt ends.
+- An attempt that ends in trouble restarts the client (openvpn's SIGUSR1). This
+  covers ping-restart, TLS errors, the hand-window, a server poll timeout, a TCP
+  connect refused or reset, the server's RESTART or exit notification, and a
+  PUSH_REPLY we refuse. After the ``connect-retry`` pause the next remote is
+  tried, the same one first after a connection that had completed.
+- Some ends are final, as in openvpn: AUTH_FAILED, HALT, a failed entropy
+  source, a server set up in a way our config cannot follow, connect-retry-max.
+- A stop request (SIGINT or SIGTERM; KeyboardInterrupt on MicroPython) ends the
+  client with status 0. On UDP (and on a serial line, whose far end may relay
+  to UDP) it first tells the server it is leaving:
+  - ``explicit-exit-notify n``: an EXIT control message when the server agreed
+    to cc-exit, else OCC EXIT every second, for n seconds;
+  - without that directive: one OCC EXIT (openvpn sends nothing then; one
+    datagram frees the server's slot for this client at once).
+  On TCP, closing the connection tells the server.
+
+``pings`` N keeps ``ovpnkx connect --pings N``'s meaning: status 0 once N pings
+went each way. Each remote is tried at most once then, and only until one
+session gets data keys (``retry`` False); without ``pings`` the client runs
+until it is stopped (``retry`` True).
 """
 
-import json
 
 from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.config import ClientConfig
 from ovpnkx.errors import ProtocolError
+from ovpnkx.health import EntropyError
 from ovpnkx.session import Session, SessionConfig
 from ovpnkx.tlswrap import control_wrap_factory
 
@@ -26,14 +54,19 @@ if TYPE_CHECKING:
 # When --pings is asked for and neither the config nor the server sets a ping
 # interval, we ping every 2 s (openvpn's --keepalive 2 … in our tests).
 DEFAULT_PING_MS = 2000
+_TICK_MS = 200  # longest wait between looks at the stop request
 
 
 def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: str,
-                   pings: int = 0, key_fingerprint: "bool | None" = None) -> SessionConfig:
+                   pings: int = 0, proto: "str | None" = None,
+                   key_fingerprint: "bool | None" = None) -> SessionConfig:
     """SessionConfig from a parsed .ovpn, keeping only ciphers this runtime has.
 
+    Made afresh for each attempt (``proto``: the remote's): the tls-auth replay
+    state belongs to one session. ProtocolError names what cannot be used.
     ``key_fingerprint``: ask for the key fingerprint on ``keys`` events (given only
-    where the core's SessionConfig takes it)."""
+    where the core's SessionConfig takes it).
+    """
     ciphers = [c for c in cfg.data_ciphers if crypto.supports(c)]
     if not ciphers:
         raise ProtocolError("none of data-ciphers %s is available on this runtime"
@@ -42,10 +75,11 @@ def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: st
     tls_auth = wrap_factory() if wrap_factory is not None else None
     ping_ms = cfg.ping * 1000 or (DEFAULT_PING_MS if pings else 0)
     kw = dict(is_server=False, p2mp=cfg.p2mp, ciphers=ciphers, auth=cfg.auth,
-              tls_auth=tls_auth, ask_ekm=ask_ekm, proto=cfg.remote[2],
+              tls_auth=tls_auth, ask_ekm=ask_ekm, proto=proto or cfg.remote[2],
               username=cfg.username, password=cfg.password,
               hand_window_ms=cfg.hand_window * 1000, timeout_ms=cfg.tls_timeout * 1000,
-              ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform)
+              ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform,
+              compression=_framing(cfg))
     if key_fingerprint is not None:
         try:
             ask = {"key_fingerprint": key_fingerprint}  # type: dict[str, Any]
@@ -55,108 +89,303 @@ def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: st
     return SessionConfig(**kw)
 
 
-def json_emitter(record: dict) -> None:
-    """Print one JSON line per record."""
-    print(json.dumps(record))
+def _framing(cfg: ClientConfig) -> "Any":
+    """The configured compression stub, or None (``ovpnkx.compress`` loaded only for one)."""
+    if cfg.comp_lzo is None and cfg.compress is None:
+        return None
+    from ovpnkx.compress import from_config
+
+    return from_config(cfg.comp_lzo, cfg.compress)
 
 
-def text_emitter(record: dict) -> None:
-    """Print one human-readable line per record."""
-    kind = record.get("event")
-    at = record.get("at_ms", 0) / 1000
-    rest = ", ".join("%s=%s" % (k, v) for k, v in record.items() if k not in ("event", "at_ms"))
-    print("[%8.3f s] %-13s %s" % (at, kind, rest))
+class Stop:
+    """A request to stop the client: set from a signal handler (``request``) or
+    when a KeyboardInterrupt arrives (``interrupted``; MicroPython has no
+    ``signal`` module, so its parent turns SIGTERM into SIGINT and may say which
+    signal it was through ``name_source()``)."""
+
+    def __init__(self, name_source: "Any" = None) -> None:
+        self.signal = None  # type: str | None
+        self._name_source = name_source
+
+    def request(self, name: str) -> None:
+        """Ask the client to stop (the first request's name is kept)."""
+        if self.signal is None:
+            self.signal = name
+
+    def interrupted(self) -> None:
+        """A KeyboardInterrupt arrived."""
+        name = None
+        if self._name_source is not None:
+            try:
+                name = self._name_source()
+            except Exception:  # a broken pipe from the parent: the name is a nicety
+                name = None
+        self.request(name or "SIGINT")
+
+
+class _Outcome:
+    """How one attempt ended: ``kind`` done | stopped | restart | fatal | timeout."""
+
+    def __init__(self, kind: str, reason: str, session: "Any" = None, no_pause: bool = False) -> None:
+        self.kind = kind
+        self.reason = reason
+        self.session = session
+        self.no_pause = no_pause
+
+
+class ClientRun:
+    """One run of the client (see the module docstring); ``run()`` gives the exit status."""
+
+    def __init__(self, cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
+                 ask_ekm: bool = False, platform: str = "unknown", pings: int = 0, timeout_s: int = 0,
+                 emit: "Any" = None, transport: "Any" = None, retry: "bool | None" = None,
+                 stop: "Stop | None" = None, clock: "Any" = None, sleep_ms: "Any" = None,
+                 transport_factory: "Any" = None, key_fingerprint: "bool | None" = None) -> None:
+        """``clock`` (``now_ms()``), ``sleep_ms(ms)`` and ``transport_factory(host, port,
+        proto)`` replace the real ones (tests)."""
+        self.cfg = cfg
+        self.entropy = entropy
+        self.crypto = crypto
+        self.tls_factory = tls_factory
+        self.ask_ekm = ask_ekm
+        self.platform = platform
+        self.pings = pings
+        if emit is None:  # the command-line default; a board gives its own
+            from .emitters import text_emitter as emit
+        self.emit = emit
+        self.given = transport  # a transport we are handed (a serial line): kept across attempts
+        self.retry = (pings == 0) if retry is None else retry
+        self.stop = stop or Stop()
+        self.clock = clock or Clock()
+        self.sleep_ms = sleep_ms  # None: time's (restart.py sleeps)
+        self.transport_factory = transport_factory or _open_transport
+        self.key_fingerprint = key_fingerprint
+        self.timeout_ms = timeout_s * 1000
+        self.timeout_s = timeout_s
+        self.restarts = 0
+        self._warned = False
+
+    # -- the whole run -------------------------------------------------------
+    def run(self) -> int:
+        """Connect, restart as openvpn does, stop when asked or done. Exit status."""
+        cfg = self.cfg
+        try:
+            # a config this runtime cannot follow ends the first attempt before its transport opens
+            remotes = list(cfg.remotes) if self.given is None else [(self.given.name, 0, "serial")]
+            if self.retry or len(remotes) > 1 or cfg.remote_random:
+                # the connection list and its restarts, loaded where they can happen (board heap)
+                from .restart import restart_loop
+
+                return restart_loop(self, remotes)
+            outcome = self.attempt(remotes[0], None)
+            status = self.conclude(outcome)
+            return self.finish(False, outcome.reason, outcome.session) if status is None else status
+        finally:
+            if self.given is not None:
+                self.given.close()
+
+    def attempt(self, entry: tuple, clist: "Any") -> "_Outcome":
+        """One attempt on ``entry`` (a KeyboardInterrupt between its guards is a stop)."""
+        try:
+            return self._attempt(entry, clist)
+        except KeyboardInterrupt:
+            self.stop.interrupted()
+            return _Outcome("stopped", "", None)
+
+    def conclude(self, outcome: "_Outcome") -> "int | None":
+        """The exit status after an attempt ended this way, or None: restart."""
+        kind = outcome.kind
+        if kind == "stopped":
+            return self.finish(True, outcome.reason or "stopped by %s" % self.stop.signal, outcome.session)
+        if kind == "done":
+            return self.finish(True, outcome.reason, outcome.session)
+        if kind == "fatal" or kind == "timeout" or \
+                not self.retry and outcome.session is not None and outcome.session.data_ready:
+            return self.finish(False, outcome.reason, outcome.session)
+        return None
+
+    def timed_out(self, now: int) -> bool:
+        """True once the overall ``timeout_s`` has passed."""
+        return bool(self.timeout_ms) and now >= self.timeout_ms
+
+    # -- one attempt ---------------------------------------------------------
+    def _attempt(self, entry: tuple, clist: "Any") -> _Outcome:
+        cfg = self.cfg
+        host, port, proto = entry
+        now = self.clock.now_ms()
+        try:
+            # over a serial line the host side relays to the config's own proto
+            scfg = session_config(cfg, self.crypto, self.ask_ekm, self.platform, self.pings,
+                                  cfg.remote[2] if proto == "serial" else proto, self.key_fingerprint)
+            # the session first: its id and key source come from the entropy, and a
+            # failed source (EntropyError) must stop us before any socket exists
+            session = Session(scfg, self.entropy, self.crypto, self.tls_factory, now)
+        except (ProtocolError, EntropyError) as exc:
+            return _Outcome("fatal", str(exc))
+        where = _name(entry)
+        self.emit({"event": "connecting", "at_ms": now, "remote": where, "proto": proto,
+                   "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None,
+                   "tls_wrap": getattr(session.wrap, "name", None)})
+        if not self._warned:  # the config's warnings, once, with the first "connecting"
+            self._warned = True
+            for kind, texts in (("warning", cfg.warnings), ("note", cfg.notes)):
+                for text in texts:
+                    self.emit({"event": kind, "at_ms": now, "reason": text})
+            if cfg.host_only:
+                self.emit({"event": "note", "at_ms": now,
+                           "reason": "host-only directives, nothing to do here: " + ", ".join(cfg.host_only)})
+        transport = self.given
+        try:
+            if transport is None:
+                transport = self.transport_factory(host, port, proto)
+        except (TransportError, OSError) as exc:  # a TCP connect refused: openvpn's "connection-failed" restart
+            return _Outcome("restart", str(exc) if isinstance(exc, TransportError) else
+                            "cannot connect to %s: %s" % (where, exc), session)
+        session.link, session.link_where = transport, (where, proto)
+        try:
+            return self._drive(session, transport, proto, clist, now, where)
+        finally:
+            if transport is not self.given:
+                transport.close()
+
+    def _drive(self, session: Session, transport: "Any", proto: str, clist: "Any",
+               start: int, where: str) -> _Outcome:
+        cfg = self.cfg
+        pings = self.pings
+        poll_s = cfg.server_poll_timeout
+        poll_at = start + poll_s * 1000 if poll_s else None
+        wait = getattr(transport, "wait", None)
+        exiting = None  # type: Any  # the ExitNotification, once a stop arrived
+        connected = False
+        no_pause = False
+        while True:
+            try:
+                now = self.clock.now_ms()
+                if self.stop.signal and exiting is None:
+                    from .exitnotify import ExitNotification  # loaded when a stop arrives
+
+                    exiting = ExitNotification(session, proto, cfg.explicit_exit_notify, self.emit)
+                    exiting.start(now, self.stop.signal)
+                if exiting is not None:
+                    exiting.tick(now)
+                for p in session.packets_to_send(now):
+                    transport.send(p)
+                for ev in session.events():
+                    self.emit(ev.to_dict())
+                _report_warnings(transport, self.emit, now)
+                if session.data_ready and not connected:
+                    connected = True
+                    if clist is not None:
+                        clist.connected()  # openvpn's "Initialization Sequence Completed"
+                if session.closed:
+                    reason = session.close_reason or ""
+                    if self.stop.signal:
+                        return _Outcome("stopped", reason, session)
+                    if reason.startswith("done: "):
+                        return _Outcome("done", reason, session)
+                    return _Outcome("fatal" if session.close_fatal else "restart", reason, session, no_pause)
+                st = session.stats
+                if pings and st["pings_received"] >= pings and st["pings_sent"] >= pings:
+                    session.close(now, "done: %d pings decrypted, %d sent" % (st["pings_received"], st["pings_sent"]))
+                    continue
+                if self.timed_out(now):
+                    from ovpnkx.hints import state_text  # loaded only when it is needed
+
+                    return _Outcome("timeout", "timed out after %d s (state: %s)"
+                                    % (self.timeout_s, state_text(session)), session)
+                if poll_at is not None and session.remote_session_id is None and now >= poll_at:
+                    # no answer at all (openvpn's "Server poll timeout, restarting"): next remote, no pause
+                    no_pause = True
+                    session.close(now, "server poll timeout: no answer from %s within %d s" % (where, poll_s),
+                                  error=True, notify=False)
+                    continue
+                # no allocation per turn: on a board, garbage between the handshake's buffers fragments the heap
+                wait_ms = _until(_TICK_MS, now, session.get_timer())
+                if exiting is not None:
+                    wait_ms = _until(wait_ms, now, exiting.next_ms())
+                if session.remote_session_id is None:
+                    wait_ms = _until(wait_ms, now, poll_at)
+                if self.timeout_ms:
+                    wait_ms = _until(wait_ms, now, self.timeout_ms)
+                if wait is None:
+                    wait_readable(transport, wait_ms)
+                else:
+                    wait(wait_ms)
+                packets = transport.receive()
+                now = self.clock.now_ms()
+                _report_warnings(transport, self.emit, now)
+                for p in packets:
+                    session.receive(p, now)
+            except TransportError as exc:
+                session.close(self.clock.now_ms(), str(exc), error=True, notify=False)
+                for ev in session.events():
+                    self.emit(ev.to_dict())
+                if exiting is not None:
+                    return _Outcome("stopped", exiting.reason(), session)
+                return _Outcome("restart", str(exc), session)
+            except KeyboardInterrupt:
+                if exiting is not None:  # a second interrupt: cut the notification short
+                    session.close(self.clock.now_ms(), exiting.reason(), notify=False)
+                    return _Outcome("stopped", exiting.reason() + " (exit notification cut short)", session)
+                self.stop.interrupted()
+
+    # -- the end ---------------------------------------------------------------
+    def finish(self, ok: bool, reason: str, session: "Session | None") -> int:
+        result = {"event": "result", "at_ms": self.clock.now_ms(), "ok": ok, "reason": reason}  # type: dict
+        if self.stop.signal:
+            result["stopped"] = self.stop.signal
+        if session is not None:
+            st = session.stats
+            if ok and not self.stop.signal and st["decrypt_errors"]:
+                ok = False
+                result["reason"] = "decrypt error: %d data packets failed to decrypt" % st["decrypt_errors"]
+            if ok and self.pings and not self.stop.signal and (st["pings_received"] < self.pings
+                                                                or st["pings_sent"] < self.pings):
+                ok = False
+                result["reason"] = reason or "session ended before %d pings each way" % self.pings
+            result["ok"] = ok
+            result["cipher"] = session.cipher
+            result["key_derivation"] = "tls-ekm" if session.tls_ekm else "prf"
+            result.update(st)
+        result["restarts"] = self.restarts
+        self.emit(result)
+        return 0 if ok else 1
 
 
 def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
                ask_ekm: bool = False, platform: str = "unknown", pings: int = 0,
-               timeout_s: int = 0, emit: "Any" = text_emitter, transport: "Any" = None,
+               timeout_s: int = 0, emit: "Any" = None, transport: "Any" = None,
+               retry: "bool | None" = None, stop: "Stop | None" = None,
                key_fingerprint: "bool | None" = None) -> int:
-    """Connect, run until ``pings`` pings went each way (or forever if 0). Exit status.
+    """Run the client (see the module docstring); the exit status.
 
-    ``transport`` (``send``, ``receive``, ``close``, and ``wait(timeout_ms)`` or
-    a ``sock`` for ``wait_readable``) replaces the UDP/TCP connection to
-    ``cfg.remote``, e.g. a serial line; the loop closes it when it ends.
+    ``transport`` (``send``, ``receive``, ``close``, ``name``, and ``wait(timeout_ms)``
+    or a ``sock`` for ``wait_readable``) replaces the UDP/TCP connections to the
+    config's remotes, e.g. a serial line; it is closed when the run ends.
+    ``retry`` (default: ``pings == 0``) restarts as openvpn does; without it each
+    remote is tried once. ``stop`` carries a stop request from a signal handler.
     """
-    clock = Clock()
-    host, port, proto = cfg.remote
-    remote = "%s:%d" % (host, port) if transport is None else transport.name
-    try:
-        scfg = session_config(cfg, crypto, ask_ekm, platform, pings, key_fingerprint)
-        # the session first: its id and key source come from the entropy, and a
-        # failed source (EntropyError) must stop us before any socket exists
-        session = Session(scfg, entropy, crypto, tls_factory, clock.now_ms())
-        if transport is None:
-            transport = (TcpTransport if proto == "tcp" else UdpTransport)(host, port)
-    except (ProtocolError, TransportError, OSError) as exc:
-        if transport is not None:
-            transport.close()
-        emit({"event": "result", "at_ms": clock.now_ms(), "ok": False, "reason": str(exc)})
-        return 1
-    wait = getattr(transport, "wait", None)
-    emit({"event": "connecting", "at_ms": clock.now_ms(), "remote": remote, "proto": proto,
-          "mode": "p2mp" if cfg.p2mp else "p2p", "tls_auth": cfg.tls_auth is not None,
-          "tls_wrap": getattr(session.wrap, "name", None)})
-    for text in cfg.warnings:
-        emit({"event": "warning", "at_ms": clock.now_ms(), "reason": text})
-    for text in cfg.notes:
-        emit({"event": "note", "at_ms": clock.now_ms(), "reason": text})
-    if cfg.host_only:
-        emit({"event": "note", "at_ms": clock.now_ms(),
-              "reason": "host-only directives, nothing to do here: " + ", ".join(cfg.host_only)})
-    limit_ms = (timeout_s * 1000) if timeout_s else 0
-    ok, reason = False, ""
-    try:
-        while True:
-            now = clock.now_ms()
-            for p in session.packets_to_send(now):
-                transport.send(p)
-            for ev in session.events():
-                emit(ev.to_dict())
-            st = session.stats
-            if session.closed:
-                ok = not session.close_error
-                reason = session.close_reason or ""
-                break
-            if pings and st["pings_received"] >= pings and st["pings_sent"] >= pings:
-                session.close(now, "done: %d pings decrypted, %d sent" % (st["pings_received"], st["pings_sent"]))
-                continue
-            if limit_ms and now >= limit_ms:
-                reason = "timed out after %d s (state: %s)" % (timeout_s, _describe(session))
-                break
-            timer = session.get_timer()
-            wait_ms = 200 if timer is None else max(0, min(200, timer - now))
-            if wait is None:
-                wait_readable(transport, wait_ms)
-            else:
-                wait(wait_ms)
-            packets = transport.receive()
-            now = clock.now_ms()
-            for p in packets:
-                session.receive(p, now)
-    except TransportError as exc:
-        reason = str(exc)
-        ok = False
-    finally:
-        transport.close()
-    st = session.stats
-    if ok and st["decrypt_errors"]:
-        ok, reason = False, "decrypt error: %d data packets failed to decrypt" % st["decrypt_errors"]
-    if ok and pings and (st["pings_received"] < pings or st["pings_sent"] < pings):
-        ok = False
-        reason = reason or "session ended before %d pings each way" % pings
-    result = {"event": "result", "at_ms": clock.now_ms(), "ok": ok, "reason": reason,
-              "cipher": session.cipher, "key_derivation": "tls-ekm" if session.tls_ekm else "prf"}
-    result.update(st)
-    emit(result)
-    return 0 if ok else 1
+    return ClientRun(cfg, entropy, crypto, tls_factory, ask_ekm, platform, pings, timeout_s, emit,
+                     transport, retry, stop, key_fingerprint=key_fingerprint).run()
 
 
-def _describe(session: Session) -> str:
-    if session.data_ready:
-        return "data channel ready, %d pings decrypted" % session.stats["pings_received"]
-    if not session.channels:
-        return "no key_state"
-    ch = session.channels[max(session.channels)]
-    from ovpnkx.keystate import STATE_NAMES
-    return STATE_NAMES[ch.state.state]
+def _until(wait_ms: int, now: int, at: "int | None") -> int:
+    """``wait_ms``, shortened so as to wake up at ``at`` (None: no deadline)."""
+    return wait_ms if at is None or at - now >= wait_ms else max(0, at - now)
+
+
+def _open_transport(host: str, port: int, proto: str) -> "Any":
+    return (TcpTransport if proto == "tcp" else UdpTransport)(host, port)
+
+
+def _name(entry: tuple) -> str:
+    host, port, proto = entry
+    return host if proto == "serial" else "%s:%d" % (host, port)
+
+
+def _report_warnings(transport: "Any", emit: "Any", now: int) -> None:
+    """The transport's passing troubles (e.g. an ICMP port unreachable) as warning events."""
+    notes = getattr(transport, "warnings", None)
+    while notes:
+        emit({"event": "warning", "at_ms": now, "reason": notes.pop(0)})

@@ -77,6 +77,8 @@ BROKEN = [
     ("compress lz4-v2", GOOD + "compress lz4-v2\n", 10, ["compress lz4-v2: refused", "compress stub-v2"]),
     ("bad comp-lzo", GOOD + "comp-lzo asym\n", 10, ["bad comp-lzo option 'asym'"]),
     ("bad allow-compression", GOOD + "allow-compression maybe\n", 10, ["bad allow-compression option"]),
+    ("allow-compression yes", GOOD + "allow-compression yes\n", 10, ["allow-compression yes: refused: ovpnkx has no decompressor"]),
+    ("a key line outside its block", GOOD + SECRET + "\n", 10, ["not a directive (a line of key or certificate data"]),
     ("cipher none", GOOD + "data-ciphers AES-256-GCM:none\n", 10, ["data-ciphers none: refused"]),
     ("unknown data cipher", GOOD + "data-ciphers AES-256-GCM:BF-CBC\n", 10,
      ["unsupported cipher BF-CBC in data-ciphers", "prefix ? to make a cipher optional"]),
@@ -225,7 +227,7 @@ def test_utf8_bom_and_openvpn_quoting():
 def test_attributes_for_the_other_parts_have_openvpn_defaults():
     cfg = parse_config(GOOD, NAME, read_file)
     assert (cfg.tls_crypt, cfg.tls_crypt_v2, cfg.comp_lzo, cfg.compress, cfg.allow_compression) == (
-        None, None, None, None, "asym")
+        None, None, None, None, "no")
     assert (cfg.remote_random, cfg.connect_retry, cfg.connect_retry_max, cfg.server_poll_timeout) == (
         False, (1, 300), 0, 120)
     assert (cfg.explicit_exit_notify, cfg.reneg_sec, cfg.reneg_sec_min, cfg.reneg_bytes, cfg.reneg_pkts) == (

@@ -10,6 +10,8 @@ Figures (handshake time, bytes on the wire) are printed, never asserted.
 """
 
 
+import re
+
 import pytest
 
 from ovpnkx_host import openvpn as ov
@@ -211,3 +213,38 @@ def test_host_link_answers_the_time_request():
         assert link.stats()["time_replies"] == 1
     finally:
         link.close()
+
+
+def _short_ovpn(pki) -> str:
+    """The client config with tls-auth inline and a 3 s hand-window: failures come quickly."""
+    return ov.client_config(pki, 1194, mode="p2mp", tls_auth=True).replace("hand-window 20", "hand-window 3")
+
+
+def test_nobody_on_the_line_is_named_not_the_key(pico, pki, tmp_path):
+    """Issue 8 item 6: no peer on the serial line used to be blamed on the tls-auth key."""
+    put_settings(pico, tmp_path, dict(BASE, pings=1), _short_ovpn(pki))
+    events, _ = run_main(pico)
+    reason = last(events, "result")["reason"]
+    assert reason.startswith("TLS key negotiation failed to occur within 3 seconds (no answer from the peer; "
+                             "no byte ever arrived on serial:uart1: is the other end"), reason
+    assert reason.index("baud rate") < reason.index("tls-auth key")  # the line first, the key after
+
+
+def test_a_noisy_line_is_named_with_its_frame_errors(pico, pki, tmp_path):
+    """Every frame from the host damaged on the way (the sim's link model): the hint says so."""
+    put_settings(pico, tmp_path, dict(BASE, pings=1), _short_ovpn(pki))
+    ctl = pico["control"]
+    server = Proc([OVPNKX, "serve", "--config", _serve_config(tmp_path, pki), "--serial", pico["uart"],
+                   "--json"], "ovpnkx serve")
+    try:
+        assert request(ctl, {"cmd": "link", "dir": "to_board", "corrupt": 0.2, "seed": 8})["ok"]
+        events, _ = run_main(pico)
+    finally:
+        request(ctl, {"cmd": "link", "dir": "both", "drop": 0, "corrupt": 0, "dup": 0, "baud": 0})
+        server.stop()
+    result = last(events, "result")
+    reason = result["reason"]
+    assert re.search(r"no answer from the peer; \d+ bytes arrived on serial:uart1 but no frame was intact "
+                     r"\((cobs|crc|oversize)=\d+", reason), reason
+    assert "noisy" in reason and "tls-auth" not in reason and "certificate" not in reason, reason
+    assert sum(result["frame_errors"].values()) > 0 and result["packets_in"] == 0, result

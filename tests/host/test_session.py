@@ -12,13 +12,16 @@ the tls-auth key shows up in any event, reason or exception text.
 
 import pytest
 
+from ovpnkx import compress as comp
 from ovpnkx import packet as pk
 from ovpnkx import session as sessmod
+from ovpnkx.datachannel import PING_STRING
 from ovpnkx.entropy import DeterministicEntropy
 from ovpnkx.tlswrap import TlsAuth, parse_static_key
 from ovpnkx_host import pki as pkimod
 from ovpnkx_host.crypto_host import HostCrypto
 from ovpnkx_host.tls_openssl import OpenSslEngine
+from ovpnkx_device.exitnotify import ExitNotification
 
 HAND_WINDOW_MS = 5000
 TIMEOUT_MS = 1000
@@ -66,14 +69,16 @@ class Pair:
 
     def __init__(self, pki, seed: bytes = b"seed", client_ca=None, ask_ekm: bool = False, tls_auth=None,
                  client_tls_auth=None, username=None, password=None, ping_ms: int = 1000,
-                 ping_restart_ms: int = 3000) -> None:
+                 ping_restart_ms: int = 3000, client_extra=None, server_extra=None) -> None:
+        """``client_extra``/``server_extra``: more SessionConfig arguments for each side."""
         common = dict(hand_window_ms=HAND_WINDOW_MS, timeout_ms=TIMEOUT_MS, ask_ekm=ask_ekm)
         self.client_cfg = sessmod.SessionConfig(
             is_server=False, p2mp=True, username=username, password=password,
-            tls_auth=_tls_auth(client_tls_auth or tls_auth, 1) if tls_auth else None, **common)
+            tls_auth=_tls_auth(client_tls_auth or tls_auth, 1) if tls_auth else None, **common,
+            **(client_extra or {}))
         self.server_cfg = sessmod.SessionConfig(
             is_server=True, ping_ms=ping_ms, ping_restart_ms=ping_restart_ms, peer_id=3,
-            tls_auth=_tls_auth(tls_auth, 0) if tls_auth else None, **common)
+            tls_auth=_tls_auth(tls_auth, 0) if tls_auth else None, **common, **(server_extra or {}))
         self.crypto = HostCrypto()
         self.client = sessmod.Session(self.client_cfg, DeterministicEntropy(seed + b"/client"), self.crypto,
                                       _tls(pki, False, client_ca), 0)
@@ -221,7 +226,8 @@ def test_silent_server_hand_window(pkis):
     pair.run_until(lambda: pair.client.closed and pair.server.closed)
     ev = pair.closed("client")
     assert ev.at_ms == HAND_WINDOW_MS and ev.error
-    assert ev.reason == "TLS key negotiation failed to occur within 5 seconds (no answer from the peer)"
+    assert ev.reason == ("TLS key negotiation failed to occur within 5 seconds (no answer from the peer; no packet "
+                         "ever arrived: is the server up, and are its address, port and proto right?)")
     assert pair.client.stats["packets_out"] >= 2  # the reset was retransmitted meanwhile
     # a server session that never saw a reset (a silent TCP peer) ends by its hand-window too
     sv = pair.closed("server")
@@ -518,3 +524,103 @@ def test_ended_sessions_leave_no_reference_cycles(pkis):
         gc.garbage.clear()
         gc.enable()
     assert found == 0, cyclic
+
+
+# -- compression stubs and the exit notification (issue 8 items 3 and 4) ---------------
+
+@pytest.mark.parametrize("kind", ["lzo-stub", "stub", "stub-v2"])
+def test_configured_stub_frames_both_ways(pkis, kind):
+    framing = comp.Framing(kind)
+    pair = Pair(pkis[0], client_extra={"compression": framing}, server_extra={"compression": framing})
+    plain = []  # what the server's data channel decrypts, before the stub comes off
+    decrypt = pair.server.multi.decrypt
+    pair.server.multi.decrypt = lambda key_id, p: plain.append(decrypt(key_id, p)) or plain[-1]
+    _pings_both_ways(pair)
+    assert pair.server.stats["dropped"] == pair.client.stats["dropped"] == 0
+    assert plain[0] == framing.compress(PING_STRING) and (plain[0] != PING_STRING) == (kind != "stub-v2")
+    assert ",comp-lzo," in pair.client_cfg.options_string()
+    assert ("link-mtu 1541" if kind == "stub-v2" else "link-mtu 1542") in pair.client_cfg.options_string()
+
+
+def test_the_client_announces_stubs_and_cc_exit(pkis):
+    pair = Pair(pkis[0])
+    _pings_both_ways(pair, 1)
+    info = pair.server.peer_info
+    assert info["IV_LZO_STUB"] == info["IV_COMP_STUB"] == info["IV_COMP_STUBv2"] == "1"
+    assert int(info["IV_PROTO"]) & 128  # CC_EXIT_NOTIFY, as a 2.6 client
+    assert "protocol-flags cc-exit" in pair.server.push_reply_text and pair.client.negotiation.cc_exit
+    assert ",comp-lzo," not in pair.client_cfg.options_string()
+
+
+@pytest.mark.parametrize("pushed,kind", [("comp-lzo no", "lzo-stub"), ("compress", "stub"),
+                                         ("compress stub-v2", "stub-v2")])
+def test_pushed_stub_is_followed(pkis, pushed, kind):
+    pair = Pair(pkis[0], server_extra={"compression": comp.Framing(kind), "push_options": [pushed]})
+    _pings_both_ways(pair)
+    assert pair.client.negotiation.framing == comp.Framing(kind)
+    assert pair.client.stats["dropped"] == pair.server.stats["dropped"] == 0
+
+
+def test_pushed_compression_ends_the_session_before_any_data(pkis):
+    pair = Pair(pkis[0], server_extra={"push_options": ["comp-lzo"]})
+    pair.run_until(lambda: pair.client.closed)
+    ev = pair.closed("client")
+    assert ev.error and "server pushed compression settings that are not allowed (comp-lzo)" in ev.reason
+    assert not pair.client.close_fatal  # openvpn restarts (process-push-msg-failed)
+    assert pair.client.stats["pings_sent"] == 0 and not pair.client.data_ready
+
+
+def test_a_framing_server_is_named_for_an_unframed_client(pkis):
+    pair = Pair(pkis[0], server_extra={"compression": comp.Framing("lzo-stub")})
+    pair.run_until(lambda: pair.client.closed)
+    ev = pair.closed("client")
+    assert ev.error and pair.client.close_fatal
+    assert "add 'comp-lzo no'" in ev.reason
+    assert pair.client.stats["pings_received"] == 0
+
+
+def _data_out(packets: list) -> int:
+    return sum(1 for p in packets if pk.opcode_key_id(p)[0] in (pk.P_DATA_V1, pk.P_DATA_V2))
+
+
+def test_explicit_exit_notify_without_cc_exit_sends_occ_exit_every_second(pkis):
+    pair = Pair(pkis[0], ping_ms=60000, ping_restart_ms=120000)  # no keepalive packets in the way
+    pair.run_until(lambda: pair.client.data_ready)
+    pair.client.negotiation.cc_exit = False  # a server without cc-exit (2.5, or 2.6 p2p without it)
+    emitted = []
+    note = ExitNotification(pair.client, "udp", 3, emitted.append)
+    t0 = pair.now
+    note.start(t0, "SIGTERM")
+    sent = [(0, _data_out(pair.client.packets_to_send(t0)))]
+    for dt in (500, 999, 1000, 1500, 2000, 2999, 3000):
+        note.tick(t0 + dt)
+        sent.append((dt, _data_out(pair.client.packets_to_send(t0 + dt))))
+    assert sent == [(0, 1), (500, 0), (999, 0), (1000, 1), (1500, 0), (2000, 1), (2999, 0), (3000, 0)]
+    assert pair.client.closed and pair.client.close_reason == "stopped by SIGTERM (exit notification sent)"
+    assert emitted == [{"event": "exit_notify", "at_ms": t0, "method": "occ", "seconds": 3}]
+
+
+def test_explicit_exit_notify_with_cc_exit_sends_exit_once(pkis):
+    pair = Pair(pkis[0])
+    pair.run_until(lambda: pair.client.data_ready and pair.server.data_ready)
+    note = ExitNotification(pair.client, "udp", 2, lambda ev: None)
+    note.start(pair.now, "SIGINT")
+    pair.run_until(lambda: pair.server.closed, limit_ms=pair.now + 1500)
+    assert pair.closed("server").reason == "peer exited"  # the EXIT control message
+    assert not pair.client.closed  # the client waits out its notification period
+    note.tick(pair.now + 2000)
+    assert pair.client.closed and not pair.client.close_error
+
+
+def test_no_notification_before_data_keys_or_on_tcp(pkis):
+    pair = Pair(pkis[0])
+    note = ExitNotification(pair.client, "udp", 2, lambda ev: None)
+    note.start(0, "SIGTERM")
+    assert pair.client.closed and pair.client.close_reason == "stopped by SIGTERM"
+    assert _data_out(pair.client.packets_to_send(0)) == 0
+    pair = Pair(pkis[0])
+    pair.run_until(lambda: pair.client.data_ready)
+    emitted = []
+    note = ExitNotification(pair.client, "tcp", 2, emitted.append)
+    note.start(pair.now, "SIGTERM")
+    assert pair.client.closed and _data_out(pair.client.packets_to_send(pair.now)) == 0 and emitted == []

@@ -4,6 +4,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -22,6 +24,73 @@ def run_connect(config_path: str, runtime: str, pings: int = 2, timeout: int = 6
         if line.startswith("{"):
             events.append(json.loads(line))
     return proc.returncode, events, proc.stderr
+
+
+class Client:
+    """`ovpnkx connect --json` in a subprocess; events and timings collected by a thread."""
+
+    def __init__(self, config: str, runtime: str, pings: "int | None" = 2, on_event=None,
+                 timeout: "int | None" = 40) -> None:
+        """``pings``/``timeout`` None: run without --pings / --timeout (until stopped)."""
+        self.runtime = runtime
+        self.events = []
+        self.times = []  # monotonic time of each event
+        self.on_event = on_event
+        self.started = time.monotonic()
+        args = [OVPNKX, "connect", "--config", config, "--runtime", runtime, "--json"]
+        if pings is not None:
+            args += ["--pings", str(pings)]
+        if timeout is not None:
+            args += ["--timeout", str(timeout)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            if not line.startswith("{"):
+                continue
+            ev = json.loads(line)
+            self.events.append(ev)
+            self.times.append(time.monotonic())
+            if self.on_event is not None:
+                self.on_event(self, ev)
+        self.ended = time.monotonic()  # stdout closed: the client is exiting
+
+    def wait(self) -> "Client":
+        """Wait for the exit; sets code, stderr, result, elapsed."""
+        self.stderr = self.proc.stderr.read()
+        self.code = self.proc.wait(60)
+        self._thread.join(10)
+        self.elapsed = self.ended - self.started
+        last = self.events[-1] if self.events else {}
+        self.result = last if last.get("event") == "result" else {}
+        return self
+
+    @property
+    def reason(self) -> str:
+        return self.result.get("reason", "")
+
+    def of(self, kind: str) -> list:
+        """The events of ``kind``, in order."""
+        return [e for e in self.events if e["event"] == kind]
+
+    def signal(self, sig) -> None:
+        """Send ``sig`` to the client process (the `ovpnkx connect` command)."""
+        self.signalled_at = time.monotonic()
+        self.proc.send_signal(sig)
+
+    def first(self, kind: str) -> "float | None":
+        """When the first event of ``kind`` arrived (monotonic), or None."""
+        for ev, t in zip(self.events, self.times):
+            if ev["event"] == kind:
+                return t
+        return None
+
+    def __repr__(self) -> str:
+        return "Client(%s, exit %s, %.1f s, %r)\nstderr: %s" % (
+            self.runtime, getattr(self, "code", None), getattr(self, "elapsed", -1), self.result,
+            getattr(self, "stderr", "")[-1500:])
 
 
 def need_tun(mode: str) -> None:

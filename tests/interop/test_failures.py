@@ -10,13 +10,10 @@ two module fixtures, so the whole file takes about two hand-windows of wall time
 """
 
 import json
-import os
 import random
 import select
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -26,67 +23,13 @@ from ovpnkx import packet as pk
 from ovpnkx_host import openvpn as ov
 from ovpnkx_host import pki as pkimod
 
-from harness import need_tun
+from harness import Client, need_tun
 
-OVPNKX = os.path.join(os.path.dirname(sys.executable), "ovpnkx")
 RUNTIMES = ("cpython", "micropython")
 HAND_WINDOW = 5  # the clients' hand-window (s)
 PING_RESTART = 3  # what the "stops answering" servers push (keepalive 1 3)
 MARGIN = 10  # generous: the suite may run on two busy cores
 HAND_BOUND = HAND_WINDOW + MARGIN
-
-
-class Client:
-    """`ovpnkx connect --json` in a subprocess; events and timings collected by a thread."""
-
-    def __init__(self, config: str, runtime: str, pings: int = 2, on_event=None, timeout: int = 40) -> None:
-        self.runtime = runtime
-        self.events = []
-        self.times = []  # monotonic time of each event
-        self.on_event = on_event
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen([OVPNKX, "connect", "--config", config, "--runtime", runtime,
-                                      "--pings", str(pings), "--json", "--timeout", str(timeout)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            if not line.startswith("{"):
-                continue
-            ev = json.loads(line)
-            self.events.append(ev)
-            self.times.append(time.monotonic())
-            if self.on_event is not None:
-                self.on_event(self, ev)
-        self.ended = time.monotonic()  # stdout closed: the client is exiting
-
-    def wait(self) -> "Client":
-        """Wait for the exit; sets code, stderr, result, elapsed."""
-        self.stderr = self.proc.stderr.read()
-        self.code = self.proc.wait(60)
-        self._thread.join(10)
-        self.elapsed = self.ended - self.started
-        last = self.events[-1] if self.events else {}
-        self.result = last if last.get("event") == "result" else {}
-        return self
-
-    @property
-    def reason(self) -> str:
-        return self.result.get("reason", "")
-
-    def first(self, kind: str) -> "float | None":
-        """When the first event of ``kind`` arrived (monotonic), or None."""
-        for ev, t in zip(self.events, self.times):
-            if ev["event"] == kind:
-                return t
-        return None
-
-    def __repr__(self) -> str:
-        return "Client(%s, exit %s, %.1f s, %r)\nstderr: %s" % (
-            self.runtime, getattr(self, "code", None), getattr(self, "elapsed", -1), self.result,
-            getattr(self, "stderr", "")[-1500:])
 
 
 def _config(path, pki, port: int, proto: str = "udp", tls_auth: bool = False, ca=None, tls_auth_key=None,
@@ -372,6 +315,9 @@ def _answers(behaviour: str, data: bytes, rng: random.Random) -> list:
         return [_reset_reply(data),
                 pk.ControlPacket(pk.P_CONTROL_V1, 0, b"S" * 8, (), None, 1,
                                  b"\x99not a TLS record, at all" * 3).to_bytes()]
+    if behaviour == "alert":  # a proper reset, then the TLS alert a server sends to a ClientHello it refuses
+        return [_reset_reply(data),
+                pk.ControlPacket(pk.P_CONTROL_V1, 0, b"S" * 8, (), None, 1, TLS_ALERT).to_bytes()]
     raise AssertionError(behaviour)
 
 
@@ -408,7 +354,9 @@ class FakeUdpServer(threading.Thread):
         self.sock.close()
 
 
-BEHAVIOURS = ("garbage", "truncated", "wrong-session", "bad-tls")
+BEHAVIOURS = ("garbage", "truncated", "wrong-session", "bad-tls", "alert")
+# a plaintext TLS record: fatal (2) handshake_failure (40)
+TLS_ALERT = bytes.fromhex("15030300020228")
 
 
 @pytest.fixture(scope="module")
@@ -451,3 +399,12 @@ def test_not_tls_from_the_peer_ends_the_session(fakes, runtime):
     _check(c, "TLS", bound=MARGIN)
     assert c.elapsed < HAND_WINDOW, c
     assert "within %d seconds" % HAND_WINDOW not in c.reason, c
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_tls_alert_from_the_peer_is_read_for_its_cause(fakes, runtime):
+    server, c = fakes[("alert", runtime)]
+    _check(c, "alert", "handshake failure" if runtime == "cpython" else "handshake_failure", bound=MARGIN)
+    assert "(the peer ended the TLS handshake with this alert: no TLS version, cipher suite or group in " \
+           "common" in c.reason, c
+    assert c.elapsed < HAND_WINDOW, c
