@@ -203,7 +203,7 @@ def run(args) -> str:
         # -- serial handshake vs the wire ----------------------------------------------
         out.append("")
         out.append("Handshake over the sim's 115200-baud UART (main.py against ovpnkx serve; %d runs per board): "
-                   "device session start -> keys, control-channel bytes on the wire (frames with COBS + CRC32), "
+                   "device session start -> keys, control-channel bytes on the wire (seriallink fragments, COBS + CRC32), "
                    "the wire-time lower bound (bytes x 10 / baud) and the ratio (aim <= 1.25x)" % runs)
         out.append("  %-8s %12s %18s %10s %18s" % ("board", "to keys", "bytes (up/down)", "bound", "handshake/bound"))
         for name in (BOARDS[:1] if quick else BOARDS):

@@ -22,8 +22,10 @@ _results: dict = {}
 
 def _run_micropython(modules):
     """Run all given core modules in one MicroPython process; cache per test."""
+    # one process runs every module: a heap roomy enough that fragmentation left by earlier
+    # modules never fails a later test's large buffer (heap limits are the sim's business)
     proc = subprocess.run(
-        [MICROPYTHON, os.path.join(TESTS, "mp_runner.py"), *modules],
+        [MICROPYTHON, "-X", "heapsize=8M", os.path.join(TESTS, "mp_runner.py"), *modules],
         capture_output=True, text=True, timeout=900, cwd=TESTS,
     )
     seen = set()

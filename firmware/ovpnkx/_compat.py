@@ -23,3 +23,13 @@ except ImportError:  # CPython
     def const(value: int) -> int:  # type: ignore[misc]
         """CPython stand-in for MicroPython's compile-time constant marker."""
         return value
+
+
+def unload(name: str) -> None:
+    """On MicroPython, forget the submodule ``ovpnkx.<name>`` that was needed once, so that
+    the GC can take its code back (a board's heap is small); nothing on CPython."""
+    if MICROPYTHON:
+        sys.modules.pop("ovpnkx." + name, None)
+        pkg = sys.modules.get("ovpnkx")
+        if pkg is not None and name in pkg.__dict__:
+            delattr(pkg, name)

@@ -16,7 +16,7 @@ from ._compat import TYPE_CHECKING
 from . import packet as pk
 from .errors import LocalProtocolError, RemoteProtocolError
 from .keymethod2 import read_key_method2
-from .reliable import ReliableLayer
+from .reliable import ReliableLayer, rx_payload_max
 
 if TYPE_CHECKING:
     from typing import Any
@@ -32,14 +32,16 @@ class KeyStateChannel:
 
     def __init__(self, key_id: int, is_server: bool, tls: "Any", now_ms: int,
                  hand_window_ms: int = 60000, timeout_ms: int = 2000,
-                 payload_max: int = TLS_MTU - CONTROL_HEADER_MAX, initial_packet_id: int = 0) -> None:
+                 payload_max: int = TLS_MTU - CONTROL_HEADER_MAX, initial_packet_id: int = 0,
+                 tls_mtu: int = TLS_MTU) -> None:
         self.key_id = key_id
         self.is_server = is_server
         self.tls = tls
         self.state = ks.KeyState(key_id, is_server, now_ms, hand_window_ms)
         # until data keys exist (the p2mp client waits for PUSH_REPLY after S_ACTIVE)
         self.hand_deadline_ms = now_ms + hand_window_ms
-        self.reliable = ReliableLayer(timeout_ms=timeout_ms, initial_packet_id=initial_packet_id)
+        self.reliable = ReliableLayer(timeout_ms=timeout_ms, initial_packet_id=initial_packet_id,
+                                      max_payload=rx_payload_max(tls_mtu))
         self.payload_max = payload_max
         self.reset_acked = False
         self.peer_reset_seen = False
@@ -48,6 +50,10 @@ class KeyStateChannel:
         self.keys_generated = False
         self.peer_km2 = None  # type: Any
         self.messages = []  # type: list  # control messages received, in order
+        self.tls_started = False
+        # TLS bytes the peer sent before our engine started (a client starts it when its
+        # reset is acked); OpenVPN's BIO would hold them, so we do too, in order
+        self._early_tls = []  # type: list
         self._reset_id = -1
         # tls-crypt-v2 client asked to resend its wrapped key (WKc, this many bytes):
         # the first control message after the reset goes as P_CONTROL_WKC_V1, shorter by it
@@ -60,7 +66,7 @@ class KeyStateChannel:
         self._reset_id = self.reliable.send(opcode, b"")
         self.state.handle(ks.EV_RESET_QUEUED)
         if self.is_server:
-            self.tls.start()  # ready for the ClientHello, which may come with the ack of our reset
+            self._start_tls()  # ready for the ClientHello, which may come with the ack of our reset
 
     def skip_resets(self) -> None:
         """Both resets were exchanged statelessly (the 2.6 UDP server cookie).
@@ -73,7 +79,14 @@ class KeyStateChannel:
         self.state.handle(ks.EV_PEER_PACKET)
         self.state.handle(ks.EV_RESET_ACKED)
         self.reset_acked = self.peer_reset_seen = True
+        self._start_tls()
+
+    def _start_tls(self) -> None:
         self.tls.start()
+        self.tls_started = True
+        early, self._early_tls = self._early_tls, []
+        for payload in early:
+            self.tls.feed(payload)
 
     def write_key_method2(self, message: bytes) -> None:
         """Send our key method 2 message as one TLS record."""
@@ -108,7 +121,10 @@ class KeyStateChannel:
                     raise RemoteProtocolError("%s before the peer's reset" % pk.OPCODE_NAMES[opcode])
                 if self.tls is None:
                     continue  # released (Session, release_tls): acked by the reliable layer, dropped
-                self.tls.feed(payload)
+                if self.tls_started:
+                    self.tls.feed(payload)
+                else:
+                    self._early_tls.append(payload)  # bounded by the receive window
             elif opcode in (pk.P_CONTROL_HARD_RESET_CLIENT_V2, pk.P_CONTROL_HARD_RESET_SERVER_V2,
                             pk.P_CONTROL_HARD_RESET_CLIENT_V3, pk.P_CONTROL_SOFT_RESET_V1):
                 self.peer_reset_seen = True
@@ -123,7 +139,7 @@ class KeyStateChannel:
             self.reset_acked = True
             self.state.handle(ks.EV_RESET_ACKED)
             if not self.is_server:
-                self.tls.start()
+                self._start_tls()
         if self.reset_acked and not self.handshake_done and self.tls.handshake_complete:
             self.handshake_done = True
         self._read_records()

@@ -8,6 +8,16 @@ acking msg packet-id 0, naming that session_id as its peer, msg packet-id 1 —
 proves the address, and only then does the server create the session (which
 starts with ``Session(..., cookie=(server_sid, client_sid))``).
 
+What proves it, as OpenVPN 2.6's check_session_hmac_and_pkt_id has it: a
+P_CONTROL_V1, P_ACK_V1 (or P_CONTROL_WKC_V1) of key_id 0 carrying at least one
+ack (the ack record names the server's session_id), every acked id and its own
+msg packet-id at most 1 (the three-way handshake), and a server session_id
+equal, compared in constant time, to the cookie of the current time bucket or
+of one of the two before it. Buckets are ``(hand_window + 1) // 2`` seconds, so
+a cookie lives one to one and a half hand-windows. A cookie of the next bucket
+is taken too (OpenVPN 2.6.0 checked offsets -2..+1): workers sharing the
+secret may read their clocks a bucket apart.
+
 tls-crypt-v2: a 2.6 client's P_CONTROL_HARD_RESET_CLIENT_V3 (its packet-id
 announces early negotiation) gets the same stateless reply, under the client's
 own key and with the EARLY_NEG_FLAG_RESEND_WKC TLV; its next packet is then a
@@ -19,13 +29,14 @@ import struct
 
 from . import packet as pk
 from ._compat import TYPE_CHECKING
-from .digest import Hmac
+from .digest import Hmac, compare_digest
 from .errors import RemoteProtocolError
 
 if TYPE_CHECKING:
     from typing import Any
 
 
+_HANDSHAKE_MAX_ID = 1  # ids of the three-way handshake: the resets (0) and the first reply (1)
 _RESEND_WKC_TLV = b"\x00\x01\x00\x02\x00\x01"  # TLV_TYPE_EARLY_NEG_FLAGS: EARLY_NEG_FLAG_RESEND_WKC
 
 
@@ -43,17 +54,24 @@ def stateless_reset(data: bytes) -> bool:
 class CookieResponder:
     """Answers client resets statelessly and checks the cookie on the next packet.
 
-    ``secret`` is random (from the entropy source), ``wrap_factory()`` makes a
-    fresh tls-auth wrapper (or ``TlsPlain``); ``sender`` wraps every stateless
-    reply, so sessions continue its packet-ids. Cookies stay valid for one to
-    two ``lifetime_s`` buckets.
+    ``secret`` is random (from the entropy source; several worker processes
+    may share one), ``wrap_factory()`` makes a fresh tls-auth wrapper (or
+    ``TlsPlain``); ``sender`` wraps every stateless reply, so sessions continue
+    its packet-ids. ``hand_window_s`` sets the time buckets (half of it, as
+    OpenVPN); ``lifetime_s``, if given, sets the bucket length directly.
     """
 
-    def __init__(self, secret: bytes, wrap_factory: "Any", lifetime_s: int = 30) -> None:
+    def __init__(self, secret: bytes, wrap_factory: "Any", lifetime_s: "int | None" = None,
+                 hand_window_s: int = 60) -> None:
         self._hmac = Hmac("SHA256", secret)
         self._wrap_factory = wrap_factory
-        self._lifetime_s = lifetime_s
+        self._bucket_s = lifetime_s if lifetime_s else (hand_window_s + 1) // 2
+        if self._bucket_s < 1:
+            self._bucket_s = 1
         self.sender = wrap_factory()
+
+    def _bucket(self, now_ms: int) -> int:
+        return now_ms // 1000 // self._bucket_s
 
     def _session_id(self, client_sid: bytes, peer: bytes, bucket: int) -> bytes:
         return self._hmac.digest(struct.pack(">I", bucket & 0xFFFFFFFF), peer, client_sid)[:pk.SID_SIZE]
@@ -84,7 +102,7 @@ class CookieResponder:
         if p.opcode == pk.P_CONTROL_HARD_RESET_CLIENT_V3:
             # under the client's own key (packet-id 1), asking it to resend that key
             sender, payload = wrapper, _RESEND_WKC_TLV
-        sid = self._session_id(p.session_id, peer, now_ms // 1000 // self._lifetime_s)
+        sid = self._session_id(p.session_id, peer, self._bucket(now_ms))
         answer = pk.ControlPacket(pk.P_CONTROL_HARD_RESET_SERVER_V2, 0, sid, (0,), p.session_id, 0, payload)
         return sender.wrap(answer.to_bytes(), now_ms)
 
@@ -92,10 +110,16 @@ class CookieResponder:
         """(server session_id, client session_id) if ``data`` proves the cookie, else None."""
         p = self._parse(data, now_ms)[1]
         if p is None or p.key_id != 0 or p.opcode not in (pk.P_CONTROL_V1, pk.P_ACK_V1, pk.P_CONTROL_WKC_V1) \
-                or 0 not in p.acks or p.message_id not in (None, 1):
+                or not p.acks or p.remote_session_id is None:
             return None
-        bucket = now_ms // 1000 // self._lifetime_s
-        for b in (bucket, bucket - 1):
-            if p.remote_session_id == self._session_id(p.session_id, peer, b):
-                return p.remote_session_id, p.session_id
-        return None
+        for a in p.acks:
+            if a > _HANDSHAKE_MAX_ID:
+                return None
+        if p.message_id is not None and p.message_id > _HANDSHAKE_MAX_ID:
+            return None
+        bucket = self._bucket(now_ms)
+        found = False
+        for offset in (-2, -1, 0, 1):  # every candidate, so the time taken does not tell which
+            if compare_digest(self._session_id(p.session_id, peer, bucket + offset), p.remote_session_id):
+                found = True
+        return (p.remote_session_id, p.session_id) if found else None

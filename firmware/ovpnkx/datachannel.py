@@ -11,11 +11,11 @@ Layouts (OpenVPN 2.6 crypto.c, ssl.c; all integers big-endian):
   HMAC covers IV || ciphertext, not the header (openvpn_encrypt_v1 starts the HMAC
   right after its own slot).
 
-Replay protection follows packet_id.c in UDP mode with ``--replay-window 64``:
-packet-id 0 is never valid, a new highest id is accepted, an older one only if it
-is less than 64 behind the highest and not seen before. The window changes only
-after a packet has been authenticated. OpenVPN's time backtrack (15 s) needs a
-clock and is left to the caller.
+Replay protection is packet_id.c's (``ovpnkx.tlswrap.PacketIdRec``) with ``--replay-window
+64 15``: packet-id 0 is never valid, a new highest id is accepted, an older one
+only if it is less than 64 behind the highest, not seen before, and no newer id
+arrived more than 15 s ago (the time backtrack; ``decrypt`` takes the time). The
+window changes only after a packet has been authenticated.
 
 CBC IVs: OpenVPN draws them at random. This core draws no randomness, so the IV is
 the block cipher under the same key applied to a unique nonce (the packet-id),
@@ -26,6 +26,7 @@ unpredictable without the key, and the receiver treats it as any IV.
 from . import digest
 from ._compat import TYPE_CHECKING, const
 from .errors import LocalProtocolError, RemoteProtocolError
+from .tlswrap import DEFAULT_SEQ_BACKTRACK, DEFAULT_TIME_BACKTRACK, PacketIdRec
 
 if TYPE_CHECKING:
     from typing import Any, Optional
@@ -46,14 +47,13 @@ PING_STRING = b"\x2a\x18\x7b\xf3\x64\x1e\xb4\xcb\x07\xed\x2d\x0a\x98\x1f\xc7\x48
 OCC_STRING = b"\x28\x7f\x34\x6b\xd4\xef\x7a\x81\x2d\x56\xb8\xd3\xaf\xc5\x45\x9c"
 OCC_EXIT = 6
 
-REPLAY_WINDOW = const(64)  # --replay-window default (DEFAULT_SEQ_BACKTRACK)
+REPLAY_WINDOW = DEFAULT_SEQ_BACKTRACK  # --replay-window default
 PACKET_ID_MAX = 0xFFFFFFFF
 PACKET_ID_WRAP_TRIGGER = 0xFF000000  # OpenVPN renegotiates from here on
 
 _TAG = const(16)
 _IMPLICIT_IV = const(8)
 _BLOCK = const(16)
-_WINDOW_MASK = (1 << REPLAY_WINDOW) - 1
 _CBC_IV_NONCE = b"ovpnkx-cbc-"  # 11 bytes + 0x00 + packet-id(4) = one block
 
 _AEAD_ERR = "AEAD Decrypt error: "
@@ -90,12 +90,17 @@ class DataChannel:
     (64 bytes each, one direction of key2). With ``peer_id`` we send P_DATA_V2,
     else P_DATA_V1; both are accepted on receive. ``auth`` is used for CBC only.
 
-    Counters (payload bytes, as OpenVPN counts for --reneg-bytes):
-    ``packets_out``, ``bytes_out``, ``packets_in``, ``bytes_in``.
+    Counters: ``packets_out``, ``bytes_out``, ``packets_in``, ``bytes_in``
+    (payload bytes), and ``n_packets``, ``n_bytes``: packets and their bytes
+    both ways, as OpenVPN's key_state counts them for --reneg-pkts and
+    --reneg-bytes (sent: the whole packet; received: after the opcode/peer-id
+    header; here only authenticated ones, so that forged packets cannot force
+    a renegotiation). ``replay_window``/``replay_time`` are --replay-window's.
     """
 
     def __init__(self, crypto: "Any", cipher: str, auth: str, encrypt_key: "Any",
-                 decrypt_key: "Any", key_id: int, peer_id: "Optional[int]" = None) -> None:
+                 decrypt_key: "Any", key_id: int, peer_id: "Optional[int]" = None,
+                 replay_window: int = DEFAULT_SEQ_BACKTRACK, replay_time: int = DEFAULT_TIME_BACKTRACK) -> None:
         if cipher not in CIPHERS:
             raise LocalProtocolError("unknown data channel cipher %s" % cipher)
         if not crypto.supports(cipher):
@@ -130,14 +135,17 @@ class DataChannel:
             self._enc_mac = digest.Hmac(auth, _key_bytes(encrypt_key, "hmac", size))
             self._dec_mac = digest.Hmac(auth, _key_bytes(decrypt_key, "hmac", size))
         self._send_id = 0  # last packet-id sent
-        self._recv_max = 0  # highest packet-id accepted
-        self._recv_seen = 0  # bit d set: packet-id _recv_max - d was accepted
+        self._rec = PacketIdRec(replay_window, replay_time)
+        self._now_s = 0  # local seconds of the packet being decrypted
         self.packets_out = 0
         self.bytes_out = 0
         self.packets_in = 0
         self.bytes_in = 0
+        self.n_packets = 0
+        self.n_bytes = 0
+        # no properties on this class: where a class has one, MicroPython looks every
+        # instance attribute store up in the class first (2-3x slower stores, measured)
 
-    @property
     def close_to_wrapping(self) -> bool:
         """True once the send packet-id passed OpenVPN's wrap trigger: renegotiate."""
         return self._send_id >= PACKET_ID_WRAP_TRIGGER
@@ -165,15 +173,21 @@ class DataChannel:
         self._send_id += 1
         self.packets_out += 1
         self.bytes_out += len(payload)
+        self.n_packets += 1
+        self.n_bytes += len(out)
         return out
 
     # -- receiving -------------------------------------------------------------
 
-    def decrypt(self, packet: bytes) -> bytes:
+    def decrypt(self, packet: bytes, now_ms: int = 0) -> bytes:
         """The payload of a data packet; RemoteProtocolError if it is refused.
 
+        ``now_ms`` is the local time (for the replay window's time backtrack).
         A refused packet leaves the replay window and counters as they were.
         """
+        # the time goes to the replay window through self: one more local or a longer
+        # call here and MicroPython puts this call's frame on the heap (3-4x slower, measured)
+        self._now_s = now_ms // 1000
         packet = bytes(packet)
         if not packet:
             raise RemoteProtocolError("short packet")
@@ -195,6 +209,8 @@ class DataChannel:
         self._replay_add(pid)
         self.packets_in += 1
         self.bytes_in += len(payload)
+        self.n_packets += 1
+        self.n_bytes += len(packet) - hlen
         return payload
 
     def _open_aead(self, packet: bytes, hlen: int) -> tuple:
@@ -246,24 +262,9 @@ class DataChannel:
     # -- replay window (packet_id_test / packet_id_add) ------------------------
 
     def _replay_test(self, pid: int, prefix: str) -> None:
-        if pid == 0:
-            raise RemoteProtocolError(prefix + "bad packet ID (may be a replay): [ #0 ] is never valid")
-        if pid > self._recv_max:
-            return
-        diff = self._recv_max - pid
-        if diff >= REPLAY_WINDOW:
-            raise RemoteProtocolError(prefix + "bad packet ID (may be a replay): [ #%d ] is behind the window" % pid)
-        if self._recv_seen >> diff & 1:
-            raise RemoteProtocolError(prefix + "bad packet ID (may be a replay): [ #%d ] already seen" % pid)
+        why = self._rec.refusal(pid, 0, self._now_s)
+        if why is not None:
+            raise RemoteProtocolError(prefix + "bad packet ID (may be a replay): [ #%d ] %s" % (pid, why))
 
     def _replay_add(self, pid: int) -> None:
-        if pid > self._recv_max:
-            shift = pid - self._recv_max
-            self._recv_seen = ((self._recv_seen << shift) | 1) & _WINDOW_MASK if shift < REPLAY_WINDOW else 1
-            self._recv_max = pid
-        else:
-            self._recv_seen |= 1 << (self._recv_max - pid)
-
-    def replay_state(self) -> tuple:
-        """(highest packet-id accepted, seen bitmap): for tests and diagnostics."""
-        return self._recv_max, self._recv_seen
+        self._rec.add(pid, 0, self._now_s)

@@ -17,9 +17,13 @@ if TYPE_CHECKING:
 class Event:
     """Something that happened in a session; ``kind`` names it, fields vary.
 
-    kinds: state (key_id, state), keys (key_id, cipher, method, fingerprint,
-    peer_id), ping, data (payload), message (text), dropped (reason),
-    decrypt_error (reason), closed (reason, error).
+    kinds: state (key_id, state), keys (key_id, cipher, method, peer_id, and
+    fingerprint where ``SessionConfig.key_fingerprint`` asks for it), ping (count,
+    key_id that decrypted it),
+    data (payload), message (text, sanitized), dropped (reason),
+    decrypt_error (reason), warning (reason), renegotiate (key_id of the key
+    that reached its limit, reason), retired (key_id, reason), closed (reason,
+    error).
     """
 
     def __init__(self, kind: str, at_ms: int, **fields: object) -> None:
@@ -75,6 +79,25 @@ class EventLog:
 
 def auth_failed_reason(text: str, sent_credentials: bool) -> str:
     """The reason for an AUTH_FAILED control message (never the credentials themselves)."""
-    detail = text[len("AUTH_FAILED"):].lstrip(",")
+    detail = sanitize_control_message(text)[len("AUTH_FAILED"):].lstrip(",")
     creds = "our username/password" if sent_credentials else "us (we sent no username/password)"
     return "auth failed: the server refused %s%s" % (creds, ": " + detail if detail else "")
+
+
+def sanitize_control_message(text: str) -> str:
+    """``text`` with the values of secret options replaced by ``[redacted]`` (for logs).
+
+    OpenVPN's sanitize_control_message hides auth-token, echo and SESS_ID_ values;
+    we also hide the token's user name, anything named like a password, a secret
+    or a token, and a client's whole challenge response (CR_RESPONSE).
+    """
+    if text.startswith("CR_RESPONSE,"):
+        return "CR_RESPONSE,[redacted]"
+    out = []
+    for item in text.split(","):
+        name = item.split(" ", 1)[0]
+        if name != item and (name in ("auth-token-user", "echo") or "SESS_ID_" in item or "pass" in name
+                             or "secret" in name or "token" in name):
+            item = name + " [redacted]"
+        out.append(item)
+    return ",".join(out)

@@ -259,40 +259,6 @@ def read_key_method2(data: bytes, is_client_sender: bool) -> KeyMethod2Message:
 # --- options string and peer-info ----------------------------------------------
 
 
-def options_string(is_client: bool, dev_type: str = "tun", link_mtu: int = 1541, tun_mtu: int = 1500,
-                   proto: str = "UDPv4", cipher: "Optional[str]" = None, auth: str = "SHA1",
-                   keysize: int = 128, tls_auth: bool = False) -> str:
-    """The OCC options string in OpenVPN's order (options.c options_string).
-
-    Defaults give a 2.6 ``--pull`` client's string:
-    ``V4,dev-type tun,link-mtu 1541,tun-mtu 1500,proto UDPv4,auth SHA1,keysize 128,key-method 2,tls-client``.
-    A mismatch is only a warning in 2.6; ``cipher`` is left out by clients that pull.
-    """
-    parts = ["V4", "dev-type " + dev_type]
-    if link_mtu:
-        parts.append("link-mtu %d" % link_mtu)
-    parts.append("tun-mtu %d" % tun_mtu)
-    parts.append("proto " + proto)
-    if cipher:
-        parts.append("cipher " + cipher)
-    parts.append("auth " + auth)
-    parts.append("keysize %d" % keysize)
-    if tls_auth:
-        parts.append("tls-auth")
-    parts.append("key-method 2")
-    parts.append("tls-client" if is_client else "tls-server")
-    return ",".join(parts)
-
-
-def options_extract(options: str, name: str) -> "Optional[str]":
-    """The value of option ``name`` in an options string (``cipher`` -> "AES-256-GCM"), or None."""
-    prefix = name + " "
-    for item in options.split(","):
-        if item.startswith(prefix) and len(item) > len(prefix):
-            return item[len(prefix):]
-    return None
-
-
 def _check_peer_info_part(what: str, text: str) -> None:
     if not isinstance(text, str) or "\n" in text or "\x00" in text:
         raise LocalProtocolError("peer-info %s must be a str without newline or NUL" % what)
@@ -311,17 +277,6 @@ def peer_info_string(items: list) -> str:
     return "".join(out)
 
 
-def client_peer_info(version: str, platform: str, ciphers: str, iv_proto: int,
-                     extra: "Optional[list]" = None) -> str:
-    """A client peer-info as a 2.6 server expects it:
-    ``IV_VER``, ``IV_PLAT``, ``IV_CIPHERS`` (colon-separated), ``IV_PROTO`` (decimal), then ``extra`` pairs."""
-    items = [("IV_VER", version), ("IV_PLAT", platform), ("IV_CIPHERS", ciphers),
-             ("IV_PROTO", "%d" % iv_proto)]
-    if extra:
-        items.extend(extra)
-    return peer_info_string(items)
-
-
 def parse_peer_info(text: "Optional[str]") -> dict:
     """``KEY=VALUE`` lines to a dict (later lines win; lines without ``=`` are skipped,
     as OpenVPN skips lines it cannot use)."""
@@ -335,10 +290,14 @@ def parse_peer_info(text: "Optional[str]") -> dict:
 
 
 def iv_proto(peer_info: dict) -> int:
-    """The peer's IV_PROTO bits; 0 when absent or not a positive number
-    (OpenVPN's extract_iv_proto reads leading decimal digits)."""
-    value = peer_info.get("IV_PROTO", "")
+    """The peer's IV_PROTO bits, read as OpenVPN's extract_iv_proto does (sscanf
+    ``%d``: blanks, a sign, leading digits); 0 unless that number is positive."""
+    value = peer_info.get("IV_PROTO", "").lstrip(" \t")
+    sign = value[:1] if value[:1] in ("-", "+") else ""
     digits = 0
-    while digits < len(value) and "0" <= value[digits] <= "9":
+    while len(sign) + digits < len(value) and "0" <= value[len(sign) + digits] <= "9":
         digits += 1
-    return int(value[:digits]) if digits else 0
+    if not digits or sign == "-" or digits > 10:
+        return 0
+    n = int(value[len(sign):len(sign) + digits])
+    return n if 0 < n <= 0x7FFFFFFF else 0

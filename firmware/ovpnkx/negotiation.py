@@ -16,7 +16,7 @@ keys when it says so.
 from . import push as pu
 from ._compat import TYPE_CHECKING
 from .errors import RemoteProtocolError
-from .keymethod2 import parse_peer_info
+from .keymethod2 import iv_proto, parse_peer_info
 
 if TYPE_CHECKING:
     from typing import Any
@@ -43,6 +43,7 @@ class Negotiation:
         self.next_push_request_ms = None  # type: int | None
         self.framing = config.compression  # compress.Framing or None: configured, then pushed
         self.cc_exit = False  # exit notification as an EXIT control message (protocol-flags cc-exit)
+        self.warnings = []  # type: list  # for the session to report
 
     def both_key_method2(self, channel: "Any", now_ms: int) -> bool:
         """Both key method 2 messages of ``channel`` are known; True: generate keys now."""
@@ -53,7 +54,7 @@ class Negotiation:
         self.decided = True
         peer = parse_peer_info(channel.peer_km2.peer_info)
         self.peer_info = peer
-        peer_proto = pu.iv_proto(peer)
+        peer_proto = iv_proto(peer)
         cfg = self.config
         if self.is_server:
             client_ciphers = pu.iv_ciphers(peer)
@@ -90,9 +91,12 @@ class Negotiation:
         """Server: send PUSH_REPLY; True when ``channel`` has no keys yet (generate them)."""
         if self.push_reply_text is None:
             cfg = self.config
-            ping_s = max(1, cfg.ping_ms // 1000) if cfg.ping_ms else 10
-            restart_s = max(1, cfg.ping_restart_ms // 1000) if cfg.ping_restart_ms else 60
-            options = list(cfg.push_options) + ["ping %d" % ping_s, "ping-restart %d" % restart_s]
+            options = list(cfg.push_options)
+            # keepalive pushes its timers after the config's own push lines, as helper_keepalive
+            if cfg.ping_ms:
+                options.append("ping %d" % max(1, cfg.ping_ms // 1000))
+            if cfg.ping_restart_ms:
+                options.append("ping-restart %d" % max(1, cfg.ping_restart_ms // 1000))
             if self.push_hook is not None:
                 options.extend(self.push_hook())
                 self.push_hook = None  # used once (the reply is kept); the hook may refer to the session
@@ -100,7 +104,7 @@ class Negotiation:
                 options.append("peer-id %d" % self.peer_id)
             options.append("cipher %s" % self.cipher)
             # a released TLS engine could not read the client's EXIT: it says OCC EXIT instead
-            cc_exit = pu.iv_proto(self.peer_info) & pu.IV_PROTO_CC_EXIT_NOTIFY and not cfg.release_tls
+            cc_exit = iv_proto(self.peer_info) & pu.IV_PROTO_CC_EXIT_NOTIFY and not cfg.release_tls
             if cc_exit:
                 options.append("protocol-flags cc-exit" + (" tls-ekm" if self.tls_ekm else ""))
             elif self.tls_ekm:
@@ -131,6 +135,7 @@ class Negotiation:
                 from .compress import from_push
 
                 self.framing = from_push(p.options, self.framing)
+            self.warnings.extend(p.warnings)
             return True
         if text.startswith(pu.PUSH_REQUEST) and self.is_server:
             # once: the reply travels over the reliable TLS channel and cannot get lost

@@ -12,15 +12,13 @@ the fixed p2p peer-id when both set DATA_V2.
 """
 
 from .errors import RemoteProtocolError
+from .keymethod2 import (IV_PROTO_CC_EXIT_NOTIFY, IV_PROTO_DATA_V2, IV_PROTO_NCP_P2P,  # noqa: F401
+                         IV_PROTO_REQUEST_PUSH, IV_PROTO_TLS_KEY_EXPORT)
 
 PUSH_REQUEST = "PUSH_REQUEST"
 PUSH_REPLY = "PUSH_REPLY"
 
-IV_PROTO_DATA_V2 = 2
-IV_PROTO_REQUEST_PUSH = 4
-IV_PROTO_TLS_KEY_EXPORT = 8
-IV_PROTO_NCP_P2P = 32
-IV_PROTO_CC_EXIT_NOTIFY = 128
+_INT_MAX = 0x7FFFFFFF  # OpenVPN reads numbers as C ints
 
 # ssl_ncp.c: in p2p mode with DATA_V2 both sides use this peer-id ("vpn").
 P2P_PEER_ID = 0x76706E
@@ -37,6 +35,7 @@ class PushReply:
         self.ping = None  # type: int | None
         self.ping_restart = None  # type: int | None
         self.options = []  # type: list
+        self.warnings = []  # type: list  # values taken as OpenVPN takes them, not as sent
 
     def add(self, text: str) -> bool:
         """Add one PUSH_REPLY message; True when it was the last part."""
@@ -66,10 +65,19 @@ class PushReply:
                 self.tls_ekm = self.tls_ekm or "tls-ekm" in flags
                 self.cc_exit = "cc-exit" in flags
             elif name == "ping":
-                self.ping = _int(words, option)
+                self.ping = self._seconds(words, option)
             elif name == "ping-restart":
-                self.ping_restart = _int(words, option)
+                self.ping_restart = self._seconds(words, option)
         return last
+
+    def _seconds(self, words: list, option: str) -> int:
+        """options.c positive_atoi: a non-negative int, else 0 (off) with a warning."""
+        n = _decimal(words[1]) if len(words) == 2 else None
+        if n is None or n < 0:
+            self.warnings.append("pushed %r is not a non-negative number of seconds: taken as 0 (off),"
+                                 " as openvpn does" % option)
+            return 0
+        return n
 
 
 def _arg(words: list, option: str) -> str:
@@ -78,24 +86,25 @@ def _arg(words: list, option: str) -> str:
     return words[1]
 
 
+def _decimal(text: str) -> "int | None":
+    """A whole decimal C int (optional sign), or None (options_util.c valid_integer)."""
+    digits = text[1:] if text[:1] in ("-", "+") else text
+    if not digits or not digits.isdigit() or len(digits) > 10:
+        return None
+    n = int(text)
+    return n if -_INT_MAX - 1 <= n <= _INT_MAX else None
+
+
 def _int(words: list, option: str) -> int:
-    try:
-        return int(_arg(words, option))
-    except ValueError:
+    n = _decimal(_arg(words, option))
+    if n is None:
         raise RemoteProtocolError("pushed option needs a number: %r" % option)
+    return n
 
 
 def build_push_reply(options: list) -> str:
     """One PUSH_REPLY message from option strings (callers keep it < tls-mtu)."""
     return ",".join([PUSH_REPLY] + list(options))
-
-
-def iv_proto(peer_info: dict) -> int:
-    """IV_PROTO of a parsed peer-info dict (0 when absent or not a number)."""
-    try:
-        return int(peer_info.get("IV_PROTO", "0"))
-    except ValueError:
-        return 0
 
 
 def iv_ciphers(peer_info: dict) -> list:

@@ -14,11 +14,18 @@ Facts from reliable.c / ssl.c (OpenVPN 2.6) that this module follows:
   transmission sets ``next_try = now + timeout`` and doubles ``timeout``
   (starting at --tls-timeout, 2 s). There is no upper bound in reliable.c; the
   hand-window (60 s) ends a stuck handshake. A packet for which
-  N_ACK_RETRANSMIT (3) later ids were acked is resent at once, and that counts
-  as a transmission (the backoff doubles, the counter restarts).
-* reliable_schedule_now (the "burst" when the peer's first reset arrives):
-  every unacked packet is due now with its backoff back at the initial timeout.
-* Acks are not cumulative; an ack naming an id we do not hold is ignored.
+  N_ACK_RETRANSMIT (3) acks of higher ids arrived is resent at once, and that
+  counts as a transmission (the backoff doubles, the counter restarts).
+  reliable_send_purge counts *every* ack id above a held packet, once per
+  occurrence: duplicates and ids we never sent (or already purged) count too.
+* reliable_schedule_now (ssl.c's "burst", once per session when the peer's
+  first packet arrives): every unacked packet is due now with its backoff back
+  at the initial timeout.
+* Acks are not cumulative; an ack naming an id we do not hold removes nothing.
+* Buffers are bounded (ssl.c key_state_init / tls_init_control_channel_frame_
+  parameters): a received payload larger than the control frame's buffer,
+  max(1500, tls-mtu) + 100 bytes, is dropped ("Incoming control channel packet
+  too big, dropping"); so the 12 receive slots hold at most 12 such payloads.
 * Receiving (tls_pre_decrypt): reliable_wont_break_sequentiality drops, without
   an ack, any id at or beyond ``base + 12`` (base = next id to hand up), so the
   12 receive slots can never fill with packets that leave a hole below them.
@@ -41,6 +48,15 @@ N_ACK_RETRANSMIT = const(3)
 
 # msg packet-ids are uint32; not const(): beyond a 32-bit port's small int.
 _ID_MASK = 0xFFFFFFFF
+# ssl.c: control frame buffers hold max(1500, tls-mtu) + 100 payload bytes.
+TLS_MTU_DEFAULT = const(1250)
+
+
+def rx_payload_max(tls_mtu: int = TLS_MTU_DEFAULT) -> int:
+    """Largest control payload OpenVPN's receive buffer holds at ``tls_mtu``."""
+    return (1500 if tls_mtu < 1500 else tls_mtu) + 100
+
+
 # Pending acks are bounded: in-window ids plus old duplicates (both <= recv_window)
 # fit; beyond that an id is simply acked later when the peer resends it.
 _ACK_SLACK = const(8)
@@ -70,18 +86,23 @@ class ReliableLayer:
     ``timeout_ms`` is --tls-timeout. ``max_timeout_ms`` caps the doubled
     backoff (None = no cap, as OpenVPN). ``max_backlog`` bounds messages
     waiting for room in the send window. Packets whose opcode is in
-    ``no_ack_opcodes`` never carry piggybacked acks. ``hold`` keeps every
-    reliable packet back until ``schedule_now`` (reliable_init's ``hold``).
-    ``initial_packet_id`` is the first id each way (0 in OpenVPN; other
+    ``no_ack_opcodes`` never carry piggybacked acks. ``max_payload`` bounds a
+    received payload (larger ones are dropped and counted in
+    ``oversize_dropped``), so that the receive slots hold at most
+    ``recv_window * max_payload`` bytes. ``initial_packet_id`` is the first id each way (0 in OpenVPN; other
     values exist to test the 32-bit wrap).
     """
 
     def __init__(self, send_window: int = 6, recv_window: int = 12, timeout_ms: int = 2000,
                  max_timeout_ms: "int | None" = None, max_backlog: int = 32,
-                 no_ack_opcodes: tuple = (), hold: bool = False,
-                 initial_packet_id: int = 0) -> None:
+                 no_ack_opcodes: tuple = (), initial_packet_id: int = 0,
+                 max_payload: "int | None" = None) -> None:
         if send_window < 1 or recv_window < 1 or timeout_ms < 1 or max_backlog < 0:
             raise LocalProtocolError("reliable: windows, timeout must be positive")
+        if max_payload is None:
+            max_payload = rx_payload_max()
+        if max_payload < 1:
+            raise LocalProtocolError("reliable: max_payload must be positive")
         if not _id_ok(initial_packet_id):
             raise LocalProtocolError("reliable: initial packet id must be a uint32")
         self.send_window = send_window
@@ -90,7 +111,7 @@ class ReliableLayer:
         self.max_timeout_ms = max_timeout_ms
         self.max_backlog = max_backlog
         self.no_ack_opcodes = tuple(no_ack_opcodes)
-        self.hold = hold
+        self.max_payload = max_payload
         # send side
         self._initial_id = initial_packet_id
         self._next_id = initial_packet_id
@@ -113,6 +134,7 @@ class ReliableLayer:
         self.packets_received = 0
         self.duplicates_received = 0
         self.dropped_received = 0
+        self.oversize_dropped = 0
 
     # -- sending ------------------------------------------------------------
     def send(self, opcode: int, payload: bytes) -> int:
@@ -155,38 +177,36 @@ class ReliableLayer:
             self._inflight.append(_Entry(message_id, opcode, payload, self.timeout_ms))
 
     def schedule_now(self, now_ms: int) -> None:
-        """Make every unacked message due now at the initial timeout; end ``hold``.
+        """Make every unacked message due now at the initial timeout (reliable_schedule_now).
 
-        OpenVPN does this once, when the peer's first reset arrives, so that
-        a handshake started before the peer came up does not wait out a backoff.
+        The session does this once, when the peer's first packet arrives, so
+        that a handshake started before the peer came up does not wait out a
+        backoff.
         """
         self._now = now_ms
-        self.hold = False
         for e in self._inflight:
-            if e.sends:
-                e.next_try = now_ms
-                e.timeout = self.timeout_ms
+            e.next_try = now_ms
+            e.timeout = self.timeout_ms
 
     def process_acks(self, acks, now_ms: int) -> None:
         """Take the acks carried by any peer packet (any iterable of ints).
 
-        Unknown, duplicate and malformed ids are ignored. Each newly acked id
-        counts towards the early resend of every older unacked message.
+        Malformed ids are ignored. As reliable_send_purge does, every ack id
+        (duplicate, unknown or new) removes the message it names and counts
+        towards the early resend of every message with a lower id still held.
         """
         self._now = now_ms
         for a in acks:
             if not _id_ok(a):
                 continue
-            inflight = self._inflight
-            for i in range(len(inflight)):
-                e = inflight[i]
-                if e.message_id == a:
-                    # An id never transmitted cannot have been received: ignore.
-                    if e.sends:
-                        inflight.pop(i)
-                        for j in range(i):
-                            inflight[j].n_acks += 1
-                    break
+            kept = []
+            for e in self._inflight:
+                if e.message_id == a and e.sends:
+                    continue  # acked (an id never transmitted cannot have been received)
+                if 0 < (a - e.message_id) & _ID_MASK < 0x80000000:
+                    e.n_acks += 1  # a higher id was acked (wrap-aware, as reliable_pid_min)
+                kept.append(e)
+            self._inflight = kept
         self._fill_window()
 
     def is_acked(self, message_id: int) -> bool:
@@ -215,6 +235,12 @@ class ReliableLayer:
         self.packets_received += 1
         if not _id_ok(message_id):
             self.dropped_received += 1
+            return False
+        if len(payload) > self.max_payload:
+            # larger than any buffer of ours: dropped unacked, so the peer resends in vain
+            # and its hand-window ends a peer that keeps sending such packets
+            self.dropped_received += 1
+            self.oversize_dropped += 1
             return False
         ahead = (message_id - self._base) & _ID_MASK
         if ahead < self.recv_window:
@@ -275,22 +301,21 @@ class ReliableLayer:
         self._now = now_ms
         self._fill_window()
         out = []
-        if not self.hold:
-            for e in self._inflight:
-                if not (e.next_try <= now_ms or e.n_acks >= N_ACK_RETRANSMIT):
-                    continue
-                limit = 0 if e.opcode in self.no_ack_opcodes else CONTROL_SEND_ACK_MAX
-                out.append((e.opcode, e.message_id, e.payload, self._take_acks(limit)))
-                if e.sends:
-                    self.retransmissions += 1
-                e.sends += 1
-                e.next_try = now_ms + e.timeout
-                e.timeout *= 2
-                if self.max_timeout_ms is not None and e.timeout > self.max_timeout_ms:
-                    e.timeout = self.max_timeout_ms
-                e.n_acks = 0
-                self.packets_sent += 1
-                self.bytes_sent += len(e.payload)
+        for e in self._inflight:
+            if not (e.next_try <= now_ms or e.n_acks >= N_ACK_RETRANSMIT):
+                continue
+            limit = 0 if e.opcode in self.no_ack_opcodes else CONTROL_SEND_ACK_MAX
+            out.append((e.opcode, e.message_id, e.payload, self._take_acks(limit)))
+            if e.sends:
+                self.retransmissions += 1
+            e.sends += 1
+            e.next_try = now_ms + e.timeout
+            e.timeout *= 2
+            if self.max_timeout_ms is not None and e.timeout > self.max_timeout_ms:
+                e.timeout = self.max_timeout_ms
+            e.n_acks = 0
+            self.packets_sent += 1
+            self.bytes_sent += len(e.payload)
         while self._acks:
             out.append((P_ACK_V1, None, b"", self._take_acks(RELIABLE_ACK_SIZE)))
             self.packets_sent += 1
@@ -300,12 +325,10 @@ class ReliableLayer:
         """Earliest ``now_ms`` at which ``packets_to_send`` sends something.
 
         A value not after the latest ``now_ms`` seen means "now"; None means
-        nothing is pending (all acked, no acks owed, or held back).
+        nothing is pending (all acked, no acks owed).
         """
         if self._acks:
             return self._now
-        if self.hold:
-            return None
         best = None
         for e in self._inflight:
             if e.next_try < 0 or e.n_acks >= N_ACK_RETRANSMIT:

@@ -30,7 +30,7 @@ from ._compat import TYPE_CHECKING
 from .control import KeyStateChannel
 from .digest import hash_digest
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from .events import Event, EventLog, auth_failed_reason
+from .events import Event, EventLog, auth_failed_reason, sanitize_control_message
 from .health import EntropyError
 from .keymethod2 import KeyMethod2Message, write_key_method2
 from .multi import TlsMulti
@@ -71,7 +71,7 @@ class Session:
         self.session_id = cookie[0] if cookie else entropy.random_bytes(pk.SID_SIZE)
         self.remote_session_id = cookie[1] if cookie else None  # type: bytes | None
         self.multi = TlsMulti(self.is_server, entropy, tls_factory, config.hand_window_ms, config.timeout_ms,
-                              TlsMulti.payload_limit(config.tls_mtu, self.wrap.overhead))
+                              TlsMulti.payload_limit(config.tls_mtu, self.wrap.overhead), config.tls_mtu)
         self.negotiation = Negotiation(config, peer_id)
         if push_hook is not None:
             self.negotiation.push_hook = lambda: push_hook(self)
@@ -87,6 +87,8 @@ class Session:
         # "serial") and any of the counters bytes_in, refused, decoder.errors
         self.link = None  # type: Any
         self.link_where = ("", "")
+        self._burst = False
+        self._reneg_ms = -1  # this session's effective reneg-sec in ms (drawn at the first keys)
         self.stats = {"pings_received": 0, "pings_sent": 0, "decrypt_errors": 0, "dropped": 0,
                       "bytes_in": 0, "bytes_out": 0, "packets_in": 0, "packets_out": 0}
         self._outgoing = []  # type: list
@@ -228,6 +230,10 @@ class Session:
             candidates.append(t.open_deadline_ms)
         if self.multi.primary is not None:
             candidates.append(t.ping_restart_at())
+            candidates.append(self._reneg_at())
+        for key_id, must_die in self.multi.must_die_ms.items():
+            if key_id != self.multi.primary:  # the primary outlives its window until its successor is ready
+                candidates.append(must_die)
         for channel in self.multi.channels.values():
             candidates.append(channel.get_timer())
         times = [c for c in candidates if c is not None]  # type: list
@@ -259,6 +265,7 @@ class Session:
             self._open_key_state(ks.next_key_id(multi.latest_key_id), pk.P_CONTROL_SOFT_RESET_V1, now_ms)
         except EntropyError as exc:
             self._fail(str(exc), now_ms, fatal=True)
+            return
 
     def close(self, now_ms: int, reason: str = "closed by us", error: bool = False, notify: bool = True) -> None:
         """End the session; with ``notify``, tell the peer with OCC EXIT when data keys exist.
@@ -290,6 +297,12 @@ class Session:
                                                          pk.OPCODE_NAMES.get(op, op)), now_ms)
                 return None
             self.remote_session_id = packet.session_id
+            # ssl.c's burst, once per session: the peer is up, so resend what waits for it now
+            # instead of waiting out a backoff that grew while it was away
+            first = self.multi.channels.get(0)
+            if first is not None and not self._burst:
+                self._burst = True
+                first.reliable.schedule_now(now_ms)
         elif packet.session_id != self.remote_session_id:
             self._drop("packet from another session", now_ms)
             return None
@@ -328,7 +341,7 @@ class Session:
             self._drop("data packet for key_id %d without keys" % key_id, now_ms)
             return
         try:
-            payload = self.multi.decrypt(key_id, data)
+            payload = self.multi.decrypt(key_id, data, now_ms)
         except RemoteProtocolError as exc:
             self.stats["decrypt_errors"] += 1
             self.log.add("decrypt_error", now_ms, reason=str(exc))
@@ -350,7 +363,7 @@ class Session:
                 return
         if dcmod.is_ping(payload):
             self.stats["pings_received"] += 1
-            self.log.add("ping", now_ms, count=self.stats["pings_received"])
+            self.log.add("ping", now_ms, count=self.stats["pings_received"], key_id=key_id)
         elif dcmod.is_occ_exit(payload):
             self._close("peer sent OCC EXIT", False, now_ms)
         else:
@@ -358,7 +371,11 @@ class Session:
 
     # -- key_states ------------------------------------------------------------
     def _open_key_state(self, key_id: int, reset_opcode: int, now_ms: int) -> KeyStateChannel:
-        channel = self.multi.open(key_id, reset_opcode, now_ms)
+        multi = self.multi
+        channel = multi.open(key_id, reset_opcode, now_ms)
+        if reset_opcode == pk.P_CONTROL_SOFT_RESET_V1 and multi.primary is not None:
+            # key_state_soft_reset: the current key has transition-window left as lame duck
+            multi.must_die_ms[multi.primary] = now_ms + self.config.tran_window_ms
         self.log.forget(key_id)  # a key_id reused after the wrap starts a fresh history
         self.log.note_state(channel, now_ms)
         return channel
@@ -386,15 +403,20 @@ class Session:
         return write_key_method2(msg, not self.is_server)
 
     def _on_message(self, channel: KeyStateChannel, text: str, now_ms: int) -> None:
-        self.log.add("message", now_ms, text=text)
-        if self.negotiation.on_push_message(channel, text, now_ms, self.multi.primary is not None):
+        self.log.add("message", now_ms, text=sanitize_control_message(text))
+        neg = self.negotiation
+        generate = neg.on_push_message(channel, text, now_ms, self.multi.primary is not None)
+        for warning in neg.warnings:
+            self.log.add("warning", now_ms, reason=warning)
+        neg.warnings = []
+        if generate:
             self._generate_keys(channel, now_ms)
         elif text.startswith("AUTH_FAILED"):
             self._close(auth_failed_reason(text, self.config.username is not None), True, now_ms, fatal=True)
         elif text.startswith("HALT"):
-            self._close("peer asked us to stop: " + text, True, now_ms, fatal=True)
+            self._close("peer asked us to stop: " + sanitize_control_message(text), True, now_ms, fatal=True)
         elif text.startswith("RESTART"):
-            self._close("peer asked us to restart: " + text, True, now_ms)
+            self._close("peer asked us to restart: " + sanitize_control_message(text), True, now_ms)
         elif text.startswith("EXIT"):
             self._close("peer exited", False, now_ms)
 
@@ -412,16 +434,51 @@ class Session:
                                          server.random1, server.random2, client_sid, server_sid)
             method = "prf"
         encrypt, decrypt = key2_split(key2, self.is_server)
-        cipher = neg.cipher or self.config.ciphers[0]
-        self.multi.install(channel.key_id, dcmod.DataChannel(self.crypto, cipher, self.config.auth,
-                                                             encrypt, decrypt, channel.key_id, neg.peer_id))
+        cfg = self.config
+        cipher = neg.cipher or cfg.ciphers[0]
+        self.multi.install(channel.key_id, dcmod.DataChannel(self.crypto, cipher, cfg.auth, encrypt, decrypt,
+                                                             channel.key_id, neg.peer_id, cfg.replay_window,
+                                                             cfg.replay_time_s), now_ms)
         channel.keys_generated = True
         channel.state.handle(ks.EV_KEYS_GENERATED)
         self.log.note_state(channel, now_ms)
-        self.log.add("keys", now_ms, key_id=channel.key_id, cipher=neg.cipher, method=method,
-                     fingerprint=hash_digest("SHA256", b"ovpnkx key2 fingerprint" + key2)[:8].hex(),
-                     peer_id=neg.peer_id)
+        fields = {"key_id": channel.key_id, "cipher": neg.cipher, "method": method, "peer_id": neg.peer_id}
+        if self.config.key_fingerprint:
+            # 64 bits of a hash of key2 are an offline check of a guessed key: only where asked for
+            fields["fingerprint"] = hash_digest("SHA256", b"ovpnkx key2 fingerprint" + key2)[:8].hex()
+        self.log.add("keys", now_ms, **fields)
         self.timers.keepalive(neg.ping_ms(), neg.ping_restart_ms(), now_ms)
+        if self._reneg_ms < 0:
+            # this session's reneg-sec: uniform in (min, max] as openvpn 2.6 draws it (0: off);
+            # the entropy gives the jitter, no key material
+            hi, lo = self.config.reneg_sec_max, self.config.reneg_sec_min
+            jitter = int.from_bytes(self.entropy.random_bytes(4), "big") % (hi - lo) if hi > lo else 0
+            self._reneg_ms = (hi - jitter) * 1000
+
+    def _reneg_at(self) -> "int | None":
+        """When the primary key reaches reneg-sec, or None (off, or a renegotiation is running)."""
+        multi = self.multi
+        latest = multi.latest
+        if self._reneg_ms <= 0 or multi.primary is None or latest is None or not latest.keys_generated:
+            return None
+        return multi.established_ms[multi.primary] + self._reneg_ms
+
+    def _reneg_due(self, now_ms: int) -> "str | None":
+        """Why the primary key must be renegotiated now (should_trigger_renegotiation), or None."""
+        multi = self.multi
+        latest = multi.latest
+        if multi.primary is None or latest is None or not latest.keys_generated:
+            return None
+        at = self._reneg_at()
+        cfg = self.config
+        data = multi.data[multi.primary]
+        if at is not None and now_ms >= at:
+            return "reneg-sec %d" % (self._reneg_ms // 1000)
+        if 0 < cfg.reneg_bytes <= data.n_bytes:
+            return "reneg-bytes %d" % cfg.reneg_bytes
+        if 0 < cfg.reneg_pkts <= data.n_packets:
+            return "reneg-pkts %d" % cfg.reneg_pkts
+        return "packet-id close to wrapping" if data.close_to_wrapping() else None
 
     # -- timers ----------------------------------------------------------------
     def _check_timers(self, now_ms: int) -> None:
@@ -439,6 +496,16 @@ class Session:
             self._fail("ping-restart: nothing from the peer for %d s" % (self.timers.ping_restart_ms // 1000),
                        now_ms)
             return
+        for key_id, must_die in list(multi.must_die_ms.items()):
+            if now_ms >= must_die and key_id != multi.primary:  # never without a key that encrypts
+                multi.retire(key_id)
+                self.log.add("retired", now_ms, key_id=key_id, reason="transition-window ended")
+        why = self._reneg_due(now_ms)
+        if why is not None:
+            self.log.add("renegotiate", now_ms, key_id=multi.primary, reason=why)
+            self.renegotiate(now_ms)
+            if self.closed:
+                return
         neg = self.negotiation
         if neg.next_push_request_ms is not None and now_ms >= neg.next_push_request_ms:
             neg.send_push_request(multi.channels[0], now_ms)

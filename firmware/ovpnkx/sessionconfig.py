@@ -5,6 +5,9 @@ in our key method 2 message: the options string and the peer-info (IV_ lines).
 """
 
 from . import push as pu
+from .errors import LocalProtocolError
+from ._compat import unload
+from .keymethod2 import peer_info_string
 from ._compat import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -12,7 +15,7 @@ if TYPE_CHECKING:
 
 VERSION = "ovpnkx 0.1.0"
 # the compression stubs a 2.6 client announces (comp.c), all of which ``ovpnkx.compress`` frames
-STUBS_PEER_INFO = "IV_LZO_STUB=1\nIV_COMP_STUB=1\nIV_COMP_STUBv2=1\n"
+STUBS_PEER_INFO = [("IV_LZO_STUB", 1), ("IV_COMP_STUB", 1), ("IV_COMP_STUBv2", 1)]
 
 
 class SessionConfig:
@@ -23,7 +26,10 @@ class SessionConfig:
                  proto: str = "udp", username: "str | None" = None, password: "str | None" = None,
                  hand_window_ms: int = 60000, timeout_ms: int = 2000, ping_ms: int = 0,
                  ping_restart_ms: int = 0, tls_mtu: int = 1250, platform: str = "unknown",
-                 push_options: "list | None" = None, peer_id: int = 0, compression: "Any" = None,
+                 push_options: "list | None" = None, peer_id: int = 0, key_fingerprint: bool = False,
+                 reneg_sec: "Any" = 3600, reneg_bytes: int = 0, reneg_pkts: int = 0,
+                 tran_window_ms: int = 3600000, replay_window: int = 64, replay_time_s: int = 15,
+                 cipher: "str | None" = None, dev_type: str = "tun", compression: "Any" = None,
                  release_tls: bool = False) -> None:
         """``compression``: the configured ``compress.Framing`` (a stub) or None."""
         self.is_server = is_server
@@ -43,11 +49,34 @@ class SessionConfig:
         self.platform = platform
         self.push_options = push_options or []
         self.peer_id = peer_id
+        # a 64-bit hash of key2 in the keys event: for agreement checks (make run, HIL) only,
+        # since it lets anyone who reads the log test a guessed key offline
+        self.key_fingerprint = key_fingerprint
+        # key lifetime (ssl.c should_trigger_renegotiation): reneg-sec "max [min]" (an int is
+        # max; min defaults to max on a client, 90 % of it on a server, as openvpn 2.6),
+        # reneg-bytes and reneg-pkts (0: off), transition-window for the lame duck key
+        pair = isinstance(reneg_sec, (tuple, list))
+        hi = reneg_sec[0] if pair else reneg_sec
+        lo = reneg_sec[-1] if pair else (hi * 9 // 10 if is_server else hi)
+        if pair and len(reneg_sec) != 2 or min(hi, lo, reneg_bytes, reneg_pkts, tran_window_ms) < 0 or lo > hi or \
+                replay_window and not 32 <= replay_window <= 65536 or not 1 <= replay_time_s <= 600:
+            raise LocalProtocolError("key lifetime: reneg_sec (max, min <= max), reneg_bytes, reneg_pkts and"
+                                     " tran_window_ms >= 0; replay window 0 or 32..65536 packets, 1..600 s")
+        self.reneg_sec_max = hi
+        self.reneg_sec_min = lo
+        self.reneg_bytes = reneg_bytes
+        self.reneg_pkts = reneg_pkts
+        self.tran_window_ms = tran_window_ms
+        self.replay_window = replay_window
+        self.replay_time_s = replay_time_s
+        self.cipher = cipher.upper() if cipher else None  # --cipher (options string only)
+        self.dev_type = dev_type  # what the options string announces (a board has no tun)
         self.compression = compression
         # free each key_state's TLS engine once its exchange is over and acked (a server's
         # idle sessions); later control messages on it are acked and dropped, so a server
         # with it does not offer cc-exit (the client says EXIT on the data channel instead)
         self.release_tls = release_tls
+        self._options = None  # type: str | None
 
     def iv_proto(self) -> int:
         """The IV_PROTO bits we announce (TLS_KEY_EXPORT only where we can export;
@@ -57,20 +86,25 @@ class SessionConfig:
         return bits | (pu.IV_PROTO_TLS_KEY_EXPORT if self.ask_ekm else 0)
 
     def options_string(self) -> str:
-        """The options string of key method 2 (a mismatch is only a warning in 2.6)."""
-        proto = "UDPv4" if self.proto == "udp" else ("TCPv4_SERVER" if self.is_server else "TCPv4_CLIENT")
-        # ",comp-lzo" says a compression context is active (any framing), as 2.6 writes it;
-        # the v1 framings' byte counts in link-mtu (1542), the v2 stub's does not
-        comp = self.compression
-        link_mtu = 1541 + (1 if comp is not None and comp.kind != "stub-v2" else 0)
-        return ("V4,dev-type tun,link-mtu %d,tun-mtu 1500,proto %s,%sauth %s,keysize 128,key-method 2,%s"
-                % (link_mtu, proto, "comp-lzo," if comp is not None else "", self.auth,
-                   "tls-server" if self.is_server else "tls-client"))
+        """The options string of key method 2, as openvpn 2.6 writes it for this config."""
+        if self._options is None:
+            from .occ import options_string
+
+            proto = "UDPv4" if self.proto == "udp" else ("TCPv4_SERVER" if self.is_server else "TCPv4_CLIENT")
+            wrap = self.tls_auth
+            tls_auth = wrap is not None and wrap.__class__.__name__ == "TlsAuth"  # tls-crypt adds nothing here
+            self._options = options_string(not self.is_server, proto, self.p2mp, self.cipher, self.ciphers,
+                                           self.auth, getattr(wrap, "direction", None) if tls_auth else None,
+                                           tls_auth, self.dev_type,
+                                           comp=None if self.compression is None else self.compression.kind)
+            unload("occ")  # needed once (the string is kept)
+        return self._options
 
     def peer_info(self) -> str:
         """Our peer-info (IV_ lines). A client announces the compression stubs it can
         frame (IV_LZO_STUB, IV_COMP_STUB, IV_COMP_STUBv2) as a 2.6 client does under
         its default ``allow-compression no``; never a real algorithm."""
-        stubs = "" if self.is_server else STUBS_PEER_INFO
-        return "IV_VER=2.6.14\nIV_PLAT=%s\nIV_PROTO=%d\nIV_CIPHERS=%s\n%sIV_GUI_VER=%s\n" % (
-            self.platform, self.iv_proto(), ":".join(self.ciphers), stubs, VERSION.replace(" ", "_"))
+        return peer_info_string([("IV_VER", "2.6.14"), ("IV_PLAT", self.platform), ("IV_PROTO", self.iv_proto()),
+                                 ("IV_CIPHERS", ":".join(self.ciphers))]
+                                + ([] if self.is_server else STUBS_PEER_INFO)
+                                + [("IV_GUI_VER", VERSION.replace(" ", "_"))])

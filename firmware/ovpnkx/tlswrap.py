@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 _OP_SID = const(9)  # op|key_id + session_id
 _PID_LEN = const(8)  # replay packet-id + time
 _KEY_LEN = const(256)
-_PACKET_ID_MAX = const(0xFFFFFFFF)
-_SEQ_EXPIRED = const(-1)  # slot can no longer be accepted (time backtrack passed)
+_PACKET_ID_MAX = 0xFFFFFFFF  # not const(): beyond a 32-bit port's small int
+DEFAULT_SEQ_BACKTRACK = 64  # --replay-window n t
+DEFAULT_TIME_BACKTRACK = 15
 
 _HEADER = "-----BEGIN OpenVPN Static key V1-----"
 _FOOTER = "-----END OpenVPN Static key V1-----"
@@ -67,94 +68,19 @@ def parse_static_key(text: str) -> bytes:
     return key
 
 
-class PacketIdRec:
-    """Receive side of OpenVPN's packet_id (long form), with sequence and time backtrack.
-
-    ``seq_backtrack`` 0 means strict ordering (OpenVPN uses it over TCP).
-    Times stored per slot are local seconds (``now_ms // 1000``) for the reaper.
-    """
-
-    def __init__(self, seq_backtrack: int = 64, time_backtrack: int = 15) -> None:
-        if seq_backtrack and not 32 <= seq_backtrack <= 65536:
-            raise LocalProtocolError("replay window must be 0 or 32..65536")
-        if seq_backtrack and not 1 <= time_backtrack <= 600:
-            raise LocalProtocolError("replay time must be 1..600 s")
-        self.seq_backtrack = seq_backtrack
-        self.time_backtrack = time_backtrack
-        self.id = 0
-        self.time = 0
-        # seq_list[0] belongs to self.id, [1] to self.id - 1, ...: 0 unseen,
-        # _SEQ_EXPIRED, or the local second it was received
-        self.seq_list = []  # type: list
-
-    def test(self, pid: int, ptime: int, now_s: int) -> bool:
-        """True if (pid, ptime) is new and acceptable at ``now_s``; changes nothing.
-
-        Applies the reaper's verdict without running it, so that a rejected packet
-        leaves the state as it was.
-        """
-        if pid == 0:
-            return False
-        if self.seq_backtrack:
-            if ptime == self.time:
-                if pid > self.id:
-                    return True
-                diff = self.id - pid
-                lst = self.seq_list
-                if diff >= len(lst) or lst[diff] != 0:
-                    return False
-                for i in range(diff):  # a newer slot older than time_backtrack expires this one
-                    t = lst[i]
-                    if t == _SEQ_EXPIRED or (t > 0 and t + self.time_backtrack < now_s):
-                        return False
-                return True
-            return ptime > self.time
-        if ptime == self.time:
-            return self.id == 0 or pid == self.id + 1
-        if ptime < self.time:
-            return False
-        return pid == 1
-
-    def add(self, pid: int, ptime: int, now_s: int) -> None:
-        """Record (pid, ptime) as received at local time ``now_s``."""
-        if not self.seq_backtrack:
-            self.id = pid
-            self.time = ptime
-            return
-        self.reap(now_s)
-        size = self.seq_backtrack
-        if not self.seq_list or ptime > self.time or pid - size > self.id:
-            self.time = ptime
-            self.id = pid - size if pid > size else 0
-            self.seq_list = []
-        while self.id < pid:
-            self.seq_list.insert(0, 0)
-            if len(self.seq_list) > size:
-                self.seq_list.pop()
-            self.id += 1
-        diff = self.id - pid
-        if diff < len(self.seq_list):
-            self.seq_list[diff] = max(now_s, 1)
-
-    def reap(self, now_s: int) -> None:
-        """Expire slots older than a slot seen more than time_backtrack seconds ago."""
-        expire = False
-        lst = self.seq_list
-        for i in range(len(lst)):
-            t = lst[i]
-            if t == _SEQ_EXPIRED:
-                break
-            if not expire and t > 0 and t + self.time_backtrack < now_s:
-                expire = True
-            if expire:
-                lst[i] = _SEQ_EXPIRED
-
-
 def refuse_v2(wire: bytes) -> None:
     """RemoteProtocolError for a packet that only a tls-crypt-v2 server reads (it carries a WKc)."""
     op = wire[0] >> 3 if len(wire) else 0
     if op == pk.P_CONTROL_HARD_RESET_CLIENT_V3 or op == pk.P_CONTROL_WKC_V1:
         raise RemoteProtocolError("TLS Error: %s, but no tls-crypt-v2 server key" % pk.OPCODE_NAMES[op])
+
+
+def replay_window_of(cfg: "Any") -> tuple:
+    """(packets, seconds) of ``cfg.replay_window`` (``n`` or ``(n, t)``), where the config has it."""
+    value = getattr(cfg, "replay_window", None)
+    if isinstance(value, (tuple, list)):
+        return value[0], (value[1] if len(value) > 1 and value[1] is not None else 15)
+    return (64 if value is None else value), 15
 
 
 def control_wrap_factory(cfg: "Any", is_server: bool, crypto: "Any") -> "Any":
@@ -173,11 +99,102 @@ def control_wrap_factory(cfg: "Any", is_server: bool, crypto: "Any") -> "Any":
     if asked[0] == "tls_auth":
         key = parse_static_key(cfg.tls_auth)
         direction, auth = cfg.key_direction, cfg.auth
-        TlsAuth(key, direction, auth)  # bad direction or digest: fail now, not per session
-        return lambda: TlsAuth(key, direction, auth)
+        window, seconds = replay_window_of(cfg)
+        TlsAuth(key, direction, auth, window, seconds)  # bad direction, digest or window: fail now
+        return lambda: TlsAuth(key, direction, auth, window, seconds)
     from .tlscrypt import make_wrap_factory
 
-    return make_wrap_factory(cfg, is_server, crypto)
+    return make_wrap_factory(cfg, is_server, crypto, *replay_window_of(cfg))
+
+
+class PacketIdRec:
+    """Receive side of OpenVPN's packet_id (packet_id.c), with sequence and time backtrack.
+
+    One implementation for the tls-auth/tls-crypt packet-ids (long form: id + time)
+    and the data channel's (short form: the time is always 0). With a window
+    (``--replay-window n t``, 64 15 by default) an id is taken once, no further
+    back than ``n`` behind the highest, and not once a newer id has been seen more
+    than ``t`` seconds ago (the time backtrack: packet_id_reap expires those slots).
+
+    ``seq_backtrack`` 0 means strict ordering (OpenVPN uses it over TCP).
+    Times stored per slot are local seconds (``now_ms // 1000``) for the reaper.
+    The slots are a ring (packet_id.c's CIRC_LIST): nothing is allocated per packet.
+    """
+
+    def __init__(self, seq_backtrack: int = 64, time_backtrack: int = 15) -> None:
+        if seq_backtrack and not 32 <= seq_backtrack <= 65536:
+            raise LocalProtocolError("replay window must be 0 or 32..65536")
+        if seq_backtrack and not 1 <= time_backtrack <= 600:
+            raise LocalProtocolError("replay time must be 1..600 s")
+        self.seq_backtrack = seq_backtrack
+        self.time_backtrack = time_backtrack
+        self.id = 0
+        self.time = 0
+        # slot d (0 <= d < _count) belongs to id - d: 0 unseen, or the local second it
+        # was received; it lives at _ring[(_head - d) % seq_backtrack]. packet_id_reap's
+        # expiry is applied when a packet is tested (a slot's time never changes, so
+        # the verdict is the same), so nothing is reaped
+        self._ring = [0] * seq_backtrack
+        self._head = 0
+        self._count = 0
+
+    def _slot(self, d: int) -> int:
+        return self._ring[(self._head - d) % self.seq_backtrack]
+
+    def test(self, pid: int, ptime: int, now_s: int) -> bool:
+        """True if (pid, ptime) is new and acceptable at ``now_s``; changes nothing."""
+        return self.refusal(pid, ptime, now_s) is None
+
+    def refusal(self, pid: int, ptime: int, now_s: int) -> "str | None":
+        """Why (pid, ptime) is refused at ``now_s`` (packet_id_test), or None; changes nothing.
+
+        Applies the reaper's verdict without running it, so that a rejected packet
+        leaves the state as it was.
+        """
+        if pid == 0:
+            return "is never valid"
+        if self.seq_backtrack:
+            if ptime == self.time:
+                if pid > self.id:
+                    return None
+                diff = self.id - pid
+                if diff >= self._count:
+                    return "is behind the window"
+                if self._slot(diff) != 0:
+                    return "already seen"
+                for i in range(diff):  # a newer slot older than time_backtrack expires this one
+                    t = self._slot(i)
+                    if t > 0 and t + self.time_backtrack < now_s:
+                        return "is older than the %d s time backtrack" % self.time_backtrack
+                return None
+            return None if ptime > self.time else "time went back"
+        if ptime == self.time:
+            return None if self.id == 0 or pid == self.id + 1 else "is out of order"
+        if ptime < self.time:
+            return "time went back"
+        return None if pid == 1 else "is out of order"
+
+    def add(self, pid: int, ptime: int, now_s: int) -> None:
+        """Record (pid, ptime) as received at local time ``now_s`` (packet_id_add)."""
+        if not self.seq_backtrack:
+            self.id = pid
+            self.time = ptime
+            return
+        size = self.seq_backtrack
+        if not self._count or ptime > self.time or pid - size > self.id:
+            self.time = ptime
+            self.id = pid - size if pid > size else 0
+            self._count = 0
+        ring = self._ring
+        while self.id < pid:  # at most seq_backtrack steps (a larger jump reset above)
+            self._head = (self._head + 1) % size
+            ring[self._head] = 0
+            if self._count < size:
+                self._count += 1
+            self.id += 1
+        diff = self.id - pid
+        if diff < self._count:
+            ring[(self._head - diff) % size] = now_s if now_s > 1 else 1
 
 
 class TlsPlain:
@@ -223,15 +240,16 @@ class TlsAuth:
         self._in = Hmac(auth, static_key[in_key * 128 + 64:in_key * 128 + 64 + size])
         self._size = size
         self.overhead = size + _PID_LEN
+        self.direction = direction
         self._send_id = 0
-        self._send_time = 0
+        self._send_time = -1  # set at the first send; 0 is a time like any other (a clock from boot)
         self._rec = PacketIdRec(replay_window, replay_time)
 
     def wrap(self, plain: bytes, now_ms: int) -> bytes:
         """Insert HMAC, packet-id and time after the session_id of ``plain``."""
         if len(plain) < _OP_SID:
             raise LocalProtocolError("control packet shorter than op + session_id")
-        if self._send_time == 0:
+        if self._send_time < 0:
             self._send_time = (now_ms // 1000) & 0xFFFFFFFF
         if self._send_id == _PACKET_ID_MAX:
             # long form may roll over only once time has moved on (packet_id_send_update)

@@ -256,6 +256,9 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
                 result["wire_in"] = transport.bytes_in
                 result["wire_out"] = transport.bytes_out
                 result["frame_errors"] = transport.decoder.errors
+                st = transport.link.stats
+                result["link"] = {k: st[k] for k in ("repeats", "lost", "timeouts", "dropped", "give_ups",
+                                                     "resyncs", "rx_resyncs", "discarded")}
         out(result if record.get("event") == "result" else record)
 
     pings = settings["pings"]

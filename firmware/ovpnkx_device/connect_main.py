@@ -1,11 +1,12 @@
 """`ovpnkx connect --runtime micropython`: the client on the MicroPython unix port.
 
-Usage: micropython -m ovpnkx_device.connect_main CONFIG [PINGS] [TIMEOUT_S] [json] [ENTROPY]
+Usage: micropython -m ovpnkx_device.connect_main CONFIG [PINGS] [TIMEOUT_S] [json] [ENTROPY] [fingerprint]
 
 The config is read and parsed here, on the device side, as a board would; the
 unix port's network stands in for Wi-Fi. ENTROPY is ``host`` (os.urandom) or
 ``sim`` / ``sim:FAULT``: the sim board's modelled TRNG through the full chain
 (``boards/sim`` must be on MICROPYPATH), optionally with a ``SimTrng`` fault.
+``fingerprint`` adds a fingerprint of key2 to the keys event (for agreement checks).
 
 MicroPython has no ``signal`` module: SIGINT (Ctrl-C) arrives as KeyboardInterrupt,
 and SIGTERM would kill the process at once. So ``ovpnkx connect`` turns either
@@ -78,7 +79,7 @@ def main(argv: list) -> int:
           "state": entropy.state, "detail": describe(entropy)})
     return run_client(cfg, entropy, MicroPythonCrypto(), tls_factory, ask_ekm=False,
                       platform="micropython-unix", pings=pings, timeout_s=timeout_s, emit=emit,
-                      stop=Stop(_signal_name))
+                      stop=Stop(_signal_name), key_fingerprint=len(argv) > 5 and argv[5] == "fingerprint")
 
 
 if __name__ == "__main__":

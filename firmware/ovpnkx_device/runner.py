@@ -34,7 +34,7 @@ until it is stopped (``retry`` True).
 """
 
 
-from ovpnkx._compat import TYPE_CHECKING
+from ovpnkx._compat import TYPE_CHECKING, unload
 from ovpnkx.config import ClientConfig
 from ovpnkx.errors import ProtocolError
 from ovpnkx.health import EntropyError
@@ -64,29 +64,26 @@ def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: st
 
     Made afresh for each attempt (``proto``: the remote's): the tls-auth replay
     state belongs to one session. ProtocolError names what cannot be used.
-    ``key_fingerprint``: ask for the key fingerprint on ``keys`` events (given only
-    where the core's SessionConfig takes it).
+    ``key_fingerprint``: ask for the key fingerprint on ``keys`` events (agreement checks).
     """
     ciphers = [c for c in cfg.data_ciphers if crypto.supports(c)]
     if not ciphers:
         raise ProtocolError("none of data-ciphers %s is available on this runtime"
                             % ":".join(cfg.data_ciphers))
+    from ovpnkx.lifetime import key_lifetime_options
+
+    lifetime = key_lifetime_options(cfg)  # reneg-*, tran-window, replay-window where the config has them
+    unload("lifetime")
     wrap_factory = control_wrap_factory(cfg, False, crypto)  # tls-auth, tls-crypt, tls-crypt-v2 or none
     tls_auth = wrap_factory() if wrap_factory is not None else None
     ping_ms = cfg.ping * 1000 or (DEFAULT_PING_MS if pings else 0)
-    kw = dict(is_server=False, p2mp=cfg.p2mp, ciphers=ciphers, auth=cfg.auth,
-              tls_auth=tls_auth, ask_ekm=ask_ekm, proto=proto or cfg.remote[2],
-              username=cfg.username, password=cfg.password,
-              hand_window_ms=cfg.hand_window * 1000, timeout_ms=cfg.tls_timeout * 1000,
-              ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform,
-              compression=_framing(cfg))
-    if key_fingerprint is not None:
-        try:
-            ask = {"key_fingerprint": key_fingerprint}  # type: dict[str, Any]
-            return SessionConfig(**kw, **ask)
-        except TypeError:  # a core whose keys events always carry the fingerprint
-            pass
-    return SessionConfig(**kw)
+    return SessionConfig(is_server=False, p2mp=cfg.p2mp, ciphers=ciphers, auth=cfg.auth,
+                         tls_auth=tls_auth, ask_ekm=ask_ekm, proto=proto or cfg.remote[2],
+                         username=cfg.username, password=cfg.password,
+                         hand_window_ms=cfg.hand_window * 1000, timeout_ms=cfg.tls_timeout * 1000,
+                         ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform,
+                         compression=_framing(cfg), key_fingerprint=bool(key_fingerprint), cipher=cfg.cipher,
+                         **lifetime)
 
 
 def _framing(cfg: ClientConfig) -> "Any":
@@ -337,13 +334,16 @@ class ClientRun:
             result["stopped"] = self.stop.signal
         if session is not None:
             st = session.stats
-            if ok and not self.stop.signal and st["decrypt_errors"]:
-                ok = False
-                result["reason"] = "decrypt error: %d data packets failed to decrypt" % st["decrypt_errors"]
+            # a replayed or corrupted data packet was dropped and counted (decrypt_errors), as openvpn
+            # does; it is not a failure of the session: keys that differ show as pings never decrypted
             if ok and self.pings and not self.stop.signal and (st["pings_received"] < self.pings
                                                                 or st["pings_sent"] < self.pings):
                 ok = False
                 result["reason"] = reason or "session ended before %d pings each way" % self.pings
+            refused = getattr(getattr(session, "link", None), "refused", 0)
+            if not ok and refused and not st["packets_in"]:  # the session cannot know why nothing came back
+                result["reason"] = reason + " (connection refused by %s: ICMP port unreachable %d times: " \
+                    "nothing listening there?)" % (session.link_where[0], refused)
             result["ok"] = ok
             result["cipher"] = session.cipher
             result["key_derivation"] = "tls-ekm" if session.tls_ekm else "prf"

@@ -1,20 +1,23 @@
-"""Serial transport for the session loop: one OpenVPN packet per serialframe frame.
+"""Serial transport for the session loop: packets over ``ovpnkx.seriallink``.
 
 A UART (``machine.UART``) or the REPL port itself (USB-CDC on a Pico:
-``sys.stdin``/``sys.stdout``) carries COBS+CRC32 frames (``ovpnkx.serialframe``)
-to the host's ``ovpnkx serve --serial`` or ``ovpnkx relay --serial``. The line
-may lose or corrupt bytes: a damaged frame is dropped and the reliable layer
-retransmits. On the REPL port binary data would contain 0x03, which the REPL
-takes for Ctrl-C, so Ctrl-C is disabled while the transport is open.
+``sys.stdin``/``sys.stdout``) carries the link's small checked fragments
+(COBS + CRC-32 frames, ``ovpnkx.serialframe``) to the host's ``ovpnkx serve
+--serial`` or ``ovpnkx relay --serial``. The line may lose or corrupt bytes: a
+damaged fragment is sent again by the link, so a packet gets through whole. On
+the REPL port binary data would contain 0x03, which the REPL takes for Ctrl-C, so
+Ctrl-C is disabled while the transport is open.
 """
 
 import select
 import sys
 
 from ovpnkx._compat import TYPE_CHECKING
-from ovpnkx.serialframe import FrameDecoder, encode_frame
 from ovpnkx.errors import RemoteProtocolError
 from ovpnkx.linkmsg import is_link_message, parse_time_reply
+from ovpnkx.seriallink import Link
+
+from .clock import Clock
 
 try:
     from .transport import TransportError
@@ -27,6 +30,19 @@ if TYPE_CHECKING:
 
 REPL = "repl"  # the "uart" setting that means the REPL port (USB-CDC / UART0)
 _RX_CHUNK = 512
+_RX_READS = 8  # most reads per receive(): 4 KB, the UART's buffer; the rest waits there
+
+
+def _epoch() -> int:
+    """A fresh link epoch: random, so that a reboot starts a new sequence space."""
+    try:
+        import os
+
+        return os.urandom(1)[0]
+    except (ImportError, AttributeError, OSError):
+        import time
+
+        return time.ticks_us() & 0xFF  # type: ignore
 
 
 def _kbd_intr(char: int) -> None:
@@ -39,18 +55,25 @@ def _kbd_intr(char: int) -> None:
 
 
 class SerialTransport:
-    """Packets over a byte stream, framed by ``serialframe``.
+    """Packets over a byte stream, through a ``seriallink.Link``.
 
     ``port`` is a ``machine.UART`` or anything with ``read(n) -> bytes | None``
     (never blocking) and ``write(b)``; ``SerialTransport.open(uart, baud)``
     builds one from the device settings. ``name`` says what the line is.
+    The link's repeats and acknowledgements go out from ``send``, ``receive``
+    and ``wait``; ``wait`` wakes up for the link's timer.
     """
 
-    def __init__(self, port: "Any", name: str = "serial", repl: bool = False) -> None:
+    def __init__(self, port: "Any", name: str = "serial", repl: bool = False, baud: int = 115200,
+                 epoch: "int | None" = None, clock: "Any" = None) -> None:
         self.port = port
         self.name = name
         self.repl = repl
-        self.decoder = FrameDecoder()
+        self.clock = clock if clock is not None else Clock()
+        # a board's heap is small: at most 6 KB of packets wait (the session's largest
+        # flight), the rest is dropped and resent by the session as on a lossy network
+        self.link = Link(_epoch() if epoch is None else epoch, byte_us=10000000 // baud if baud else 0,
+                         max_queue_bytes=6144)
         self.bytes_in = 0
         self.bytes_out = 0
         self.host_time = None  # type: int | None  # Unix seconds the host sent (linkmsg)
@@ -58,12 +81,17 @@ class SerialTransport:
         if repl:
             _kbd_intr(-1)  # binary data: 0x03 is not Ctrl-C
 
+    @property
+    def decoder(self) -> "Any":
+        """The frame decoder (its ``errors`` count damaged frames)."""
+        return self.link.decoder
+
     @classmethod
     def open(cls, uart: "Any", baud: int = 115200, data_uart: "Any" = None) -> "SerialTransport":
         """The transport for a device setting: ``uart`` is an id, None (the board's
         data UART: ``data_uart`` = {"id", "tx", "rx"} or the sim's) or "repl"."""
         if uart == REPL:
-            return cls(_ReplPort(), "serial:repl", repl=True)
+            return cls(_ReplPort(), "serial:repl", repl=True, baud=0)
         import machine  # type: ignore[import-not-found,unused-ignore]  # boards and the sim
 
         pins = {}  # type: dict
@@ -85,11 +113,13 @@ class SerialTransport:
             port = machine.UART(uart, baud, timeout=0, **pins)  # type: ignore
         except ValueError as exc:
             raise TransportError("cannot open UART %r: %s" % (uart, exc))
-        return cls(port, "serial:uart%d" % uart)
+        return cls(port, "serial:uart%d" % uart, baud=baud)
 
-    def send(self, packet: bytes) -> None:
-        """Send one packet as one frame (blocks until the port took it)."""
-        data = encode_frame(packet)
+    def _flush(self) -> None:
+        """Write what the link has due now (blocks until the port took it)."""
+        data = self.link.bytes_to_send(self.clock.now_ms())
+        if not data:
+            return
         view = memoryview(data)
         sent = 0
         while sent < len(data):
@@ -99,15 +129,21 @@ class SerialTransport:
             sent += n
         self.bytes_out += len(data)
 
+    def send(self, packet: bytes) -> None:
+        """Queue one packet on the link (a full queue drops it: the session resends)."""
+        self.link.send(packet, self.clock.now_ms())
+        self._flush()
+
     def receive(self) -> list:
-        """Packets whose frames are complete now (never blocks)."""
+        """Packets completed now (never blocks; at most 4 KB read per call). The link's
+        own messages (``linkmsg``: the host's date, into ``host_time``) are kept aside."""
         out = []  # type: list
-        while True:
+        for _ in range(_RX_READS):
             data = self.port.read(_RX_CHUNK)
             if not data:
-                return out
+                break
             self.bytes_in += len(data)
-            for packet in self.decoder.feed(data):
+            for packet in self.link.receive(data, self.clock.now_ms()):
                 if is_link_message(packet):  # the link's own message, not for the session
                     try:
                         secs = parse_time_reply(packet)
@@ -117,18 +153,41 @@ class SerialTransport:
                         self.host_time = secs
                     continue
                 out.append(packet)
+        self._flush()
+        return out
 
     def wait(self, timeout_ms: int) -> None:
-        """Block until bytes arrive or ``timeout_ms`` passes."""
+        """Block until bytes arrive, the link's timer is due or ``timeout_ms`` passes."""
+        timer = self.link.get_timer()
+        if timer is not None:
+            timeout_ms = min(timeout_ms, timer - self.clock.now_ms())
+        timeout_ms = max(0, timeout_ms)
         if self._poll is not None:
-            self._poll.poll(max(0, timeout_ms))
-            return
-        import time
+            self._poll.poll(timeout_ms)
+        else:
+            import time
 
-        time.sleep(min(max(0, timeout_ms), 5) / 1000)
+            time.sleep(min(timeout_ms, 5) / 1000)
+        self._flush()
 
-    def close(self) -> None:
-        """Give Ctrl-C back to the REPL; a UART stays as it is."""
+    def close(self, linger_ms: int = 1000) -> None:
+        """Wait (at most ``linger_ms``) until the host has acknowledged what we sent,
+        and take its last acknowledgements off the line, so that the session's last
+        packets arrive and, on the REPL port, no frame reaches the REPL after us;
+        then give Ctrl-C back to the REPL. A UART stays open."""
+        end = self.clock.now_ms() + linger_ms
+        quiet_at = -1
+        while True:
+            now = self.clock.now_ms()
+            if now >= end:
+                break
+            if self.link.idle:
+                if quiet_at < 0:
+                    quiet_at = now + 50  # a repeat of ours may still draw one more acknowledgement
+                elif now >= quiet_at:
+                    break
+            self.wait(min(20, end - now))
+            self.receive()
         if self.repl:
             _kbd_intr(3)
 

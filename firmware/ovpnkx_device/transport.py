@@ -9,7 +9,7 @@ import socket
 
 from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.errors import RemoteProtocolError
-from ovpnkx.packet import StreamDeframer, frame
+from ovpnkx.packet import STREAM_MAX_PACKET, StreamDeframer, frame
 
 if TYPE_CHECKING:
     from typing import Any
@@ -20,6 +20,9 @@ class TransportError(Exception):
 
 
 _ECONNREFUSED = 111  # Linux; the unix port and lwIP boards use the same numbers
+# Most packets (UDP) or 4 KB reads (TCP) taken per receive(): a flood waits in the
+# socket's buffer (where the stack drops what does not fit), not in our heap.
+MAX_BATCH = 32
 _ECONNRESET = 104
 _EPIPE = 32
 
@@ -35,21 +38,46 @@ def _address(host: str, port: int, kind: int) -> tuple:
     return info[0][-1]
 
 
-def _recv_nowait(sock: "Any", what: str, known: dict) -> "bytes | None":
-    """One non-blocking recv: None when nothing waits; errnos in ``known`` get their message."""
+class _Refused(Exception):
+    """ECONNREFUSED from a UDP recv: an ICMP port unreachable came back."""
+
+
+def _recv_nowait(sock: "Any", buf: "bytearray | None", what: str, known: dict) -> "bytes | None":
+    """One non-blocking recv: None when nothing waits; errnos in ``known`` get their message.
+
+    With ``buf`` (a TCP stream) it reads into the transport's own buffer and copies
+    out what came: ``sock.recv(4096)`` allocates 4 KB per call, and on a board's
+    small heap a 4 KB block may not be free in one piece. A datagram socket gets
+    None (MicroPython's readinto would fill the buffer from several datagrams) and
+    one recv of at most STREAM_MAX_PACKET bytes, the largest packet taken anyway.
+    On UDP (``known`` without ECONNREFUSED) ECONNREFUSED raises ``_Refused``.
+    """
     try:
-        return sock.recv(4096)
+        if buf is None:
+            return sock.recv(STREAM_MAX_PACKET)
+        into = getattr(sock, "recv_into", None) or sock.readinto  # readinto: MicroPython (None: nothing waits)
+        n = into(buf)
+        return None if n is None else bytes(memoryview(buf)[:n])
     except OSError as exc:
         code = exc.args[0] if exc.args else None
         if code in (11, 35):  # EAGAIN / EWOULDBLOCK
             return None
         if code in known:
             raise TransportError(known[code])
+        if code == _ECONNREFUSED and what == "UDP":
+            raise _Refused()
         raise TransportError("%s receive failed: %s" % (what, exc))
 
 
 class UdpTransport:
-    """One UDP socket talking to one remote."""
+    """One UDP socket talking to one remote.
+
+    An ICMP "port unreachable" (ECONNREFUSED on the connected socket) is not an
+    end: the server may not be up yet, or the path may be down for a moment, and
+    openvpn goes on retrying too. It is counted in ``refused``, and the first of a
+    run is put in ``warnings`` for the session loop to report; the session's own
+    timers (hand-window, ping-restart) decide when to give up.
+    """
 
     name = "udp"
 
@@ -59,25 +87,42 @@ class UdpTransport:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.connect(self.addr)
         self.sock.setblocking(False)
+        self.refused = 0
+        self.warnings = []  # type: list
+        self._refusing = False
+
+    def _note_refused(self) -> None:
+        self.refused += 1
+        if not self._refusing:  # one warning per run of refusals, not per packet
+            self._refusing = True
+            self.warnings.append("connection refused by %s: ICMP port unreachable (nothing listening yet, "
+                                 "or the path is down); retrying" % self.where)
 
     def send(self, packet: bytes) -> None:
-        """Send one packet."""
-        try:
-            self.sock.send(packet)
-        except OSError as exc:
-            if exc.args and exc.args[0] == _ECONNREFUSED:  # an earlier ICMP port unreachable
-                raise TransportError(_refused(self.where))
-            raise TransportError("UDP send failed: %s" % exc)
+        """Send one packet (a pending ICMP error is noted and the send tried again)."""
+        for _ in range(2):
+            try:
+                self.sock.send(packet)
+                return
+            except OSError as exc:
+                if not (exc.args and exc.args[0] == _ECONNREFUSED):
+                    raise TransportError("UDP send failed: %s" % exc)
+                self._note_refused()  # reported by this call instead of a recv: the packet is not out yet
 
     def receive(self) -> list:
-        """Packets available now (never blocks)."""
+        """Packets available now, at most ``MAX_BATCH`` of them (never blocks)."""
         out = []  # type: list
-        while True:
-            # ECONNREFUSED: an ICMP port unreachable came back
-            data = _recv_nowait(self.sock, "UDP", {_ECONNREFUSED: _refused(self.where)})
+        while len(out) < MAX_BATCH:
+            try:
+                data = _recv_nowait(self.sock, None, "UDP", {})
+            except _Refused:
+                self._note_refused()
+                continue
             if data is None:
-                return out
+                break
+            self._refusing = False
             out.append(data)
+        return out
 
     def close(self) -> None:
         """Close the socket."""
@@ -93,6 +138,7 @@ class TcpTransport:
         self.addr = _address(host, port, socket.SOCK_STREAM)
         self.where = "%s:%d" % (host, port)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._buf = bytearray(4096)
         try:
             self.sock.connect(self.addr)
         except OSError as exc:
@@ -123,10 +169,12 @@ class TcpTransport:
             sent += n or 0
 
     def receive(self) -> list:
-        """Complete packets available now (never blocks)."""
+        """Complete packets available now (never blocks); at most ``MAX_BATCH`` reads."""
         out = []  # type: list
-        while True:
-            data = _recv_nowait(self.sock, "TCP", {_ECONNRESET: "the server reset the TCP connection"})
+        for _ in range(MAX_BATCH):
+            if len(out) >= MAX_BATCH:
+                return out
+            data = _recv_nowait(self.sock, self._buf, "TCP", {_ECONNRESET: "the server reset the TCP connection"})
             if data is None:
                 return out
             if not data:
@@ -137,6 +185,7 @@ class TcpTransport:
                 out.extend(self.deframer.feed(data))
             except RemoteProtocolError as exc:
                 raise TransportError("bad TCP framing from the server: %s" % exc)
+        return out
 
     def close(self) -> None:
         """Close the connection."""

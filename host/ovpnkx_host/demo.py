@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         "ca %s" % pki.ca, "cert %s" % pki.server_cert, "key %s" % pki.server_key,
         "tls-auth %s 0" % pki.tls_auth, "keepalive 1 10", "data-ciphers AES-256-GCM:AES-128-GCM", ""]))
     ovpnkx = os.path.join(os.path.dirname(sys.executable), "ovpnkx")
-    server = subprocess.Popen([ovpnkx, "serve", "--config", server_conf, "--json"],
+    # both sides print a key2 fingerprint, asked for here only: the agreement check compares them
+    server = subprocess.Popen([ovpnkx, "serve", "--config", server_conf, "--json", "--key-fingerprint"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None and server.stderr is not None
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         print("demo: device = firmware on the MicroPython unix port; peer = ovpnkx serve on CPython"
               " (%s 127.0.0.1:%d, tls-auth)" % (args.proto, listening[args.proto]))
         proc = subprocess.run([micropython_binary(), "-m", "ovpnkx_device.connect_main", client_conf,
-                               str(args.pings), "60", "json"], env=micropython_env(),
+                               str(args.pings), "60", "json", "host", "fingerprint"], env=micropython_env(),
                               capture_output=True, text=True, timeout=120)
     finally:
         server.terminate()

@@ -24,7 +24,6 @@ import tempfile
 import time
 
 from ovpnkx.config import parse_config
-from ovpnkx.serialframe import encode_frame
 
 from . import pki as pkimod
 from .demo import agreement_rows
@@ -52,7 +51,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 class CountingLink(SerialLink):
-    """A SerialLink that logs every frame: (seconds, "up"|"down", wire bytes, data channel?)."""
+    """A SerialLink that logs every packet: (seconds, "up"|"down", wire bytes, data channel?).
+
+    A packet's wire bytes are what its fragments cost on a clean line at the link's
+    fragment size then (``Link.wire_size``); repeats and acknowledgements are in the
+    link's own byte counters."""
 
     def __init__(self, url: str, baud: int) -> None:
         super().__init__(url, baud)
@@ -60,7 +63,7 @@ class CountingLink(SerialLink):
 
     def _log(self, direction: str, packet: bytes) -> None:
         data = bool(packet) and packet[0] >> 3 in (P_DATA_V1, P_DATA_V2)
-        self.frames.append((time.monotonic(), direction, len(encode_frame(packet)), data))
+        self.frames.append((time.monotonic(), direction, self.link.wire_size(len(packet)), data))
 
     def send(self, packet: bytes) -> None:
         super().send(packet)
@@ -150,7 +153,7 @@ async def _session(cfg, link: CountingLink, repl: str, peer_events: list, marks:
         if record.get("event") == "keys" and "keys_frame" not in marks:
             marks["keys_frame"] = len(link.frames)  # its PUSH_REPLY frames went out just before
 
-    server = Server(cfg, True, emit)
+    server = Server(cfg, True, emit, key_fingerprint=True)  # the agreement check compares fingerprints
     _serve_serial(server, link, loop)
     device = await loop.run_in_executor(None, _device_session, repl, timeout_s)
     await asyncio.sleep(0.3)  # the device's OCC EXIT and last frames
@@ -263,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
         print("  flashed in %.1f s (as `make flash`): .mpy files, native code for %s; /client.ovpn, /ovpnkx.json"
               % (report["seconds"], report["arch"] or "no architecture"), flush=True)
         uart = report["settings"].get("data_uart") or {}
-        print("  key exchange over the board's UART%s (host end %s) at %d baud 8N1, framed (COBS + CRC32),"
+        print("  key exchange over the board's UART%s (host end %s) at %d baud 8N1, in checked fragments (COBS + CRC32),"
               " against ovpnkx serve (CPython)\n" % (uart.get("id", ""), info["uart"], args.baud), flush=True)
         ex = exchange(board, prep, args.baud)
     finally:
@@ -307,7 +310,7 @@ def _summary(ex: dict, args) -> int:
     if fig:
         print("\nserial line at %d baud (8N1: 10 bits a byte)" % args.baud)
         print("  handshake: device session start -> keys   %6d ms" % fig["handshake_ms"])
-        print("  handshake bytes on the wire               %6d B  (%d up in %d frames, %d down in %d frames)"
+        print("  handshake bytes on the wire               %6d B  (%d up in %d packets, %d down in %d packets)"
               % (fig["bytes"], fig["up"], fig["frames_up"], fig["down"], fig["frames_down"]))
         print("  wire-time lower bound (bytes x 10 / baud) %6.0f ms  -> handshake took %.2fx the bound"
               % (fig["bound_ms"], fig["handshake_ms"] / fig["bound_ms"]))

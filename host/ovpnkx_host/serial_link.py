@@ -1,71 +1,101 @@
-"""The host end of a device's serial line: one OpenVPN packet per serialframe frame.
+"""The host end of a device's serial line: packets over ``ovpnkx.seriallink``.
 
 ``SerialLink(url, baud)`` opens any pyserial URL (``/dev/ttyACM0``, a sim's PTY,
-``socket://``, ``loop://``) with ``serial_for_url``. ``send(packet)`` writes one
-frame; a reader thread (``start(on_packet)``) feeds a ``FrameDecoder`` and hands
-every intact payload to ``on_packet``; damaged frames are dropped and counted.
-Link messages (``ovpnkx.linkmsg``: frames starting with 0x00) are the link's own:
-a device's time request is answered with this host's clock, and none of them
-reaches ``on_packet``. Bytes outside frames (the device's console text, when the line is its REPL
-port) are split into lines: those starting with ``OVPNKX `` go to ``on_line``.
+``socket://``, ``loop://``) with ``serial_for_url``. ``send(packet)`` queues a
+packet on the link (small checked fragments, sent again when damaged); a reader
+thread (``start(on_packet)``) feeds the link, hands every packet it completes to
+``on_packet`` and keeps the link's timers (repeats, acknowledgements). Link messages
+(``ovpnkx.linkmsg``: packets starting with 0x00) are the link's own: a device's time
+request is answered with this host's clock, and none of them reaches ``on_packet``.
+Bytes outside frames (the device's console text, when the line is its REPL port)
+are split into lines: those starting with ``OVPNKX `` go to ``on_line``.
 """
 
+import os
+import sys
 import threading
+import time
 
 import serial  # type: ignore[import-untyped]
 
-import time
-
 from ovpnkx.linkmsg import is_link_message, is_time_request, time_reply
-from ovpnkx.serialframe import DELIMITER, FrameDecoder, encode_frame
+from ovpnkx.serialframe import DELIMITER
+from ovpnkx.seriallink import Link
 
 _CONSOLE_PREFIX = b"OVPNKX "
+_TICK_S = 0.01  # the reader's longest sleep: the granularity of the link's timers
+
+
+def _now_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
 
 
 class SerialLink:
-    """A framed packet link over a serial port (thread-safe ``send``)."""
+    """A packet link over a serial port (thread-safe ``send``)."""
 
     def __init__(self, url: str, baud: int = 115200) -> None:
         self.url = url
-        self.port = serial.serial_for_url(url, baudrate=baud, timeout=0.1)
-        self.decoder = FrameDecoder()
+        self.port = serial.serial_for_url(url, baudrate=baud, timeout=_TICK_S)
+        self.link = Link(os.urandom(1)[0], byte_us=10_000_000 // baud if baud else 0)
         self.bytes_in = 0
         self.bytes_out = 0
-        self.frames_out = 0
         self.ctrl_c_out = 0  # 0x03 bytes sent: a REPL that took them for Ctrl-C would stop
         self.time_replies = 0  # the device's time requests answered
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._text = bytearray()
+        self._warned_old = False
+
+    @property
+    def decoder(self):
+        """The frame decoder (its ``errors`` count damaged frames)."""
+        return self.link.decoder
 
     @property
     def frames_in(self) -> int:
         """Intact frames received."""
-        return self.decoder.frames
+        return self.link.decoder.frames
 
-    def send(self, packet: bytes) -> None:
-        """Write one packet as one frame."""
-        data = encode_frame(packet)
-        with self._lock:
+    def _flush(self) -> None:
+        # with the lock held
+        data = self.link.bytes_to_send(_now_ms())
+        if data:
             self.port.write(data)
             self.bytes_out += len(data)
-            self.frames_out += 1
             self.ctrl_c_out += data.count(3)
 
+    def send(self, packet: bytes) -> None:
+        """Queue one packet on the link and write what is due."""
+        with self._lock:
+            self.link.send(packet, _now_ms())
+            self._flush()
+
     def feed(self, data: bytes, on_line=None) -> list:
-        """Decode received bytes; returns the packets they complete."""
+        """Take received bytes; returns the packets they complete."""
         self.bytes_in += len(data)
         if on_line is not None:
             self._console(data, on_line)
+        with self._lock:
+            payloads = self.link.receive(data, _now_ms())
+            self._flush()
         packets = []
-        for payload in self.decoder.feed(data):
+        for payload in payloads:
             if not is_link_message(payload):
                 packets.append(payload)
             elif is_time_request(payload):  # the board has no date: give it ours
                 self.send(time_reply(int(time.time())))
                 self.time_replies += 1
+        if self.link.errors["old_framing"] and not self._warned_old:
+            self._warned_old = True
+            print("ovpnkx: the device on %s sends each packet as one frame (the framing of an older "
+                  "firmware): flash this version's firmware (make flash)" % self.url, file=sys.stderr, flush=True)
         return packets
+
+    def tick(self) -> None:
+        """Send what the link's timers have made due."""
+        with self._lock:
+            self._flush()
 
     def _console(self, data: bytes, on_line) -> None:
         # console text lies between frames: 0x00 and newlines both end a line, and a
@@ -89,6 +119,8 @@ class SerialLink:
                     if data:
                         for packet in self.feed(data, on_line):
                             on_packet(packet)
+                    else:
+                        self.tick()
             except (serial.SerialException, OSError, TypeError) as exc:
                 if not self._stop.is_set() and on_error is not None:
                     on_error(exc)
@@ -97,10 +129,15 @@ class SerialLink:
         self._thread.start()
 
     def stats(self) -> dict:
-        """Counters: bytes and frames each way, dropped frames by kind."""
+        """Counters: bytes each way, packets, fragments, repeats, dropped frames by kind."""
+        st = self.link.stats
         return {"bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "frames_in": self.frames_in,
-                "frames_out": self.frames_out, "ctrl_c_out": self.ctrl_c_out, "time_replies": self.time_replies,
-                "frame_errors": dict(self.decoder.errors)}
+                "frames_out": st["fragments_out"] + st["acks_out"], "packets_in": st["packets_in"],
+                "packets_out": st["packets_out"], "repeats": st["repeats"], "timeouts": st["timeouts"],
+                "give_ups": st["give_ups"], "dropped": st["dropped"], "ctrl_c_out": self.ctrl_c_out,
+                "time_replies": self.time_replies,
+                "fragment": self.link.fragment_size(), "frame_errors": dict(self.link.decoder.errors),
+                "link_errors": dict(self.link.errors)}
 
     def close(self) -> None:
         """Stop the reader and close the port."""

@@ -54,6 +54,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="serve a device on a serial line (pyserial URL); binds no network port "
                         "unless --proto or --port asks for one")
     p.add_argument("--baud", type=int, default=115200, help="serial line rate (default 115200)")
+    p.add_argument("--key-fingerprint", action="store_true",
+                   help="print a fingerprint of each key2 in the keys event (to check agreement; it lets"
+                        " a reader of the log test a guessed key, so only where needed)")
 
 
 def read_cookie_secret(path: str) -> bytes:
@@ -148,10 +151,11 @@ def run(args: argparse.Namespace) -> int:
         if workers == 1:
             listening["pid"] = os.getpid()
             print(json.dumps(listening), flush=True)
-            asyncio.run(run_worker(cfg, not args.no_ekm, emit, socks[0], admission, secret, 0, 1, None, link))
+            asyncio.run(run_worker(cfg, not args.no_ekm, emit, socks[0], admission, secret, 0, 1, None, link,
+                                   args.key_fingerprint))
             emit.flush()
             return 0
-        return supervise(cfg, not args.no_ekm, emit, socks, admission, secret, listening)
+        return supervise(cfg, not args.no_ekm, emit, socks, admission, secret, listening, args.key_fingerprint)
     finally:
         if link is not None:
             link.close()

@@ -20,6 +20,7 @@ import time
 from ovpnkx.certinfo import REMOTE_CERT_TLS
 from ovpnkx.config import engine_args, engine_options
 from ovpnkx.cookie import CookieResponder, stateless_reset
+from ovpnkx.lifetime import key_lifetime_options
 from ovpnkx.entropy import HostEntropy
 from ovpnkx.errors import RemoteProtocolError
 from ovpnkx.packet import (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3, P_DATA_V1, P_DATA_V2,
@@ -90,7 +91,7 @@ class Server:
 
     def __init__(self, cfg, ask_ekm: bool, emit, admission: "Admission | None" = None,
                  cookie_secret: "bytes | None" = None, worker: int = 0, workers: int = 1,
-                 claims=None) -> None:
+                 claims=None, key_fingerprint: bool = False) -> None:
         self.cfg = cfg
         self.emit = emit
         wants = getattr(emit, "wants", None)
@@ -114,7 +115,9 @@ class Server:
             auth=cfg.auth, tls_auth=None, ask_ekm=ask_ekm, proto="udp", hand_window_ms=cfg.hand_window * 1000,
             timeout_ms=cfg.tls_timeout * 1000, ping_ms=(cfg.ping or 10) * 1000,
             ping_restart_ms=(cfg.ping_restart or 60) * 1000, platform="linux", push_options=push,
-            release_tls=True)  # an idle session keeps no TLS engine
+            key_fingerprint=key_fingerprint, cipher=cfg.cipher,
+            release_tls=True,  # an idle session keeps no TLS engine
+            **key_lifetime_options(cfg))  # reneg-*, tran-window, replay-window where given
         self.tcp_config = _copy_config(self.session_config, proto="tcp")
         # the config's checks of client certificates; remote-cert-tls client unless it names its own
         opts = engine_options(cfg)
@@ -124,7 +127,7 @@ class Server:
         self.tls = OpenSslContext(True, ca, cert, key, **opts)
         secret = cookie_secret if cookie_secret is not None else self.entropy.random_bytes(32)
         # UDP: answer resets statelessly, create a session only for a proven cookie
-        self.cookies = CookieResponder(secret, self._wrap)
+        self.cookies = CookieResponder(secret, self._wrap, hand_window_s=cfg.hand_window)
         self.udp = None  # type: UdpListener | None  # the UDP socket, once listening
         self.claims = claims
         self.timers = TimerHeap()
@@ -405,6 +408,7 @@ def _copy_config(cfg: SessionConfig, **changes) -> SessionConfig:
     c = SessionConfig.__new__(SessionConfig)
     c.__dict__.update(cfg.__dict__)
     c.__dict__.update(changes)
+    c._options = None  # the options string is cached, and names the proto
     return c
 
 

@@ -225,6 +225,17 @@ class OpenSslEngine:
 
     # -- OpenSSL's verify callback: record why, so that the error names it --
     def _verify(self, conn, cert, errnum, depth, ok) -> bool:
+        try:
+            return self._check_certificate(cert, errnum, depth, ok)
+        except Exception as exc:  # noqa: BLE001 - nothing may unwind through OpenSSL's handshake
+            # OpenSSL accepts subjects (a CN re-tagged T61String holding ff fe) that
+            # `cryptography` cannot parse: refuse such a peer as openvpn and mbedTLS do
+            if self._verify_reason is None:
+                self._verify_reason = ("certificate verify failed: the peer's certificate (depth %d) "
+                                       "cannot be read: %s" % (depth, str(exc)[:160]))
+            return False
+
+    def _check_certificate(self, cert, errnum: int, depth: int, ok: int) -> bool:
         if not ok and not self._ca_less:  # CA-less: the fingerprint at depth 0 decides
             if self._verify_reason is None:
                 what = _VERIFY_ERRORS.get(errnum, "X509 verify error %d" % errnum)

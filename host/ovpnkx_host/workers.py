@@ -108,9 +108,9 @@ def young_gc_only(loop) -> None:
 
 
 async def run_worker(cfg, ask_ekm: bool, emit, socks: tuple, admission, secret: bytes, worker: int,
-                  workers: int, claims, serial_link=None) -> None:
+                  workers: int, claims, serial_link=None, key_fingerprint: bool = False) -> None:
     """One server process: its sockets, until SIGTERM or SIGINT."""
-    server = Server(cfg, ask_ekm, emit, admission, secret, worker, workers, claims)
+    server = Server(cfg, ask_ekm, emit, admission, secret, worker, workers, claims, key_fingerprint)
     loop = asyncio.get_running_loop()
     young_gc_only(loop)
     udp, tcp = socks
@@ -138,7 +138,7 @@ async def run_worker(cfg, ask_ekm: bool, emit, socks: tuple, admission, secret: 
 
 
 def supervise(cfg, ask_ekm: bool, emit: EventWriter, socks: list, admission, secret: bytes,
-               listening: dict) -> int:
+              listening: dict, key_fingerprint: bool = False) -> int:
     """Fork one worker per socket pair; wait for them; SIGTERM/SIGINT stop them all.
 
     A worker that dies is not restarted: a new socket would make the kernel
@@ -159,7 +159,8 @@ def supervise(cfg, ask_ekm: bool, emit: EventWriter, socks: list, admission, sec
                             if s is not None:
                                 s.close()
                 admission.worker = claims.worker = i
-                asyncio.run(run_worker(cfg, ask_ekm, emit, pair, admission, secret, i, workers, claims))
+                asyncio.run(run_worker(cfg, ask_ekm, emit, pair, admission, secret, i, workers, claims,
+                                       key_fingerprint=key_fingerprint))
                 emit.flush()
             except BaseException:
                 import traceback

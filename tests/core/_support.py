@@ -42,3 +42,13 @@ def crypto_backend():
     from ovpnkx_host.crypto_host import HostCrypto
 
     return HostCrypto()
+
+
+def replay_state(channel):
+    """(highest packet-id accepted, bitmap: bit d when id - d was seen) of a DataChannel (white box)."""
+    rec = channel._rec
+    bits = 0
+    for d in range(rec._count):
+        if rec._slot(d):
+            bits |= 1 << d
+    return rec.id, bits

@@ -36,16 +36,59 @@ def test_verify_accepts_the_next_packet_only_with_the_cookie():
     assert r.verify(_client_hello(sid), b"127.0.0.1:40001", 2000) is None  # other address
     assert r.verify(_client_hello(b"\x00" * 8), PEER, 2000) is None  # wrong cookie
     assert r.verify(_client_hello(sid, acks=()), PEER, 2000) is None  # "invalid or missing SID"
-    assert r.verify(_client_hello(sid, message_id=2), PEER, 2000) is None
+    assert r.verify(_client_hello(sid, message_id=2), PEER, 2000) is None  # not the 3-way handshake
+    assert r.verify(_client_hello(sid, acks=(0, 2)), PEER, 2000) is None
     assert r.verify(_client_hello(sid, key_id=1), PEER, 2000) is None
     assert r.verify(_reset(), PEER, 2000) is None
 
 
-def test_cookie_expires_after_two_buckets():
-    r = CookieResponder(b"s" * 32, TlsPlain, lifetime_s=30)
+def test_verify_takes_what_openvpn_takes():
+    # check_session_hmac_and_pkt_id: any acks <= 1 (at least one, for the session id), a
+    # message id <= 1; not necessarily the ack of 0 and message id 1
+    r = CookieResponder(b"s" * 32, TlsPlain)
+    sid = pk.parse_control(r.reply(_reset(), PEER, 1000)).session_id
+    assert r.verify(_client_hello(sid, acks=(1,)), PEER, 2000) == (sid, CLIENT_SID)
+    assert r.verify(_client_hello(sid, acks=(1, 0)), PEER, 2000) is not None
+    assert r.verify(_client_hello(sid, message_id=0), PEER, 2000) is not None
+    ack = pk.ControlPacket(pk.P_ACK_V1, 0, CLIENT_SID, (0,), sid, None, b"").to_bytes()
+    assert r.verify(ack, PEER, 2000) is not None
+
+
+def test_cookie_buckets_are_half_the_hand_window():
+    # hand-window 60 s: buckets of 30 s; a cookie stays valid in its bucket and the next two
+    r = CookieResponder(b"s" * 32, TlsPlain, hand_window_s=60)
+    sid = pk.parse_control(r.reply(_reset(), PEER, 29000)).session_id  # bucket 0
+    assert r.verify(_client_hello(sid), PEER, 89999) is not None  # bucket 2
+    assert r.verify(_client_hello(sid), PEER, 90000) is None  # bucket 3
+    r = CookieResponder(b"s" * 32, TlsPlain, hand_window_s=5)  # (5 + 1) // 2 = 3 s
     sid = pk.parse_control(r.reply(_reset(), PEER, 0)).session_id
-    assert r.verify(_client_hello(sid), PEER, 59000) is not None
-    assert r.verify(_client_hello(sid), PEER, 60000) is None
+    assert r.verify(_client_hello(sid), PEER, 8999) is not None
+    assert r.verify(_client_hello(sid), PEER, 9000) is None
+    # a worker whose clock is a bucket behind the one that answered still takes it (offset +1)
+    late = CookieResponder(b"s" * 32, TlsPlain, hand_window_s=5)
+    sid = pk.parse_control(late.reply(_reset(), PEER, 3000)).session_id
+    assert late.verify(_client_hello(sid), PEER, 2999) is not None
+
+
+def test_cookie_is_compared_in_constant_time():
+    import ovpnkx.cookie as cookiemod
+
+    calls = []
+    real = cookiemod.compare_digest
+
+    def recording(a, b):
+        calls.append((bytes(a), bytes(b)))
+        return real(a, b)
+
+    cookiemod.compare_digest = recording
+    try:
+        r = CookieResponder(b"s" * 32, TlsPlain)
+        sid = pk.parse_control(r.reply(_reset(), PEER, 1000)).session_id
+        assert r.verify(_client_hello(b"\x01" * 8), PEER, 2000) is None
+        assert calls and all(b == b"\x01" * 8 for a, b in calls)
+        assert r.verify(_client_hello(sid), PEER, 2000) is not None
+    finally:
+        cookiemod.compare_digest = real
 
 
 def test_garbage_and_other_opcodes_get_no_reply():

@@ -12,7 +12,7 @@ from ovpnkx import digest
 from ovpnkx.datachannel import DataChannel
 from ovpnkx.errors import LocalProtocolError, RemoteProtocolError
 
-from _support import crypto_backend, load_json, raises, unhex
+from _support import crypto_backend, load_json, raises, replay_state, unhex
 
 MICROPYTHON = sys.implementation.name == "micropython"
 KEY2 = bytes((i * 37 + 11) & 0xFF for i in range(256))
@@ -120,7 +120,7 @@ def test_cbc_v1_known_answer_with_foreign_iv():
                    "86f080abf6068ab97f102a83b69e4051")
     server = DataChannel(BACKEND, "AES-128-CBC", "SHA1", K1, K0, 0)
     assert server.decrypt(packet) == b"hello"
-    assert server.replay_state() == (1, 1)
+    assert replay_state(server) == (1, 1)
 
 
 def _corrupted(pkt, i):
@@ -130,7 +130,7 @@ def _corrupted(pkt, i):
 
 
 def _state(chan):
-    return chan.replay_state(), chan.packets_in, chan.bytes_in
+    return replay_state(chan), chan.packets_in, chan.bytes_in
 
 
 def test_every_flipped_bit_is_refused_and_changes_nothing():
@@ -191,7 +191,7 @@ def test_first_packet_far_ahead():
     assert server.decrypt(pkts[199]) == b"x"  # id 200
     raises(RemoteProtocolError, server.decrypt, pkts[135])  # id 136: 64 behind
     assert server.decrypt(pkts[136]) == b"x"  # id 137: 63 behind
-    assert server.replay_state() == (200, 1 | 1 << 63)
+    assert replay_state(server) == (200, 1 | 1 << 63)
 
 
 def _aead_packet(cipher, pid, payload=b"zero", hdr=b"\x30"):
@@ -221,7 +221,7 @@ def test_packet_id_zero_is_refused():
             zero = _cbc_packet(_pkcs7(b"\x00\x00\x00\x00zero"), key_len=dc.CIPHERS[cipher][0])
         err = raises(RemoteProtocolError, server.decrypt, zero)
         assert "bad packet ID" in str(err)
-        assert server.replay_state() == (0, 0)
+        assert replay_state(server) == (0, 0)
         assert server.decrypt(good) == b"zero"
 
 
@@ -235,7 +235,7 @@ def test_cbc_bad_padding_and_short_plaintext():
     assert "packet-id" in str(err)
     # packet-id only, empty payload: valid
     assert server.decrypt(_cbc_packet(_pkcs7(b"\x00\x00\x00\x05"))) == b""
-    assert server.replay_state() == (5, 1)
+    assert replay_state(server) == (5, 1)
 
 
 def test_short_packets():
@@ -273,9 +273,9 @@ def test_malformed_corpus_whole_and_every_prefix():
 
 def test_send_refuses_to_wrap_packet_id():
     client, server = _pair("AES-128-GCM")
-    assert not client.close_to_wrapping
+    assert not client.close_to_wrapping()
     client._send_id = dc.PACKET_ID_MAX - 1
-    assert client.close_to_wrapping
+    assert client.close_to_wrapping()
     last = client.encrypt(b"last")
     assert last[1:5] == b"\xff\xff\xff\xff"
     assert server.decrypt(last) == b"last"
@@ -329,3 +329,31 @@ def test_ping_and_occ():
     client, server = _pair("AES-256-GCM", PEER_ID)
     assert dc.is_ping(server.decrypt(client.encrypt(dc.PING_STRING)))
     assert dc.is_occ_exit(client.decrypt(server.encrypt(dc.occ_exit_message())))
+
+
+def test_time_backtrack_15_s():
+    # packet_id.c: a gap below an id seen more than --replay-window's 15 s ago can no longer be filled
+    client, server = _pair("AES-128-GCM")
+    p1, p2, p3 = [client.encrypt(b"x") for _ in range(3)]
+    assert server.decrypt(p1, 0) == b"x"
+    assert server.decrypt(p3, 1000) == b"x"  # id 2 still missing
+    exc = raises(RemoteProtocolError, server.decrypt, p2, 17000)  # id 3 came 16 s ago
+    assert "15 s time backtrack" in str(exc)
+    assert server.decrypt(p2, 16999) == b"x"  # 15 s ago: not yet too old
+    short = DataChannel(BACKEND, "AES-128-GCM", "SHA1", K1, K0, 0, replay_window=32, replay_time=2)
+    c2 = DataChannel(BACKEND, "AES-128-GCM", "SHA1", K0, K1, 0)
+    q = [c2.encrypt(b"y") for _ in range(40)]
+    assert short.decrypt(q[39], 0) == b"y"
+    raises(RemoteProtocolError, short.decrypt, q[5], 0)  # 34 behind a window of 32
+    assert short.decrypt(q[30], 2000) == b"y"
+    raises(RemoteProtocolError, short.decrypt, q[31], 5000)
+
+
+def test_renegotiation_counters_count_packets_both_ways():
+    client, server = _pair("AES-128-GCM")
+    p = client.encrypt(b"12345")
+    assert client.n_packets == 1 and client.n_bytes == len(p)
+    server.decrypt(p, 0)
+    assert server.n_packets == 1 and server.n_bytes == len(p) - 1  # after the P_DATA_V1 opcode
+    raises(RemoteProtocolError, server.decrypt, p, 0)  # a replay is not counted
+    assert server.n_packets == 1

@@ -1,7 +1,7 @@
 """The reliability layer: ids, windows, acks, retransmission, reordering."""
 
 from ovpnkx.errors import LocalProtocolError
-from ovpnkx.reliable import ReliableLayer
+from ovpnkx.reliable import ReliableLayer, rx_payload_max
 
 from _support import raises
 
@@ -63,7 +63,8 @@ def test_send_refuses_ack_opcode():
 def test_bad_construction_refused():
     raises(LocalProtocolError, ReliableLayer, 0)
     raises(LocalProtocolError, ReliableLayer, 6, 12, 0)
-    raises(LocalProtocolError, ReliableLayer, 6, 12, 2000, None, 32, (), False, 1 << 32)
+    raises(LocalProtocolError, ReliableLayer, initial_packet_id=1 << 32)
+    raises(LocalProtocolError, ReliableLayer, max_payload=0)
 
 
 # -- receiving ----------------------------------------------------------------
@@ -280,14 +281,27 @@ def test_early_resend_after_three_later_acks():
     assert r.get_timer() == 120 + 4000
 
 
-def test_duplicate_and_unknown_acks_do_not_trigger_early_resend():
+def test_duplicate_and_unknown_higher_acks_count_toward_early_resend():
+    # reliable_send_purge: every ack id above a held packet counts, once per occurrence
     r = ReliableLayer()
     for i in range(3):
         r.send(P_CONTROL_V1, b"")
     r.packets_to_send(0)
-    r.process_acks([1, 1, 1, 77, 1], 10)
-    assert r.packets_to_send(10) == []
+    r.process_acks([1, 1], 10)  # 1 acked, and counted twice for id 0
+    assert r.packets_to_send(10) == [] and r.get_timer() == 2000
+    r.process_acks([77], 20)  # an id we never sent, above 0 and 2: the third count for id 0
+    assert r.get_timer() == 20
+    assert _ids(r.packets_to_send(20)) == [0]  # id 2 has one count only
     assert r.get_timer() == 2000
+
+
+def test_acks_below_a_packet_do_not_count_for_it():
+    r = ReliableLayer()
+    for i in range(3):
+        r.send(P_CONTROL_V1, b"")
+    r.packets_to_send(0)
+    r.process_acks([0, 0, 0, 1], 10)  # nothing above id 2
+    assert r.packets_to_send(10) == [] and r.get_timer() == 2000
 
 
 def test_unknown_and_malformed_acks_ignored():
@@ -365,19 +379,42 @@ def test_all_acked_and_timer():
     assert r.all_acked() and r.get_timer() is None
 
 
-def test_hold_and_schedule_now():
-    r = ReliableLayer(hold=True)
+def test_schedule_now_resends_at_the_initial_timeout():
+    r = ReliableLayer()
     r.send(HARD_RESET_SERVER, b"")
-    assert r.packets_to_send(0) == [] and r.get_timer() is None
-    r.schedule_now(100)
-    assert _ids(r.packets_to_send(100)) == [0]
-    r.packets_to_send(2100)
-    r.packets_to_send(6100)
-    assert r.get_timer() == 14100
-    # the peer's reset arrives: resend now, backoff back to 2 s
+    assert _ids(r.packets_to_send(0)) == [0]
+    r.packets_to_send(2000)
+    r.packets_to_send(6000)
+    assert r.get_timer() == 14000
+    # the peer's first packet arrives (ssl.c's burst): resend now, backoff back to 2 s
     r.schedule_now(7000)
+    assert r.get_timer() == 7000
     assert _ids(r.packets_to_send(7000)) == [0]
     assert r.get_timer() == 9000
+    assert raises(TypeError, ReliableLayer, hold=True)  # no hold: OpenVPN holds only a TCP server's reset
+
+
+# -- bounded buffers (item 3 of issue 9) ----------------------------------------
+
+def test_receive_drops_payloads_larger_than_openvpns_buffer():
+    r = ReliableLayer()
+    assert r.max_payload == rx_payload_max(1250) == 1600
+    assert rx_payload_max(2000) == 2100
+    assert r.receive(0, P_CONTROL_V1, b"x" * 1601) is False
+    assert r.oversize_dropped == 1 and r.dropped_received == 1
+    assert not r.has_pending_acks()  # not acked: it was not taken
+    assert r.receive(0, P_CONTROL_V1, b"x" * 1600) is True
+
+
+def test_receive_holds_at_most_the_window_of_bounded_payloads():
+    r = ReliableLayer(max_payload=100)
+    # a peer fills every slot above a missing id 0 with the largest payloads it may send
+    for i in range(1, 40):
+        r.receive(i, P_CONTROL_V1, b"y" * 5000)
+        r.receive(i, P_CONTROL_V1, b"y" * 100)
+    held = sum(len(p) for _, p in r._rbuf.values())
+    assert len(r._rbuf) == 11 and held == 1100  # ids 1..11; 12.. break sequentiality
+    assert r.oversize_dropped == 39
 
 
 # -- 32-bit ids ---------------------------------------------------------------

@@ -89,6 +89,18 @@ def test_packet_id_counts_up_and_time_is_fixed_at_first_send():
     assert w2[29:37] == unhex("00000002 6553f100")
 
 
+def test_time_zero_is_a_time_like_any_other():
+    # a clock that starts at 0 (a board's ticks, a simulator): the time is still set once
+    ta = TlsAuth(KEY, 1)
+    w1 = ta.wrap(RESET, 0)
+    w2 = ta.wrap(RESET, 7000)
+    assert w1[29:37] == unhex("00000001 00000000")
+    assert w2[29:37] == unhex("00000002 00000000")
+    rx = TlsAuth(KEY, 0)
+    rx.unwrap(w2, 7000)
+    rx.unwrap(w1, 7000)  # same time, older id: accepted inside the window
+
+
 def test_round_trip_both_directions():
     client, server = _pair()
     msg = RESET + b"payload"

@@ -18,6 +18,7 @@ from ovpnkx_host import openvpn as ov
 from _device import OVPNKX, Proc, last, mp
 from _hil import LOOPBACK, on_host, serial_session, serve_config
 
+# the agreement checks compare the two sides' key2 fingerprints, printed only where asked for
 BASE = {"transport": "serial", "pings": 1, "reconnect": False, "entropy": "board", "fingerprint": True}
 OPENVPN_READY = r"UDPv4 link local|Listening for incoming TCP connection|TCPv4_SERVER link local"
 
@@ -61,7 +62,7 @@ def test_boot_and_key_exchange_with_serve_serial(board, flashed, pki, tmp_path):
     `ovpnkx serve --serial` (the CPython peer); both sides show the same key fingerprint."""
     device, served, server = serial_session(
         board, tmp_path, dict(BASE, pings=2), _p2mp_client(pki),
-        ["serve", "--config", serve_config(tmp_path, pki, LOOPBACK)], "ovpnkx serve")
+        ["serve", "--config", serve_config(tmp_path, pki, LOOPBACK), "--key-fingerprint"], "ovpnkx serve")
     boot = device[0] if device else {}
     assert boot.get("event") == "boot" and boot["board"] == board.name and boot["transport"] == "serial", device
     assert last(device, "entropy")["state"] == "ok"
@@ -152,8 +153,8 @@ def test_tls_crypt_v2_with_serve_serial(board, flashed, pki, tmp_path):
         f.write(text.replace("tls-auth %s 0" % pki.tls_auth, "tls-crypt-v2 %s" % server_key))
     with open(client_key) as f:
         ovpn = ov.client_config(pki, 1194, mode="p2mp") + "<tls-crypt-v2>\n%s</tls-crypt-v2>\n" % f.read()
-    device, served, server = serial_session(board, tmp_path, dict(BASE), ovpn, ["serve", "--config", conf],
-                                            "ovpnkx serve")
+    device, served, server = serial_session(board, tmp_path, dict(BASE), ovpn,
+                                            ["serve", "--config", conf, "--key-fingerprint"], "ovpnkx serve")
     result = last(device, "result")
     assert result["ok"], (result, device, server.err)
     assert result["pings_received"] >= 1 and result["decrypt_errors"] == 0 and result["dropped"] == 0
@@ -174,7 +175,7 @@ def test_reset_in_the_middle_of_a_handshake_recovers(board, flashed, pki, tmp_pa
                     "Ctrl-C is off, so the host cannot reset the board from its console")
     board.put(tmp_path, dict(BASE), _p2mp_client(pki), via="uart")
     server = Proc([OVPNKX, "serve", "--config", serve_config(tmp_path, pki, LOOPBACK), "--serial",
-                   board.data_port, "--json"], "ovpnkx serve")
+                   board.data_port, "--json", "--key-fingerprint"], "ovpnkx serve")
     slowed = board.set_baud(9600)
     con = board.console_main()
     try:

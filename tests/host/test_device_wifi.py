@@ -8,6 +8,8 @@ The sim's Wi-Fi is the host's loopback (127.0.0.1 only). The board is flashed on
 proves the keys: it logs the device's ping decrypted, and no decrypt error.
 """
 
+import socket
+
 import pytest
 
 from ovpnkx_host import openvpn as ov
@@ -62,11 +64,13 @@ def test_wifi_to_openvpn(pico2w, pki, tmp_path, mode, proto):
 
 def test_reconnects_with_backoff(pico2w, pki, tmp_path):
     """Nothing listens at first: the device retries after 1 s, then 2 s, 2 s, ...;
-    once the server is up the next attempt completes the exchange."""
-    port = ov.free_port()
-    put_settings(pico2w, tmp_path, {"transport": "udp", "pings": 1, "reconnect": True, "backoff_s": [1, 2],
+    once the server is up the next attempt completes the exchange. Over TCP, where a
+    refused connection ends the attempt (over UDP an ICMP port unreachable does not:
+    the session retries within its hand-window, as openvpn does)."""
+    port = ov.free_port(socket.SOCK_STREAM)
+    put_settings(pico2w, tmp_path, {"transport": "tcp", "pings": 1, "reconnect": True, "backoff_s": [1, 2],
                                     "ntp": NtpResponder.shared().server},
-                 ov.client_config(pki, port, mode="p2p", proto="udp", tls_auth=True))
+                 ov.client_config(pki, port, mode="p2p", proto="tcp", tls_auth=True))
     from _device import Console
 
     con = Console(pico2w)
@@ -80,7 +84,7 @@ def test_reconnects_with_backoff(pico2w, pki, tmp_path):
                 break
         failed = last(con.events, "result")
         assert not failed["ok"] and "refused" in failed["reason"]
-        args = ov.server_args(pki, port, mode="p2p", proto="udp", tls_auth=True, verb=4)
+        args = ov.server_args(pki, port, mode="p2p", proto="tcp", tls_auth=True, verb=4)
         with ov.OpenVpn(args, str(tmp_path / "server.log")) as server:
             assert server.wait_for(READY)
             end_ok = None

@@ -71,7 +71,7 @@ class Pair:
                  client_tls_auth=None, username=None, password=None, ping_ms: int = 1000,
                  ping_restart_ms: int = 3000, client_extra=None, server_extra=None) -> None:
         """``client_extra``/``server_extra``: more SessionConfig arguments for each side."""
-        common = dict(hand_window_ms=HAND_WINDOW_MS, timeout_ms=TIMEOUT_MS, ask_ekm=ask_ekm)
+        common = dict(hand_window_ms=HAND_WINDOW_MS, timeout_ms=TIMEOUT_MS, ask_ekm=ask_ekm, key_fingerprint=True)
         self.client_cfg = sessmod.SessionConfig(
             is_server=False, p2mp=True, username=username, password=password,
             tls_auth=_tls_auth(client_tls_auth or tls_auth, 1) if tls_auth else None, **common,
@@ -534,7 +534,7 @@ def test_configured_stub_frames_both_ways(pkis, kind):
     pair = Pair(pkis[0], client_extra={"compression": framing}, server_extra={"compression": framing})
     plain = []  # what the server's data channel decrypts, before the stub comes off
     decrypt = pair.server.multi.decrypt
-    pair.server.multi.decrypt = lambda key_id, p: plain.append(decrypt(key_id, p)) or plain[-1]
+    pair.server.multi.decrypt = lambda key_id, p, now: plain.append(decrypt(key_id, p, now)) or plain[-1]
     _pings_both_ways(pair)
     assert pair.server.stats["dropped"] == pair.client.stats["dropped"] == 0
     assert plain[0] == framing.compress(PING_STRING) and (plain[0] != PING_STRING) == (kind != "stub-v2")

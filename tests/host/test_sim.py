@@ -206,20 +206,27 @@ def test_hard_reset_restarts_the_board(pico):
 
 
 def _board_reads(info, n):
+    """The board reads ``n`` bytes from its UART; returns once its UART is open (it says "ready")."""
     code = ("import machine, binascii\n"
             "u = machine.UART(1, 115200, timeout=3000, timeout_char=300)\n"
+            "print('ready')\n"
             "d = u.read(%d) or b''\n"
             "print(len(d), binascii.hexlify(d).decode())\n" % n)
-    return subprocess.Popen([MPREMOTE, "connect", info["repl"], "exec", code],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reader = subprocess.Popen([MPREMOTE, "connect", info["repl"], "exec", code],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert reader.stdout is not None
+    first = reader.stdout.readline()
+    if first.strip() != "ready":
+        reader.kill()
+        raise AssertionError("the board did not open its UART: %r %s" % (first, reader.stderr.read()))
+    return reader
 
 
 def test_uart_clean_both_ways(pico):
     data = bytes(range(256)) * 4
     with serial.Serial(pico["uart"], timeout=0.1) as port:
         _read_quiet(port, 0.2)
-        reader = _board_reads(pico, len(data))
-        time.sleep(0.8)
+        reader = _board_reads(pico, len(data))  # returns when the board's UART is open
         port.write(data)
         out, err = reader.communicate(timeout=30)
         n, hexdata = out.split()

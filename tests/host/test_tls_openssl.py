@@ -220,3 +220,32 @@ def test_bad_config_is_local_error(pki):
         OpenSslEngine(False, _read(pki.ca), _read(pki.client_cert), _read(pki.server_key))
     with pytest.raises(LocalProtocolError):
         OpenSslEngine(False, _read(pki.ca), _read(pki.client_cert), _read(pki.client_key), "peer")
+
+
+# -- a peer certificate `cryptography` cannot parse (issue 9 item 1) ----------------------------------
+
+@pytest.fixture(scope="module")
+def malformed(tmp_path_factory):
+    """Two PKIs: one whose client certificate's subject `cryptography` cannot parse, one whose
+    server certificate's (the other side's certificate of each is good)."""
+    from cryptography import x509
+
+    tmp = tmp_path_factory.mktemp("malformed")
+    bad_client = make_pki(str(tmp / "c"), malformed_cn="client")
+    bad_server = make_pki(str(tmp / "s"), malformed_cn="server")
+    with pytest.raises(ValueError):  # what crashed the verify callback
+        x509.load_pem_x509_certificate(_read(bad_client.client_cert)).subject.rfc4514_string()
+    return bad_client, bad_server
+
+
+def test_server_refuses_a_client_certificate_it_cannot_parse(malformed):
+    # the attacker: a client with the malformed certificate (OpenSSL loads and sends it)
+    client, server = engines(malformed[0])
+    msg = _fails(client, server, "server", "certificate verify failed")
+    assert "cannot be read" in msg, msg
+
+
+def test_client_refuses_a_server_certificate_it_cannot_parse(malformed):
+    client, server = engines(malformed[1])
+    msg = _fails(client, server, "client", "certificate verify failed")
+    assert "cannot be read" in msg, msg

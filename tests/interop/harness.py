@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -93,6 +94,20 @@ class Client:
             getattr(self, "stderr", "")[-1500:])
 
 
+def pings_decrypted_by_key(log: str) -> dict:
+    """key_id -> pings an openvpn at verb 9 decrypted with it (its "tls_pre_decrypt, key_id=N"
+    line comes just before each "DECRYPT TO" line)."""
+    counts: dict = {}
+    key_id = None
+    for line in log.splitlines():
+        m = re.search(r"tls_pre_decrypt, key_id=(\d+)", line)
+        if m:
+            key_id = int(m.group(1))
+        elif ov.PING_DECRYPTED.search(line) and key_id is not None:
+            counts[key_id] = counts.get(key_id, 0) + 1
+    return counts
+
+
 def need_tun(mode: str) -> None:
     """Skip (saying why) where a p2mp openvpn server cannot open /dev/net/tun."""
     if mode == "p2mp" and not ov.have_tun():
@@ -105,7 +120,7 @@ def server_ready_pattern(proto: str) -> str:
 
 
 class OvpnkxServer:
-    """`ovpnkx serve --json` in a subprocess; ``port`` from its first line."""
+    """`ovpnkx serve --json` in a subprocess; ``port`` from its first line, events as they come."""
 
     def __init__(self, config_path: str, extra=()) -> None:
         self.proc = subprocess.Popen([OVPNKX, "serve", "--config", config_path, "--json", *extra],
@@ -115,14 +130,34 @@ class OvpnkxServer:
             self.proc.kill()
             raise RuntimeError("ovpnkx serve did not start: %s %s" % (first, self.proc.stderr.read()))
         self.listening = json.loads(first)
-        self.events = []
+        self.events: list = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                with self._changed:
+                    self.events.append(json.loads(line))
+                    self._changed.notify_all()
+
+    def wait_for(self, done, timeout: float) -> bool:
+        """Wait until ``done(events)`` is true (False after ``timeout`` seconds)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: done(self.events), timeout)
 
     def stop(self) -> list:
         """Stop the server; returns all events it printed."""
         self.proc.terminate()
-        out, err = self.proc.communicate(timeout=10)
-        self.stderr = err
-        self.events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=10)
+        self.stderr = self.proc.stderr.read()
+        self.proc.stderr.close()
         return self.events
 
 

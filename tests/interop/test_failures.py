@@ -236,7 +236,15 @@ def test_auth_failed(real, runtime):
 @pytest.mark.parametrize("proto", ("udp", "tcp"))
 def test_nothing_listening(real, runtime, proto):
     c = real["clients"]["refused-%s-%s" % (proto, runtime)]
-    _check(c, "connection refused by 127.0.0.1:", "nothing listening", bound=MARGIN)
+    if proto == "tcp":
+        _check(c, "connection refused by 127.0.0.1:", "nothing listening", bound=MARGIN)
+        return
+    # UDP: an ICMP port unreachable does not end the client (openvpn retries too, issue 9
+    # item 7): it warns at once, goes on to its hand-window and then names the refusal
+    _check(c, "within %d seconds" % HAND_WINDOW, "connection refused by 127.0.0.1:", "ICMP port unreachable")
+    assert c.elapsed >= HAND_WINDOW - 0.5, c
+    warnings = [e for e in c.events if e["event"] == "warning" and "ICMP port unreachable" in e.get("reason", "")]
+    assert len(warnings) == 1, c.events
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
@@ -260,8 +268,9 @@ def test_server_exits_tcp(real, runtime):
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_decrypt_error(real, runtime):
+    # one corrupted data packet is dropped and counted, as openvpn does: the session goes on and succeeds
     c = real["clients"]["decrypt-error-" + runtime]
-    _check(c, "decrypt error: 1 data packets failed to decrypt")
+    assert c.code == 0 and c.result["ok"], c
     assert c.result["decrypt_errors"] == 1, c
     assert c.result["pings_received"] >= 2 and c.result["pings_sent"] >= 2, c  # the session went on
     errors = [e for e in c.events if e["event"] == "decrypt_error"]

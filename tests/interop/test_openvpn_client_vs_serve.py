@@ -32,7 +32,8 @@ def test_openvpn_client_against_ovpnkx_serve(pki, tmp_path, proto, tls_auth, ekm
         deadline = time.monotonic() + 12
         while time.monotonic() < deadline and len(ov.PING_DECRYPTED.findall(client.log())) < 2:
             time.sleep(0.2)
-        time.sleep(2.5)  # let the client's own pings reach us
+        # the client's own pings: wait for serve to report one decrypted (keepalive 2 s)
+        server.wait_for(lambda evs: any(e["event"] == "ping" for e in evs), 12)
     finally:
         client.stop()
         events = server.stop()
