@@ -101,6 +101,7 @@ class ClientConfig:
         self.replay_window = (64, 15)
         self.server_network = None  # type: str | None
         self.server_netmask = None  # type: str | None
+        self.server_nopool = False  # server ... nopool: no ifconfig pool
         self.topology = "net30"
         self.max_clients = 1024
         self.duplicate_cn = False

@@ -119,6 +119,8 @@ class KeyStateChannel:
             if opcode == pk.P_CONTROL_V1 or opcode == pk.P_CONTROL_WKC_V1:  # the wrapper cut WKc off
                 if not self.peer_reset_seen:
                     raise RemoteProtocolError("%s before the peer's reset" % pk.OPCODE_NAMES[opcode])
+                if self.tls is None:
+                    continue  # released (Session, release_tls): acked by the reliable layer, dropped
                 if self.tls_started:
                     self.tls.feed(payload)
                 else:
@@ -131,6 +133,8 @@ class KeyStateChannel:
         self._advance(now_ms)
 
     def _advance(self, now_ms: int) -> None:
+        if self.tls is None:
+            return  # released: the exchange is over
         if not self.reset_acked and self._reset_id >= 0 and self.reliable.is_acked(self._reset_id):
             self.reset_acked = True
             self.state.handle(ks.EV_RESET_ACKED)

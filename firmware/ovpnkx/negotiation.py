@@ -27,9 +27,11 @@ PUSH_REQUEST_INTERVAL_MS = 5000
 class Negotiation:
     """The negotiated data-channel parameters and the push exchange that sets them."""
 
-    def __init__(self, config: "Any") -> None:
+    def __init__(self, config: "Any", peer_id: "int | None" = None) -> None:
         self.config = config
         self.is_server = config.is_server
+        self.own_peer_id = config.peer_id if peer_id is None else peer_id  # server: ours to give
+        self.push_hook = None  # type: Any  # server: () -> this client's extra push options
         self.decided = False  # key_state 0's cipher/derivation decided (or being pushed)
         self.peer_info = {}  # type: dict
         self.cipher = None  # type: str | None
@@ -61,7 +63,7 @@ class Negotiation:
                 raise RemoteProtocolError("no common data cipher: client offers %s, we allow %s"
                                           % (":".join(client_ciphers) or "none", ":".join(cfg.ciphers)))
             self.tls_ekm = cfg.ask_ekm and bool(peer_proto & pu.IV_PROTO_TLS_KEY_EXPORT)
-            self.peer_id = cfg.peer_id if peer_proto & pu.IV_PROTO_DATA_V2 else None
+            self.peer_id = self.own_peer_id if peer_proto & pu.IV_PROTO_DATA_V2 else None
             if peer_proto & pu.IV_PROTO_REQUEST_PUSH:
                 return self.send_push_reply(channel, now_ms)
             return False
@@ -95,10 +97,14 @@ class Negotiation:
                 options.append("ping %d" % max(1, cfg.ping_ms // 1000))
             if cfg.ping_restart_ms:
                 options.append("ping-restart %d" % max(1, cfg.ping_restart_ms // 1000))
+            if self.push_hook is not None:
+                options.extend(self.push_hook())
+                self.push_hook = None  # used once (the reply is kept); the hook may refer to the session
             if self.peer_id is not None:
                 options.append("peer-id %d" % self.peer_id)
             options.append("cipher %s" % self.cipher)
-            cc_exit = iv_proto(self.peer_info) & pu.IV_PROTO_CC_EXIT_NOTIFY
+            # a released TLS engine could not read the client's EXIT: it says OCC EXIT instead
+            cc_exit = iv_proto(self.peer_info) & pu.IV_PROTO_CC_EXIT_NOTIFY and not cfg.release_tls
             if cc_exit:
                 options.append("protocol-flags cc-exit" + (" tls-ekm" if self.tls_ekm else ""))
             elif self.tls_ekm:

@@ -381,7 +381,11 @@ def _directive(cfg: ClientConfig, words: list, body: "str | None", read_file: "A
             raise ValueError("server %s %s: not a network and its netmask" % (words[1], words[2]))
         if len(words) > 3 and words[3] != "nopool":
             raise ValueError("server takes NETWORK NETMASK [nopool]")
+        host_bits = 32 - bin(mask).count("1")
+        if not 3 <= host_bits <= 16:  # openvpn: /16 at most (IFCONFIG_POOL_MAX), /29 at least for tun
+            raise ValueError("server %s %s: the pool needs a subnet between /16 and /29" % (words[1], words[2]))
         cfg.server_network, cfg.server_netmask = words[1], words[2]
+        cfg.server_nopool = len(words) > 3
         cfg.p2mp = cfg.tls_server = True
     elif d == "mode":
         _args(words, 1, 1)

@@ -56,19 +56,31 @@ class Session:
     """One OpenVPN peer: its key_states, data channels, negotiation and timers."""
 
     def __init__(self, config: SessionConfig, entropy: "Any", crypto: "Any",
-                 tls_factory: "Any", now_ms: int, cookie: "tuple | None" = None) -> None:
+                 tls_factory: "Any", now_ms: int, cookie: "tuple | None" = None,
+                 wrap: "Any" = None, peer_id: "int | None" = None, push_hook: "Any" = None) -> None:
         """``cookie`` = (our session_id, the client's session_id): a server session
-        whose resets were exchanged statelessly (``ovpnkx.cookie.CookieResponder``)."""
+        whose resets were exchanged statelessly (``ovpnkx.cookie.CookieResponder``).
+
+        A server shares one ``config`` among its sessions and gives each what is
+        its own: ``wrap`` (its tls-auth state, instead of ``config.tls_auth``),
+        ``peer_id`` (instead of ``config.peer_id``) and ``push_hook(session)``,
+        which returns options to add to this client's PUSH_REPLY (its ifconfig)
+        when the server sends it, after the client's certificate was verified.
+        """
         self.config = config
         self.entropy = entropy
         self.crypto = crypto
         self.is_server = config.is_server
-        self.wrap = config.tls_auth if config.tls_auth is not None else TlsPlain()
+        if wrap is None:
+            wrap = config.tls_auth if config.tls_auth is not None else TlsPlain()
+        self.wrap = wrap
         self.session_id = cookie[0] if cookie else entropy.random_bytes(pk.SID_SIZE)
         self.remote_session_id = cookie[1] if cookie else None  # type: bytes | None
         self.multi = TlsMulti(self.is_server, entropy, tls_factory, config.hand_window_ms, config.timeout_ms,
                               TlsMulti.payload_limit(config.tls_mtu, self.wrap.overhead), config.tls_mtu)
-        self.negotiation = Negotiation(config)
+        self.negotiation = Negotiation(config, peer_id)
+        if push_hook is not None:
+            self.negotiation.push_hook = lambda: push_hook(self)
         self.timers = Timers(now_ms, config.hand_window_ms)
         self.log = EventLog()
         self.closed = False
@@ -385,6 +397,10 @@ class Session:
         for text in channel.pop_messages():
             self._on_message(channel, text, now_ms)
         self.log.note_state(channel, now_ms)
+        if self.config.release_tls and channel.keys_generated and channel.reliable.all_acked():
+            # the exchange is over and the peer has all of it: a server with many idle sessions
+            # frees the TLS engine; a late control packet on this key_state is acked and dropped
+            channel.tls = None
 
     def _our_key_method2(self, key_id: int) -> bytes:
         cfg = self.config

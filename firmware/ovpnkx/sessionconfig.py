@@ -29,7 +29,8 @@ class SessionConfig:
                  push_options: "list | None" = None, peer_id: int = 0, key_fingerprint: bool = False,
                  reneg_sec: "Any" = 3600, reneg_bytes: int = 0, reneg_pkts: int = 0,
                  tran_window_ms: int = 3600000, replay_window: int = 64, replay_time_s: int = 15,
-                 cipher: "str | None" = None, dev_type: str = "tun", compression: "Any" = None) -> None:
+                 cipher: "str | None" = None, dev_type: str = "tun", compression: "Any" = None,
+                 release_tls: bool = False) -> None:
         """``compression``: the configured ``compress.Framing`` (a stub) or None."""
         self.is_server = is_server
         self.p2mp = p2mp
@@ -71,6 +72,10 @@ class SessionConfig:
         self.cipher = cipher.upper() if cipher else None  # --cipher (options string only)
         self.dev_type = dev_type  # what the options string announces (a board has no tun)
         self.compression = compression
+        # free each key_state's TLS engine once its exchange is over and acked (a server's
+        # idle sessions); later control messages on it are acked and dropped, so a server
+        # with it does not offer cc-exit (the client says EXIT on the data channel instead)
+        self.release_tls = release_tls
         self._options = None  # type: str | None
 
     def iv_proto(self) -> int:

@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "demo": ("ovpnkx_host.demo", "key method 2 between a MicroPython and a CPython peer over a pipe"),
     "connect": ("ovpnkx_host.connect", "connect to an OpenVPN server with a client config"),
     "serve": ("ovpnkx_host.serve", "serve OpenVPN clients (UDP, TCP or a serial line)"),
+    "load": ("ovpnkx_host.load", "many simulated devices against one OpenVPN server (fleet load test)"),
     "relay": ("ovpnkx_host.relay", "carry a device's packets between a serial line and a server"),
     "sim": ("ovpnkx_sim.launcher", "run a simulated board"),
     "entropy": ("ovpnkx_host.entropy_report", "capture and assess a board's noise source"),

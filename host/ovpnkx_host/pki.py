@@ -25,6 +25,7 @@ class Pki:
     client_cert: str
     client_key: str
     tls_auth: str
+    ca_key: str = ""  # the CA's private key, for issuing more client certificates
 
 
 def _name(cn: str) -> x509.Name:
@@ -133,14 +134,40 @@ def make_pki(directory: str, *, client_expired: bool = False, server_expired: bo
                       eku=ExtendedKeyUsageOID.CLIENT_AUTH, expired=client_expired, days=days)
     if malformed_cn == "client":
         cli_cert = malform_cn(cli_cert, ca_key)
-    pki = Pki(p("ca.crt"), p("server.crt"), p("server.key"), p("client.crt"), p("client.key"), p("ta.key"))
+    pki = Pki(p("ca.crt"), p("server.crt"), p("server.key"), p("client.crt"), p("client.key"), p("ta.key"),
+              p("ca.key"))
     _write_cert(pki.ca, ca_cert)
+    _write_key(pki.ca_key, ca_key)
     _write_cert(pki.server_cert, srv_cert)
     _write_key(pki.server_key, srv_key)
     _write_cert(pki.client_cert, cli_cert)
     _write_key(pki.client_key, cli_key)
     write_tls_auth_key(pki.tls_auth)
     return pki
+
+
+def make_client_certs(pki: Pki, directory: str, count: int, prefix: str = "device") -> str:
+    """``count`` client certificates from ``pki``'s CA, one per device, as
+    ``directory/PREFIX-NNNNN.crt`` and ``.key`` (CN ``PREFIX-NNNNN``); kept if already there.
+
+    A fleet's devices each have their own certificate: an OpenVPN server without
+    ``duplicate-cn`` keeps only the newest session of a common name.
+    """
+    os.makedirs(directory, exist_ok=True)
+    with open(pki.ca, "rb") as f:
+        ca_cert = x509.load_pem_x509_certificate(f.read())
+    with open(pki.ca_key, "rb") as f:
+        ca_key = serialization.load_pem_private_key(f.read(), None)
+    for i in range(count):
+        name = "%s-%05d" % (prefix, i)
+        crt, key_path = os.path.join(directory, name + ".crt"), os.path.join(directory, name + ".key")
+        if os.path.exists(crt) and os.path.exists(key_path):
+            continue
+        key = ec.generate_private_key(ec.SECP256R1())
+        _write_key(key_path, key)
+        _write_cert(crt, _issue(name, key, ca_cert.subject, ca_key, ca=False,
+                                eku=ExtendedKeyUsageOID.CLIENT_AUTH))
+    return directory
 
 
 def make_self_signed(directory: str, cn: str, server: bool) -> tuple:

@@ -1,34 +1,38 @@
 """`ovpnkx serve --config FILE`: the CPython peer as an OpenVPN 2.6 p2mp server.
 
-One sans-IO ``Session`` per client (UDP: per source address; TCP: per
-connection), driven by asyncio: packets in, packets out, one timer per session.
-A client's failure ends only its own session. The first line printed is one JSON
-object with the bound ports, so scripts and tests can find the server.
+One sans-IO ``Session`` per client (``server.Server``). With ``--workers N``
+the server runs N processes that share the port (``SO_REUSEPORT``: the kernel
+keeps each client address on one worker), the cookie secret (any worker can
+answer a first contact) and the limits (``admission``). ``--reuseport`` with
+``--cookie-secret FILE`` lets several ``serve`` instances share one port or sit
+behind one L4 balancer (docs/fleet.md).
+
+A client's failure ends only its own session. The first line printed is one
+JSON object with the bound ports, so scripts and tests can find the server;
+then one line per event (``--events`` picks which kinds).
 """
 
 import argparse
 import asyncio
 import json
-import signal
+import os
 import sys
-import time
 
-from ovpnkx.certinfo import REMOTE_CERT_TLS
-from ovpnkx.config import engine_args, engine_options
-from ovpnkx.cookie import CookieResponder, stateless_reset
 from ovpnkx.entropy import HostEntropy
-from ovpnkx.errors import ProtocolError, RemoteProtocolError
-from ovpnkx.packet import (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3, StreamDeframer, frame,
-                           opcode_key_id)
-from ovpnkx.session import Session, SessionConfig
-from ovpnkx.lifetime import key_lifetime_options
-from ovpnkx.tlswrap import TlsPlain, control_wrap_factory
-
-CLIENT_RESETS = (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3)
+from ovpnkx.errors import LocalProtocolError
+from ovpnkx.tlswrap import parse_static_key
 
 from .configfile import load_config
-from .crypto_host import HostCrypto
-from .tls_openssl import OpenSslEngine
+from .eventwriter import EventWriter
+from .server import Server, server_admission, serve_serial
+from .workers import listeners, run_worker, supervise
+
+# `ovpnkx run` drives a Server over a serial line itself
+_serve_serial = serve_serial
+
+EVENT_KINDS = ("session", "state", "keys", "ping", "data", "message", "dropped", "decrypt_error", "closed",
+               "refused", "limited", "warning", "worker_exit", "serial_error", "serial_stats",
+               "device", "dropped_events", "udp_stats")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,252 +42,48 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, help="override the config's port (0 = any free port)")
     p.add_argument("--no-ekm", action="store_true", help="never grant tls-ekm (derive with the PRF)")
     p.add_argument("--json", action="store_true", help="print events as JSON lines")
-    p.add_argument("--serial", metavar="PORT", help="serve a device on a serial line (pyserial URL)")
+    p.add_argument("--events", default="all", metavar="KINDS",
+                   help="event kinds to print, comma-separated (default all; 'none': only the first line)")
+    p.add_argument("--workers", default="1", metavar="N",
+                   help="processes sharing the port (SO_REUSEPORT); 'auto': one per CPU (default 1)")
+    p.add_argument("--reuseport", action="store_true",
+                   help="bind with SO_REUSEPORT, so that other serve instances may share the port")
+    p.add_argument("--cookie-secret", metavar="FILE",
+                   help="the UDP cookie secret, shared with other instances (hex, or an OpenVPN static key)")
+    p.add_argument("--serial", metavar="PORT",
+                   help="serve a device on a serial line (pyserial URL); binds no network port "
+                        "unless --proto or --port asks for one")
     p.add_argument("--baud", type=int, default=115200, help="serial line rate (default 115200)")
     p.add_argument("--key-fingerprint", action="store_true",
                    help="print a fingerprint of each key2 in the keys event (to check agreement; it lets"
                         " a reader of the log test a guessed key, so only where needed)")
 
 
-def _now_ms() -> int:
-    return time.monotonic_ns() // 1_000_000
-
-
-class Server:
-    """Sessions keyed by peer, their timers, and event output."""
-
-    def __init__(self, cfg, ask_ekm: bool, emit, key_fingerprint: bool = False) -> None:
-        self.cfg = cfg
-        self.ask_ekm = ask_ekm
-        self.key_fingerprint = key_fingerprint
-        self.emit = emit
-        self.crypto = HostCrypto()
-        self.entropy = HostEntropy()
-        self.sessions: dict = {}  # peer -> [Session, send(packet), timer handle]
-        self.on_close: dict = {}  # peer -> called when its session ends (TCP: drop the connection)
-        self.next_peer_id = 0
-        self.lifetime = key_lifetime_options(cfg)  # reneg-*, tran-window, replay-window where given
-        # tls-auth, tls-crypt or tls-crypt-v2 (server key): keys parsed once
-        self.wrap_factory = control_wrap_factory(cfg, True, self.crypto)
-        # tls-crypt-v2 force-cookie: no session for a client that cannot resend its key
-        self.force_cookie = bool(getattr(cfg, "tls_crypt_v2_force_cookie", False))
-        # UDP: answer resets statelessly, create a session only for a proven cookie
-        self.cookies = CookieResponder(self.entropy.random_bytes(32), self._wrap, hand_window_s=cfg.hand_window)
-
-    def _wrap(self):
-        """A fresh control-packet wrapper (its own replay window), or TlsPlain."""
-        return TlsPlain() if self.wrap_factory is None else self.wrap_factory()
-
-    def _session_config(self, proto: str) -> SessionConfig:
-        cfg = self.cfg
-        tls_auth = None if self.wrap_factory is None else self.wrap_factory()  # a replay window per client
-        ciphers = [c for c in cfg.data_ciphers if self.crypto.supports(c)]
-        peer_id = self.next_peer_id
-        self.next_peer_id = (self.next_peer_id + 1) % (1 << 24)
-        return SessionConfig(is_server=True, p2mp=True, ciphers=ciphers, auth=cfg.auth, tls_auth=tls_auth,
-                             ask_ekm=self.ask_ekm, proto=proto, hand_window_ms=cfg.hand_window * 1000,
-                             timeout_ms=cfg.tls_timeout * 1000, ping_ms=(cfg.ping or 10) * 1000,
-                             ping_restart_ms=(cfg.ping_restart or 60) * 1000, platform=sys.platform,
-                             push_options=cfg.push, peer_id=peer_id, key_fingerprint=self.key_fingerprint,
-                             cipher=cfg.cipher, **self.lifetime)
-
-    def _tls(self):
-        # the config's checks of client certificates; remote-cert-tls client unless it names its own
-        opts = engine_options(self.cfg)
-        if self.cfg.remote_cert_eku is None:
-            opts["peer"].eku, opts["peer"].why = REMOTE_CERT_TLS["client"], "remote-cert-tls client"
-        return OpenSslEngine(True, *engine_args(self.cfg), **opts)
-
-    def open(self, peer, proto: str, send, cookie=None) -> Session:
-        """A new session for ``peer``; ``send(packet)`` puts a packet on its transport.
-
-        ``cookie`` (server sid, client sid): the resets went statelessly (UDP).
-        """
-        self.close(peer, "replaced by a new session from the same peer")
-        session = Session(self._session_config(proto), self.entropy, self.crypto, self._tls, _now_ms(),
-                          cookie=cookie)
-        if cookie is not None and hasattr(session.wrap, "continue_sending_after"):
-            session.wrap.continue_sending_after(self.cookies.sender)
-        self.sessions[peer] = [session, send, None]
-        self.emit({"event": "session", "peer": _label(peer), "proto": proto})
-        return session
-
-    def receive(self, peer, data: bytes) -> None:
-        """One packet from ``peer``."""
-        entry = self.sessions.get(peer)
-        if entry is None:
-            return
-        entry[0].receive(data, _now_ms())
-        self.pump(peer)
-
-    def pump(self, peer) -> None:
-        """Send what the session has due, print its events, re-arm its timer."""
-        entry = self.sessions.get(peer)
-        if entry is None:
-            return
-        session, send, timer = entry
-        now = _now_ms()
-        try:
-            for packet in session.packets_to_send(now):
-                send(packet)
-        except OSError as exc:
-            session.close(now, "transport failed: %s" % exc)
-        for ev in session.events():
-            record = ev.to_dict()
-            record["peer"] = _label(peer)
-            self.emit(record)
-        if timer is not None:
-            timer.cancel()
-        if session.closed:
-            del self.sessions[peer]
-            hook = self.on_close.pop(peer, None)
-            if hook is not None:
-                hook()
-            return
-        when = session.get_timer()
-        if when is not None:
-            loop = asyncio.get_running_loop()
-            entry[2] = loop.call_later(max(0, when - now) / 1000, self.pump, peer)
-
-    def close(self, peer, reason: str) -> None:
-        """End ``peer``'s session (if any)."""
-        entry = self.sessions.get(peer)
-        if entry is not None:
-            entry[0].close(_now_ms(), reason)
-            self.pump(peer)
-
-
-def _label(peer) -> str:
-    if isinstance(peer, tuple) and len(peer) >= 2 and isinstance(peer[0], str):
-        return "%s:%s" % (peer[0], peer[1])
-    return str(peer)
-
-
-class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr) -> None:
-        srv = self.server
-        try:
-            opcode, key_id = opcode_key_id(data)
-        except RemoteProtocolError:
-            return
-        entry = srv.sessions.get(addr)
-        if entry is None or (opcode in CLIENT_RESETS and entry[0].remote_session_id != data[1:9]):
-            # a new client, or one that restarted: the 2.6 stateless cookie flow
-            now, peer = _now_ms(), ("%s:%d" % addr[:2]).encode()
-            if opcode in CLIENT_RESETS and stateless_reset(data):
-                reply = srv.cookies.reply(data, peer, now)
-                if reply is not None:
-                    self._sendto(reply, addr)
-                return
-            if opcode in CLIENT_RESETS:  # tls-crypt-v2 client that cannot resend its key (< 2.6)
-                if srv.force_cookie or not srv.cookies.authentic_reset(data, now):
-                    return
-                srv.open(addr, "udp", lambda p, a=addr: self._sendto(p, a))
-            else:
-                cookie = srv.cookies.verify(data, peer, now)
-                if cookie is None:
-                    return  # 2.6: "invalid or missing SID"; no state for unproven peers
-                srv.open(addr, "udp", lambda p, a=addr: self._sendto(p, a), cookie=cookie)
-        srv.receive(addr, data)
-
-
-    def _sendto(self, packet: bytes, addr) -> None:
-        if self.transport is not None:
-            self.transport.sendto(packet, addr)
-
-
-async def _serve_tcp_client(server: Server, reader, writer) -> None:
-    peer = writer.get_extra_info("peername")
-    server.open(peer, "tcp", lambda p: writer.write(frame(p)))
-    server.on_close[peer] = writer.close  # a session ended by its timers must not leave the socket open
-    server.pump(peer)  # arms its hand-window timer, even if the peer never sends a byte
-    deframer = StreamDeframer()
+def read_cookie_secret(path: str) -> bytes:
+    """A shared cookie secret: hex text (>= 16 bytes) or an OpenVPN static key file."""
+    with open(path) as f:
+        text = f.read()
+    if "BEGIN OpenVPN Static key" in text:
+        return parse_static_key(text)
     try:
-        while peer in server.sessions:
-            data = await reader.read(4096)
-            if not data:
-                server.close(peer, "client closed the TCP connection")
-                break
-            try:
-                packets = deframer.feed(data)
-            except RemoteProtocolError as exc:
-                server.close(peer, "bad TCP framing: %s" % exc)
-                break
-            for p in packets:
-                server.receive(peer, p)
-            await writer.drain()
-    except (ConnectionError, ProtocolError) as exc:
-        server.close(peer, str(exc))
-    finally:
-        server.on_close.pop(peer, None)
-        writer.close()
+        secret = bytes.fromhex("".join(text.split()))
+    except ValueError:
+        raise LocalProtocolError("%s: not hex and not an OpenVPN static key" % path)
+    if len(secret) < 16:
+        raise LocalProtocolError("%s: %d bytes; a cookie secret needs at least 16" % (path, len(secret)))
+    return secret
 
 
-def _serve_serial(server: Server, link, loop) -> None:
-    """A device on a serial line: one more session source, packets as over UDP
-    (one per frame, a line may lose them), opened by the device's hard reset."""
-    peer = "serial:" + link.url
-
-    def on_packet(data: bytes) -> None:
-        try:
-            opcode, key_id = opcode_key_id(data)
-        except RemoteProtocolError:
-            return
-        entry = server.sessions.get(peer)
-        if opcode in CLIENT_RESETS and key_id == 0:
-            if entry is None or entry[0].remote_session_id is not None and entry[0].remote_session_id != data[1:9]:
-                server.open(peer, "udp", link.send)
-        server.receive(peer, data)
-
-    def on_error(exc: Exception) -> None:
-        server.emit({"event": "serial_error", "peer": peer, "reason": str(exc)})
-        server.close(peer, "serial line failed: %s" % exc)
-
-    def on_line(text: str) -> None:
-        # the device's console (when the line is its REPL port): its own events
-        try:
-            record = json.loads(text)
-        except ValueError:
-            return
-        server.emit({"event": "device", "peer": peer, "record": record})
-
-    link.start(lambda d: loop.call_soon_threadsafe(on_packet, d),
-               on_line=lambda t: loop.call_soon_threadsafe(on_line, t),
-               on_error=lambda e: loop.call_soon_threadsafe(on_error, e))
-
-
-async def serve(cfg, proto: str, port: int, ask_ekm: bool, emit, serial_link=None,
-                key_fingerprint: bool = False) -> None:
-    """Run the server until cancelled (``serial_link``: a SerialLink to serve too)."""
-    server = Server(cfg, ask_ekm, emit, key_fingerprint)
-    loop = asyncio.get_running_loop()
-    listening = {"event": "listening", "local": cfg.local}
-    if serial_link is not None:
-        _serve_serial(server, serial_link, loop)
-        listening["serial"] = serial_link.url
-    if proto in ("udp", "both"):
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(server), local_addr=(cfg.local, port))
-        listening["udp"] = transport.get_extra_info("sockname")[1]
-    if proto in ("tcp", "both"):
-        tcp = await asyncio.start_server(lambda r, w: _serve_tcp_client(server, r, w), cfg.local,
-                                         port if proto == "tcp" else listening.get("udp", port))
-        listening["tcp"] = tcp.sockets[0].getsockname()[1]
-    print(json.dumps(listening), flush=True)
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    for peer in list(server.sessions):
-        server.close(peer, "server shutting down")
-    if serial_link is not None:
-        emit(dict(serial_link.stats(), event="serial_stats", peer="serial:" + serial_link.url))
+def _parse_workers(text: str) -> int:
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 256:
+        raise ValueError("--workers must be 1..256 or auto")
+    return n
 
 
 def run(args: argparse.Namespace) -> int:
@@ -291,11 +91,36 @@ def run(args: argparse.Namespace) -> int:
     if args.port is not None and not 0 <= args.port <= 65535:
         print("ovpnkx serve: --port must be 0..65535 (0: any free port)", file=sys.stderr)
         return 2
+    try:
+        workers = _parse_workers(args.workers)
+    except ValueError as exc:
+        print("ovpnkx serve: %s" % exc, file=sys.stderr)
+        return 2
+    kinds = None
+    if args.events != "all":
+        kinds = {k for k in args.events.split(",") if k and k != "none"}
+        unknown = sorted(kinds - set(EVENT_KINDS))
+        if unknown:
+            print("ovpnkx serve: --events: unknown kind %s (kinds: %s)" % (", ".join(unknown), ", ".join(EVENT_KINDS)),
+                  file=sys.stderr)
+            return 2
     cfg = load_config(args.config, "ovpnkx serve", server=True)
     if cfg is None:
         return 2
-    emit = (lambda r: print(json.dumps(r), flush=True)) if args.json else _print_text
+    if args.serial and workers > 1:
+        print("ovpnkx serve: --serial serves one device: it needs --workers 1", file=sys.stderr)
+        return 2
+    try:
+        secret = read_cookie_secret(args.cookie_secret) if args.cookie_secret else HostEntropy().random_bytes(32)
+    except (OSError, LocalProtocolError) as exc:
+        print("ovpnkx serve: --cookie-secret: %s" % (exc.strerror if isinstance(exc, OSError) else exc),
+              file=sys.stderr)
+        return 2
+    # --serial alone binds no network port
+    network = not args.serial or args.proto is not None or args.port is not None
+    proto = (args.proto or cfg.proto) if network else "none"
     port = cfg.port if args.port is None else args.port
+    emit = EventWriter(args.json, kinds)
     link = None
     if args.serial:
         import serial  # type: ignore[import-untyped]
@@ -307,16 +132,33 @@ def run(args: argparse.Namespace) -> int:
             print("ovpnkx serve: cannot open %s: %s" % (args.serial, exc), file=sys.stderr)
             return 2
     try:
-        asyncio.run(serve(cfg, args.proto or cfg.proto, port, not args.no_ekm, emit, link, args.key_fingerprint))
+        socks = listeners(cfg, proto, port, workers, workers > 1 or args.reuseport)
     except OSError as exc:
         print("ovpnkx serve: cannot listen on %s:%d: %s" % (cfg.local, port, exc.strerror), file=sys.stderr)
+        if link is not None:
+            link.close()
         return 1
+    listening: dict = {"event": "listening", "local": cfg.local}
+    udp, tcp = socks[0]
+    if udp is not None:
+        listening["udp"] = udp.getsockname()[1]
+    if tcp is not None:
+        listening["tcp"] = tcp.getsockname()[1]
+    if link is not None:
+        listening["serial"] = link.url
+    admission = server_admission(cfg, workers)
+    try:
+        if workers == 1:
+            listening["pid"] = os.getpid()
+            print(json.dumps(listening), flush=True)
+            asyncio.run(run_worker(cfg, not args.no_ekm, emit, socks[0], admission, secret, 0, 1, None, link,
+                                   args.key_fingerprint))
+            emit.flush()
+            return 0
+        return supervise(cfg, not args.no_ekm, emit, socks, admission, secret, listening, args.key_fingerprint)
     finally:
         if link is not None:
             link.close()
-    return 0
+        admission.close()
 
 
-def _print_text(record: dict) -> None:
-    rest = ", ".join("%s=%s" % (k, v) for k, v in record.items() if k not in ("event", "peer", "at_ms"))
-    print("%-21s %-13s %s" % (record.get("peer", ""), record.get("event"), rest), flush=True)

@@ -14,6 +14,8 @@ errors do not count; the fingerprint decides. ``tls_version_min``/``_max``,
 translated) and ``tls_ciphersuites`` (TLS 1.3) restrict the handshake.
 """
 
+import weakref
+
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
@@ -67,27 +69,35 @@ def cipher_list_error(directive: str, value: str) -> "str | None":
     return None
 
 
-class OpenSslEngine:
-    """One TLS session (one OpenVPN key_state), client or server, over memory BIOs.
+def _verify_dispatch(conn, cert, errnum, depth, ok) -> bool:
+    """OpenSSL's verify callback of a shared context: the engine of ``conn`` decides."""
+    engine = conn.get_app_data()()  # a weak reference: no cycle between engine and connection
+    return engine is not None and engine._verify(conn, cert, errnum, depth, ok)
 
-    ``feed`` takes the peer's TLS bytes and does all the work (handshake, decryption);
-    ``pending_ciphertext`` returns what to send; ``read`` returns one received
-    record's plaintext at a time; ``write`` sends one record of at most
-    ``max_record`` bytes.
+
+class OpenSslContext:
+    """What every TLS session of one side shares: one SSL_CTX (CA store, own
+    certificate and key, versions, ciphers, the checks of the peer), built once.
+
+    A server holding thousands of sessions must not keep a copy of these per
+    session. Sessions from one context release their record buffers while idle
+    (``SSL_MODE_RELEASE_BUFFERS``). ``identity(cert_pem, key_pem)`` parses
+    another certificate and key for ``engine(identity)``, e.g. one per
+    simulated device of ``ovpnkx load``; ``groups`` sets the key exchange groups
+    offered or accepted, in order (openvpn's ``tls-groups``).
     """
-
-    max_record = MAX_RECORD
 
     def __init__(self, is_server: bool, ca_pem: "bytes | None", cert_pem: bytes, key_pem: bytes,
                  remote_cert_tls: "str | None" = None, peer: "PeerPolicy | None" = None,
                  tls_version_min: "str | None" = None, tls_version_max: "str | None" = None,
-                 tls_cipher: "str | None" = None, tls_ciphersuites: "str | None" = None) -> None:
+                 tls_cipher: "str | None" = None, tls_ciphersuites: "str | None" = None,
+                 groups: "str | None" = None) -> None:
         """``peer`` (the config's checks; ``config.engine_options``) replaces ``remote_cert_tls``."""
         self.is_server = is_server
-        self._peer = peer if peer is not None else PeerPolicy.remote_cert_tls(remote_cert_tls)
-        if ca_pem is None and not self._peer.fingerprints:
+        self.peer = peer if peer is not None else PeerPolicy.remote_cert_tls(remote_cert_tls)
+        if ca_pem is None and not self.peer.fingerprints:
             raise LocalProtocolError("no CA: a peer can only be verified by peer-fingerprint then")
-        self._ca_less = ca_pem is None
+        self.ca_less = ca_pem is None
         ctx = SSL.Context(SSL.TLS_METHOD)
         try:
             # OpenVPN 2.6's default tls-version-min is 1.2
@@ -104,14 +114,13 @@ class OpenSslEngine:
         except SSL.Error:
             raise LocalProtocolError("OpenSSL matches no cipher suite in tls-cipher %r / tls-ciphersuites %r"
                                      % (tls_cipher, tls_ciphersuites)) from None
+        if groups is not None:
+            _set_groups(ctx, groups)
         try:
             cas = x509.load_pem_x509_certificates(bytes(ca_pem)) if ca_pem is not None else []
-            chain = x509.load_pem_x509_certificates(bytes(cert_pem))
-            key = load_pem_private_key(bytes(key_pem), None)
         except ValueError as exc:
             raise LocalProtocolError("bad PEM input: %s" % exc) from None
-        if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
-            raise LocalProtocolError("unsupported private key type %s" % type(key).__name__)
+        chain, key = _load_identity(cert_pem, key_pem)
         store = ctx.get_cert_store()
         if store is None:
             raise LocalProtocolError("OpenSSL context without a certificate store")
@@ -119,17 +128,89 @@ class OpenSslEngine:
             store.add_cert(crypto.X509.from_cryptography(ca))
         ctx.use_certificate(chain[0])
         for extra in chain[1:]:
-            ctx.add_extra_chain_cert(crypto.X509.from_cryptography(extra))
+            ctx.add_extra_chain_cert(extra)
         try:
             ctx.use_privatekey(key)
             ctx.check_privatekey()
         except SSL.Error:
             raise LocalProtocolError("private key does not match the certificate") from None
-        ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, self._verify)
+        ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, _verify_dispatch)
+        ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)  # an idle session keeps no 16 KB record buffers
         if is_server:
             # no session tickets: OpenVPN starts every key_state with a full handshake
             ctx.set_options(SSL.OP_NO_TICKET)
-        self._conn = SSL.Connection(ctx, None)
+        self._ctx = ctx
+
+    @staticmethod
+    def identity(cert_pem: bytes, key_pem: bytes) -> tuple:
+        """A certificate and its key, parsed for ``engine(identity=...)``."""
+        chain, key = _load_identity(cert_pem, key_pem)
+        return chain[0], key
+
+    def engine(self, identity: "tuple | None" = None) -> "OpenSslEngine":
+        """A fresh TLS session (one key_state) on this context."""
+        return OpenSslEngine(self.is_server, context=self, identity=identity)
+
+
+def _set_groups(ctx, groups: str) -> None:
+    """The key exchange groups offered or accepted, in order (openvpn's ``tls-groups``).
+
+    pyOpenSSL has no public call for this; its binding of OpenSSL does.
+    """
+    try:
+        from OpenSSL._util import lib
+        ok = lib.SSL_CTX_set1_curves_list(ctx._context, groups.encode())
+    except (ImportError, AttributeError):
+        raise LocalProtocolError("this pyOpenSSL cannot set TLS groups") from None
+    if ok != 1:
+        raise LocalProtocolError("TLS groups %r: not a list of groups OpenSSL knows" % groups)
+
+
+def _load_identity(cert_pem: bytes, key_pem: bytes) -> tuple:
+    try:
+        chain = x509.load_pem_x509_certificates(bytes(cert_pem))
+        key = load_pem_private_key(bytes(key_pem), None)
+    except ValueError as exc:
+        raise LocalProtocolError("bad PEM input: %s" % exc) from None
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
+        raise LocalProtocolError("unsupported private key type %s" % type(key).__name__)
+    return chain, key
+
+
+class OpenSslEngine:
+    """One TLS session (one OpenVPN key_state), client or server, over memory BIOs.
+
+    ``feed`` takes the peer's TLS bytes and does all the work (handshake, decryption);
+    ``pending_ciphertext`` returns what to send; ``read`` returns one received
+    record's plaintext at a time; ``write`` sends one record of at most
+    ``max_record`` bytes.
+
+    Built from PEM texts it makes its own context; ``OpenSslContext.engine()``
+    makes one that shares its context with every other session.
+    """
+
+    max_record = MAX_RECORD
+
+    def __init__(self, is_server: bool, ca_pem: "bytes | None" = None, cert_pem: "bytes | None" = None,
+                 key_pem: "bytes | None" = None, remote_cert_tls: "str | None" = None,
+                 peer: "PeerPolicy | None" = None, tls_version_min: "str | None" = None,
+                 tls_version_max: "str | None" = None, tls_cipher: "str | None" = None,
+                 tls_ciphersuites: "str | None" = None, context: "OpenSslContext | None" = None,
+                 identity: "tuple | None" = None) -> None:
+        """``peer`` (the config's checks; ``config.engine_options``) replaces ``remote_cert_tls``."""
+        if context is None:
+            if cert_pem is None or key_pem is None:
+                raise LocalProtocolError("OpenSslEngine needs a context, or a certificate and key")
+            context = OpenSslContext(is_server, ca_pem, cert_pem, key_pem, remote_cert_tls, peer,
+                                     tls_version_min, tls_version_max, tls_cipher, tls_ciphersuites)
+        self.is_server = is_server
+        self._peer = context.peer
+        self._ca_less = context.ca_less
+        self._conn = SSL.Connection(context._ctx, None)
+        self._conn.set_app_data(weakref.ref(self))
+        if identity is not None:
+            self._conn.use_certificate(identity[0])
+            self._conn.use_privatekey(identity[1])
         if is_server:
             self._conn.set_accept_state()
         else:

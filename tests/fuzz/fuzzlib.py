@@ -287,13 +287,13 @@ def t_km2_server(ctx):
 
 
 def t_peer_info(ctx):
-    from ovpnkx import push as pu
-    from ovpnkx.keymethod2 import parse_peer_info
+    from ovpnkx.keymethod2 import iv_proto, parse_peer_info
+    from ovpnkx.push import iv_ciphers
 
     def feed(data):
         info = parse_peer_info(text(data))
-        pu.iv_proto(info)
-        pu.iv_ciphers(info)
+        iv_proto(info)
+        iv_ciphers(info)
     return Func(feed, [b"IV_VER=2.6.14\nIV_PLAT=linux\nIV_PROTO=990\nIV_CIPHERS=AES-256-GCM:CHACHA20-POLY1305\n",
                        b"IV_PROTO=-1\nIV_CIPHERS=\n", b""], 800)
 
@@ -707,7 +707,7 @@ class ServeDatagrams(Target):
     async def _setup(self, pki_dir):
         from ovpnkx import packet as pk
         from ovpnkx.config import parse_config
-        from ovpnkx_host import serve
+        from ovpnkx_host import server
 
         def read(path):
             with open(path) as f:
@@ -719,38 +719,36 @@ class ServeDatagrams(Target):
 
         def emit(record):
             self.events += 1
-        self.server = serve.Server(parse_config(conf, "server.conf", read, server=True), True, emit)
-        self.udp = serve._Udp(self.server)
+        self.server = server.Server(parse_config(conf, "server.conf", read, server=True), True, emit)
         self.sent = []
         outer = self
 
-        class Transport:
+        class Udp:  # the server's UDP socket (server.UdpListener), as far as replies go
             def sendto(self, data, addr):
                 outer.sent.append((data, addr))
                 if len(outer.sent) > 16:
                     outer.sent.pop(0)
-        self.udp.connection_made(Transport())
+        self.server.udp = Udp()
         # genuine openings: a client reset, then (for the answer) its cookie proof
         client = tls_auth(self.pki, 1)
         for i in range(4):
             sid = bytes([i + 1]) * 8
             reset = client.wrap(pk.ControlPacket(pk.P_CONTROL_HARD_RESET_CLIENT_V2, 0, sid, (), None, 0,
-                                                 b"").to_bytes(), serve._now_ms())
-            self.udp.datagram_received(reset, ("127.0.0.1", 40000 + i))
+                                                 b"").to_bytes(), server.now_ms())
+            self.server.datagram(("127.0.0.1", 40000 + i), reset)
             answer = self.sent[-1][0]
-            srv_sid = pk.parse_control(tls_auth(self.pki, 1).unwrap(answer, serve._now_ms())).session_id
+            srv_sid = pk.parse_control(tls_auth(self.pki, 1).unwrap(answer, server.now_ms())).session_id
             proof = client.wrap(pk.ControlPacket(pk.P_CONTROL_V1, 0, sid, (0,), srv_sid, 1,
-                                                 b"\x16\x03\x01\x00\x05hello").to_bytes(), serve._now_ms())
+                                                 b"\x16\x03\x01\x00\x05hello").to_bytes(), server.now_ms())
             self.seeds += [reset, proof]
 
     def quiesce(self):
-        for peer in list(self.server.sessions):
-            self.server.close(peer, "fuzz: memory is measured")
+        self.server.close_all("fuzz: memory is measured")
         self.loop.run_until_complete(self.asyncio.sleep(0))
 
     def feed(self, data):
         addr = ("127.0.0.1", 40000 + self.rng.below(8))
-        self.udp.datagram_received(data, addr)
+        self.server.datagram(addr, data)
         if self.rng.below(64) == 0:
             self.loop.run_until_complete(self.asyncio.sleep(0))
 

@@ -437,6 +437,95 @@ def test_one_push_reply_even_when_the_client_also_sends_push_request(pkis):
     assert len(replies) == 1, replies
 
 
+def test_server_session_with_its_own_wrap_peer_id_and_push_hook(pkis, secrets):
+    """A server shares one SessionConfig among its sessions; each gets its own tls-auth
+    state, peer-id and extra push options (serve's ifconfig), asked once the client's
+    certificate is verified."""
+    pki = pkis[0]
+    shared = sessmod.SessionConfig(is_server=True, ping_ms=1000, ping_restart_ms=3000, peer_id=3,
+                                   hand_window_ms=HAND_WINDOW_MS, timeout_ms=TIMEOUT_MS)
+    pair = Pair(pki, tls_auth=pki.tls_auth)
+    seen = []
+
+    def hook(session):
+        channel = session.channels[0]
+        seen.append(channel.tls.peer_subject)  # verified by now
+        return ["ifconfig 10.8.0.7 255.255.255.0"]
+
+    pair.server = sessmod.Session(shared, DeterministicEntropy(b"seed/server"), pair.crypto, _tls(pki, True), 0,
+                                  wrap=_tls_auth(pki.tls_auth, 0), peer_id=1234, push_hook=hook)
+    _pings_both_ways(pair, 1)
+    assert seen == ["client"]
+    assert pair.client.peer_id == 1234 and pair.server.peer_id == 1234
+    assert "ifconfig 10.8.0.7 255.255.255.0" in pair.client.negotiation.push.options
+    assert shared.tls_auth is None and shared.peer_id == 3  # nothing of the session went into the config
+    _assert_no_secrets(pair, secrets)
+
+
+def test_server_releasing_tls_engines_keeps_working(pkis, secrets):
+    """release_tls: each key_state frees its TLS engine once its exchange is over and acked.
+    Pings go on, the client's late PUSH_REQUEST is acked and dropped, a renegotiation gets
+    a fresh engine, cc-exit is not offered (the client would say EXIT over TLS)."""
+    pair = Pair(pkis[0])
+    pair.server_cfg.release_tls = True
+    pair.client_cfg.peer_info = lambda: "IV_VER=2.6.14\nIV_PROTO=134\nIV_CIPHERS=AES-256-GCM\n"  # + cc-exit
+    _pings_both_ways(pair, 2)
+    zero = pair.server.channels[0]
+    assert zero.tls is None
+    assert "cc-exit" not in pair.server.push_reply_text
+    pair.client.channels[0].write_message("PUSH_REQUEST")  # a control message after the release
+    pair.run_until(lambda: pair.client.channels[0].reliable.all_acked() and pair.now > 500)
+    assert pair.client.channels[0].reliable.all_acked()  # acked (and dropped: nothing to read it)
+    assert not pair.server.closed and not pair.client.closed
+    pair.client.renegotiate(pair.now)
+    pair.run_until(lambda: pair.client.primary == 1 and pair.server.primary == 1
+                   and pair.server.channels[1].tls is None)
+    assert pair.server.channels[1].tls is None and pair.client.channels[1].tls is not None
+    before = pair.server.stats["pings_received"]
+    pair.run_until(lambda: pair.server.stats["pings_received"] >= before + 2)
+    assert pair.server.stats["pings_received"] >= before + 2 and not pair.server.closed
+    _assert_no_secrets(pair, secrets)
+
+
+def test_ended_sessions_leave_no_reference_cycles(pkis):
+    """A server with thousands of sessions runs without full garbage collections (each
+    would stop every session for a while), so an ended session must be freed by
+    reference counting alone: no cycle through its TLS engine or its push hook."""
+    import gc
+
+    from ovpnkx_host.tls_openssl import OpenSslContext
+
+    pki = pkis[0]
+    # one TLS context per side, as serve and load keep them (a context is long-lived)
+    server_ctx = OpenSslContext(True, _read(pki.ca), _read(pki.server_cert), _read(pki.server_key), "client")
+    client_ctx = OpenSslContext(False, _read(pki.ca), _read(pki.client_cert), _read(pki.client_key), "server")
+    pair = Pair(pki)
+    pair.server_cfg.release_tls = True
+    server = sessmod.Session(pair.server_cfg, DeterministicEntropy(b"seed/server"), pair.crypto,
+                             server_ctx.engine, 0, push_hook=lambda s: ["ifconfig 10.8.0.2 255.255.255.0"])
+    pair.server = server
+    pair.client = sessmod.Session(pair.client_cfg, DeterministicEntropy(b"seed/client"), pair.crypto,
+                                  client_ctx.engine, 0)
+    _pings_both_ways(pair, 1)
+    pair.client.renegotiate(pair.now)
+    pair.run_until(lambda: pair.client.primary == 1 and pair.server.primary == 1)
+    pair.client.close(pair.now)
+    pair.step()
+    assert pair.server.closed and pair.client.closed
+    gc.collect()
+    gc.disable()
+    try:
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        del pair, server
+        found = gc.collect()
+        cyclic = [type(o).__name__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert found == 0, cyclic
+
+
 # -- compression stubs and the exit notification (issue 8 items 3 and 4) ---------------
 
 @pytest.mark.parametrize("kind", ["lzo-stub", "stub", "stub-v2"])
@@ -445,7 +534,7 @@ def test_configured_stub_frames_both_ways(pkis, kind):
     pair = Pair(pkis[0], client_extra={"compression": framing}, server_extra={"compression": framing})
     plain = []  # what the server's data channel decrypts, before the stub comes off
     decrypt = pair.server.multi.decrypt
-    pair.server.multi.decrypt = lambda key_id, p: plain.append(decrypt(key_id, p)) or plain[-1]
+    pair.server.multi.decrypt = lambda key_id, p, now: plain.append(decrypt(key_id, p, now)) or plain[-1]
     _pings_both_ways(pair)
     assert pair.server.stats["dropped"] == pair.client.stats["dropped"] == 0
     assert plain[0] == framing.compress(PING_STRING) and (plain[0] != PING_STRING) == (kind != "stub-v2")

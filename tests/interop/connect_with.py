@@ -12,7 +12,8 @@ import sys
 
 from ovpnkx._compat import MICROPYTHON
 from ovpnkx.config import parse_config
-from ovpnkx_device.runner import json_emitter, run_client
+from ovpnkx_device.emitters import json_emitter
+from ovpnkx_device.runner import run_client
 
 
 def _value(text):

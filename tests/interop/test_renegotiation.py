@@ -8,6 +8,7 @@ TLS handshake and key method 2 exchange under the same session ids; key_id goes
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -130,7 +131,7 @@ def test_serve_renegotiates_with_openvpn_client(pki, tmp_path):
     """`ovpnkx serve` with reneg-sec 3 (set on its parsed config, as the directive will) against
     an openvpn client with reneg-sec 0: serve starts the soft resets."""
     from ovpnkx.config import parse_config
-    from ovpnkx_host.serve import Server, _Udp
+    from ovpnkx_host.server import Server, UdpListener
 
     text = server_config(pki).replace("keepalive 2 10", "keepalive 1 10")
     cfg = parse_config(text, "server.conf", lambda p: open(p).read(), server=True)
@@ -140,8 +141,11 @@ def test_serve_renegotiates_with_openvpn_client(pki, tmp_path):
     async def run() -> str:
         loop = asyncio.get_running_loop()
         srv = Server(cfg, True, events.append)
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(srv), local_addr=("127.0.0.1", 0))
-        port = transport.get_extra_info("sockname")[1]
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        UdpListener(srv, sock).start(loop)
+        port = sock.getsockname()[1]
         client = ov.OpenVpn(openvpn_client_args(pki, port) + ["--reneg-sec", "0"], str(tmp_path / "client.log"))
         try:
             deadline = time.monotonic() + 25
@@ -151,9 +155,9 @@ def test_serve_renegotiates_with_openvpn_client(pki, tmp_path):
                     break
                 await asyncio.sleep(0.2)
         finally:
-            for peer in list(srv.sessions):
-                srv.close(peer, "test over")
-            transport.close()
+            srv.close_all("test over")
+            loop.remove_reader(sock.fileno())
+            sock.close()
             await loop.run_in_executor(None, client.stop)
         return client.log()
 
