@@ -55,7 +55,7 @@ class _Host:
         self.lock = threading.Lock()
         self.link = SerialLink(uart, BAUD)
         self.loop = asyncio.new_event_loop()
-        self.server = Server(cfg, True, self._emit)
+        self.server = Server(cfg, True, self._emit, key_fingerprint=True)  # the agreement check compares them
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.loop.call_soon_threadsafe(_serve_serial, self.server, self.link, self.loop)
