@@ -41,6 +41,14 @@ def _hold_back(simboard):
     # modules took some of the extra the launcher gave; hold back the rest
     import gc
 
+    # HAL modules that are C in a board's firmware (flash, no heap): on Wi-Fi boards the
+    # sim's network and socket are Python, so they load now, into the sim's own share,
+    # rather than into the user's heap when the app first imports them
+    for name in ("network", "socket"):
+        try:
+            __import__(name)
+        except ImportError:  # a board without Wi-Fi has neither
+            pass
     target = simboard.config().get("free_after_boot_host")
     gc.collect()
     if target:
