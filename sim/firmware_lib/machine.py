@@ -43,6 +43,9 @@ def idle() -> None:
     time.sleep_ms(1)
 
 
+_BATCH = 256  # modelled noise bits made at a time
+
+
 class RTC:
     """The real-time clock: (year, month, day, weekday, hours, minutes, seconds, subseconds).
 
@@ -94,7 +97,9 @@ class _Registers:
                 from ovpnkx.noise import SimTrng  # the noise model (on the board's path once flashed)
 
                 self._model = SimTrng(fault=simboard.trng_fault())
-            self._bits = self._model.read_samples(4096)
+            # small batches: a board's register read takes no heap, and the model's
+            # buffers (4 bytes of randomness per bit) come out of the user's heap here
+            self._bits = self._model.read_samples(_BATCH)
             self._pos = 0
         b = self._bits[self._pos]
         self._pos += 1
