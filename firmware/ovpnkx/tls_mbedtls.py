@@ -217,13 +217,26 @@ class MbedTlsEngine:
         if len(chain) != 1:
             raise LocalProtocolError("MbedTlsEngine takes one certificate (no intermediate chain)")
         key = pem_blocks(key_pem)[0]
-        ctx = _tls.SSLContext(_tls.PROTOCOL_TLS_SERVER if is_server else _tls.PROTOCOL_TLS_CLIENT)
         try:
+            ctx = _tls.SSLContext(_tls.PROTOCOL_TLS_SERVER if is_server else _tls.PROTOCOL_TLS_CLIENT)
             ctx.load_cert_chain(chain[0], key)
-            for der in self._ca:
-                ctx.load_verify_locations(der)
+            if is_server:
+                for der in self._ca:
+                    ctx.load_verify_locations(der)
         except (ValueError, OSError) as exc:
+            _raise_if_enomem(exc)  # the heap, not the certificate
             raise LocalProtocolError("certificate or key not accepted by mbedTLS: %s" % _text(exc))
+        if not is_server:
+            # a client checks the server's chain itself (x509verify) and runs mbedTLS at CERT_NONE,
+            # which never reads a CA: its parsed copy would only take heap. A CA that cannot be
+            # read is refused now all the same, not at the handshake.
+            from .certinfo import CertInfo
+
+            for der in self._ca:
+                try:
+                    CertInfo(der)
+                except (LocalProtocolError, RemoteProtocolError) as exc:
+                    raise LocalProtocolError("CA certificate not readable: %s" % exc)
         if tls_cipher:
             try:
                 ctx.set_ciphers([c for c in tls_cipher.split(":") if c])  # type: ignore[attr-defined, unused-ignore]
@@ -280,8 +293,12 @@ class MbedTlsEngine:
         """Begin the handshake; a client queues its ClientHello."""
         if self._sock is not None:
             raise LocalProtocolError("TLS engine already started")
-        self._sock = self._ctx.wrap_socket(self._pipe, server_side=self.is_server,
-                                           do_handshake_on_connect=False)
+        try:
+            self._sock = self._ctx.wrap_socket(self._pipe, server_side=self.is_server,
+                                               do_handshake_on_connect=False)
+        except OSError as exc:  # mbedTLS's session and its record buffers (~21 KB) are allocated here
+            _raise_if_enomem(exc)
+            raise LocalProtocolError("mbedTLS cannot start a TLS session: %s" % _text(exc))
         self._drive()
 
     def feed(self, ciphertext: bytes) -> None:

@@ -129,3 +129,64 @@ def test_handshake_messages_and_certificate():
     assert chain_from_message(cert_msg) == [b"abc", b"de"]
     for bad in (cert_msg[:6], cert_msg[:-1], cert_msg[:10] + b"\x00\x00"):
         raises(RemoteProtocolError, chain_from_message, bad)
+
+
+class _NoMemTls:
+    """A ``tls`` module whose mbedTLS runs out of heap at ``where`` (rp2: the GC heap)."""
+
+    PROTOCOL_TLS_CLIENT = 0
+    PROTOCOL_TLS_SERVER = 1
+    CERT_NONE = 0
+    CERT_OPTIONAL = 1
+    CERT_REQUIRED = 2
+
+    def __init__(self, where):
+        self.where = where
+        mod = self
+
+        class SSLContext:
+            def __init__(self, protocol):
+                mod._maybe("context")
+
+            def load_cert_chain(self, cert, key):
+                mod._maybe("cert")
+
+            def load_verify_locations(self, der):
+                mod._maybe("ca")
+
+            def wrap_socket(self, sock, **kw):
+                mod._maybe("wrap")
+                raise AssertionError("not reached in these tests")
+
+        self.SSLContext = SSLContext
+
+    def _maybe(self, step):
+        if step == self.where:
+            raise OSError(12, "ENOMEM")  # MBEDTLS_ERR_SSL_ALLOC_FAILED / MP_ENOMEM
+
+
+def _pki_file(name):
+    from _support import DATA_DIR
+
+    with open(DATA_DIR + "/pki/" + name, "rb") as f:
+        return f.read()
+
+
+def test_mbedtls_out_of_heap_is_memory_error_not_a_bad_certificate():
+    """An allocation mbedTLS could not make (the GC heap on rp2) is the board's memory, reported
+    as MemoryError (the app's "out of memory" result), not a crash or a certificate refusal."""
+    from ovpnkx import tls_mbedtls as tm
+
+    saved = tm._tls
+    try:
+        for where in ("context", "cert", "wrap"):
+            tm._tls = _NoMemTls(where)  # type: ignore[assignment]
+
+            def run():
+                engine = tm.MbedTlsEngine(False, _pki_file("ca.crt"), _pki_file("client.crt"), _pki_file("client.key"),
+                                          remote_cert_tls="server")
+                engine.start()
+
+            raises(MemoryError, run)
+    finally:
+        tm._tls = saved
