@@ -136,15 +136,23 @@ def _wifi_setup(name: str, proto: str, prep: dict, work: str, ntp: "_Ntp") -> di
                                       out=os.path.join(work, "staged-%s-%s" % (name, proto)))
     finally:
         board_run.stop_process(sim)
-    return {"proto": proto, "port": port, "flash": fdir, "args": ov.server_args(prep["pki"], port, mode="p2p",
-                                                                                  proto=proto, tls_auth=True),
+    return {"proto": proto, "flash": fdir, "pki": prep["pki"],
             "log": os.path.join(work, "openvpn-%s-%s.log" % (name, proto))}
 
 
 def _wifi_ok(b: dict, wifi: dict) -> bool:
+    """One session against a fresh openvpn on a fresh port (a TCP server's port may still be
+    held by the last trial's): the board's /client.ovpn (its flash is a host folder) names it."""
+    import socket
+
     from ovpnkx_host import openvpn as ov
 
-    with ov.OpenVpn(wifi["args"], wifi["log"]) as server:
+    proto = wifi["proto"]
+    port = ov.free_port(socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
+    with open(os.path.join(wifi["flash"], "client.ovpn"), "w") as f:
+        f.write(ov.client_config(wifi["pki"], port, mode="p2p", proto=proto, tls_auth=True))
+    args = ov.server_args(wifi["pki"], port, mode="p2p", proto=proto, tls_auth=True)
+    with ov.OpenVpn(args, wifi["log"]) as server:
         if not server.wait_for(r"UDPv4 link local|Listening for incoming TCP connection|TCPv4_SERVER link local"):
             return False
         events = board_run._device_session(b["info"]["repl"], TRIAL_TIMEOUT_S)
