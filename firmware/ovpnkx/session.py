@@ -34,6 +34,7 @@ from .health import EntropyError
 from .keymethod2 import KeyMethod2Message, write_key_method2
 from .multi import TlsMulti
 from .negotiation import PUSH_REQUEST_INTERVAL_MS, Negotiation
+from .prf import EKM_LABEL, KEY2_LEN, key2_split, openvpn_key_expansion
 from .sessionconfig import VERSION, SessionConfig
 from .timers import Timers
 from .tlswrap import TlsPlain
@@ -427,8 +428,6 @@ class Session:
             self._close("peer exited", False, now_ms)
 
     def _generate_keys(self, channel: KeyStateChannel, now_ms: int) -> None:
-        from .prf import EKM_LABEL, KEY2_LEN, key2_split, openvpn_key_expansion  # after the handshake's peak
-
         neg = self.negotiation
         if neg.tls_ekm:
             key2 = channel.tls.export_keying_material(EKM_LABEL, KEY2_LEN)
