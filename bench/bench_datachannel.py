@@ -13,31 +13,23 @@ import gc
 import json
 import sys
 
+from _clock import now as _now, us as _us
+
+
+def _seconds(t0, t1):
+    return _us(t0, t1) / 1e6
+
+
 MP = sys.implementation.name == "micropython"
 CIPHERS = ["AES-128-GCM", "AES-256-GCM", "CHACHA20-POLY1305", "AES-128-CBC", "AES-256-CBC"]
 KEY2 = bytes((i * 37 + 11) & 0xFF for i in range(256))
 
-if MP:
-    import time
-
-    def _now():
-        return time.ticks_us()
-
-    def _seconds(t0, t1):
-        return time.ticks_diff(t1, t0) / 1e6
-else:
+if not MP:
     import os
     import subprocess
-    import time
 
     ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     sys.path.insert(0, os.path.join(ROOT, "firmware"))
-
-    def _now():
-        return time.perf_counter()
-
-    def _seconds(t0, t1):
-        return t1 - t0
 
 
 class _Key:

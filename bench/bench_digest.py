@@ -17,32 +17,19 @@ the MicroPython column by the chip's speed (BOARDS.md: 2,000 SHA-256 of 64 B tak
 import json
 import sys
 
+from _clock import now as _now, us as _us
+
 MP = sys.implementation.name == "micropython"
 DIGESTS = ("SHA1", "SHA256", "SHA384", "SHA512")
 SIZES = (100, 1250)
 TITLE = "--auth digests: us per hash / HMAC, hashlib vs pure-Python SHA-384/512, CPython vs MicroPython"
 
-if MP:
-    import time
-
-    def _now():
-        return time.ticks_us()
-
-    def _us(t0, t1):
-        return time.ticks_diff(t1, t0)
-else:
+if not MP:
     import os
     import subprocess
-    import time
 
     ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     sys.path.insert(0, os.path.join(ROOT, "firmware"))
-
-    def _now():
-        return time.perf_counter()
-
-    def _us(t0, t1):
-        return (t1 - t0) * 1e6
 
 
 def _time(fn, budget_us):

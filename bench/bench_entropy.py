@@ -34,20 +34,13 @@ A benchmark, not a test: nothing is asserted about speed.
 import json
 import sys
 
+from _clock import now as _now, us as _us
+
 MP = sys.implementation.name == "micropython"
 BOARDS = ("esp32", "rp2040", "rp2350", "sim")
 TITLE = "Entropy chain (noise -> health tests -> SHA-256 -> HMAC_DRBG): bytes/s per board, MicroPython"
 
-if MP:
-    import time
-
-    def _now():
-        return time.ticks_us()
-
-    def _us(t0, t1):
-        return time.ticks_diff(t1, t0)
-
-else:
+if not MP:
     import os
     import subprocess
 

@@ -18,33 +18,25 @@ import gc
 import json
 import sys
 
+from _clock import now as _now, us as _us
+
+
+def _seconds(t0, t1):
+    return _us(t0, t1) / 1e6
+
+
 MP = sys.implementation.name == "micropython"
 SIZES = (100, 1250)
 KEY = bytes((i * 37 + 11) & 0xFF for i in range(256))
 SERVER_KEY = bytes((i * 53 + 7) & 0xFF for i in range(128))
 KC = bytes((i * 91 + 3) & 0xFF for i in range(256))
 
-if MP:
-    import time
-
-    def _now():
-        return time.ticks_us()
-
-    def _seconds(t0, t1):
-        return time.ticks_diff(t1, t0) / 1e6
-else:
+if not MP:
     import os
     import subprocess
-    import time
 
     ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     sys.path.insert(0, os.path.join(ROOT, "firmware"))
-
-    def _now():
-        return time.perf_counter()
-
-    def _seconds(t0, t1):
-        return t1 - t0
 
 
 def _plain(opcode, size):
