@@ -510,8 +510,3 @@ def _raise_if_enomem(exc: Exception) -> None:
     # of the peer, and the application reports it as such
     if isinstance(exc, OSError) and exc.args and exc.args[0] == _ENOMEM:
         raise MemoryError("mbedTLS: out of memory")
-
-
-def _oid_text(body: bytes) -> str:
-    # enough for the id-kp OIDs: first byte 0x2b = "1.3", then single-byte arcs
-    return "1.3." + ".".join(str(b) for b in body[1:])
