@@ -25,6 +25,13 @@ except ImportError:  # CPython
         return value
 
 
+def is_decimal(text: str) -> bool:
+    """True when ``text`` is one or more ASCII digits. CPython's ``str.isdigit()`` and
+    ``int()`` also take other scripts' digits (and ``int()`` underscores), MicroPython's
+    do not: numbers from a config or a peer are read the same on both."""
+    return bool(text) and all("0" <= c <= "9" for c in text)
+
+
 def unload(name: str) -> None:
     """On MicroPython, forget the module ``ovpnkx.<name>`` (or ``name`` itself when it is
     dotted, e.g. ``ovpnkx_device.wallclock``) that was needed once, so that the GC can take

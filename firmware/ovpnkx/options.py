@@ -11,7 +11,7 @@ dropped. A leading UTF-8 byte order mark is skipped. Use ``config.parse_config``
 """
 
 from . import directives as _dirs
-from ._compat import TYPE_CHECKING
+from ._compat import TYPE_CHECKING, is_decimal
 from .config import AUTHS, CIPHERS, TLS_VERSIONS, ClientConfig, ConfigError
 
 if TYPE_CHECKING:
@@ -165,10 +165,10 @@ def _os_reason(exc: OSError) -> str:
 
 
 def _number(words: list, index: int, low: int, high: int) -> int:
-    try:
-        n = int(words[index])
-    except (IndexError, ValueError):
+    text = words[index] if index < len(words) else ""
+    if not is_decimal(text[1:] if text[:1] == "-" else text):
         raise ValueError("%s needs a number" % words[0])
+    n = int(text)
     if not low <= n <= high:
         raise ValueError("%s %d is out of range %d..%d" % (words[0], n, low, high))
     return n
@@ -613,7 +613,7 @@ def _ipv4(text: str, what: str) -> int:
         values = [int(p) for p in parts]
     except ValueError:
         values = []
-    if len(values) != 4 or not all(0 <= v <= 255 for v in values) or not all(p.isdigit() for p in parts):
+    if len(values) != 4 or not all(0 <= v <= 255 for v in values) or not all(is_decimal(p) for p in parts):
         raise ValueError("%s %r is not an IPv4 address" % (what, text))
     return values[0] << 24 | values[1] << 16 | values[2] << 8 | values[3]
 

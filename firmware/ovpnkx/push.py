@@ -11,6 +11,7 @@ that the client also lists; tls-ekm iff both set TLS_KEY_EXPORT; P_DATA_V2 with
 the fixed p2p peer-id when both set DATA_V2.
 """
 
+from ._compat import is_decimal
 from .errors import RemoteProtocolError
 from .keymethod2 import (IV_PROTO_CC_EXIT_NOTIFY, IV_PROTO_DATA_V2, IV_PROTO_NCP_P2P,  # noqa: F401
                          IV_PROTO_REQUEST_PUSH, IV_PROTO_TLS_KEY_EXPORT)
@@ -89,7 +90,7 @@ def _arg(words: list, option: str) -> str:
 def _decimal(text: str) -> "int | None":
     """A whole decimal C int (optional sign), or None (options_util.c valid_integer)."""
     digits = text[1:] if text[:1] in ("-", "+") else text
-    if not digits or not digits.isdigit() or len(digits) > 10:
+    if not is_decimal(digits) or len(digits) > 10:
         return None
     n = int(text)
     return n if -_INT_MAX - 1 <= n <= _INT_MAX else None

@@ -91,6 +91,14 @@ def test_unknown_directive_names_the_nearest_known_one():
     assert msg == "my.ovpn:%d: remote-cert-tsl: unknown directive (did you mean remote-cert-tls?)" % N, msg
 
 
+def test_numbers_are_ascii_decimal_on_both_runtimes():
+    # CPython's int() takes other scripts' digits (u0661 is Arabic-Indic one); MicroPython's does not
+    msg = _refusal("hand-window \u0661\u0660\n")
+    assert msg == "my.ovpn:%d: hand-window needs a number" % N, msg
+    msg = _refusal("hand-window 1_0\n")
+    assert msg == "my.ovpn:%d: hand-window needs a number" % N, msg
+
+
 def test_runtime_refuses_with_file_line_and_reason():
     msg = _refusal("tls-version-min 1.3\n")
     assert msg.startswith("my.ovpn:%d: tls-version-min: testboard cannot honour it: its TLS offers 1.2 at most" % N), msg

@@ -28,6 +28,13 @@ def test_pushed_timers_must_be_non_negative_integers():
         assert len(p.warnings) == 2 and "ping" in p.warnings[0], p.warnings
     raises(RemoteProtocolError, pu.PushReply().add, "PUSH_REPLY,peer-id -1")
     raises(RemoteProtocolError, pu.PushReply().add, "PUSH_REPLY,peer-id 16777216")
+    # digits of other scripts pass CPython's isdigit() and int() refuses or takes them:
+    # a number is ASCII digits on both runtimes (found by make fuzz)
+    raises(RemoteProtocolError, pu.PushReply().add, "PUSH_REPLY,peer-id 16777\u00b215")
+    raises(RemoteProtocolError, pu.PushReply().add, "PUSH_REPLY,peer-id \u0661\u0662")
+    p = pu.PushReply()
+    p.add("PUSH_REPLY,ping \u0661\u0660")
+    assert p.ping == 0 and len(p.warnings) == 1, (p.ping, p.warnings)
 
 
 def test_iv_proto_is_read_as_openvpn_reads_it():
