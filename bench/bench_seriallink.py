@@ -45,6 +45,8 @@ def add_arguments(p) -> None:
     """Flags of this section (bench/run.py collects them)."""
     p.add_argument("--seriallink-runs", type=int, default=0, metavar="N",
                    help="key exchanges per noisy condition (default 100, --quick 2; the clean line gets N/5)")
+    p.add_argument("--seriallink-only", action="append", default=[], metavar="TEXT",
+                   help="conditions whose name contains TEXT (repeatable), e.g. 'corrupted'")
 
 
 class _Host:
@@ -108,7 +110,22 @@ def _one(repl, host: _Host, timeout_s: float, until=("keys", "result", "config_e
     return {"ok": ok, "ms": keys[0]["at_ms"] - (starts[0] if starts else 0) if keys else None,
             "bytes": after["bytes_in"] - before["bytes_in"] + after["bytes_out"] - before["bytes_out"],
             "repeats": after["repeats"] - before["repeats"],
-            "device": device, "why": "" if ok else ([e.get("reason") for e in device if e.get("event") == "result"] or ["no keys"])[0]}
+            "device": device, "why": "" if ok else _why(device, keys, peer)}
+
+
+def _why(device: list, keys: list, peer: list) -> str:
+    """What a failed run shows: the board's result, else how far it and the server got."""
+    results = [e.get("reason") for e in device if e.get("event") == "result"]
+    if results:
+        return results[0]
+    if keys and peer:
+        return "the board's and the server's keys differ"
+    if keys:
+        return "the board has keys, the server none"
+    states = [e.get("state") for e in device if e.get("event") == "state"]
+    last = device[-1] if device else {}
+    return "no keys within %d s (board's last state %s, last event %s at %s ms)" % (
+        RUN_TIMEOUT_S, states[-1] if states else "-", last.get("event", "-"), last.get("at_ms", "-"))
 
 
 # The link's own cost on the MicroPython unix port: one end cuts and frames 64 KB of
@@ -190,7 +207,10 @@ def run(args) -> str:
         rows = []
         try:
             with serial.serial_for_url(info["repl"], baudrate=115200, timeout=0.1) as repl:
+                only = getattr(args, "seriallink_only", None) or []
                 for name, fault in CONDITIONS:
+                    if only and not any(t in name for t in only):
+                        continue
                     runs = (1 if args.quick else max(2, n // 5)) if not fault else n
                     results = []
                     for i in range(runs):
@@ -218,9 +238,9 @@ def run(args) -> str:
                 "%.0f" % statistics.median(ms) if ms else "-", "%.0f" % _pct(ms, 0.9) if ms else "-",
                 "%.0f" % statistics.median(r["bytes"] for r in good) if good else "-",
                 "%.0f" % statistics.median(r["repeats"] for r in good) if good else "-"))
-            for r in results:
+            for i, r in enumerate(results):
                 if not r["ok"]:
-                    out.append("    FAILED run: %s" % r["why"])
+                    out.append("    FAILED run %d (seeds %d/%d): %s" % (i, 2 * i, 2 * i + 1, r["why"]))
         out.append("bytes/exch.: both directions, median, from the board's reset to its keys (fragments, repeats, "
                    "acknowledgements); repeats: fragments the host sent again (median)")
         out.append("link model totals: to host %s; to board %s" % (stats["to_host"], stats["to_board"]))
