@@ -18,6 +18,7 @@ import sys
 import tempfile
 
 from ovpnkx_host import run as board_run
+from ovpnkx_host.sntp import NtpResponder
 
 TITLE = "Boards: heap after boot, peak heap of a client handshake, firmware .mpy size, serial handshake vs wire time"
 BOARDS = ("rp2040w", "rp2350w", "esp32")  # the supported boards with a stock firmware profile
@@ -86,38 +87,7 @@ def _min_heap(board: str, flash_dir: str, prep: dict, step: int, heap_bytes: boo
 
 # -- Wi-Fi: the board's UDP/TCP transport (the sim's Wi-Fi is 127.0.0.1) to a real openvpn 2.6 --
 
-class _Ntp:
-    """An SNTP responder on 127.0.0.1 (the board's date on Wi-Fi comes by NTP)."""
-
-    def __init__(self) -> None:
-        import socket
-        import threading
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.server = "127.0.0.1:%d" % self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, name="bench-ntp", daemon=True).start()
-
-    def _serve(self) -> None:
-        import struct
-        import time
-
-        while True:
-            try:
-                data, peer = self.sock.recvfrom(512)
-            except OSError:
-                return
-            if len(data) < 48 or data[0] & 7 != 3:
-                continue
-            now = time.time() + 2208988800
-            ts = struct.pack("!II", int(now), int((now % 1) * (1 << 32)))
-            self.sock.sendto(b"\x24\x01\x00\xe9" + bytes(20) + data[40:48] + ts + ts, peer)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def _wifi_setup(name: str, proto: str, prep: dict, work: str, ntp: "_Ntp") -> dict:
+def _wifi_setup(name: str, proto: str, prep: dict, work: str, ntp: "NtpResponder") -> dict:
     """Flash ``name`` for ``proto`` (udp/tcp) against a p2p openvpn on a fixed loopback port;
     returns what a trial needs (each trial starts its own openvpn on that port)."""
     import socket
@@ -297,7 +267,7 @@ def run(args) -> str:
                    "firmware modules still loaded when the session is over (of the flashed set)" % (step // 1024))
         out.append("  %-8s %-6s %9s %10s %12s %22s %7s %13s  %s" % ("board", "link", "heap", "used@boot", "app loaded",
                                                                  "peak (GHASH)", "spare", "resident .mpy", "mbedTLS"))
-        ntp = _Ntp()
+        ntp = NtpResponder()
         try:
             for name in names:
                 fdir = os.path.join(work, "flash-" + name)

@@ -15,6 +15,7 @@ import time
 import serial
 
 from ovpnkx_host.process import stop_process
+from ovpnkx_host.sntp import NtpResponder  # noqa: F401  (the tests import it from here)
 
 BIN = os.path.dirname(sys.executable)
 OVPNKX = os.path.join(BIN, "ovpnkx")
@@ -185,48 +186,3 @@ def last(events: list, kind: str) -> dict:
     found = [e for e in events if e.get("event") == kind]
     assert found, "no %s event in %s" % (kind, events)
     return found[-1]
-
-
-class NtpResponder:
-    """An SNTP server on 127.0.0.1 (a daemon thread) answering with this host's clock,
-    for simulated Wi-Fi boards (``"ntp": "127.0.0.1:PORT"``); ``requests`` counts."""
-
-    _shared = None
-
-    def __init__(self) -> None:
-        import socket
-        import threading
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.requests = 0
-        threading.Thread(target=self._serve, name="ntp", daemon=True).start()
-
-    @classmethod
-    def shared(cls) -> "NtpResponder":
-        """One responder for the whole test run."""
-        if cls._shared is None:
-            cls._shared = cls()
-        return cls._shared
-
-    @property
-    def server(self) -> str:
-        return "127.0.0.1:%d" % self.port
-
-    def _serve(self) -> None:
-        import struct
-        import time
-
-        while True:
-            try:
-                data, peer = self.sock.recvfrom(512)
-            except OSError:
-                return
-            if len(data) < 48 or data[0] & 7 != 3:
-                continue
-            self.requests += 1
-            now = time.time() + 2208988800
-            ts = struct.pack("!II", int(now), int((now % 1) * (1 << 32)))
-            # LI 0, VN 4, mode 4 (server), stratum 1; origin = the client's transmit time
-            self.sock.sendto(b"\x24\x01\x00\xe9" + bytes(20) + data[40:48] + ts + ts, peer)
