@@ -81,10 +81,7 @@ def _one(repl, host: _Host, timeout_s: float, until=("keys", "result", "config_e
     """Soft-reset into main.py; read the console until keys (or a result); interrupt."""
     mark = len(host.events)
     before = host.link.stats()
-    repl.write(b"\r\x03\x03")
-    time.sleep(0.2)
-    repl.reset_input_buffer()
-    repl.write(b"\x04")
+    board_run.soft_reset_into_main(repl)
     text = b""
     device: list = []
     end = time.monotonic() + timeout_s

@@ -106,6 +106,23 @@ def _start_sim(board: str, baud: int, flash_dir: "str | None", extra: "list | No
     return proc, json.loads(line)
 
 
+def soft_reset_into_main(port, timeout_s: float = 10.0) -> None:
+    """Stop what runs on the board (Ctrl-C, and Ctrl-B out of a raw REPL) until its REPL
+    prompt shows, then soft-reset (Ctrl-D) so that main.py runs. A Ctrl-D that arrives
+    while main.py is still winding down (its exit notification after a Ctrl-C) is read
+    as its input and lost, and the board never restarts. Without a prompt within
+    ``timeout_s`` the Ctrl-D goes anyway."""
+    seen = b""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and not seen.endswith(b">>> "):
+        port.write(b"\r\x03\x03\x02")
+        wait = time.monotonic() + 0.5
+        while time.monotonic() < wait and not seen.endswith(b">>> "):
+            seen = (seen + port.read(4096))[-64:]
+    port.reset_input_buffer()
+    port.write(b"\x04")
+
+
 def _device_session(repl: str, timeout_s: float) -> list:
     """Soft-reset into main.py and read the console's OVPNKX lines up to the result."""
     import serial  # type: ignore[import-untyped]
@@ -114,10 +131,7 @@ def _device_session(repl: str, timeout_s: float) -> list:
     text = b""
     crash: "list | None" = None
     with serial.serial_for_url(repl, baudrate=115200, timeout=0.1) as port:
-        port.write(b"\r\x03\x03")
-        time.sleep(0.2)
-        port.reset_input_buffer()
-        port.write(b"\x04")
+        soft_reset_into_main(port)
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             text += port.read(4096)
