@@ -16,23 +16,32 @@ only) and ``TrngEntropy``, the full chain for boards:
     -> HMAC_DRBG (SHA-256), reseeded from the noise source for every new
     key_state and at the reseed interval.
 
-A health failure is sticky: no output until ``reset()``.
+A health failure is sticky: no output until ``reset()``. On a board the noise side
+(driver, health tests) can be parked between reseeds, so that a session's heap holds
+only the DRBG (``TrngEntropy.park``).
 """
 
 import hashlib
 import os
 
-from ._compat import const
+from ._compat import TYPE_CHECKING, const
 from .digest import hash_digest
 from .drbg import HmacDrbg, ReseedRequired  # noqa: F401 (re-exported)
-from .errors import LocalProtocolError
-from .health import (  # noqa: F401 (re-exported)
-    STARTUP_SAMPLES,
-    EntropyError,
-    HealthTests,
-    apt_cutoff,
-    rct_cutoff,
-)
+from .errors import EntropyError, LocalProtocolError  # noqa: F401 (re-exported)
+
+if TYPE_CHECKING:
+    from typing import Any
+
+# the health tests load with the noise side (not at import: a parked source leaves them out)
+_HEALTH = ("STARTUP_SAMPLES", "HealthTests", "apt_cutoff", "rct_cutoff")
+
+
+def __getattr__(name: str) -> "Any":
+    if name in _HEALTH:
+        from . import health
+
+        return getattr(health, name)
+    raise AttributeError(name)
 
 _SEED_BITS = const(256)  # security strength of the DRBG
 _NONCE_BITS = const(128)
@@ -124,18 +133,46 @@ class TrngEntropy:
         self._apt = apt_cutoff
         self.reseed_count = 0
         self._conditioned = 0
+        self._loader = None  # type: Any  # set by park(): brings the noise side back
+        self._ahead = False  # reseed_ahead() stands for the next key_state's reseed
         self._new_health()
 
     def _new_health(self) -> None:
+        from .health import HealthTests
+
         self.health = HealthTests(self.h, bool(self._noise.binary), self._rct, self._apt)
         self._drbg = None  # type: HmacDrbg | None
         self.state = "ok"
         self.error = None  # type: str | None
 
+    def _noise_side(self) -> None:
+        """A parked source's noise side back: a fresh driver from the loader, fresh health
+        tests and their start-up test (the continuous tests' history left with the old ones)."""
+        if self._noise is not None:
+            return
+        from .health import STARTUP_SAMPLES, HealthTests
+
+        try:
+            self._noise = self._loader.load()
+        except EntropyError:
+            raise
+        except Exception as exc:  # a driver that will not start: no output either way
+            raise EntropyError("entropy source failed: cannot restart the noise source: %s: %s"
+                               % (type(exc).__name__, exc))
+        self.health = HealthTests(self.h, bool(self._noise.binary), self._rct, self._apt)
+        self._read(STARTUP_SAMPLES, "start-up test")  # tested, then discarded
+
+    def _release_noise(self) -> None:
+        if self._loader is not None and self._noise is not None:
+            self._noise = None
+            self.health = None  # type: ignore[assignment]
+            self._loader.release()
+
     # -- the noise side --
 
     def _read(self, n: int, phase: str, hasher=None) -> None:
         """Read and test ``n`` samples, hashing them into ``hasher`` if given."""
+        self._noise_side()
         while n > 0:
             k = n if n < _CHUNK else _CHUNK
             try:
@@ -175,17 +212,23 @@ class TrngEntropy:
             raise EntropyError(self.error)
 
     def _instantiate(self) -> None:
+        self._noise_side()
         if self.health.samples_tested == 0:
+            from .health import STARTUP_SAMPLES
+
             self._read(STARTUP_SAMPLES, "start-up test")  # tested, then discarded
         entropy_input = self._conditioned_bytes(_SEED_BITS)
         nonce = self._conditioned_bytes(_NONCE_BITS)[:16]
         self._drbg = HmacDrbg(entropy_input, nonce, self._personalization, self.reseed_interval)
 
     def _reseed_from_noise(self) -> None:
-        if self._drbg is None:
-            self._instantiate()
-        else:
-            self._drbg.reseed(self._conditioned_bytes(_SEED_BITS))
+        try:
+            if self._drbg is None:
+                self._instantiate()
+            else:
+                self._drbg.reseed(self._conditioned_bytes(_SEED_BITS))
+        finally:
+            self._release_noise()
 
     def _seeded(self) -> HmacDrbg:
         if self._drbg is None:
@@ -194,6 +237,7 @@ class TrngEntropy:
         assert drbg is not None
         if drbg.reseed_required:
             self._reseed_from_noise()
+        self._release_noise()  # a parked source that was instantiated here
         return drbg
 
     def _generate(self, n: int) -> bytes:
@@ -214,12 +258,38 @@ class TrngEntropy:
         return self._guard(self._generate, n)
 
     def reseed(self) -> None:
-        """Fresh, health-tested noise into the DRBG; call for every new key_state."""
-        self._guard(self._reseed_from_noise)
+        """Fresh, health-tested noise into the DRBG; call for every new key_state.
+
+        After ``reseed_ahead()`` the first call takes that reseed as its own: nothing of an
+        earlier key_state was drawn since it."""
+        if self._ahead and self.state != "error":
+            self._ahead = False
+        else:
+            self._guard(self._reseed_from_noise)
         self.reseed_count += 1
+
+    def reseed_ahead(self) -> None:
+        """Reseed now for the next key_state (a board does it before a session, while its
+        code is not yet in the heap); the next ``reseed()`` then reads no noise."""
+        self._guard(self._reseed_from_noise)
+        self._ahead = True
+
+    def park(self, loader: "Any") -> None:
+        """Let go of the noise side (driver, health tests) between reseeds, for a small
+        heap: ``loader.release()`` drops their code now and after every later reseed,
+        ``loader.load()`` makes a new driver when one is needed, whose start-up test
+        then runs again. The DRBG and its state stay."""
+        self._loader = loader
+        self._release_noise()
 
     def reset(self) -> None:
         """Leave the error state: new health tests, new start-up test, new DRBG."""
         if self._drbg is not None:
             self._drbg.clear()
+        self._ahead = False
+        if self._noise is None:
+            self._drbg = None
+            self.state = "ok"
+            self.error = None
+            return  # the noise side comes back (start-up tested) with the next draw
         self._new_health()

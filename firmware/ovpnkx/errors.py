@@ -18,3 +18,11 @@ class LocalProtocolError(ProtocolError):
 
 class RemoteProtocolError(ProtocolError):
     """The peer (or a byte stream) sent something malformed or refused."""
+
+
+class EntropyError(LocalProtocolError):
+    """The entropy source failed (a health test, or the source refused).
+
+    The message names the failed test, e.g.
+    ``"entropy source failed: repetition count test (RCT): ..."``.
+    """

@@ -12,7 +12,7 @@ Samples are small ints (one per byte of what the noise source returns).
 import math
 
 from ._compat import MICROPYTHON, TYPE_CHECKING, const
-from .errors import LocalProtocolError
+from .errors import EntropyError, LocalProtocolError
 
 if TYPE_CHECKING:
     from typing import Any
@@ -21,14 +21,6 @@ ALPHA_LOG2 = const(20)  # α = 2^-20, SP 800-90B's recommended false-alarm rate
 WINDOW_BINARY = const(1024)
 WINDOW_NON_BINARY = const(512)
 STARTUP_SAMPLES = const(1024)  # §4.3 item 9: start-up tests over at least 1024 samples
-
-
-class EntropyError(LocalProtocolError):
-    """The entropy source failed (a health test, or the source refused).
-
-    The message names the failed test, e.g.
-    ``"entropy source failed: repetition count test (RCT): ..."``.
-    """
 
 
 def _check_h(h: float) -> None:

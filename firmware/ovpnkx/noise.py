@@ -15,8 +15,7 @@ with ``read(addr) -> int`` and ``write(addr, value)``; the default one wraps
 import os
 
 from ._compat import const
-from .errors import LocalProtocolError
-from .health import EntropyError
+from .errors import EntropyError, LocalProtocolError
 
 
 def unique_id() -> bytes:

@@ -37,6 +37,7 @@ import time
 
 from ovpnkx._compat import TYPE_CHECKING, unload
 from ovpnkx.config import ConfigError
+from ovpnkx.errors import EntropyError
 
 if TYPE_CHECKING:
     from typing import Any
@@ -82,8 +83,43 @@ def board_name(settings: "dict | None" = None) -> str:
     return str(getattr(sys.implementation, "_machine", sys.platform))
 
 
+class BoardNoise:
+    """The board's noise source for a parked ``TrngEntropy`` (``park``): its driver and
+    the health tests are loaded for a reseed and leave the heap after it, so that a
+    session holds only the DRBG of the entropy chain."""
+
+    MODULES = ("noise", "ovpnkx.noise", "ovpnkx.health", "ovpnkx._health_viper")
+
+    def load(self) -> "Any":
+        """A new driver of this board's noise source (``ovpnkx_device.entropy_select``)."""
+        from .entropy_select import board_noise
+
+        try:
+            return board_noise()
+        finally:
+            unload("ovpnkx_device.entropy_select")
+
+    def release(self) -> None:
+        """The driver's and the health tests' code out of the heap."""
+        for name in self.MODULES:
+            if "." in name:
+                unload(name)
+            else:
+                sys.modules.pop(name, None)
+
+
 def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
     """One session (connect .. closed); returns its ``result`` record."""
+    result = {"event": "result", "ok": False, "reason": ""}  # type: dict
+    if getattr(entropy, "park", None) is not None:  # the board's TRNG chain
+        try:  # the first key_state's reseed, while the session's code is not in the heap yet
+            entropy.reseed_ahead()
+        except EntropyError as exc:  # no keys from a failed source
+            result["reason"] = str(exc)
+            out(result)
+            return result
+        entropy.park(BoardNoise())
+        gc.collect()
     from ovpnkx.config import engine_args, engine_options
     from ovpnkx.crypto_mp import MicroPythonCrypto
     from ovpnkx.tls_mbedtls import MbedTlsEngine
@@ -94,7 +130,6 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
     from .wallclock import NoDateError, date_text, ensure_date
 
     transport = None
-    result = {"event": "result", "ok": False, "reason": ""}  # type: dict
     if settings["transport"] == "serial":
         from .serial import SerialTransport
 

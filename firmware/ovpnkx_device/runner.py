@@ -36,8 +36,7 @@ until it is stopped (``retry`` True).
 
 from ovpnkx._compat import TYPE_CHECKING, unload
 from ovpnkx.config import ClientConfig
-from ovpnkx.errors import ProtocolError
-from ovpnkx.health import EntropyError
+from ovpnkx.errors import EntropyError, ProtocolError
 from ovpnkx.session import Session, SessionConfig
 from ovpnkx.tlswrap import control_wrap_factory
 

@@ -193,3 +193,66 @@ def test_misbehaving_sources_put_the_object_in_error():
 def test_claim_cannot_exceed_the_sample_width():
     raises(LocalProtocolError, TrngEntropy, _sim(), 1.5)
     raises(LocalProtocolError, TrngEntropy, HostNoise(), 8.5)
+
+
+class _Loader:
+    """A parked source's loader: counts the drivers it makes and the releases."""
+
+    def __init__(self, make):
+        self.make = make
+        self.loads = 0
+        self.releases = 0
+        self.sources = []
+
+    def load(self):
+        self.loads += 1
+        src = self.make()
+        self.sources.append(src)
+        return src
+
+    def release(self):
+        self.releases += 1
+
+
+def test_parked_source_keeps_only_the_drbg_and_reloads_the_noise_side_for_a_reseed():
+    first = _sim()
+    e = TrngEntropy(first, 0.5)
+    e.startup()
+    loader = _Loader(lambda: _sim(seed=b"sim-2"))
+    e.reseed_ahead()
+    e.park(loader)
+    assert (loader.loads, loader.releases) == (0, 1)
+    assert e._noise is None and e.health is None  # the driver and the health tests are let go
+    read = first.samples
+    e.reseed()  # the first key_state takes the reseed done ahead: no noise is read
+    assert e.reseed_count == 1 and first.samples == read and loader.loads == 0
+    out = e.random_bytes(64)  # the DRBG alone
+    assert len(out) == 64 and loader.loads == 0
+    e.reseed()  # the next key_state: a new driver, its start-up test, then the seed
+    assert (loader.loads, loader.releases) == (1, 2) and e.reseed_count == 2
+    assert loader.sources[0].samples == 1024 + 1024  # start-up test + 2 * 256 bits at 0.5 bits a sample
+    assert e._noise is None and e.random_bytes(64) != out
+
+
+def test_parked_source_that_fails_on_reload_gives_nothing():
+    e = TrngEntropy(_sim(), 0.5)
+    e.reseed_ahead()
+    e.park(_Loader(lambda: _sim("stuck")))
+    e.reseed()  # taken from the reseed ahead
+    e.random_bytes(16)
+    err = raises(EntropyError, e.reseed)
+    assert "start-up" in str(err) and e.state == "error" and e._noise is None
+    raises(EntropyError, e.random_bytes, 1)
+    raises(EntropyError, e.reseed)  # sticky: the reseed ahead is not taken either
+
+
+def test_parked_source_whose_driver_will_not_start_gives_nothing():
+    def broken():
+        raise OSError("no such register")
+
+    e = TrngEntropy(_sim(), 0.5)
+    e.startup()
+    e.park(_Loader(broken))
+    e.random_bytes(8)
+    err = raises(EntropyError, e.reseed)
+    assert "cannot restart the noise source: OSError" in str(err) and e.state == "error"
