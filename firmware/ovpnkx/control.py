@@ -15,7 +15,6 @@ from . import keystate as ks
 from ._compat import TYPE_CHECKING
 from . import packet as pk
 from .errors import LocalProtocolError, RemoteProtocolError
-from .keymethod2 import read_key_method2
 from .reliable import ReliableLayer, rx_payload_max
 
 if TYPE_CHECKING:
@@ -154,6 +153,8 @@ class KeyStateChannel:
             if not record:
                 return
             if self.peer_km2 is None:
+                from .keymethod2 import read_key_method2  # loaded after the TLS handshake (a board's heap)
+
                 self.peer_km2 = read_key_method2(record, self.is_server)  # the peer sent it
                 self.state.handle(ks.EV_KEY_RECEIVED)
                 continue

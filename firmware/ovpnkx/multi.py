@@ -10,7 +10,7 @@ and choosing the data channel for each incoming data packet.
 from ._compat import TYPE_CHECKING
 from .control import CONTROL_HEADER_MAX, KeyStateChannel
 from .errors import LocalProtocolError, RemoteProtocolError
-from .keymethod2 import KeySource
+from .keysource import KeySource
 
 if TYPE_CHECKING:
     from typing import Any

@@ -1,7 +1,8 @@
 """Push and NCP policy of one session: which cipher, which key derivation, which peer-id.
 
 Decided once, for key_state 0, after both key method 2 messages are known
-(renegotiations keep the result):
+(renegotiations keep the result); ``push`` and the peer-info parser load only then,
+which keeps them out of a board's heap during its TLS handshake:
 
 - p2mp server: the first of our ciphers the client offers; tls-ekm when we may
   and the client asks; P_DATA_V2 with our peer-id when the client can; then
@@ -13,10 +14,8 @@ Decided once, for key_state 0, after both key method 2 messages are known
 keys when it says so.
 """
 
-from . import push as pu
 from ._compat import TYPE_CHECKING
 from .errors import RemoteProtocolError
-from .keymethod2 import iv_proto, parse_peer_info
 
 if TYPE_CHECKING:
     from typing import Any
@@ -37,7 +36,7 @@ class Negotiation:
         self.cipher = None  # type: str | None
         self.tls_ekm = False
         self.peer_id = None  # type: int | None
-        self.push = pu.PushReply()
+        self.push = None  # type: Any  # push.PushReply, from the first PUSH_REPLY on
         self.push_reply_text = None  # type: str | None
         self.push_sent = False
         self.next_push_request_ms = None  # type: int | None
@@ -52,6 +51,9 @@ class Negotiation:
         if self.decided:
             return False  # waiting for PUSH_REQUEST (server) or PUSH_REPLY (client; the timer retries)
         self.decided = True
+        from . import push as pu
+        from .keymethod2 import iv_proto, parse_peer_info
+
         peer = parse_peer_info(channel.peer_km2.peer_info)
         self.peer_info = peer
         peer_proto = iv_proto(peer)
@@ -84,12 +86,17 @@ class Negotiation:
 
     def send_push_request(self, channel: "Any", now_ms: int) -> None:
         """Client: ask for PUSH_REPLY (again at the next retry time)."""
-        channel.write_message(pu.PUSH_REQUEST)
+        from .push import PUSH_REQUEST
+
+        channel.write_message(PUSH_REQUEST)
         self.next_push_request_ms = now_ms + PUSH_REQUEST_INTERVAL_MS
 
     def send_push_reply(self, channel: "Any", now_ms: int) -> bool:
         """Server: send PUSH_REPLY; True when ``channel`` has no keys yet (generate them)."""
         if self.push_reply_text is None:
+            from . import push as pu
+            from .keymethod2 import iv_proto
+
             cfg = self.config
             options = list(cfg.push_options)
             # keepalive pushes its timers after the config's own push lines, as helper_keepalive
@@ -116,9 +123,13 @@ class Negotiation:
 
     def on_push_message(self, channel: "Any", text: str, now_ms: int, have_keys: bool) -> bool:
         """PUSH_REPLY (client) or PUSH_REQUEST (server); True: generate keys now."""
+        from . import push as pu
+
         if text.startswith(pu.PUSH_REPLY) and not self.is_server:
             if have_keys:
                 return False  # a repeated reply; keys already derived
+            if self.push is None:
+                self.push = pu.PushReply()
             if not self.push.add(text):
                 return False  # push-continuation: more parts follow
             self.next_push_request_ms = None
@@ -146,12 +157,12 @@ class Negotiation:
 
     def ping_ms(self) -> int:
         """Keepalive interval: pushed, else configured (0: none)."""
-        if self.push.ping is not None:
+        if self.push is not None and self.push.ping is not None:
             return self.push.ping * 1000
         return self.config.ping_ms
 
     def ping_restart_ms(self) -> int:
         """Ping-restart timeout: pushed, else configured (0: none)."""
-        if self.push.ping_restart is not None:
+        if self.push is not None and self.push.ping_restart is not None:
             return self.push.ping_restart * 1000
         return self.config.ping_restart_ms

@@ -25,16 +25,13 @@ in which words) and ``sessionconfig`` (what we announce).
 
 from . import keystate as ks
 from . import packet as pk
-from ._compat import TYPE_CHECKING
+from ._compat import TYPE_CHECKING, unload
 from .control import KeyStateChannel
 from .digest import hash_digest
-from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from .errors import EntropyError, LocalProtocolError, ProtocolError, RemoteProtocolError
 from .events import Event, EventLog, auth_failed_reason, sanitize_control_message
-from .health import EntropyError
-from .keymethod2 import KeyMethod2Message, write_key_method2
 from .multi import TlsMulti
 from .negotiation import PUSH_REQUEST_INTERVAL_MS, Negotiation
-from .prf import EKM_LABEL, KEY2_LEN, key2_split, openvpn_key_expansion
 from .sessionconfig import VERSION, SessionConfig
 from .timers import Timers
 from .tlswrap import TlsPlain
@@ -404,6 +401,8 @@ class Session:
             channel.tls = None
 
     def _our_key_method2(self, key_id: int) -> bytes:
+        from .keymethod2 import KeyMethod2Message, write_key_method2  # after the TLS handshake: a board's heap
+
         cfg = self.config
         msg = KeyMethod2Message(self.multi.key_sources[key_id], cfg.options_string(),
                                 cfg.username, cfg.password, cfg.peer_info())
@@ -428,6 +427,8 @@ class Session:
             self._close("peer exited", False, now_ms)
 
     def _generate_keys(self, channel: KeyStateChannel, now_ms: int) -> None:
+        from .prf import EKM_LABEL, KEY2_LEN, key2_split, openvpn_key_expansion  # loaded when keys are due
+
         neg = self.negotiation
         if neg.tls_ekm:
             key2 = channel.tls.export_keying_material(EKM_LABEL, KEY2_LEN)
@@ -441,6 +442,8 @@ class Session:
                                          server.random1, server.random2, client_sid, server_sid)
             method = "prf"
         encrypt, decrypt = key2_split(key2, self.is_server)
+        del EKM_LABEL, KEY2_LEN, key2_split, openvpn_key_expansion
+        unload("prf")  # its code leaves a board's heap before the data channel's comes in
         cfg = self.config
         cipher = neg.cipher or cfg.ciphers[0]
         self.multi.install(channel.key_id, _dc().DataChannel(self.crypto, cipher, cfg.auth, encrypt, decrypt,

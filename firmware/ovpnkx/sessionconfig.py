@@ -4,10 +4,8 @@
 in our key method 2 message: the options string and the peer-info (IV_ lines).
 """
 
-from . import push as pu
 from .errors import LocalProtocolError
 from ._compat import unload
-from .keymethod2 import peer_info_string
 from ._compat import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -81,6 +79,8 @@ class SessionConfig:
     def iv_proto(self) -> int:
         """The IV_PROTO bits we announce (TLS_KEY_EXPORT only where we can export;
         CC_EXIT_NOTIFY as 2.6 does: an exit notification may come as an EXIT message)."""
+        from . import keymethod2 as pu  # the IV_PROTO bits: needed once the TLS handshake is done
+
         bits = pu.IV_PROTO_DATA_V2 | pu.IV_PROTO_CC_EXIT_NOTIFY
         bits |= pu.IV_PROTO_REQUEST_PUSH if self.p2mp else pu.IV_PROTO_NCP_P2P
         return bits | (pu.IV_PROTO_TLS_KEY_EXPORT if self.ask_ekm else 0)
@@ -104,6 +104,8 @@ class SessionConfig:
         """Our peer-info (IV_ lines). A client announces the compression stubs it can
         frame (IV_LZO_STUB, IV_COMP_STUB, IV_COMP_STUBv2) as a 2.6 client does under
         its default ``allow-compression no``; never a real algorithm."""
+        from .keymethod2 import peer_info_string  # after the TLS handshake (a board's heap)
+
         return peer_info_string([("IV_VER", "2.6.14"), ("IV_PLAT", self.platform), ("IV_PROTO", self.iv_proto()),
                                  ("IV_CIPHERS", ":".join(self.ciphers))]
                                 + ([] if self.is_server else STUBS_PEER_INFO)

@@ -14,6 +14,7 @@ import pytest
 
 from ovpnkx import compress as comp
 from ovpnkx import packet as pk
+from ovpnkx import prf as prfmod
 from ovpnkx import session as sessmod
 from ovpnkx.datachannel import PING_STRING
 from ovpnkx.entropy import DeterministicEntropy
@@ -37,13 +38,13 @@ def pkis(tmp_path_factory):
 def secrets(monkeypatch):
     """Every key2 the sessions derive (key2_split sees both PRF and tls-ekm keys)."""
     seen = []
-    real = sessmod.key2_split
+    real = prfmod.key2_split  # the session imports it when its keys are due
 
     def recording(key2, is_server):
         seen.append(bytes(key2))
         return real(key2, is_server)
 
-    monkeypatch.setattr(sessmod, "key2_split", recording)
+    monkeypatch.setattr(prfmod, "key2_split", recording)
     return seen
 
 

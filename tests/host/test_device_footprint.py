@@ -1,0 +1,58 @@
+"""What a board's heap holds while its TLS handshake runs (issue 11): the session's
+code, and not the code that is needed only after it (key method 2, the PRF, push) nor
+the noise side of the parked TRNG chain. Run on the MicroPython unix port, with the
+firmware's modules as the device app imports them."""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+
+SCRIPT = r"""
+import sys
+sys.path[:0] = [%(firmware)r, %(board)r]
+LATER = ("ovpnkx.keymethod2", "ovpnkx.prf", "ovpnkx.push")
+NOISE = ("noise", "ovpnkx.noise", "ovpnkx.health")
+
+def loaded(names):
+    return [n for n in names if n in sys.modules]
+
+# what run_once imports for a serial session, up to its TLS handshake
+import ovpnkx.config, ovpnkx.crypto_mp, ovpnkx.tls_mbedtls
+import ovpnkx_device.runner, ovpnkx_device.serial
+print("handshake-code", loaded(LATER + NOISE))
+
+# the board's TRNG chain, reseeded ahead and parked as run_once does
+from ovpnkx_device.app import BoardNoise
+import noise
+entropy = noise.make_entropy()
+entropy.startup()
+del noise
+entropy.reseed_ahead()
+entropy.park(BoardNoise())
+print("parked", loaded(NOISE), entropy.state)
+entropy.reseed()  # the first key_state: taken from the reseed ahead
+a = entropy.random_bytes(32)
+print("first-key-state", loaded(NOISE), len(a))
+entropy.reseed()  # a renegotiation: the noise side comes back for it, and goes again
+b = entropy.random_bytes(32)
+print("renegotiation", loaded(NOISE), entropy.reseed_count, a != b, entropy.state)
+"""
+
+
+def _run() -> dict:
+    code = SCRIPT % {"firmware": os.path.join(ROOT, "firmware"), "board": os.path.join(ROOT, "boards", "sim")}
+    proc = subprocess.run([MICROPYTHON, "-X", "heapsize=2M", "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in proc.stdout.splitlines()}
+
+
+def test_the_handshake_code_and_the_parked_trng_leave_the_rest_out():
+    out = _run()
+    assert out["handshake-code"] == "[]"  # nothing of LATER or NOISE
+    assert out["parked"] == "[] ok"
+    assert out["first-key-state"] == "[] 32"
+    assert out["renegotiation"] == "[] 2 True ok"
