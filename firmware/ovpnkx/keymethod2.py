@@ -17,7 +17,7 @@ import struct
 
 from ._compat import TYPE_CHECKING, const
 from .errors import LocalProtocolError, RemoteProtocolError
-from .keysource import PRE_MASTER_LEN, RANDOM_LEN, KeySource  # noqa: F401 (re-exported)
+from .keysource import PRE_MASTER_LEN, RANDOM_LEN, KeyMethod2Message, KeySource  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from typing import Optional
@@ -43,35 +43,6 @@ IV_PROTO_AUTH_FAIL_TEMP = 256
 IV_PROTO_DYN_TLS_CRYPT = 512
 
 _HEADER_LEN = const(5)  # uint32 0 + key method byte
-
-
-class KeyMethod2Message:
-    """The content of a key method 2 message.
-
-    ``username``/``password``/``peer_info`` None means "absent" (written as
-    ``00 00``); an empty str is written as ``00 01 00``. ``options`` is always
-    a str (a length-0 options field reads as "").
-    """
-
-    def __init__(self, key_source: KeySource, options: str = "", username: "Optional[str]" = None,
-                 password: "Optional[str]" = None, peer_info: "Optional[str]" = None) -> None:
-        self.key_source = key_source
-        self.options = options
-        self.username = username
-        self.password = password
-        self.peer_info = peer_info
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, KeyMethod2Message) and self.key_source == other.key_source
-                and self.options == other.options and self.username == other.username
-                and self.password == other.password and self.peer_info == other.peer_info)
-
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
-
-    def __repr__(self) -> str:
-        return "<KeyMethod2Message options=%r username=%s peer_info=%r>" % (
-            self.options, "set" if self.username is not None else "None", self.peer_info)
 
 
 # --- writing -------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""One side's key source (OpenVPN's struct key_source), drawn when a key_state opens.
+"""One side's key source (OpenVPN's struct key_source), drawn when a key_state opens,
+and the content of a key method 2 message.
 
-Apart from ``keymethod2`` (which writes and reads it inside the TLS channel), so that
-a board's session holds this small part before its TLS handshake and loads the
-message code only once the handshake is done.
+Apart from ``keymethod2`` (which writes and reads the message inside the TLS channel),
+so that a board's session holds these small classes only: the wire code loads once the
+TLS handshake is done and leaves with the keys.
 """
 
 from ._compat import TYPE_CHECKING
@@ -54,3 +55,32 @@ def _exact(what: str, value: object, n: int) -> bytes:
     if not isinstance(value, (bytes, bytearray, memoryview)) or len(value) != n:
         raise LocalProtocolError("%s must be %d bytes" % (what, n))
     return bytes(value)
+
+
+class KeyMethod2Message:
+    """The content of a key method 2 message.
+
+    ``username``/``password``/``peer_info`` None means "absent" (written as
+    ``00 00``); an empty str is written as ``00 01 00``. ``options`` is always
+    a str (a length-0 options field reads as "").
+    """
+
+    def __init__(self, key_source: KeySource, options: str = "", username: "Optional[str]" = None,
+                 password: "Optional[str]" = None, peer_info: "Optional[str]" = None) -> None:
+        self.key_source = key_source
+        self.options = options
+        self.username = username
+        self.password = password
+        self.peer_info = peer_info
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, KeyMethod2Message) and self.key_source == other.key_source
+                and self.options == other.options and self.username == other.username
+                and self.password == other.password and self.peer_info == other.peer_info)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __repr__(self) -> str:
+        return "<KeyMethod2Message options=%r username=%s peer_info=%r>" % (
+            self.options, "set" if self.username is not None else "None", self.peer_info)

@@ -141,3 +141,18 @@ def test_a_transition_window_shorter_than_the_handshake_keeps_the_only_key():
     assert c.get_timer() > at + 10
     c.send_ping()
     assert c.packets_to_send(at + 10)  # still encrypts with key 0
+
+
+def test_the_key_exchange_code_leaves_with_the_keys_and_comes_back_for_a_renegotiation():
+    # a board's heap holds the session's code: the PRF and the key method 2 wire code are
+    # dropped once a key_state has its keys (MicroPython; CPython keeps its modules)
+    import sys
+
+    later = ("ovpnkx.prf", "ovpnkx.keymethod2")
+    pair = Pair(client_config(reneg_sec=5), server_config(reneg_sec=0))
+    assert pair.pings_both_ways(1)
+    gone = [m for m in later if m not in sys.modules]
+    assert gone == (list(later) if sys.implementation.name == "micropython" else []), gone
+    assert pair.run_until(lambda: len(_keys(pair, "client")) >= 2 and len(_keys(pair, "server")) >= 2)
+    assert pair.pings_both_ways(2)  # loaded again for key_id 1, and the new keys work
+    assert pair.client.primary == pair.server.primary == 1
