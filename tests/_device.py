@@ -15,7 +15,7 @@ import time
 import serial
 
 from ovpnkx_host.process import stop_process
-from ovpnkx_host.run import ConsoleReader
+from ovpnkx_host.run import ConsoleReader, soft_reset_into_main
 from ovpnkx_host.sntp import NtpResponder  # noqa: F401  (the tests import it from here)
 
 BIN = os.path.dirname(sys.executable)
@@ -135,16 +135,14 @@ class Console(ConsoleReader):
 
 
 def run_main(info: dict, kinds=("result", "config_error"), timeout: float = 30) -> tuple:
-    """Soft-reset the board and collect its console events up to the first of ``kinds``.
+    """Soft-reset the board (once its REPL prompt shows) and collect its console events
+    up to the first of ``kinds``.
 
     Returns (events, console text).
     """
     con = Console(info)
     try:
-        con.port.write(b"\r\x03\x03")
-        time.sleep(0.2)
-        con.port.reset_input_buffer()
-        con.port.write(b"\x04")
+        soft_reset_into_main(con.port)
         events = con.read_until(kinds, timeout)
         return events, con.text.decode("utf-8", "replace")
     finally:
