@@ -117,15 +117,12 @@ def _wifi_ok(b: dict, wifi: dict) -> bool:
 
     from ovpnkx_host import openvpn as ov
 
-    import time
-
     import serial  # type: ignore[import-untyped]
 
-    # the main.py that ran at the board's boot (with the last trial's port) is stopped first:
-    # it must not be the client the new server meets
+    # the main.py that ran at the board's boot (with the last trial's port) is stopped first
+    # (its REPL prompt shows): it must not be the client the new server meets
     with serial.serial_for_url(b["info"]["repl"], baudrate=115200, timeout=0.1) as repl:
-        repl.write(b"\r\x03\x03")
-        time.sleep(0.3)
+        board_run.stop_to_repl(repl)
     proto = wifi["proto"]
     port = ov.free_port(socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
     with open(os.path.join(wifi["flash"], "client.ovpn"), "w") as f:

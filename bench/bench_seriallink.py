@@ -78,25 +78,11 @@ class _Host:
 
 
 def _one(repl, host: _Host, timeout_s: float, until=("keys", "result", "config_error")) -> dict:
-    """Soft-reset into main.py; read the console until keys (or a result); interrupt."""
+    """Soft-reset into main.py; read the console until keys (or a result, or a crash); interrupt."""
     mark = len(host.events)
     before = host.link.stats()
     board_run.soft_reset_into_main(repl)
-    text = b""
-    device: list = []
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        text += repl.read(4096)
-        *lines, text = text.split(b"\n")
-        for line in lines:
-            line = line.strip()
-            if line.startswith(b"OVPNKX "):
-                try:
-                    device.append(json.loads(line[7:]))
-                except ValueError:
-                    continue
-        if any(e.get("event") in until for e in device):
-            break
+    device = board_run.ConsoleReader(repl).read_result(until, timeout_s)
     repl.write(b"\x03\x03")  # stop main.py: the next run starts from a soft reset
     keys = [e for e in device if e.get("event") == "keys"]
     time.sleep(0.1)  # the server's keys event comes from its loop thread

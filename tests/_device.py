@@ -15,6 +15,7 @@ import time
 import serial
 
 from ovpnkx_host.process import stop_process
+from ovpnkx_host.run import ConsoleReader, soft_reset_into_main
 from ovpnkx_host.sntp import NtpResponder  # noqa: F401  (the tests import it from here)
 
 BIN = os.path.dirname(sys.executable)
@@ -104,33 +105,12 @@ def soft_reset(info: dict) -> None:
     flash_tool.soft_reset(info["repl"])
 
 
-class Console:
-    """The board's REPL port read with pyserial; ``events`` are its OVPNKX lines."""
+class Console(ConsoleReader):
+    """The board's REPL port read with pyserial; ``events`` are its OVPNKX lines
+    (``ovpnkx_host.run.ConsoleReader``: ``read_until``, ``crashed``)."""
 
     def __init__(self, info: dict) -> None:
-        self.port = serial.serial_for_url(info["repl"], baudrate=115200, timeout=0.1)
-        self.text = b""
-        self.events: list = []
-
-    def read_until(self, kinds=("result", "config_error"), timeout: float = 30) -> list:
-        """Read until an event of one of ``kinds``; returns all events so far."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            # a read ends on its 0.1 s timeout: a caller that stops the host side right after
-            # the result still leaves it time for the device's last frames
-            self.text += self.port.read(4096)
-            self._parse()
-            if any(e.get("event") in kinds for e in self.events) or self.crashed():
-                break
-        return self.events
-
-    def crashed(self) -> bool:
-        """main.py ended with a traceback (e.g. MemoryError) instead of an event: one
-        since the last boot, and not the KeyboardInterrupt of a Ctrl-C we sent."""
-        t = self.text
-        tail = t[max(t.rfind(b"MPY: soft reboot"), t.rfind(b'"event": "boot"'), 0):]
-        i = tail.rfind(b"Traceback (most recent call last)")
-        return i >= 0 and b"KeyboardInterrupt" not in tail[i:]
+        super().__init__(serial.serial_for_url(info["repl"], baudrate=115200, timeout=0.1))
 
     def tail(self, n: int = 1500) -> str:
         """The end of the console text (for assertion messages)."""
@@ -140,23 +120,12 @@ class Console:
         """Read until ``pred(event)`` holds for one of the events so far."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            self.text += self.port.read(self.port.in_waiting or 1)
-            self._parse()
+            self.poll(self.port.in_waiting or 1)
             if any(pred(e) for e in self.events):
                 return True
             if self.crashed():
                 return False
         return False
-
-    def _parse(self) -> None:
-        self.events = []
-        for line in self.text.split(b"\n")[:-1]:  # whole lines only: the last may still be arriving
-            line = line.strip()
-            if line.startswith(b"OVPNKX "):
-                try:
-                    self.events.append(json.loads(line[7:]))
-                except ValueError:  # a line broken by a reset
-                    continue
 
     def kinds(self) -> list:
         return [e.get("event") for e in self.events]
@@ -166,16 +135,14 @@ class Console:
 
 
 def run_main(info: dict, kinds=("result", "config_error"), timeout: float = 30) -> tuple:
-    """Soft-reset the board and collect its console events up to the first of ``kinds``.
+    """Soft-reset the board (once its REPL prompt shows) and collect its console events
+    up to the first of ``kinds``.
 
     Returns (events, console text).
     """
     con = Console(info)
     try:
-        con.port.write(b"\r\x03\x03")
-        time.sleep(0.2)
-        con.port.reset_input_buffer()
-        con.port.write(b"\x04")
+        soft_reset_into_main(con.port)
         events = con.read_until(kinds, timeout)
         return events, con.text.decode("utf-8", "replace")
     finally:

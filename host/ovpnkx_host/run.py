@@ -106,12 +106,9 @@ def _start_sim(board: str, baud: int, flash_dir: "str | None", extra: "list | No
     return proc, json.loads(line)
 
 
-def soft_reset_into_main(port, timeout_s: float = 10.0) -> None:
+def stop_to_repl(port, timeout_s: float = 10.0) -> bool:
     """Stop what runs on the board (Ctrl-C, and Ctrl-B out of a raw REPL) until its REPL
-    prompt shows, then soft-reset (Ctrl-D) so that main.py runs. A Ctrl-D that arrives
-    while main.py is still winding down (its exit notification after a Ctrl-C) is read
-    as its input and lost, and the board never restarts. Without a prompt within
-    ``timeout_s`` the Ctrl-D goes anyway."""
+    prompt shows; False if none showed within ``timeout_s``. What was read is dropped."""
     seen = b""
     end = time.monotonic() + timeout_s
     while time.monotonic() < end and not seen.endswith(b">>> "):
@@ -120,40 +117,107 @@ def soft_reset_into_main(port, timeout_s: float = 10.0) -> None:
         while time.monotonic() < wait and not seen.endswith(b">>> "):
             seen = (seen + port.read(4096))[-64:]
     port.reset_input_buffer()
+    return seen.endswith(b">>> ")
+
+
+def soft_reset_into_main(port, timeout_s: float = 10.0) -> None:
+    """Stop what runs on the board until its REPL prompt shows (``stop_to_repl``), then
+    soft-reset (Ctrl-D) so that main.py runs. A Ctrl-D that arrives while main.py is
+    still winding down (its exit notification after a Ctrl-C) is read as its input and
+    lost, and the board never restarts. Without a prompt within ``timeout_s`` the
+    Ctrl-D goes anyway."""
+    stop_to_repl(port, timeout_s)
     port.write(b"\x04")
 
 
-def _device_session(repl: str, timeout_s: float) -> list:
-    """Soft-reset into main.py and read the console's OVPNKX lines up to the result."""
-    import serial  # type: ignore[import-untyped]
+def console_event(line: bytes) -> "dict | None":
+    """The event of one console line ``OVPNKX {json}`` (white space around it allowed);
+    None for other output and for a line a reset broke."""
+    line = line.strip()
+    if not line.startswith(b"OVPNKX "):
+        return None
+    try:
+        event = json.loads(line[7:])
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
 
-    events: list = []
-    text = b""
-    crash: "list | None" = None
-    with serial.serial_for_url(repl, baudrate=115200, timeout=0.1) as port:
-        soft_reset_into_main(port)
+
+def console_events(text: bytes) -> list:
+    """The events of a console text's whole lines (the last one may still be arriving)."""
+    return [e for e in map(console_event, text.split(b"\n")[:-1]) if e is not None]
+
+
+def console_crash(text: bytes) -> "list | None":
+    """The traceback lines (the exception's last) of main.py's crash since the board's
+    last boot in a console text, once its exception line is whole; None without one.
+    The KeyboardInterrupt of a Ctrl-C is no crash."""
+    boot = max(text.rfind(b"MPY: soft reboot"), text.rfind(b'"event": "boot"'), 0)
+    i = text.rfind(b"Traceback (most recent call last)", boot)
+    if i < 0:
+        return None
+    lines = []
+    for raw in text[i:].split(b"\n")[1:-1]:
+        line = raw.strip()
+        if not line:
+            continue
+        lines.append(line.decode("utf-8", "replace"))
+        if not line.startswith(b"File "):  # the exception line (MicroPython prints no source lines)
+            return None if line.startswith(b"KeyboardInterrupt") else lines
+    return None
+
+
+class ConsoleReader:
+    """A board's console on an open serial port (pyserial, a read timeout of 0.1 s):
+    ``text`` is all read so far, ``events`` the events of its ``OVPNKX`` lines."""
+
+    def __init__(self, port) -> None:
+        self.port = port
+        self.text = b""
+        self.events: list = []
+
+    def poll(self, size: int = 4096) -> list:
+        """One read of up to ``size`` bytes (it ends on the port's timeout); the events so far."""
+        self.text += self.port.read(size)
+        self.events = console_events(self.text)
+        return self.events
+
+    def crashed(self) -> bool:
+        """main.py ended with a traceback (e.g. MemoryError) instead of an event since
+        the last boot (see ``console_crash``)."""
+        return console_crash(self.text) is not None
+
+    def read_until(self, kinds=("result", "config_error"), timeout_s: float = 30) -> list:
+        """Read until an event of one of ``kinds`` or a crash of main.py, for at most
+        ``timeout_s``; returns all events so far."""
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
-            text += port.read(4096)
-            *lines, text = text.split(b"\n")
-            for line in lines:
-                line = line.strip()
-                if line.startswith(b"OVPNKX "):
-                    try:
-                        events.append(json.loads(line[7:]))
-                    except ValueError:
-                        continue
-                elif line.startswith(b"Traceback (most recent call last)"):
-                    crash = []
-                elif crash is not None and line:
-                    crash.append(line.decode("utf-8", "replace"))
-                    if not line[:1].isspace() and not line.startswith(b"File "):  # the exception line
-                        events.append({"event": "result", "ok": False, "reason": "main.py crashed: " + crash[-1],
-                                       "traceback": crash})
-                        crash = None
-            if any(e.get("event") in ("result", "config_error") for e in events):
+            # a read ends on its 0.1 s timeout: a caller that stops the host side right after
+            # the result still leaves it time for the device's last frames
+            self.poll()
+            if any(e.get("event") in kinds for e in self.events) or self.crashed():
                 break
-    return events
+        return self.events
+
+    def read_result(self, kinds=("result", "config_error"), timeout_s: float = 30) -> list:
+        """``read_until``, and a crash of main.py as a last, failed result event
+        (its reason the exception line, its traceback the lines)."""
+        events = list(self.read_until(kinds, timeout_s))
+        crash = console_crash(self.text)
+        if crash is not None:
+            events.append({"event": "result", "ok": False, "reason": "main.py crashed: " + crash[-1],
+                           "traceback": crash})
+        return events
+
+
+def _device_session(repl: str, timeout_s: float) -> list:
+    """Soft-reset into main.py and read the console's OVPNKX lines up to the result
+    (a crash of main.py is a failed result)."""
+    import serial  # type: ignore[import-untyped]
+
+    with serial.serial_for_url(repl, baudrate=115200, timeout=0.1) as port:
+        soft_reset_into_main(port)
+        return ConsoleReader(port).read_result(("result", "config_error"), timeout_s)
 
 
 async def _session(cfg, link: CountingLink, repl: str, peer_events: list, marks: dict,

@@ -21,6 +21,8 @@ import time
 
 import serial
 
+from ovpnkx_host import run as board_run
+
 from _device import OVPNKX, Console, Proc, flash_tool, put_settings, start_sim
 
 LOOPBACK = "127.0.0.1"
@@ -123,12 +125,10 @@ class Board:
             port.flush()
 
     def console_main(self) -> Console:
-        """The console, opened before a soft reset into main.py (older output dropped)."""
+        """The console, opened before a soft reset into main.py (once the REPL prompt
+        shows; older output dropped)."""
         con = Console(self.info)
-        con.port.write(b"\r\x03\x03")
-        time.sleep(0.2)
-        con.port.reset_input_buffer()
-        con.port.write(b"\x04")
+        board_run.soft_reset_into_main(con.port)
         return con
 
     def hard_reset(self) -> None:

@@ -18,6 +18,8 @@ from ovpnkx.datachannel import DataChannel
 from ovpnkx.errors import RemoteProtocolError
 from ovpnkx_host.crypto_host import HostCrypto
 
+from core._support import replay_state  # tests/ is on sys.path (tests/conftest.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 HOST = HostCrypto()
@@ -73,7 +75,7 @@ def test_any_bytes_only_remote_error_and_no_state_change(key2, cipher, peer_id, 
         pass
     else:
         raise AssertionError("junk accepted")
-    assert _replay_state(server) == (0, 0) and server.packets_in == 0
+    assert replay_state(server) == (0, 0) and server.packets_in == 0
 
 
 @settings(max_examples=200, deadline=None)
@@ -91,7 +93,7 @@ def test_flipped_bit_refused(key2, cipher, peer_id, payload, data):
         pass
     else:
         raise AssertionError("tampered packet accepted")
-    assert _replay_state(server) == (0, 0)
+    assert replay_state(server) == (0, 0)
 
 
 class OpenVpnReplayModel:
@@ -201,12 +203,3 @@ def test_cross_runtime_packets():
         # ... and MicroPython opens what the host sealed
         assert res[name]["opened"] == [p.hex() for p in payloads], name
 
-
-def _replay_state(channel):
-    """(highest packet-id accepted, bitmap: bit d when id - d was seen) of a DataChannel (white box)."""
-    rec = channel._rec
-    bits = 0
-    for d in range(rec._count):
-        if rec._slot(d):
-            bits |= 1 << d
-    return rec.id, bits

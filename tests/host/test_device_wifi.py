@@ -14,6 +14,7 @@ import pytest
 
 from ovpnkx_host import openvpn as ov
 from ovpnkx_host.pki import make_pki
+from ovpnkx_host.run import soft_reset_into_main
 
 from _device import NtpResponder, flash_tool, last, put_settings, run_main, start_sim
 
@@ -75,9 +76,7 @@ def test_reconnects_with_backoff(pico2w, pki, tmp_path):
 
     con = Console(pico2w)
     try:
-        con.port.write(b"\r\x03\x03")
-        con.port.reset_input_buffer()
-        con.port.write(b"\x04")
+        soft_reset_into_main(con.port)
         for _ in range(100):
             con.read_until(("reconnect",), 0.1)
             if len([e for e in con.events if e["event"] == "reconnect"]) >= 2:

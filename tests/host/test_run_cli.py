@@ -62,3 +62,52 @@ def test_ovpnkx_run_with_a_stuck_trng_sends_nothing():
     assert proc.returncode == 1, out + proc.stderr
     assert "FAILED: entropy source failed: start-up test: repetition count test (RCT)" in out, out
     assert re.search(r"^bytes sent on the wire\s+0\s+0\s*$", out, re.M), out
+
+
+class _Port:
+    """A console port that hands out its chunks one read at a time, then nothing."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = list(chunks)
+
+    def read(self, size: int) -> bytes:
+        return self.chunks.pop(0) if self.chunks else b""
+
+
+def test_console_lines_to_events():
+    from ovpnkx_host.run import console_event, console_events
+
+    assert console_event(b'  OVPNKX {"event": "boot", "n": 1}\r') == {"event": "boot", "n": 1}
+    assert console_event(b"MPY: soft reboot") is None
+    assert console_event(b'OVPNKX {"event": "bo') is None  # a line a reset broke
+    assert console_event(b"OVPNKX [1, 2]") is None  # an event is a JSON object
+    # the last line may still be arriving: not parsed yet
+    assert console_events(b'x\r\nOVPNKX {"event": "a"}\r\nOVPNKX {"event": "b"}') == [{"event": "a"}]
+
+
+def test_console_crash_since_the_last_boot():
+    from ovpnkx_host.run import console_crash
+
+    tb = (b'Traceback (most recent call last):\r\n  File "main.py", line 3, in <module>\r\n'
+          b'  File "ovpnkx_device/app.py", line 9, in main\r\nMemoryError: memory allocation failed\r\n')
+    assert console_crash(b'OVPNKX {"event": "boot"}\r\n' + tb) == [
+        'File "main.py", line 3, in <module>', 'File "ovpnkx_device/app.py", line 9, in main',
+        "MemoryError: memory allocation failed"]
+    assert console_crash(tb[:-10]) is None  # its exception line has not come whole yet
+    assert console_crash(tb + b"MPY: soft reboot\r\n") is None  # an earlier boot's
+    assert console_crash(b"Traceback (most recent call last):\r\n  File \"main.py\", line 3\r\n"
+                         b"KeyboardInterrupt: \r\n>>> ") is None  # our Ctrl-C
+
+
+def test_console_reader_stops_at_the_result_or_a_crash():
+    from ovpnkx_host.run import ConsoleReader
+
+    con = ConsoleReader(_Port(b'OVPNKX {"event": "boot"}\r\nOVPNKX {"event": "keys"',
+                              b'}\r\nOVPNKX {"event": "x"}\r\n'))
+    assert con.read_until(("keys",), 5) == [{"event": "boot"}, {"event": "keys"}, {"event": "x"}]
+    con = ConsoleReader(_Port(b'OVPNKX {"event": "boot"}\r\nTraceback (most recent call last):\r\n',
+                              b'  File "main.py", line 3, in <module>\r\nValueError: bad\r\n>>> '))
+    assert con.read_result(timeout_s=5)[1:] == [
+        {"event": "result", "ok": False, "reason": "main.py crashed: ValueError: bad",
+         "traceback": ['File "main.py", line 3, in <module>', "ValueError: bad"]}]
+    assert ConsoleReader(_Port(b'OVPNKX {"event": "boot"}\r\n')).read_result(timeout_s=0.3) == [{"event": "boot"}]
