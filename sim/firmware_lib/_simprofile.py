@@ -8,12 +8,15 @@ not. ``install()`` replaces ``builtins.__import__`` so that for the code on the 
 - ``hashlib`` offers only the profile's algorithms;
 - ``time`` is ``_simtime`` (ticks wrap with the board's period, clock from the RTC);
 - ``tls`` is ``_simtls`` where the port puts mbedTLS in the GC heap (rp2), and
-  ``gc.collect()`` then also gives back what mbedTLS freed.
+  ``gc.collect()`` then also gives back what mbedTLS freed;
+- with ``--code-at-chip-scale``, a module loaded from a ``.mpy`` holds its file size again.
 """
 
 import builtins
 import gc as _gc
 import hashlib as _hashlib
+import os
+import sys
 
 import simboard
 
@@ -47,6 +50,21 @@ def _gc_for(tls_module):
     return ns
 
 
+def _charge_code(charge):
+    # --code-at-chip-scale: a .mpy's bytecode and strings are bytes, which take twice the words
+    # on a 32-bit board that they take on this 64-bit host. Each module loaded from the flash
+    # carries the difference (its file size: an upper estimate, as names already interned cost
+    # nothing again) in its globals, held exactly as long as the module's code
+    for mod in sys.modules.values():
+        path = getattr(mod, "__file__", "")
+        if path.endswith(".mpy") and "__chip_bytes__" not in mod.__dict__:
+            try:
+                size = os.stat(path)[6]
+            except OSError:
+                continue
+            setattr(mod, "__chip_bytes__", bytearray(int(size * charge)))
+
+
 def install():
     fw = simboard.stock_firmware()
     modules = fw.get("modules", {})
@@ -64,6 +82,7 @@ def install():
         subst["tls"] = _simtls
         subst["gc"] = _gc_for(_simtls)
     real = builtins.__import__
+    charge = simboard.config().get("code_charge", 0)
 
     def _import(name, globals=None, locals=None, fromlist=(), level=0):
         if level == 0:
@@ -72,6 +91,12 @@ def install():
             mod = subst.get(name)
             if mod is not None:
                 return mod
-        return real(name, globals, locals, fromlist, level)
+        if not charge:
+            return real(name, globals, locals, fromlist, level)
+        before = len(sys.modules)
+        mod = real(name, globals, locals, fromlist, level)
+        if len(sys.modules) > before:
+            _charge_code(charge)
+        return mod
 
     builtins.__import__ = _import

