@@ -18,6 +18,7 @@ import binascii
 import hashlib
 
 from ._compat import const
+from .der import children as _children, expect as _expect, tlv as _tlv
 from .errors import LocalProtocolError, RemoteProtocolError
 
 EKU_SERVER_AUTH = b"\x2b\x06\x01\x05\x05\x07\x03\x01"  # 1.3.6.1.5.5.7.3.1
@@ -104,39 +105,6 @@ def oid_text(body: bytes) -> str:
 def fingerprint_text(digest: bytes) -> str:
     """``AB:CD:…`` form of a certificate fingerprint."""
     return ":".join("%02X" % b for b in digest)
-
-
-def _tlv(buf: bytes, pos: int, end: int) -> tuple:
-    """(tag, value start, value end) of the DER element at ``pos``."""
-    if pos + 2 > end:
-        raise RemoteProtocolError("DER: truncated element")
-    tag = buf[pos]
-    n = buf[pos + 1]
-    pos += 2
-    if n & 0x80:
-        k = n & 0x7F
-        if k == 0 or k > 3 or pos + k > end:
-            raise RemoteProtocolError("DER: bad length")
-        n = int.from_bytes(buf[pos:pos + k], "big")
-        pos += k
-    if pos + n > end:
-        raise RemoteProtocolError("DER: element runs past its container")
-    return tag, pos, pos + n
-
-
-def _children(buf: bytes, start: int, end: int) -> list:
-    out = []
-    while start < end:
-        tag, vs, ve = _tlv(buf, start, end)
-        out.append((tag, vs, ve))
-        start = ve
-    return out
-
-
-def _expect(item: tuple, tag: int, what: str) -> tuple:
-    if item[0] != tag:
-        raise RemoteProtocolError("DER: %s has tag 0x%02x" % (what, item[0]))
-    return item
 
 
 def _remap(text: str) -> str:

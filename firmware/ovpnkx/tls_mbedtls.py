@@ -342,29 +342,32 @@ class MbedTlsEngine:
         """Client: the config's checks of the server's certificate, then its chain up to our
         CA at the device's date (CA-less: the fingerprint alone). Returns the leaf's DER.
 
-        ``x509verify`` and ``certinfo`` are loaded for this one check and dropped after it,
-        with the policy (on a board their code would otherwise sit in the heap through the
-        handshake's peak and the whole session; a renegotiation's engine loads them again)."""
+        ``certinfo`` (the config's checks) and then ``x509verify`` (the chain) are loaded for
+        this one check, one after the other, and dropped after it with the policy (on a board
+        their code would otherwise sit in the heap through the handshake's peak and the whole
+        session; a renegotiation's engine loads them again)."""
         try:
             return self._verify_server_chain(msg)
         finally:
             self._peer = None  # type: ignore[assignment]  # nothing checks a certificate after this
             unload("x509verify")
             unload("certinfo")
+            unload("der")
             _collect()  # their code and the chain's objects go before mbedTLS's peak (ECDHE, signature)
 
     def _verify_server_chain(self, msg: bytes) -> bytes:
-        from .certinfo import CertInfo
-        from .x509verify import chain_from_message, verify_chain
+        from .der import chain_from_message
 
         try:
             chain = chain_from_message(msg)
             if not chain:
                 raise RemoteProtocolError("certificate verify failed: the server sent no certificate")
-            self.peer_subject = CertInfo(chain[0]).common_name
+            self.peer_subject = _common_name(chain[0])
         except RemoteProtocolError as exc:
             self._fail("server certificate: %s" % exc)
         reason = self._peer.check(chain[0])  # first: cheap, and it names what the config asked for
+        self._peer = None  # type: ignore[assignment]  # with it, certinfo's code leaves before x509verify's comes
+        unload("certinfo")
         if reason:
             self._fail(reason)
         if self._ca:
@@ -372,6 +375,9 @@ class MbedTlsEngine:
             if now is None or now < _EARLIEST:
                 self._fail("certificate verify failed: the device has no date (its clock reads %s), so the "
                            "server certificate's validity cannot be checked" % _date_text(now))
+            _collect()
+            from .x509verify import verify_chain
+
             try:
                 verify_chain(chain, self._ca, now)
             except RemoteProtocolError as exc:
@@ -480,6 +486,12 @@ def _collect() -> None:
         import gc
 
         gc.collect()
+
+
+def _common_name(der: bytes) -> "str | None":
+    from .certinfo import CertInfo  # not kept in a local of the caller: certinfo leaves after the checks
+
+    return CertInfo(der).common_name
 
 
 def _utc_now() -> "int | None":

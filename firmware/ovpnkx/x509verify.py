@@ -15,12 +15,16 @@ cA, keyUsage keyCertSign when present, pathLenConstraint). Signatures: ECDSA on 
 or P-384 and RSA PKCS#1 v1.5 (>= 2048 bits) with SHA-256, or SHA-384/512 where
 ``hashlib`` has them; SHA-1 and MD5 are refused, as by mbedTLS's default profile.
 Failures raise RemoteProtocolError("certificate verify failed: ...").
+
+It needs no ``certinfo`` (which only names a certificate in a failure's message), so
+that a board's heap holds the two checks one after the other, not together.
 """
 
 import hashlib
 
 from ._compat import TYPE_CHECKING, const
-from .certinfo import _children, _expect, _tlv
+from .der import chain_from_message  # noqa: F401 (re-exported)
+from .der import children as _children, expect as _expect, tlv as _tlv
 from .errors import RemoteProtocolError
 
 if TYPE_CHECKING:
@@ -367,23 +371,3 @@ def verify_chain(chain: list, trusted: list, now: int) -> Cert:
         _check_time(nxt, now)
         cur = nxt
     _fail("certificate chain longer than %d" % MAX_DEPTH)
-
-
-def chain_from_message(msg: bytes) -> list:
-    """The DER certificates of a TLS 1.2 Certificate handshake message, leaf first."""
-    if len(msg) < 7:
-        raise RemoteProtocolError("TLS Certificate message too short")
-    total = int.from_bytes(msg[4:7], "big")
-    if total + 7 != len(msg):
-        raise RemoteProtocolError("malformed TLS Certificate message")
-    out = []
-    pos = 7
-    while pos < len(msg):
-        if pos + 3 > len(msg):
-            raise RemoteProtocolError("malformed TLS Certificate message")
-        n = int.from_bytes(msg[pos:pos + 3], "big")
-        if n == 0 or pos + 3 + n > len(msg):
-            raise RemoteProtocolError("malformed TLS Certificate message")
-        out.append(msg[pos + 3:pos + 3 + n])
-        pos += 3 + n
-    return out
