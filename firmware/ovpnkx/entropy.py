@@ -9,7 +9,7 @@ drawn from an entropy object::
     error                      # the failure message, or None
 
 Three kinds: ``HostEntropy`` (os.urandom), ``DeterministicEntropy`` (tests
-only) and ``TrngEntropy``, the full chain for boards:
+only; both in ``ovpnkx.hostentropy``) and ``TrngEntropy``, the full chain for boards:
 
     noise samples -> SP 800-90B RCT + APT (start-up over 1024 samples, then
     continuous) -> SHA-256 conditioning of at least twice the needed entropy
@@ -22,10 +22,8 @@ only the DRBG (``TrngEntropy.park``).
 """
 
 import hashlib
-import os
 
-from ._compat import TYPE_CHECKING, const
-from .digest import hash_digest
+from ._compat import MICROPYTHON, TYPE_CHECKING, const
 from .drbg import HmacDrbg, ReseedRequired  # noqa: F401 (re-exported)
 from .errors import EntropyError, LocalProtocolError  # noqa: F401 (re-exported)
 
@@ -41,7 +39,12 @@ def __getattr__(name: str) -> "Any":
         from . import health
 
         return getattr(health, name)
+    if name in ("HostEntropy", "DeterministicEntropy"):  # MicroPython: loaded where asked for
+        from . import hostentropy
+
+        return getattr(hostentropy, name)
     raise AttributeError(name)
+
 
 _SEED_BITS = const(256)  # security strength of the DRBG
 _NONCE_BITS = const(128)
@@ -53,58 +56,6 @@ _CHUNK = const(512)  # samples read from the noise source at a time
 def _check_n(n: int) -> None:
     if not isinstance(n, int) or n < 0:
         raise LocalProtocolError("random_bytes needs a byte count >= 0")
-
-
-class HostEntropy:
-    """``os.urandom``: the host side (CPython, or MicroPython's unix port)."""
-
-    def __init__(self) -> None:
-        self.state = "ok"
-        self.error = None
-        self.reseed_count = 0
-
-    def random_bytes(self, n: int) -> bytes:
-        """``n`` bytes from the operating system's CSPRNG."""
-        _check_n(n)
-        return os.urandom(n)
-
-    def reseed(self) -> None:
-        """Nothing to do (the OS reseeds itself); counted for the session's checks."""
-        self.reseed_count += 1
-
-
-class DeterministicEntropy:
-    """FOR TESTS ONLY: an HMAC_DRBG seeded from a fixed ``seed``.
-
-    Every run with the same seed gives the same bytes, which makes protocol
-    transcripts reproducible. Never use it for real keys.
-    """
-
-    TESTS_ONLY = True
-
-    def __init__(self, seed: bytes) -> None:
-        seed = bytes(seed)
-        self._seed = seed
-        self._drbg = HmacDrbg(hash_digest("SHA256", b"ovpnkx tests-only entropy\x00" + seed),
-                              hash_digest("SHA256", b"ovpnkx tests-only nonce\x00" + seed)[:16],
-                              b"DeterministicEntropy")
-        self.state = "ok"
-        self.error = None
-        self.reseed_count = 0
-
-    def random_bytes(self, n: int) -> bytes:
-        """``n`` reproducible bytes."""
-        _check_n(n)
-        out = b""
-        while len(out) < n:
-            out += self._drbg.generate(min(n - len(out), 4096))
-        return out
-
-    def reseed(self) -> None:
-        """Reseed deterministically from the seed and the reseed count."""
-        self.reseed_count += 1
-        self._drbg.reseed(hash_digest("SHA256", b"ovpnkx tests-only reseed\x00" + self._seed
-                                      + self.reseed_count.to_bytes(4, "big")))
 
 
 class TrngEntropy:
@@ -293,3 +244,7 @@ class TrngEntropy:
             self.error = None
             return  # the noise side comes back (start-up tested) with the next draw
         self._new_health()
+
+
+if not MICROPYTHON:  # the host's and the tests' sources, here for their imports; a board loads them only if asked
+    from .hostentropy import DeterministicEntropy, HostEntropy  # noqa: E402,F401

@@ -36,7 +36,6 @@ import sys
 import time
 
 from ovpnkx._compat import TYPE_CHECKING, unload
-from ovpnkx.config import ConfigError
 from ovpnkx.errors import EntropyError
 
 if TYPE_CHECKING:
@@ -181,52 +180,12 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
     return result
 
 
-def _boot(config: str, ovpn: str, out: "Any") -> "Any":
-    """Settings, config, tls check, Wi-Fi, entropy: (settings, cfg, entropy), or the exit status."""
-    from .settings import load_ovpn, load_settings, make_entropy, tls_refusal, wifi_up
-
-    settings = None
-    error = None
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        error = str(exc)
-    out({"event": "boot", "board": board_name(settings), "transport": settings and settings["transport"],
-         "machine": _sim().machine() if _sim() is not None else getattr(sys.implementation, "_machine", "")})
-    cfg = None
-    if error is None:
-        try:
-            cfg = load_ovpn(ovpn)
-        except ConfigError as exc:
-            error = str(exc)
-    if error is None and settings is not None:
-        error = tls_refusal(board_name(settings))
-    if error is None and settings is not None and settings["transport"] != "serial":
-        try:
-            wifi_up(settings)
-        except Exception as exc:
-            error = str(exc)
-    if error is not None or settings is None:
-        out({"event": "config_error", "reason": error})
-        return 2
-    try:
-        entropy = make_entropy(settings["entropy"])
-        state, detail = getattr(entropy, "state", "ok"), getattr(entropy, "error", None)
-    except Exception as exc:  # no noise source on this board
-        entropy, state, detail = None, "error", "%s: %s" % (type(exc).__name__, exc)
-    out({"event": "entropy", "source": settings["entropy"], "state": state, "detail": detail})
-    if state == "error":  # no keys from a failed source, and it does not heal by retrying
-        reason = str(detail)
-        if not reason.startswith("entropy source failed"):
-            reason = "entropy source failed: " + reason
-        out({"event": "result", "ok": False, "reason": reason})
-        return 3
-    return settings, cfg, entropy
-
-
 def main(config: str = CONFIG, ovpn: str = OVPN, out: "Any" = emit) -> int:
     """Boot, then sessions until done (``pings`` reached) or for ever. Exit status."""
-    booted = _boot(config, ovpn, out)
+    from .settings import boot
+
+    booted = boot(config, ovpn, out)
+    del boot
     unload("ovpnkx_device.settings")  # the one-time code leaves the heap before the first session
     if isinstance(booted, int):
         return booted

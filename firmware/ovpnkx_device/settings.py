@@ -7,12 +7,13 @@ A module of its own so that the board's heap holds its code only while booting:
 """
 
 import json
+import sys
 import time
 
 from ovpnkx._compat import TYPE_CHECKING, unload
 from ovpnkx.config import ConfigError, parse_config
 
-from .app import CONFIG, OVPN, _sim
+from .app import CONFIG, OVPN, _sim, board_name
 
 if TYPE_CHECKING:
     from typing import Any
@@ -159,3 +160,44 @@ def wifi_up(settings: dict) -> None:
 
             raise TransportError("Wi-Fi: not connected to %r after %d s" % (w.get("ssid"), WIFI_TIMEOUT_MS // 1000))
         time.sleep_ms(100)  # type: ignore
+
+
+def boot(config: str, ovpn: str, out: "Any") -> "Any":
+    """Settings, config, tls check, Wi-Fi, entropy: (settings, cfg, entropy), or the exit status."""
+    settings = None
+    error = None
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        error = str(exc)
+    out({"event": "boot", "board": board_name(settings), "transport": settings and settings["transport"],
+         "machine": _sim().machine() if _sim() is not None else getattr(sys.implementation, "_machine", "")})
+    cfg = None
+    if error is None:
+        try:
+            cfg = load_ovpn(ovpn)
+        except ConfigError as exc:
+            error = str(exc)
+    if error is None and settings is not None:
+        error = tls_refusal(board_name(settings))
+    if error is None and settings is not None and settings["transport"] != "serial":
+        try:
+            wifi_up(settings)
+        except Exception as exc:
+            error = str(exc)
+    if error is not None or settings is None:
+        out({"event": "config_error", "reason": error})
+        return 2
+    try:
+        entropy = make_entropy(settings["entropy"])
+        state, detail = getattr(entropy, "state", "ok"), getattr(entropy, "error", None)
+    except Exception as exc:  # no noise source on this board
+        entropy, state, detail = None, "error", "%s: %s" % (type(exc).__name__, exc)
+    out({"event": "entropy", "source": settings["entropy"], "state": state, "detail": detail})
+    if state == "error":  # no keys from a failed source, and it does not heal by retrying
+        reason = str(detail)
+        if not reason.startswith("entropy source failed"):
+            reason = "entropy source failed: " + reason
+        out({"event": "result", "ok": False, "reason": reason})
+        return 3
+    return settings, cfg, entropy
