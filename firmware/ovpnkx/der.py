@@ -59,3 +59,16 @@ def chain_from_message(msg: bytes) -> list:
         out.append(msg[pos + 3:pos + 3 + n])
         pos += 3 + n
     return out
+
+
+def handshake_messages(data: "bytes | bytearray") -> list:
+    """Complete handshake messages at the front of ``data``: [(type, message bytes)]."""
+    out = []
+    pos = 0
+    while pos + 4 <= len(data):
+        n = 4 + int.from_bytes(data[pos + 1:pos + 4], "big")
+        if pos + n > len(data):
+            break
+        out.append((data[pos], bytes(memoryview(data)[pos:pos + n])))
+        pos += n
+    return out

@@ -49,6 +49,15 @@ if TYPE_CHECKING:
 
     from .certinfo import PeerPolicy
 
+
+def __getattr__(name: str) -> "Any":
+    if name == "handshake_messages":  # moved to der (the tests' name for it)
+        from .der import handshake_messages
+
+        return handshake_messages
+    raise AttributeError(name)
+
+
 try:
     import tls as _tls  # type: ignore[import-not-found, unused-ignore]
 except ImportError:  # CPython: only the pure helpers below are usable
@@ -63,13 +72,10 @@ _CT_CCS = const(20)
 _CT_ALERT = const(21)
 _CT_HANDSHAKE = const(22)
 _CT_APPDATA = const(23)
-_HT_SERVER_HELLO = const(2)
-_HT_CERTIFICATE = const(11)
 _MAX_CIPHERTEXT = const(16384 + 2048)
 _ERR_REJECTED = const(-0x3000)  # MBEDTLS_ERR_X509_FATAL_ERROR: our verify callback said no
 
 _ENOMEM = const(12)
-_EARLIEST = const(1735689600)  # 2025-01-01: an earlier clock is a reset RTC, not a date
 
 _ALERTS = {
     0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 22: "record_overflow",
@@ -111,19 +117,6 @@ def split_records(buf: bytearray) -> list:
         buf[:] = buf[pos:] if pos < end else b""  # (no del on bytearray slices in MicroPython)
     if 0 < len(buf) < 5 and (buf[0] < _CT_CCS or buf[0] > _CT_APPDATA):
         raise RemoteProtocolError("not a TLS record (type %d)" % buf[0])
-    return out
-
-
-def handshake_messages(data: "bytes | bytearray") -> list:
-    """Complete handshake messages at the front of ``data``: [(type, message bytes)]."""
-    out = []
-    pos = 0
-    while pos + 4 <= len(data):
-        n = 4 + int.from_bytes(data[pos + 1:pos + 4], "big")
-        if pos + n > len(data):
-            break
-        out.append((data[pos], bytes(memoryview(data)[pos:pos + n])))
-        pos += n
     return out
 
 
@@ -201,56 +194,16 @@ class MbedTlsEngine:
         ``now()`` is the device's date in Unix seconds (default: its RTC), None when unknown."""
         if _tls is None:
             raise LocalProtocolError("MbedTlsEngine needs MicroPython's tls module")
-        # certinfo (and x509verify) only while certificates are handled: a client drops
-        # them once the server's certificate passed (_verify_server)
-        from .certinfo import PeerPolicy, pem_blocks
-
         self.is_server = is_server
-        self._peer = peer if peer is not None else PeerPolicy.remote_cert_tls(remote_cert_tls)
-        if ca_pem is None and not self._peer.fingerprints:
-            raise LocalProtocolError("no CA: a peer can only be verified by peer-fingerprint then")
-        if tls_version_min not in (None, "1.0", "1.1", "1.2") or tls_version_max in ("1.0", "1.1"):
-            raise LocalProtocolError("MicroPython's tls offers TLS 1.2 only, not tls-version-min %s / max %s"
-                                     % (tls_version_min, tls_version_max))
-        self._ca = [] if ca_pem is None else pem_blocks(ca_pem, "CERTIFICATE")
-        chain = pem_blocks(cert_pem, "CERTIFICATE")
-        if len(chain) != 1:
-            raise LocalProtocolError("MbedTlsEngine takes one certificate (no intermediate chain)")
-        key = pem_blocks(key_pem)[0]
-        try:
-            ctx = _tls.SSLContext(_tls.PROTOCOL_TLS_SERVER if is_server else _tls.PROTOCOL_TLS_CLIENT)
-            ctx.load_cert_chain(chain[0], key)
-            if is_server:
-                for der in self._ca:
-                    ctx.load_verify_locations(der)
-        except (ValueError, OSError) as exc:
-            _raise_if_enomem(exc)  # the heap, not the certificate
-            raise LocalProtocolError("certificate or key not accepted by mbedTLS: %s" % _text(exc))
-        if not is_server:
-            # a client checks the server's chain itself (x509verify) and runs mbedTLS at CERT_NONE,
-            # which never reads a CA: its parsed copy would only take heap. A CA that cannot be
-            # read is refused now all the same, not at the handshake.
-            from .certinfo import CertInfo
+        # the context's code runs once per engine and leaves the heap after it
+        from .tlscontext import make_context
 
-            for der in self._ca:
-                try:
-                    CertInfo(der)
-                except (LocalProtocolError, RemoteProtocolError) as exc:
-                    raise LocalProtocolError("CA certificate not readable: %s" % exc)
-        if tls_cipher:
-            try:
-                ctx.set_ciphers([c for c in tls_cipher.split(":") if c])  # type: ignore[attr-defined, unused-ignore]
-            except (ValueError, OSError) as exc:
-                raise LocalProtocolError("mbedTLS refuses tls-cipher %r: %s" % (tls_cipher, _text(exc)))
-        # the client verifies the server's chain itself (see module docstring); CA-less: the fingerprint
-        # (the port stubs lack verify_mode / verify_callback)
-        if is_server:
-            ctx.verify_mode = _tls.CERT_REQUIRED if self._ca else _tls.CERT_OPTIONAL  # type: ignore[attr-defined, unused-ignore]
-            ctx.verify_callback = self._verify  # type: ignore[attr-defined, unused-ignore]
-        else:
-            ctx.verify_mode = _tls.CERT_NONE  # type: ignore[attr-defined, unused-ignore]
+        self._ctx, self._ca, self._peer = make_context(
+            _tls, is_server, ca_pem, cert_pem, key_pem, remote_cert_tls, peer, tls_version_min, tls_version_max,
+            tls_cipher, self._verify)
+        del make_context
+        unload("tlscontext")
         self._now = now if now is not None else _utc_now
-        self._ctx = ctx
         self._pipe = _Pipe()
         self._sock = None  # type: Any
         self._in = bytearray()
@@ -316,74 +269,10 @@ class MbedTlsEngine:
             if ctype == _CT_ALERT and len(rec) == 7 and not _finished_after_ccs(self._in_types):
                 self._alert = _ALERTS.get(rec[6], "alert %d" % rec[6])
             if not self.is_server and self._leaf is None:
-                self._check_server_certificate(ctype, rec)
+                _check_server_certificate(self, ctype, rec)
             self._in_types.append(ctype)
             self._pipe.offer(rec)
             self._drive()
-
-    def _check_server_certificate(self, ctype: int, rec: bytes) -> None:
-        """Client: verify the server's certificate before the real session reads it."""
-        if ctype != _CT_HANDSHAKE or _CT_CCS in self._in_types:
-            if ctype != _CT_ALERT:
-                self._fail("TLS server sent %s before its certificate" % ctype)
-            return
-        self._hs.extend(memoryview(rec)[5:])
-        for htype, msg in handshake_messages(self._hs):
-            if htype == _HT_SERVER_HELLO:
-                self._server_hello = msg
-            elif htype == _HT_CERTIFICATE:
-                if self._server_hello is None:
-                    self._fail("TLS server sent its certificate before ServerHello")
-                self._leaf = self._verify_server(msg)
-                self._hs = bytearray()
-                return
-
-    def _verify_server(self, msg: bytes) -> bytes:
-        """Client: the config's checks of the server's certificate, then its chain up to our
-        CA at the device's date (CA-less: the fingerprint alone). Returns the leaf's DER.
-
-        ``certinfo`` (the config's checks) and then ``x509verify`` (the chain) are loaded for
-        this one check, one after the other, and dropped after it with the policy (on a board
-        their code would otherwise sit in the heap through the handshake's peak and the whole
-        session; a renegotiation's engine loads them again)."""
-        try:
-            return self._verify_server_chain(msg)
-        finally:
-            self._peer = None  # type: ignore[assignment]  # nothing checks a certificate after this
-            unload("x509verify")
-            unload("certinfo")
-            unload("der")
-            _collect()  # their code and the chain's objects go before mbedTLS's peak (ECDHE, signature)
-
-    def _verify_server_chain(self, msg: bytes) -> bytes:
-        from .der import chain_from_message
-
-        try:
-            chain = chain_from_message(msg)
-            if not chain:
-                raise RemoteProtocolError("certificate verify failed: the server sent no certificate")
-            self.peer_subject = _common_name(chain[0])
-        except RemoteProtocolError as exc:
-            self._fail("server certificate: %s" % exc)
-        reason = self._peer.check(chain[0])  # first: cheap, and it names what the config asked for
-        self._peer = None  # type: ignore[assignment]  # with it, certinfo's code leaves before x509verify's comes
-        unload("certinfo")
-        if reason:
-            self._fail(reason)
-        if self._ca:
-            now = self._now()
-            if now is None or now < _EARLIEST:
-                self._fail("certificate verify failed: the device has no date (its clock reads %s), so the "
-                           "server certificate's validity cannot be checked" % _date_text(now))
-            _collect()
-            from .x509verify import verify_chain
-
-            try:
-                verify_chain(chain, self._ca, now)
-            except RemoteProtocolError as exc:
-                self._fail(str(exc))
-        self._peer_ok = True
-        return chain[0]
 
     def _drive(self) -> None:
         """Let mbedTLS consume what the pipe offers; keep any record plaintext."""
@@ -488,10 +377,15 @@ def _collect() -> None:
         gc.collect()
 
 
-def _common_name(der: bytes) -> "str | None":
-    from .certinfo import CertInfo  # not kept in a local of the caller: certinfo leaves after the checks
+def _check_server_certificate(engine: MbedTlsEngine, ctype: int, rec: bytes) -> None:
+    # the check's code (servercheck) is in the heap only until the server's certificate passed
+    from .servercheck import check_server_certificate
 
-    return CertInfo(der).common_name
+    try:
+        check_server_certificate(engine, ctype, rec)
+    finally:
+        if engine._leaf is not None or engine._failed:
+            unload("servercheck")
 
 
 def _utc_now() -> "int | None":
@@ -506,15 +400,6 @@ def _utc_now() -> "int | None":
     except (AttributeError, OSError):
         return None
     return utc_seconds(t[0], t[1], t[2], t[3], t[4], t[5])
-
-
-def _date_text(secs: "int | None") -> str:
-    if secs is None:
-        return "nothing"
-    import time
-
-    t = time.gmtime(secs)
-    return "%04d-%02d-%02d" % (t[0], t[1], t[2])
 
 
 def _raise_if_enomem(exc: Exception) -> None:

@@ -13,7 +13,7 @@ draw), so nothing derived from a faulty source is ever sent.
 """
 
 from ovpnkx._compat import TYPE_CHECKING
-from ovpnkx.entropy import EntropyError, HostEntropy, TrngEntropy
+from ovpnkx.entropy import EntropyError
 from ovpnkx.errors import LocalProtocolError
 
 if TYPE_CHECKING:
@@ -55,6 +55,8 @@ def _make(name: str, fault: "str | None", sim: "Any", module: "Any") -> "Any":
     if name == "host":
         if fault is not None:
             raise LocalProtocolError("a TRNG fault needs the modelled TRNG, not host entropy")
+        from ovpnkx.hostentropy import HostEntropy
+
         return HostEntropy()
     if module is None:
         import noise  # type: ignore[import-not-found,unused-ignore]  # the board's, see boards/

@@ -89,6 +89,8 @@ def pair():
         print(json.dumps(res))
         return
     res["subjects"] = [client.peer_subject, server.peer_subject]
+    res["handshake_code_left"] = [m for m in ("ovpnkx.tlscontext", "ovpnkx.servercheck", "ovpnkx.x509verify")
+                                  if m in sys.modules]
     res["cipher"] = client.cipher_name
     gc.collect()
     res["heap_after"] = micropython.mem_current() - base

@@ -14,7 +14,7 @@ SCRIPT = r"""
 import sys
 sys.path[:0] = [%(firmware)r, %(board)r]
 LATER = ("ovpnkx.keymethod2", "ovpnkx.prf", "ovpnkx.push")
-NOISE = ("noise", "ovpnkx.noise", "ovpnkx.health")
+NOISE = ("noise", "ovpnkx.noise", "ovpnkx.health", "ovpnkx.hostentropy")
 
 def loaded(names):
     return [n for n in names if n in sys.modules]
@@ -26,10 +26,10 @@ print("handshake-code", loaded(LATER + NOISE))
 
 # the board's TRNG chain, reseeded ahead and parked as run_once does
 from ovpnkx_device.app import BoardNoise
-import noise
-entropy = noise.make_entropy()
-entropy.startup()
-del noise
+from ovpnkx_device.entropy_select import board_entropy
+entropy = board_entropy()
+del board_entropy
+sys.modules.pop("ovpnkx_device.entropy_select")
 entropy.reseed_ahead()
 entropy.park(BoardNoise())
 print("parked", loaded(NOISE), entropy.state)

@@ -1,0 +1,106 @@
+"""A client ``MbedTlsEngine``'s check of the server's certificate, before mbedTLS reads it.
+
+The engine hands each record of the server's first flight here until the Certificate
+message has passed: the config's checks (``certinfo``), then the chain up to our CA at
+the device's date (``x509verify``), one after the other. Apart from the engine so that
+a board's session holds this code only during that check (``tls_mbedtls`` says why the
+client verifies the chain itself).
+"""
+
+from ._compat import TYPE_CHECKING, const, unload
+from .der import handshake_messages
+from .errors import RemoteProtocolError
+from .tls_mbedtls import _collect
+
+if TYPE_CHECKING:
+    from typing import Any
+
+_CT_CCS = const(20)
+_CT_ALERT = const(21)
+_CT_HANDSHAKE = const(22)
+_HT_SERVER_HELLO = const(2)
+_HT_CERTIFICATE = const(11)
+_EARLIEST = const(1735689600)  # 2025-01-01: an earlier clock is a reset RTC, not a date
+
+
+def check_server_certificate(engine: "Any", ctype: int, rec: bytes) -> None:
+    """Client: verify the server's certificate before the real session reads it (sets
+    ``engine._leaf`` once it passed; raises RemoteProtocolError through ``engine._fail``)."""
+    if ctype != _CT_HANDSHAKE or _CT_CCS in engine._in_types:
+        if ctype != _CT_ALERT:
+            engine._fail("TLS server sent %s before its certificate" % ctype)
+        return
+    engine._hs.extend(memoryview(rec)[5:])
+    for htype, msg in handshake_messages(engine._hs):
+        if htype == _HT_SERVER_HELLO:
+            engine._server_hello = msg
+        elif htype == _HT_CERTIFICATE:
+            if engine._server_hello is None:
+                engine._fail("TLS server sent its certificate before ServerHello")
+            engine._leaf = _verify_server(engine, msg)
+            engine._hs = bytearray()
+            return
+
+
+def _verify_server(engine: "Any", msg: bytes) -> bytes:
+    """Client: the config's checks of the server's certificate, then its chain up to our
+    CA at the device's date (CA-less: the fingerprint alone). Returns the leaf's DER.
+
+    ``certinfo`` (the config's checks) and then ``x509verify`` (the chain) are loaded for
+    this one check, one after the other, and dropped after it with the policy (on a board
+    their code would otherwise sit in the heap through the handshake's peak and the whole
+    session; a renegotiation's engine loads them again)."""
+    try:
+        return _verify_server_chain(engine, msg)
+    finally:
+        engine._peer = None  # nothing checks a certificate after this
+        unload("x509verify")
+        unload("certinfo")
+        unload("der")
+        _collect()  # their code and the chain's objects go before mbedTLS's peak (ECDHE, signature)
+
+
+def _verify_server_chain(engine: "Any", msg: bytes) -> bytes:
+    from .der import chain_from_message
+
+    try:
+        chain = chain_from_message(msg)
+        if not chain:
+            raise RemoteProtocolError("certificate verify failed: the server sent no certificate")
+        engine.peer_subject = _common_name(chain[0])
+    except RemoteProtocolError as exc:
+        engine._fail("server certificate: %s" % exc)
+    reason = engine._peer.check(chain[0])  # first: cheap, and it names what the config asked for
+    engine._peer = None  # with it, certinfo's code leaves before x509verify's comes
+    unload("certinfo")
+    if reason:
+        engine._fail(reason)
+    if engine._ca:
+        now = engine._now()
+        if now is None or now < _EARLIEST:
+            engine._fail("certificate verify failed: the device has no date (its clock reads %s), so the "
+                         "server certificate's validity cannot be checked" % _date_text(now))
+        _collect()
+        from .x509verify import verify_chain
+
+        try:
+            verify_chain(chain, engine._ca, now)
+        except RemoteProtocolError as exc:
+            engine._fail(str(exc))
+    engine._peer_ok = True
+    return chain[0]
+
+
+def _common_name(der: bytes) -> "str | None":
+    from .certinfo import CertInfo  # not kept in a local of the caller: certinfo leaves after the checks
+
+    return CertInfo(der).common_name
+
+
+def _date_text(secs: "int | None") -> str:
+    if secs is None:
+        return "nothing"
+    import time
+
+    t = time.gmtime(secs)
+    return "%04d-%02d-%02d" % (t[0], t[1], t[2])
