@@ -14,7 +14,7 @@ which keeps them out of a board's heap during its TLS handshake:
 keys when it says so.
 """
 
-from ._compat import TYPE_CHECKING
+from ._compat import TYPE_CHECKING, unload
 from .errors import RemoteProtocolError
 
 if TYPE_CHECKING:
@@ -36,7 +36,10 @@ class Negotiation:
         self.cipher = None  # type: str | None
         self.tls_ekm = False
         self.peer_id = None  # type: int | None
-        self.push = None  # type: Any  # push.PushReply, from the first PUSH_REPLY on
+        self.push = None  # type: Any  # push.PushReply while a PUSH_REPLY's parts come in
+        self.push_options = []  # type: list  # the options of the whole PUSH_REPLY, once in
+        self.pushed_ping = None  # type: int | None  # pushed ping / ping-restart (s), or None
+        self.pushed_ping_restart = None  # type: int | None
         self.push_reply_text = None  # type: str | None
         self.push_sent = False
         self.next_push_request_ms = None  # type: int | None
@@ -123,17 +126,20 @@ class Negotiation:
 
     def on_push_message(self, channel: "Any", text: str, now_ms: int, have_keys: bool) -> bool:
         """PUSH_REPLY (client) or PUSH_REQUEST (server); True: generate keys now."""
-        from . import push as pu
-
-        if text.startswith(pu.PUSH_REPLY) and not self.is_server:
+        if text.startswith("PUSH_REPLY") and not self.is_server:  # push.PUSH_REPLY: push loads only for one
             if have_keys:
                 return False  # a repeated reply; keys already derived
+            from . import push as pu
+
             if self.push is None:
                 self.push = pu.PushReply()
             if not self.push.add(text):
                 return False  # push-continuation: more parts follow
             self.next_push_request_ms = None
-            p = self.push
+            p, self.push = self.push, None  # keep what is read later, not push's code (a board's heap)
+            unload("push")
+            self.push_options = p.options
+            self.pushed_ping, self.pushed_ping_restart = p.ping, p.ping_restart
             self.cipher = p.cipher or self.config.ciphers[0]
             if self.cipher not in self.config.ciphers:
                 raise RemoteProtocolError("server pushed cipher %s, which we do not allow" % self.cipher)
@@ -148,7 +154,7 @@ class Negotiation:
                 self.framing = from_push(p.options, self.framing)
             self.warnings.extend(p.warnings)
             return True
-        if text.startswith(pu.PUSH_REQUEST) and self.is_server:
+        if text.startswith("PUSH_REQUEST") and self.is_server:
             # once: the reply travels over the reliable TLS channel and cannot get lost
             # (a client that asked for REQUEST_PUSH may still send PUSH_REQUEST)
             if self.cipher is not None and not self.push_sent:
@@ -157,12 +163,12 @@ class Negotiation:
 
     def ping_ms(self) -> int:
         """Keepalive interval: pushed, else configured (0: none)."""
-        if self.push is not None and self.push.ping is not None:
-            return self.push.ping * 1000
+        if self.pushed_ping is not None:
+            return self.pushed_ping * 1000
         return self.config.ping_ms
 
     def ping_restart_ms(self) -> int:
         """Ping-restart timeout: pushed, else configured (0: none)."""
-        if self.push is not None and self.push.ping_restart is not None:
-            return self.push.ping_restart * 1000
+        if self.pushed_ping_restart is not None:
+            return self.pushed_ping_restart * 1000
         return self.config.ping_restart_ms

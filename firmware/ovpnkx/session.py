@@ -447,8 +447,7 @@ class Session:
         # board's heap before the data channel's code comes in; a renegotiation loads them again
         unload("prf")
         unload("keymethod2")
-        if self.negotiation.push is None:
-            unload("push")
+        unload("push")  # p2p's choice of cipher; a client's PUSH_REPLY let it go once read
         cfg = self.config
         cipher = neg.cipher or cfg.ciphers[0]
         self.multi.install(channel.key_id, _dc().DataChannel(self.crypto, cipher, cfg.auth, encrypt, decrypt,

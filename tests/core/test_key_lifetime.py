@@ -144,11 +144,11 @@ def test_a_transition_window_shorter_than_the_handshake_keeps_the_only_key():
 
 
 def test_the_key_exchange_code_leaves_with_the_keys_and_comes_back_for_a_renegotiation():
-    # a board's heap holds the session's code: the PRF and the key method 2 wire code are
+    # a board's heap holds the session's code: the PRF, the key method 2 wire code and push are
     # dropped once a key_state has its keys (MicroPython; CPython keeps its modules)
     import sys
 
-    later = ("ovpnkx.prf", "ovpnkx.keymethod2")
+    later = ("ovpnkx.prf", "ovpnkx.keymethod2", "ovpnkx.push")
     pair = Pair(client_config(reneg_sec=5), server_config(reneg_sec=0))
     assert pair.pings_both_ways(1)
     gone = [m for m in later if m not in sys.modules]

@@ -458,7 +458,7 @@ def test_server_session_with_its_own_wrap_peer_id_and_push_hook(pkis, secrets):
     _pings_both_ways(pair, 1)
     assert seen == ["client"]
     assert pair.client.peer_id == 1234 and pair.server.peer_id == 1234
-    assert "ifconfig 10.8.0.7 255.255.255.0" in pair.client.negotiation.push.options
+    assert "ifconfig 10.8.0.7 255.255.255.0" in pair.client.negotiation.push_options
     assert shared.tls_auth is None and shared.peer_id == 3  # nothing of the session went into the config
     _assert_no_secrets(pair, secrets)
 
