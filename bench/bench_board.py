@@ -280,7 +280,7 @@ def run(args) -> str:
                 board_run.stop_board(b)
                 f = _heap_figures(name, fdir, prep, step, quick)
                 rows = [("serial", f, fdir, None)]
-                for proto in (("udp", "tcp") if not quick or name == "rp2040w" else ()):
+                for proto in ("udp", "tcp") if not quick else ("udp",) if name == "rp2040w" else ():
                     wifi = _wifi_setup(name, proto, prep, work, ntp)
                     peak = _min_heap(name, wifi["flash"], prep, step, hi=max(2 * f["heap"], 256 * 1024), wifi=wifi)
                     rows.append((proto, dict(f, peak=peak, peak_other_gcm=None,
