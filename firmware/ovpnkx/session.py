@@ -443,11 +443,11 @@ class Session:
             method = "prf"
         encrypt, decrypt = key2_split(key2, self.is_server)
         del EKM_LABEL, KEY2_LEN, key2_split, openvpn_key_expansion
-        # the PRF, the key method 2 wire code and (p2p: nothing kept from it) push leave a
-        # board's heap before the data channel's code comes in; a renegotiation loads them again
+        # the PRF, the key method 2 wire code and push (nothing of it is kept) leave a board's
+        # heap before the data channel's code comes in; a renegotiation loads them again
         unload("prf")
         unload("keymethod2")
-        unload("push")  # p2p's choice of cipher; a client's PUSH_REPLY let it go once read
+        unload("push")
         cfg = self.config
         cipher = neg.cipher or cfg.ciphers[0]
         self.multi.install(channel.key_id, _dc().DataChannel(self.crypto, cipher, cfg.auth, encrypt, decrypt,

@@ -79,11 +79,11 @@ class SessionConfig:
     def iv_proto(self) -> int:
         """The IV_PROTO bits we announce (TLS_KEY_EXPORT only where we can export;
         CC_EXIT_NOTIFY as 2.6 does: an exit notification may come as an EXIT message)."""
-        from . import keymethod2 as pu  # the IV_PROTO bits: needed once the TLS handshake is done
+        from . import keymethod2 as km  # the IV_PROTO bits: needed once the TLS handshake is done
 
-        bits = pu.IV_PROTO_DATA_V2 | pu.IV_PROTO_CC_EXIT_NOTIFY
-        bits |= pu.IV_PROTO_REQUEST_PUSH if self.p2mp else pu.IV_PROTO_NCP_P2P
-        return bits | (pu.IV_PROTO_TLS_KEY_EXPORT if self.ask_ekm else 0)
+        bits = km.IV_PROTO_DATA_V2 | km.IV_PROTO_CC_EXIT_NOTIFY
+        bits |= km.IV_PROTO_REQUEST_PUSH if self.p2mp else km.IV_PROTO_NCP_P2P
+        return bits | (km.IV_PROTO_TLS_KEY_EXPORT if self.ask_ekm else 0)
 
     def options_string(self) -> str:
         """The options string of key method 2, as openvpn 2.6 writes it for this config."""
