@@ -176,6 +176,7 @@ async def relay(link, host: str, port: int, proto: str, emit) -> dict:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    await link.settle()  # what the device already sent still goes through
     r.close_side()
     return dict(r.counts, **link.stats())
 

@@ -11,6 +11,7 @@ Bytes outside frames (the device's console text, when the line is its REPL port)
 are split into lines: those starting with ``OVPNKX `` go to ``on_line``.
 """
 
+import asyncio
 import os
 import sys
 import threading
@@ -127,6 +128,21 @@ class SerialLink:
 
         self._thread = threading.Thread(target=loop, name="serial-link", daemon=True)
         self._thread.start()
+
+    async def settle(self, quiet_s: float = 0.1, most_s: float = 1.0) -> None:
+        """Wait until no byte has come in for ``quiet_s`` (at most ``most_s``).
+
+        A stopping relay or server calls it first, so that the packets a device
+        already put on the line (at 115200 baud a packet takes ~10 ms) are still
+        delivered rather than lost.
+        """
+        seen, waited = self.bytes_in, 0.0
+        while waited < most_s:
+            await asyncio.sleep(quiet_s)
+            waited += quiet_s
+            if self.bytes_in == seen:
+                return
+            seen = self.bytes_in
 
     def stats(self) -> dict:
         """Counters: bytes each way, packets, fragments, repeats, dropped frames by kind."""

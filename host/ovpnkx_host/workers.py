@@ -128,6 +128,8 @@ async def run_worker(cfg, ask_ekm: bool, emit, socks: tuple, admission, secret: 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    if serial_link is not None:
+        await serial_link.settle()  # packets already on the line reach their session first
     server.close_all("server shutting down")
     if listener is not None and (listener.queued or listener.dropped):
         emit(dict(listener.stats(), event="udp_stats", reason="datagrams that found the send buffer full"))

@@ -248,6 +248,44 @@ def test_host_link_answers_the_time_request():
         link.close()
 
 
+def test_a_stopping_host_lets_through_what_the_device_already_sent():
+    """relay and serve call settle() on SIGTERM: packets still arriving on the line
+    (a device's last ACK, ~10 ms a packet at 115200 baud) are delivered, not lost."""
+    import asyncio
+    import threading
+    import time
+
+    from ovpnkx.seriallink import Link
+    from ovpnkx_host.serial_link import SerialLink
+
+    device = Link(7)
+    link = SerialLink("loop://")  # what is written to it comes back in, as from a device
+    got: list = []
+    link.start(got.append)
+
+    def device_sends() -> None:
+        for i in range(4):
+            device.send(b"\x38packet%d" % i, 0)
+            link.port.write(device.bytes_to_send(0))
+            time.sleep(0.06)
+
+    try:
+        sender = threading.Thread(target=device_sends)
+        sender.start()
+        time.sleep(0.01)
+        started = time.monotonic()
+        asyncio.run(link.settle(quiet_s=0.1, most_s=2.0))
+        waited = time.monotonic() - started
+        sender.join()
+        assert got == [b"\x38packet%d" % i for i in range(4)], got
+        assert waited < 1.0  # quiet after the last packet: it does not wait its whole most_s
+        started = time.monotonic()
+        asyncio.run(link.settle(quiet_s=0.05, most_s=2.0))  # nothing more comes: one quiet period
+        assert time.monotonic() - started < 0.5
+    finally:
+        link.close()
+
+
 def _short_ovpn(pki) -> str:
     """The client config with tls-auth inline and a 3 s hand-window: failures come quickly."""
     return ov.client_config(pki, 1194, mode="p2mp", tls_auth=True).replace("hand-window 20", "hand-window 3")
