@@ -57,10 +57,10 @@ clean:
 	rm -rf $(VENV) build out .mypy_cache .pytest_cache
 
 # Flash a board (or the simulated board's repl): mpy-cross + mpremote, then soft reset.
-#   make flash BOARD=rp2040w PORT=/dev/ttyACM0 CONFIG=client.ovpn [TRANSPORT=serial|udp|tcp] [SETTINGS=f.json]
+#   make flash BOARD=rp2040w PORT=/dev/ttyACM0 CONFIG=client.ovpn [TRANSPORT=serial|udp|tcp] [SETTINGS=f.json] [SOURCE_LINES=1]
 flash: $(STAMP)
 	@test -n "$(BOARD)" -a -n "$(PORT)" || { echo "usage: make flash BOARD=NAME PORT=PORT [CONFIG=client.ovpn] [TRANSPORT=serial|udp|tcp] [SETTINGS=file.json]"; exit 2; }
-	$(PY) tools/flash.py --board $(BOARD) --port $(PORT) $(if $(CONFIG),--config $(CONFIG)) $(if $(TRANSPORT),--transport $(TRANSPORT)) $(if $(SETTINGS),--settings $(SETTINGS))
+	$(PY) tools/flash.py --board $(BOARD) --port $(PORT) $(if $(CONFIG),--config $(CONFIG)) $(if $(TRANSPORT),--transport $(TRANSPORT)) $(if $(SETTINGS),--settings $(SETTINGS)) $(if $(SOURCE_LINES),--source-lines)
 
 # The HIL suite (tests/hil). Without PORT: the two simulated boards of `make test`.
 #   make hil PORT=/dev/ttyACM0 BOARD=rp2040w [DATA_PORT=/dev/ttyUSB0]

@@ -45,6 +45,10 @@ PACKAGES = ("ovpnkx", "ovpnkx_device")
 # host-only modules that a board never imports: they stay off it (the 2.6 server's
 # stateless cookie responder, the tls-crypt-v2 server; the unix-port client's command line)
 HOST_ONLY = ("ovpnkx/cookie.py", "ovpnkx/tlscrypt_server.py", "ovpnkx_device/connect_main.py")
+# No line-number tables in the board's code: stock firmware loads every .mpy into the GC
+# heap, and they are ~6 % of it. Tracebacks then name the function but not the line;
+# `make flash SOURCE_LINES=1` (--source-lines) keeps them for debugging.
+NO_SOURCE_LINES = ["-X", "no-source-lines"]
 # MP_NATIVE_ARCH_* (py/persistentcode.h), as mpy-cross -march names them
 ARCHES = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
           "xtensa", "xtensawin", "rv32imc", "rv64imc"]
@@ -135,8 +139,20 @@ def choose_arch(board: dict, mpy: "int | None") -> "tuple[str | None, str]":
         arch, planned)
 
 
-def compile_tree(arch: "str | None", out_dir: str) -> list:
-    """mpy-cross every module of PACKAGES into out_dir/lib; returns skipped modules."""
+def mpy_cross_cmd(src: str, dst: str, name: str, arch: "str | None" = None, source_lines: bool = False) -> list:
+    """The mpy-cross command that compiles src (embedded as ``name``) to dst for the board."""
+    cmd = [MPY_CROSS, "-o", dst, "-s", name, src]
+    if not source_lines:
+        cmd[1:1] = NO_SOURCE_LINES
+    if arch:
+        cmd.insert(1, "-march=" + arch)
+    return cmd
+
+
+def compile_tree(arch: "str | None", out_dir: str, source_lines: bool = False) -> list:
+    """mpy-cross every module of PACKAGES into out_dir/lib; returns skipped modules.
+
+    Without ``source_lines`` the .mpy carry no line-number tables (NO_SOURCE_LINES)."""
     skipped = []
     for pkg in PACKAGES:
         src_dir = os.path.join(REPO, "firmware", pkg)
@@ -147,9 +163,7 @@ def compile_tree(arch: "str | None", out_dir: str) -> list:
                 continue
             src = os.path.join(src_dir, name)
             dst = os.path.join(dst_dir, name[:-3] + ".mpy")
-            cmd = [MPY_CROSS, "-o", dst, "-s", "%s/%s" % (pkg, name), src]
-            if arch:
-                cmd.insert(1, "-march=" + arch)
+            cmd = mpy_cross_cmd(src, dst, "%s/%s" % (pkg, name), arch, source_lines)
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 if "viper" in name and not arch:  # no native emitter on this device: gcm falls back
@@ -205,29 +219,30 @@ def settings_for(board: dict, transport: "str | None", ovpn_text: "str | None", 
 
 
 def soft_reset(port: str, baud: int = 115200) -> None:
-    """Ctrl-C twice, then Ctrl-D at the friendly REPL: a soft reset that runs main.py."""
+    """Stop what runs until the friendly REPL's prompt shows, then Ctrl-D: a soft reset
+    that runs main.py (a Ctrl-D sent while main.py still winds down would be lost)."""
     import serial
 
+    from ovpnkx_host.run import soft_reset_into_main
+
     with serial.serial_for_url(port, baudrate=baud, timeout=0.2) as s:
-        s.write(b"\r\x03\x03")
-        time.sleep(0.2)
-        s.reset_input_buffer()
-        s.write(b"\x04")
+        soft_reset_into_main(s)
         s.flush()
 
 
-def stage(board: dict, arch: "str | None", config: "str | None", settings: dict, out_dir: str) -> list:
+def stage(board: dict, arch: "str | None", config: "str | None", settings: dict, out_dir: str,
+          source_lines: bool = False) -> list:
     """Build the files to copy in out_dir; returns the top-level names."""
     if os.path.isdir(out_dir):
         shutil.rmtree(out_dir)
     os.makedirs(out_dir)
-    skipped = compile_tree(arch, out_dir)
+    skipped = compile_tree(arch, out_dir, source_lines)
     for s in skipped:
         print("flash: %s not compiled (no native emitter for this device): the portable code is used" % s)
     noise = os.path.join(board["dir"], "noise.py")
     if os.path.exists(noise):
-        cmd = [MPY_CROSS, "-o", os.path.join(out_dir, "lib", "noise.mpy"), "-s", "noise.py", noise]
-        subprocess.run(cmd, check=True)
+        subprocess.run(mpy_cross_cmd(noise, os.path.join(out_dir, "lib", "noise.mpy"), "noise.py",
+                                     source_lines=source_lines), check=True)
     shutil.copy(os.path.join(REPO, "firmware", "main.py"), os.path.join(out_dir, "main.py"))
     names = ["lib", "main.py"]
     if config:
@@ -247,7 +262,8 @@ def stage(board: dict, arch: "str | None", config: "str | None", settings: dict,
 
 
 def flash(board_name: str, port: str, config: "str | None" = None, transport: "str | None" = None,
-          extra: "dict | None" = None, reset: bool = True, out: "str | None" = None) -> dict:
+          extra: "dict | None" = None, reset: bool = True, out: "str | None" = None,
+          source_lines: bool = False) -> dict:
     """Build and copy; returns what was done (arch, files, seconds)."""
     start = time.monotonic()
     board = _load_board(board_name)
@@ -263,7 +279,7 @@ def flash(board_name: str, port: str, config: "str | None" = None, transport: "s
     # a private staging folder: flashes running at the same time must not share one
     out_dir = out or tempfile.mkdtemp(prefix="ovpnkx-flash-%s-" % board_name)
     try:
-        names = stage(board, arch, config, settings, out_dir)
+        names = stage(board, arch, config, settings, out_dir, source_lines)
         # .py beats .mpy on import: clear what an earlier mip install of sources left
         mpremote(port, "exec", "import os\nfor d in ('/lib/ovpnkx', '/lib/ovpnkx_device'):\n"
                  " try:\n  [os.remove(d + '/' + n) for n in os.listdir(d)]\n except OSError:\n  pass")
@@ -275,7 +291,7 @@ def flash(board_name: str, port: str, config: "str | None" = None, transport: "s
     if reset:
         soft_reset(port)
     return {"board": board_name, "arch": arch, "arch_from": why, "files": names, "settings": settings,
-            "seconds": round(copied, 2), "staged": out, "config_notes": notes}
+            "seconds": round(copied, 2), "staged": out, "config_notes": notes, "source_lines": source_lines}
 
 
 def main(argv=None) -> int:
@@ -286,6 +302,8 @@ def main(argv=None) -> int:
     p.add_argument("--transport", choices=("serial", "udp", "tcp"))
     p.add_argument("--settings", help="JSON file merged into /ovpnkx.json")
     p.add_argument("--no-reset", action="store_true", help="do not soft-reset afterwards")
+    p.add_argument("--source-lines", action="store_true",
+                   help="keep line numbers in the .mpy (tracebacks name lines; ~6 %% more heap on the board)")
     args = p.parse_args(argv)
     extra = {}
     if args.settings:
@@ -293,7 +311,8 @@ def main(argv=None) -> int:
             extra = json.load(f)
     config = os.path.abspath(args.config) if args.config else None
     try:
-        report = flash(args.board, args.port, config, args.transport, extra, not args.no_reset)
+        report = flash(args.board, args.port, config, args.transport, extra, not args.no_reset,
+                       source_lines=args.source_lines)
     except KeyError as exc:
         print("flash: %s" % exc.args[0], file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 """``make size``: what the firmware costs in flash, module by module.
 
 Every module of the packages in ``firmware/`` is compiled with ``mpy-cross`` into
-``build/mpy/<target>/``, as freezing or ``mpremote cp`` of ``.mpy`` files would ship it,
+``build/mpy/<target>/``, as ``make flash`` ships it (without line-number tables),
 and a table of byte sizes is printed: the source, the plain bytecode ``.mpy`` (no
 ``-march``: what every port runs), and the ``.mpy`` for each board's native-code
 architecture. The architecture matters only for modules using ``@micropython.viper``
@@ -51,7 +51,8 @@ def compile_one(firmware: str, out_dir: str, rel: str, column: str, arch) -> "in
     out = os.path.join(out_dir, column, rel[:-3] + ".mpy")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     # Run from firmware/ so the embedded source name is "ovpnkx/x.py", as when frozen.
-    cmd = [MPY_CROSS, "-o", out, rel]
+    # as `make flash` compiles it (tools/flash.py NO_SOURCE_LINES): no line-number tables
+    cmd = [MPY_CROSS, "-X", "no-source-lines", "-o", out, rel]
     if arch:
         cmd.insert(1, "-march=" + arch)
     proc = subprocess.run(cmd, cwd=firmware, capture_output=True, text=True)

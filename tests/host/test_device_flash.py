@@ -148,3 +148,24 @@ def test_make_flash_refuses_a_board_without_tls(tmp_path):
     proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "flash.py"), "--board", "rp2350",
                            "--port", "/dev/ovpnkx-no-such-port"], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "no `tls` module" in proc.stderr and "use rp2350w" in proc.stderr
+
+
+def test_flash_compiles_without_line_numbers_unless_asked(tmp_path):
+    """The board's .mpy carry no line-number tables (stock firmware loads them into the GC
+    heap); --source-lines keeps them, and a traceback on the MicroPython port then names
+    the line."""
+    src = tmp_path / "crash.py"
+    src.write_text("def f(x):\n    return x[3]\n\n\nf(b'')\n")
+    out = {}
+    for lines in (False, True):
+        d = tmp_path / ("lines" if lines else "plain")
+        d.mkdir()
+        subprocess.run(flash_tool.mpy_cross_cmd(str(src), str(d / "crash.mpy"), "crash.py", source_lines=lines),
+                       check=True)
+        proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "micropython"), "-c", "import crash"],
+                              cwd=str(d), env=dict(os.environ, MICROPYPATH=str(d)), capture_output=True, text=True)
+        assert "IndexError" in proc.stdout, proc  # the unix port prints its traceback on stdout
+        out[lines] = (os.path.getsize(d / "crash.mpy"), proc.stdout)
+    assert out[False][0] < out[True][0]
+    assert 'File "crash.py", line 2, in f' in out[True][1]
+    assert "line 2" not in out[False][1] and "in f" in out[False][1], out[False][1]  # "line 1": unknown
