@@ -160,12 +160,8 @@ async def relay(link, host: str, port: int, proto: str, emit) -> dict:
         emit({"event": "serial_error", "reason": str(exc)})
         stop.set()
 
-    def on_line(text: str) -> None:
+    def on_line(record: dict) -> None:
         # the device's console, when the line is its REPL port ("uart": "repl")
-        try:
-            record = json.loads(text)
-        except ValueError:
-            return
         emit({"event": "device", "record": record})
 
     link.start(lambda d: loop.call_soon_threadsafe(r.from_device, d),

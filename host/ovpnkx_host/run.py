@@ -29,7 +29,7 @@ from . import pki as pkimod
 from .demo import agreement_rows
 from .process import stop_process
 from .runtime import FIRMWARE
-from .serial_link import SerialLink
+from .serial_link import SerialLink, console_event
 
 REPO = os.path.dirname(FIRMWARE)
 OVPNKX = os.path.join(os.path.dirname(sys.executable), "ovpnkx")
@@ -128,19 +128,6 @@ def soft_reset_into_main(port, timeout_s: float = 10.0) -> None:
     Ctrl-D goes anyway."""
     stop_to_repl(port, timeout_s)
     port.write(b"\x04")
-
-
-def console_event(line: bytes) -> "dict | None":
-    """The event of one console line ``OVPNKX {json}`` (white space around it allowed);
-    None for other output and for a line a reset broke."""
-    line = line.strip()
-    if not line.startswith(b"OVPNKX "):
-        return None
-    try:
-        event = json.loads(line[7:])
-    except ValueError:
-        return None
-    return event if isinstance(event, dict) else None
 
 
 def console_events(text: bytes) -> list:

@@ -8,10 +8,11 @@ thread (``start(on_packet)``) feeds the link, hands every packet it completes to
 (``ovpnkx.linkmsg``: packets starting with 0x00) are the link's own: a device's time
 request is answered with this host's clock, and none of them reaches ``on_packet``.
 Bytes outside frames (the device's console text, when the line is its REPL port)
-are split into lines: those starting with ``OVPNKX `` go to ``on_line``.
+are split into lines: the event of each ``OVPNKX {json}`` line goes to ``on_line``.
 """
 
 import asyncio
+import json
 import os
 import sys
 import threading
@@ -23,8 +24,20 @@ from ovpnkx.linkmsg import is_link_message, is_time_request, time_reply
 from ovpnkx.serialframe import DELIMITER
 from ovpnkx.seriallink import Link
 
-_CONSOLE_PREFIX = b"OVPNKX "
 _TICK_S = 0.01  # the reader's longest sleep: the granularity of the link's timers
+
+
+def console_event(line: bytes) -> "dict | None":
+    """The event of one console line ``OVPNKX {json}`` (white space around it allowed);
+    None for other output and for a line a reset broke."""
+    line = line.strip()
+    if not line.startswith(b"OVPNKX "):
+        return None
+    try:
+        event = json.loads(line[7:])
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
 
 
 def _now_ms() -> int:
@@ -105,9 +118,9 @@ class SerialLink:
         while b"\n" in self._text:
             line, _, rest = bytes(self._text).partition(b"\n")
             self._text = bytearray(rest)
-            line = line.strip(b"\r")
-            if line.startswith(_CONSOLE_PREFIX):
-                on_line(line[len(_CONSOLE_PREFIX):].decode("utf-8", "replace"))
+            event = console_event(line)
+            if event is not None:
+                on_line(event)
         if len(self._text) > 4096:
             self._text = bytearray()
 

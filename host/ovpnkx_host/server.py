@@ -14,7 +14,6 @@ openvpn keeps its active session until the new one has authenticated.
 
 import asyncio
 import collections
-import json
 import time
 
 from ovpnkx.certinfo import REMOTE_CERT_TLS
@@ -544,12 +543,8 @@ def serve_serial(server: Server, link, loop) -> None:
         server.emit({"event": "serial_error", "peer": peer, "reason": str(exc)})
         server.close(peer, "serial line failed: %s" % exc)
 
-    def on_line(text: str) -> None:
+    def on_line(record: dict) -> None:
         # the device's console (when the line is its REPL port): its own events
-        try:
-            record = json.loads(text)
-        except ValueError:
-            return
         server.emit({"event": "device", "peer": peer, "record": record})
 
     link.start(lambda d: loop.call_soon_threadsafe(on_packet, d),

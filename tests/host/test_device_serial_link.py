@@ -248,6 +248,21 @@ def test_host_link_answers_the_time_request():
         link.close()
 
 
+def test_host_link_hands_on_the_devices_console_events():
+    """Over a REPL port the device's OVPNKX lines share the line with frames: serve and
+    relay get each one's event (run.console_event), and nothing else of the console."""
+    from ovpnkx_host.serial_link import SerialLink
+
+    link = SerialLink("loop://")
+    got: list = []
+    try:
+        link.feed(b'MPY: soft reboot\r\nOVPNKX {"event": "boot", "board": "rp2350w"}\r\nOVPNKX {"ev', got.append)
+        link.feed(b'ent": "entropy"}\r\nOVPNKX not json\r\nOVPNKX [1]\r\n', got.append)
+    finally:
+        link.close()
+    assert got == [{"event": "boot", "board": "rp2350w"}, {"event": "entropy"}]
+
+
 def test_a_stopping_host_lets_through_what_the_device_already_sent():
     """relay and serve call settle() on SIGTERM: packets still arriving on the line
     (a device's last ACK, ~10 ms a packet at 115200 baud) are delivered, not lost."""
