@@ -8,6 +8,14 @@ architecture. The architecture matters only for modules using ``@micropython.vip
 or ``native``: those do not compile to plain bytecode at all ("native" in that column,
 not counted in its total); every other module is the same size in every column.
 
+The last column, ``heap~``, is what the module costs a 32-bit board's GC heap once
+imported, as stock firmware loads a ``.mpy`` from the filesystem: its bytecode and
+strings, and its functions', classes' and dicts' structures at 32-bit size. It is
+measured on the unix port (``micropython`` beside this Python): the heap H that
+importing the module alone takes (what it imports loaded first), of which bytes count
+once and pointer-sized structures twice on this 64-bit host, so ~(H + .mpy)/2 on the
+chip. "-" where the module cannot be imported on the unix port (native code).
+
 Exit status 1 if any module fails to compile for any target (it is named).
 
 Usage: python tools/size.py [FIRMWARE_DIR [OUT_DIR]]   (default: firmware/ build/mpy/)
@@ -29,6 +37,7 @@ TARGETS = [
     ("xtensawin", "xtensawin"),  # ESP32, Xtensa LX6 windowed ABI
 ]
 NATIVE = "native"
+MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 
 
 def modules(firmware: str) -> list:
@@ -63,12 +72,39 @@ def compile_one(firmware: str, out_dir: str, rel: str, column: str, arch) -> "in
     return (proc.stderr or proc.stdout).strip() or "mpy-cross exit %d" % proc.returncode
 
 
+def _micropython(lib: str, code: str) -> str:
+    proc = subprocess.run([MICROPYTHON, "-X", "heapsize=8M", "-c", code], env=dict(os.environ, MICROPYPATH=lib),
+                          capture_output=True, text=True, timeout=60)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def heap_estimate(lib: str, rel: str) -> "int | None":
+    """~bytes of a 32-bit board's GC heap the module takes once imported (None: not importable)."""
+    name = rel[:-3].replace(os.sep, ".")
+    if name.endswith(".__init__"):
+        name = name[: -len(".__init__")]
+    mpy = os.path.join(lib, rel[:-3] + ".mpy")
+    if not os.path.exists(mpy) or not os.path.exists(MICROPYTHON):
+        return None
+    # what it imports, loaded first, so that only its own cost is counted
+    deps = _micropython(lib, "import sys\nb = set(sys.modules)\nimport %s\n"
+                             "print(' '.join(k for k in sys.modules if k not in b and k != %r))" % (name, name))
+    if deps == "" and _micropython(lib, "import %s\nprint(1)" % name) != "1":
+        return None
+    code = "import gc\n%sgc.collect()\na = gc.mem_alloc()\nimport %s\ngc.collect()\nprint(gc.mem_alloc() - a)" % (
+        "".join("import %s\n" % d for d in deps.split()), name)
+    host = _micropython(lib, code)
+    if not host.isdigit():
+        return None
+    return (int(host) + os.path.getsize(mpy)) // 2
+
+
 def main(argv: list) -> int:
     firmware = os.path.abspath(argv[0]) if argv else FIRMWARE
     out_dir = os.path.abspath(argv[1]) if len(argv) > 1 else OUT
     mods = modules(firmware)
     width = max([len(m) for m in mods] + [len("total")])
-    header = ["source"] + [c for c, _ in TARGETS]
+    header = ["source"] + [c for c, _ in TARGETS] + ["heap~"]
     print("%-*s" % (width, "module") + "".join("%11s" % h for h in header))
     totals = [0] * len(header)
     failures = []
@@ -80,6 +116,8 @@ def main(argv: list) -> int:
                 failures.append((rel, column, size))
                 size = "FAILED"
             row.append(size)
+        heap = heap_estimate(os.path.join(out_dir, "bytecode"), rel) if isinstance(row[2], int) else None
+        row.append("-" if heap is None else heap)
         for i, v in enumerate(row):
             if isinstance(v, int):
                 totals[i] += v

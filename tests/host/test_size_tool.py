@@ -51,7 +51,7 @@ def test_lists_every_module_and_totals_add_up(tmp_path):
     assert "ovpnkx/errors.py" in expected
     assert set(rows) == expected
     for i, column in enumerate(columns):
-        sizes = [int(r[i]) for r in rows.values() if r[i] != "native"]
+        sizes = [int(r[i]) for r in rows.values() if r[i] not in ("native", "-")]
         assert int(total[i]) == sum(sizes), column
     for rel, cells in rows.items():
         assert int(cells[0]) == os.path.getsize(os.path.join(firmware, rel))
@@ -77,3 +77,23 @@ def test_native_module_and_compile_failure(tmp_path):
     assert rows["pkg/fast.py"][1] == "native"
     assert int(rows["pkg/fast.py"][2]) > 0
     assert rows["pkg/broken.py"][1] == "FAILED"
+    assert rows["pkg/fast.py"][-1] == "-"  # native code: the unix port cannot say what it costs a chip
+
+
+def test_heap_column_counts_what_each_function_costs_beyond_its_bytecode(tmp_path):
+    """heap~: a module of 100 one-line methods takes far more heap than its .mpy (each
+    function's raw code, function object and dict slot), one bulky string about its size."""
+    pkg = tmp_path / "fw" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "many.py").write_text("class A:\n" + "".join("    def m%03d(self, x):\n        return x + %d\n" % (i, i)
+                                                        for i in range(100)))
+    (pkg / "bulky.py").write_text("TEXT = b'%s'\n" % ("x" * 4000))
+    proc = _run(str(tmp_path / "fw"), str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    columns, rows = _table(proc.stdout)
+    assert columns[-1] == "heap~"
+    mpy, heap = int(rows["pkg/many.py"][2]), int(rows["pkg/many.py"][-1])
+    assert heap > 2 * mpy, (mpy, heap)
+    mpy, heap = int(rows["pkg/bulky.py"][2]), int(rows["pkg/bulky.py"][-1])
+    assert mpy < heap < 1.5 * mpy, (mpy, heap)
