@@ -158,9 +158,20 @@ def _live(board: str, flash_dir: str, heap: int) -> dict:
     return {"boot": base, "imported": code}
 
 
-def _resident(board: str, flash_dir: str, prep: dict, heap: int, wifi: "dict | None") -> "int | None":
-    """Bytes of the firmware's .mpy files still imported once a session is over (at the board's
-    heap; None if the session failed there)."""
+def _size_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ovpnkx_size_tool", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "size.py"))
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _resident(board: str, flash_dir: str, prep: dict, heap: int, wifi: "dict | None") -> "tuple | None":
+    """(bytes of the firmware's .mpy files still imported once a session is over, what they
+    take of a 32-bit board's heap: tools/size.py's heap~ estimate, summed); None if the
+    session failed (at the board's heap)."""
     try:
         b = board_run.start_flashed(board, flash_dir, 0, max(heap, 400 * 1024))  # room: it lists, not fits
     except SystemExit:
@@ -175,14 +186,19 @@ def _resident(board: str, flash_dir: str, prep: dict, heap: int, wifi: "dict | N
                              capture_output=True, text=True, timeout=60).stdout
     finally:
         board_run.stop_board(b)
-    total = 0
+    total = heap_total = 0
+    size_tool = _size_tool()
+    lib = os.path.join(flash_dir, "lib")
     for line in out.splitlines():
         path = line[2:].strip() if line.startswith("F ") else ""
         if path.endswith(".mpy"):
             host = os.path.join(flash_dir, path.lstrip("/"))
             if os.path.exists(host):
                 total += os.path.getsize(host)
-    return total
+                rel = os.path.relpath(host, lib)[:-4] + ".py"
+                heap_cost = size_tool.heap_estimate(lib, rel)  # None: not importable here (noise.mpy's registers)
+                heap_total += os.path.getsize(host) if heap_cost is None else heap_cost
+    return total, heap_total
 
 
 def _mpy_sizes(flash_tool, board: str, work: str) -> dict:
@@ -267,11 +283,13 @@ def run(args) -> str:
                    "(the loaded .mpy code included) at half their words on a 32-bit board, so the peak is a lower "
                    "bound; 'chip-scale code' is the same bisection with --code-at-chip-scale (each loaded .mpy "
                    "charged its file size again: an upper estimate). The truth is between; see sim/README.md. "
-                   "Resident .mpy: the firmware modules still loaded when the session is over (of the flashed set)"
+                   "Resident .mpy: the firmware modules still loaded when the session is over (of the flashed set), "
+                   "and (heap~) what they take of a 32-bit board's heap as loaded code (tools/size.py: bytecode and "
+                   "strings, and their functions', classes' and dicts' structures)"
                    % (step // 1024))
-        out.append("  %-8s %-6s %9s %10s %12s %22s %17s %12s %13s  %s" % (
+        out.append("  %-8s %-6s %9s %10s %12s %22s %17s %12s %24s  %s" % (
             "board", "link", "heap", "used@boot", "app loaded", "peak (GHASH)", "chip-scale code", "spare",
-            "resident .mpy", "mbedTLS"))
+            "resident .mpy (heap~)", "mbedTLS"))
         ntp = NtpResponder()
         try:
             for name in names:
@@ -294,12 +312,12 @@ def run(args) -> str:
                         spare = "%.0f..%s" % (100 * (1 - chip / g["heap"]), spare)
                     other = g.get("peak_other_gcm")
                     res = _resident(name, flash_dir, prep, g["heap"], wifi)
-                    out.append("  %-8s %-6s %9s %10s %12s %22s %17s %12s %13s  %s" % (
+                    out.append("  %-8s %-6s %9s %10s %12s %22s %17s %12s %24s  %s" % (
                         name, link, _kib(g["heap"]), g["after_boot"] or "-", _kib(g["app_loaded"] / 2),
                         "%s (%s)%s" % (_kib(peak) if peak else "> 2x heap", "compact" if g["compact_gcm"] else "8 KiB",
                                        "" if other is None else ", %s (%s)" % (_kib(other) if other else "> 2x heap",
                                                                                "8 KiB" if g["compact_gcm"] else "compact")),
-                        _kib(chip) if chip else ("-" if quick and wifi is not None else "> 3x heap"), spare, "-" if res is None else "%d B" % res,
+                        _kib(chip) if chip else ("-" if quick and wifi is not None else "> 3x heap"), spare, "-" if res is None else "%d B (%s)" % (res[0], _kib(res[1])),
                         {"gc": "in the GC heap (rp2)", "idf": "outside (ESP-IDF heap)"}.get(g["mbedtls"], g["mbedtls"])))
                     if name == "rp2040w" and peak:
                         def verdict(limit: float) -> str:
