@@ -266,7 +266,9 @@ def run(args) -> str:
                    "mbedTLS's allocations are in it where the port puts them in the GC heap. The sim counts bytes "
                    "(the loaded .mpy code included) at half their words on a 32-bit board, so the peak is a lower "
                    "bound; 'chip-scale code' is the same bisection with --code-at-chip-scale (each loaded .mpy "
-                   "charged its file size again: an upper estimate). The truth is between; see sim/README.md. "
+                   "charged again what stock firmware keeps of it: its new non-static names for good, the rest of "
+                   "the file while loaded; an estimate that leans high). The truth is most likely between; see "
+                   "sim/README.md. "
                    "Resident .mpy: the firmware modules still loaded when the session is over (of the flashed set)"
                    % (step // 1024))
         out.append("  %-8s %-6s %9s %10s %12s %22s %17s %12s %13s  %s" % (
