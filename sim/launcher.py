@@ -56,8 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     start.add_argument("--heap-bytes", action="store_true",
                        help="give the host GC exactly --heap bytes instead of the same number of 32-bit words")
     start.add_argument("--code-at-chip-scale", action="store_true",
-                       help="charge each .mpy loaded from the flash its file size again, for the words its "
-                            "bytes take on a 32-bit board (an upper estimate; see sim/README.md)")
+                       help="charge each .mpy loaded from the flash again what stock firmware keeps of it "
+                            "(its new interned names for good, the rest of the file while loaded), for the "
+                            "words its bytes take on a 32-bit board (an estimate that leans high; see "
+                            "sim/README.md)")
     start.add_argument("--baud", type=int, default=115200, help="uart line rate, 8N1; 0 = unlimited")
     start.add_argument("--drop", type=float, default=0.0, help="uart: probability a byte is lost")
     start.add_argument("--dup", type=float, default=0.0, help="uart: probability a byte arrives twice")

