@@ -67,19 +67,6 @@ class KeyStateChannel:
         if self.is_server:
             self._start_tls()  # ready for the ClientHello, which may come with the ack of our reset
 
-    def skip_resets(self) -> None:
-        """Both resets were exchanged statelessly (the 2.6 UDP server cookie).
-
-        The server answered the client's reset without keeping state; the client's
-        next packet acked it and proved the cookie, so this key_state starts at
-        msg packet-id 1 both ways (``initial_packet_id=1``), in S_START.
-        """
-        self.state.handle(ks.EV_RESET_SKIPPED)
-        self.state.handle(ks.EV_PEER_PACKET)
-        self.state.handle(ks.EV_RESET_ACKED)
-        self.reset_acked = self.peer_reset_seen = True
-        self._start_tls()
-
     def _start_tls(self) -> None:
         self.tls.start()
         self.tls_started = True

@@ -51,6 +51,37 @@ def stateless_reset(data: bytes) -> bool:
     return len(data) >= 13 and data[9] & top == top
 
 
+def continue_sending_after(wrap: "Any", sender: "Any") -> None:
+    """Make the session's tls-auth/tls-crypt ``wrap`` send with packet-ids after
+    ``sender``'s (the stateless reply's wrapper): the client's replay window has seen
+    the packet-id of the reset we sent statelessly, and the session must not reuse it.
+    A ``TlsPlain`` has no packet-ids: nothing to do; a tls-crypt-v2 server's wrapper
+    knows its own way (``TlsCryptV2Server.continue_sending_after``)."""
+    own = getattr(wrap, "continue_sending_after", None)
+    if own is not None:
+        own(sender)
+    elif hasattr(wrap, "_send_id"):
+        wrap._send_id = sender._send_id
+        wrap._send_time = sender._send_time
+
+
+def session_skip_to_pre_start(channel: "Any") -> None:
+    """Both resets of ``channel`` (a ``control.KeyStateChannel``, key_id 0) were exchanged
+    statelessly (ssl.c session_skip_to_pre_start).
+
+    The server answered the client's reset without keeping state; the client's
+    next packet acked it and proved the cookie, so this key_state starts at
+    msg packet-id 1 both ways (``initial_packet_id=1``), in S_START.
+    """
+    from . import keystate as ks
+
+    channel.state.handle(ks.EV_RESET_SKIPPED)
+    channel.state.handle(ks.EV_PEER_PACKET)
+    channel.state.handle(ks.EV_RESET_ACKED)
+    channel.reset_acked = channel.peer_reset_seen = True
+    channel._start_tls()
+
+
 class CookieResponder:
     """Answers client resets statelessly and checks the cookie on the next packet.
 
