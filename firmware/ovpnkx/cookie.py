@@ -30,7 +30,7 @@ import struct
 from . import packet as pk
 from ._compat import TYPE_CHECKING
 from .digest import Hmac, compare_digest
-from .errors import RemoteProtocolError
+from .errors import LocalProtocolError, RemoteProtocolError
 
 if TYPE_CHECKING:
     from typing import Any
@@ -38,6 +38,22 @@ if TYPE_CHECKING:
 
 _HANDSHAKE_MAX_ID = 1  # ids of the three-way handshake: the resets (0) and the first reply (1)
 _RESEND_WKC_TLV = b"\x00\x01\x00\x02\x00\x01"  # TLV_TYPE_EARLY_NEG_FLAGS: EARLY_NEG_FLAG_RESEND_WKC
+
+
+def encode_tlvs(tlvs: "list | tuple") -> bytes:
+    """The early-negotiation payload of a hard reset for ``[(type, value), ...]``;
+    inverse of ``packet.parse_tlvs``."""
+    parts = []
+    for t, v in tlvs:
+        if not isinstance(t, int) or not 0 <= t <= 0xFFFF:
+            raise LocalProtocolError("TLV type must be a u16")
+        if not isinstance(v, (bytes, bytearray, memoryview)) or len(v) > 0xFFFF:
+            raise LocalProtocolError("TLV value must be bytes of at most 65535")
+        if t == pk.TLV_TYPE_EARLY_NEG_FLAGS and len(v) != 2:
+            raise LocalProtocolError("early negotiation flags TLV must be 2 bytes")
+        parts.append(struct.pack(">HH", t, len(v)))
+        parts.append(bytes(v))
+    return b"".join(parts)
 
 
 def stateless_reset(data: bytes) -> bool:

@@ -94,7 +94,8 @@ CLIENT = "client"
 SERVER = "server"
 BOTH = "both"
 
-# (role, state, event) -> new state. Every pair not here is refused.
+# (role, state, event) -> new state. Every pair not here is refused. ``keystate_graph``
+# (host-only) lists it as edges and draws it.
 _TRANSITIONS = {
     (BOTH, S_INITIAL, EV_RESET_QUEUED): S_PRE_START,
     (SERVER, S_INITIAL, EV_RESET_SKIPPED): S_PRE_START_SKIP,
@@ -127,30 +128,6 @@ def next_state(is_server: bool, state: int, event: int) -> int:
         raise LocalProtocolError("key_state %s: event %s not allowed in %s" % (
             role, EVENT_NAMES.get(event, repr(event)), STATE_NAMES.get(state, repr(state))))
     return new
-
-
-def edges() -> list:
-    """All transitions as (role, state name, event name, new state name), sorted.
-
-    role is "client", "server" or "both"; enough to draw the diagram.
-    """
-    out = []
-    for (role, s, e), n in _TRANSITIONS.items():
-        out.append((role, STATE_NAMES[s], EVENT_NAMES[e], STATE_NAMES[n]))
-    out.sort()
-    return out
-
-
-def dot(is_server: bool) -> str:
-    """Graphviz text of one role's machine (EV_ERROR edges folded into one note)."""
-    role = SERVER if is_server else CLIENT
-    lines = ["digraph key_state_%s {" % role]
-    for r, s, e, n in edges():
-        if r in (role, BOTH) and e != "EV_ERROR":
-            lines.append('  %s -> %s [label="%s"];' % (s, n, e))
-    lines.append('  any [shape=plaintext]; any -> S_ERROR [label="EV_ERROR"];')
-    lines.append("}")
-    return "\n".join(lines)
 
 
 def next_key_id(key_id: int) -> int:

@@ -265,7 +265,8 @@ def parse_tlvs(payload: bytes) -> list:
 
     Empty payload -> []. Unknown types are returned as they are (OpenVPN skips
     them); a truncated TLV, or TLV_TYPE_EARLY_NEG_FLAGS not 2 bytes long, is an
-    error as in ssl.c parse_early_negotiation_tlvs.
+    error as in ssl.c parse_early_negotiation_tlvs. The server's side, which writes
+    them, is ``cookie.encode_tlvs`` (host-only).
     """
     if not _is_bytes(payload):
         raise LocalProtocolError("parse_tlvs takes bytes")
@@ -285,21 +286,6 @@ def parse_tlvs(payload: bytes) -> list:
         out.append((t, bytes(payload[pos:pos + n])))
         pos += n
     return out
-
-
-def encode_tlvs(tlvs: "list | tuple") -> bytes:
-    """The payload for ``[(type, value), ...]``; inverse of ``parse_tlvs``."""
-    parts = []
-    for t, v in tlvs:
-        if not isinstance(t, int) or not 0 <= t <= 0xFFFF:
-            raise LocalProtocolError("TLV type must be a u16")
-        if not _is_bytes(v) or len(v) > 0xFFFF:
-            raise LocalProtocolError("TLV value must be bytes of at most 65535")
-        if t == TLV_TYPE_EARLY_NEG_FLAGS and len(v) != 2:
-            raise LocalProtocolError("early negotiation flags TLV must be 2 bytes")
-        parts.append(struct.pack(">HH", t, len(v)))
-        parts.append(bytes(v))
-    return b"".join(parts)
 
 
 def frame(packet: bytes) -> bytes:

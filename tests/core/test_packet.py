@@ -1,4 +1,5 @@
 from ovpnkx import packet as pk
+from ovpnkx.cookie import encode_tlvs
 from ovpnkx.errors import LocalProtocolError, RemoteProtocolError
 
 from _support import load_json, raises, unhex
@@ -233,7 +234,7 @@ def test_tlvs_parse_and_encode():
     raw = unhex("0001 0002 0001") + unhex("7777 0003 616263") + unhex("0008 0000")
     items = pk.parse_tlvs(raw)
     assert items == [(pk.TLV_TYPE_EARLY_NEG_FLAGS, b"\x00\x01"), (0x7777, b"abc"), (8, b"")]
-    assert pk.encode_tlvs(items) == raw
+    assert encode_tlvs(items) == raw
 
 
 def test_tlvs_reject_malformed():
@@ -243,10 +244,10 @@ def test_tlvs_reject_malformed():
 
 
 def test_encode_tlvs_rejects_bad_items():
-    raises(LocalProtocolError, pk.encode_tlvs, [(-1, b"")])
-    raises(LocalProtocolError, pk.encode_tlvs, [(0x10000, b"")])
-    raises(LocalProtocolError, pk.encode_tlvs, [(5, "text")])
-    raises(LocalProtocolError, pk.encode_tlvs, [(pk.TLV_TYPE_EARLY_NEG_FLAGS, b"\x01")])
+    raises(LocalProtocolError, encode_tlvs, [(-1, b"")])
+    raises(LocalProtocolError, encode_tlvs, [(0x10000, b"")])
+    raises(LocalProtocolError, encode_tlvs, [(5, "text")])
+    raises(LocalProtocolError, encode_tlvs, [(pk.TLV_TYPE_EARLY_NEG_FLAGS, b"\x01")])
 
 
 # -- stream framing ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ _HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 sys.path.append(_HERE + "/../../firmware")
 MICROPYTHON = sys.implementation.name == "micropython"
 
+from ovpnkx.cookie import encode_tlvs  # noqa: E402
 from ovpnkx.errors import ProtocolError, RemoteProtocolError  # noqa: E402
 
 
@@ -184,7 +185,7 @@ def _control_seeds():
             pk.ControlPacket(pk.P_ACK_V1, 2, sid, (4, 5, 6, 7, 8), rsid, None, b"").to_bytes(),
             pk.ControlPacket(pk.P_CONTROL_SOFT_RESET_V1, 1, sid, (), None, 0, b"").to_bytes(),
             pk.ControlPacket(pk.P_CONTROL_HARD_RESET_CLIENT_V2, 0, sid, (), None, 0,
-                             pk.encode_tlvs([(1, b"\x00\x01"), (2, b"")])).to_bytes()]
+                             encode_tlvs([(1, b"\x00\x01"), (2, b"")])).to_bytes()]
 
 
 def t_opcode(ctx):
@@ -199,7 +200,7 @@ def t_parse_control(ctx):
 
 def t_tlvs(ctx):
     from ovpnkx import packet as pk
-    return Func(pk.parse_tlvs, [pk.encode_tlvs([(1, b"\x00\x01"), (7, b"x" * 5), (0xFFFF, b"")]), b""], 512)
+    return Func(pk.parse_tlvs, [encode_tlvs([(1, b"\x00\x01"), (7, b"x" * 5), (0xFFFF, b"")]), b""], 512)
 
 
 class Deframer(Target):

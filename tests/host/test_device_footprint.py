@@ -23,13 +23,13 @@ def loaded(names):
 import ovpnkx.config, ovpnkx.crypto_mp, ovpnkx.tls_mbedtls
 import ovpnkx_device.runner, ovpnkx_device.serial
 print("handshake-code", loaded(LATER + NOISE))
-# the server role's code: host-only modules (tools/flash.py HOST_ONLY), and the server's
-# methods that used to sit in the client's resident classes
+# the server role's code and host-only conveniences: host-only modules (tools/flash.py HOST_ONLY),
+# and what used to sit in the client's resident modules (the cookie flow, PUSH_REPLY, TLV writer, diagram)
 print("host-only", loaded(%(host_only)r))
-from ovpnkx import control, negotiation, tlswrap
+from ovpnkx import control, keystate, negotiation, packet, tlswrap
 SERVER = ((negotiation.Negotiation, "send_push_reply"), (control.KeyStateChannel, "skip_resets"),
-          (tlswrap.TlsAuth, "continue_sending_after"))
-print("server-code", [c.__name__ + "." + a for c, a in SERVER if hasattr(c, a)])
+          (tlswrap.TlsAuth, "continue_sending_after"), (packet, "encode_tlvs"), (keystate, "dot"))
+print("server-code", [getattr(c, "__name__", "") + "." + a for c, a in SERVER if hasattr(c, a)])
 
 # the board's TRNG chain, reseeded ahead and parked as run_once does
 from ovpnkx_device.app import BoardNoise
