@@ -24,8 +24,9 @@ from ovpnkx.lifetime import key_lifetime_options
 from ovpnkx.entropy import HostEntropy
 from ovpnkx.errors import RemoteProtocolError
 from ovpnkx.packet import (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3, P_DATA_V1, P_DATA_V2,
-                           StreamDeframer, frame, opcode_key_id)
+                           opcode_key_id)
 from ovpnkx.session import Session, SessionConfig
+from ovpnkx.streambuf import StreamDeframer, frame
 from ovpnkx.tlswrap import TlsPlain, control_wrap_factory
 
 from .admission import Admission

@@ -209,13 +209,13 @@ class Deframer(Target):
     max_len = 4096
 
     def __init__(self, ctx):
-        from ovpnkx import packet as pk
-        self.pk = pk
-        self.seeds = [b"".join(pk.frame(p) for p in _control_seeds()), pk.frame(b"\x30" + bytes(40))]
+        from ovpnkx import streambuf as sb
+        self.sb = sb
+        self.seeds = [b"".join(sb.frame(p) for p in _control_seeds()), sb.frame(b"\x30" + bytes(40))]
         self.rng = ctx["rng"]
 
     def feed(self, data):
-        d = self.pk.StreamDeframer()
+        d = self.sb.StreamDeframer()
         a = self.rng.below(len(data) + 1)
         b = a + self.rng.below(len(data) - a + 1)
         for part in (data[:a], data[a:b], data[b:]):
@@ -758,7 +758,7 @@ TARGETS = {
     "packet.opcode_key_id": t_opcode,
     "packet.parse_control": t_parse_control,
     "packet.parse_tlvs": t_tlvs,
-    "packet.StreamDeframer": Deframer,
+    "streambuf.StreamDeframer": Deframer,
     "serialframe.FrameDecoder": SerialFrames,
     "seriallink.Link.receive": SerialLink,
     "keymethod2.read (from client)": t_km2_client,

@@ -23,13 +23,15 @@ def loaded(names):
 import ovpnkx.config, ovpnkx.crypto_mp, ovpnkx.tls_mbedtls
 import ovpnkx_device.runner, ovpnkx_device.serial
 print("handshake-code", loaded(LATER + NOISE))
-# the server role's code and host-only conveniences: host-only modules (tools/flash.py HOST_ONLY),
-# and what used to sit in the client's resident modules (the cookie flow, PUSH_REPLY, TLV writer, diagram)
-print("host-only", loaded(%(host_only)r))
+# what a serial client never runs: the server role (host-only modules, tools/flash.py
+# HOST_ONLY), host-only conveniences and TCP's framing; the names are what used to sit in
+# the client's resident modules (the cookie flow, PUSH_REPLY, the TLV writer, the diagram)
+print("not-needed", loaded(%(host_only)r + ("ovpnkx.streambuf",)))
 from ovpnkx import control, keystate, negotiation, packet, tlswrap
-SERVER = ((negotiation.Negotiation, "send_push_reply"), (control.KeyStateChannel, "skip_resets"),
-          (tlswrap.TlsAuth, "continue_sending_after"), (packet, "encode_tlvs"), (keystate, "dot"))
-print("server-code", [getattr(c, "__name__", "") + "." + a for c, a in SERVER if hasattr(c, a)])
+NOT_NEEDED = ((negotiation.Negotiation, "send_push_reply"), (control.KeyStateChannel, "skip_resets"),
+              (tlswrap.TlsAuth, "continue_sending_after"), (packet, "encode_tlvs"), (keystate, "dot"),
+              (packet, "StreamDeframer"))
+print("not-needed-code", [getattr(c, "__name__", "") + "." + a for c, a in NOT_NEEDED if hasattr(c, a)])
 
 # the board's TRNG chain, reseeded ahead and parked as run_once does
 from ovpnkx_device.app import BoardNoise
@@ -72,7 +74,7 @@ def test_the_handshake_code_and_the_parked_trng_leave_the_rest_out():
     assert out["renegotiation"] == "[] 2 True ok"
 
 
-def test_the_client_loads_no_server_code():
+def test_the_serial_client_loads_no_server_host_only_or_tcp_code():
     out = _run()
-    assert out["host-only"] == "[]"
-    assert out["server-code"] == "[]"
+    assert out["not-needed"] == "[]"
+    assert out["not-needed-code"] == "[]"
