@@ -36,7 +36,7 @@ class KeyStateChannel:
         self.key_id = key_id
         self.is_server = is_server
         self.tls = tls
-        self.state = ks.KeyState(key_id, is_server, now_ms, hand_window_ms)
+        self.state = ks.KeyState(key_id, is_server)
         # until data keys exist (the p2mp client waits for PUSH_REPLY after S_ACTIVE)
         self.hand_deadline_ms = now_ms + hand_window_ms
         self.reliable = ReliableLayer(timeout_ms=timeout_ms, initial_packet_id=initial_packet_id,
