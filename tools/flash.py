@@ -45,7 +45,7 @@ PACKAGES = ("ovpnkx", "ovpnkx_device")
 # host-only modules that a board never imports: they stay off it (the 2.6 server's
 # stateless cookie responder, the tls-crypt-v2 server; the unix-port client's command line)
 HOST_ONLY = ("ovpnkx/cookie.py", "ovpnkx/keystate_graph.py", "ovpnkx/negotiation_server.py",
-             "ovpnkx/tlscrypt_server.py", "ovpnkx_device/connect_main.py")
+             "ovpnkx/serverconfig.py", "ovpnkx/tlscrypt_server.py", "ovpnkx_device/connect_main.py")
 # MP_NATIVE_ARCH_* (py/persistentcode.h), as mpy-cross -march names them
 ARCHES = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
           "xtensa", "xtensawin", "rv32imc", "rv64imc"]

@@ -25,12 +25,14 @@ import ovpnkx_device.runner, ovpnkx_device.serial
 print("handshake-code", loaded(LATER + NOISE))
 # what a serial client never runs: the server role (host-only modules, tools/flash.py
 # HOST_ONLY), host-only conveniences and TCP's framing; the names are what used to sit in
-# the client's resident modules (the cookie flow, PUSH_REPLY, the TLV writer, the diagram)
+# the client's resident modules (the cookie flow, PUSH_REPLY, the TLV writer, the diagram,
+# KeyState's unused hand-window, a server config's attributes)
 print("not-needed", loaded(%(host_only)r + ("ovpnkx.streambuf",)))
-from ovpnkx import control, keystate, negotiation, packet, tlswrap
+from ovpnkx import config, control, keystate, negotiation, packet, tlswrap
 NOT_NEEDED = ((negotiation.Negotiation, "send_push_reply"), (control.KeyStateChannel, "skip_resets"),
               (tlswrap.TlsAuth, "continue_sending_after"), (packet, "encode_tlvs"), (keystate, "dot"),
-              (packet, "StreamDeframer"))
+              (packet, "StreamDeframer"), (keystate.KeyState, "check_timeout"),
+              (config.ClientConfig, "tls_crypt_v2_force_cookie"), (config.ClientConfig("c.ovpn"), "max_clients"))
 print("not-needed-code", [getattr(c, "__name__", "") + "." + a for c, a in NOT_NEEDED if hasattr(c, a)])
 
 # the board's TRNG chain, reseeded ahead and parked as run_once does
