@@ -18,7 +18,8 @@ errors of the authenticated peer (TLS, key method 2, AUTH_FAILED) and the
 hand-window and ping-restart deadlines end the session with a reason.
 
 The parts live in their own modules: ``multi`` (the key_states by key_id: open,
-primary, lame duck, data dispatch), ``negotiation`` (push and NCP policy),
+primary, lame duck, data dispatch), ``negotiation`` (push and NCP policy; a
+server's in the host-only ``negotiation_server``),
 ``timers`` (keepalive, ping-restart, hand-window), ``events`` (what is reported,
 in which words) and ``sessionconfig`` (what we announce).
 """
