@@ -25,7 +25,8 @@ class ConfigError(LocalProtocolError):
 
 
 class ClientConfig:
-    """A parsed client (or, with ``server=True``, server) config: PEM texts, not paths.
+    """A parsed client config: PEM texts, not paths (a server's: ``serverconfig.ServerConfig``,
+    whose ``server`` is True).
 
     Defaults are OpenVPN 2.6's. Attributes read by other parts: ``tls_crypt`` (static
     key text), ``tls_crypt_v2`` (client key text; on a server the server key text),
@@ -36,9 +37,22 @@ class ClientConfig:
     unlimited), ``server_poll_timeout`` (s), ``explicit_exit_notify`` (0: off),
     ``reneg_sec`` (the max; ``reneg_sec_min`` is the min or None when not given),
     ``reneg_bytes`` / ``reneg_pkts`` (0: off), ``tran_window``, ``replay_window``
-    (packets, seconds); servers: ``server_network`` / ``server_netmask``, ``topology``,
-    ``max_clients``, ``duplicate_cn``, ``connect_freq_initial`` (n, s).
+    (packets, seconds).
     """
+
+    # a server's only (set by serverconfig.ServerConfig; declared for the type checker:
+    # bare annotations make no attribute, so a client config has none of them)
+    push: list
+    dh: "str | None"
+    tls_crypt_v2_mode: "str | None"
+    verify_client_cert: str
+    server_network: "str | None"
+    server_netmask: "str | None"
+    server_nopool: bool
+    topology: str
+    max_clients: int
+    duplicate_cn: bool
+    connect_freq_initial: tuple
 
     def __init__(self, name: str, server: bool = False) -> None:
         self.name = name
@@ -47,7 +61,6 @@ class ClientConfig:
         self.tls_client = False
         self.tls_server = False
         self.local = "127.0.0.1"
-        self.push = []  # type: list
         self.remotes = []  # type: list  # (host, port, proto)
         self.port = 1194
         self.proto = "udp"
@@ -55,12 +68,10 @@ class ClientConfig:
         self.cert = None  # type: str | None
         self.key = None  # type: str | None
         self.extra_certs = None  # type: str | None  # appended to cert once parsed
-        self.dh = None  # type: str | None  # "none" or PEM
         self.tls_auth = None  # type: str | None
         self.key_direction = None  # type: int | None
         self.tls_crypt = None  # type: str | None
         self.tls_crypt_v2 = None  # type: str | None
-        self.tls_crypt_v2_mode = None  # type: str | None  # server: force-cookie / allow-noncookie
         self.auth = "SHA1"
         self.data_ciphers = list(CIPHERS[:3])
         self.optional_ciphers = ["CHACHA20-POLY1305"]  # openvpn 2.6's ?CHACHA20-POLY1305
@@ -75,7 +86,6 @@ class ClientConfig:
         self.tls_version_max = None  # type: str | None
         self.tls_cipher = None  # type: str | None
         self.tls_ciphersuites = None  # type: str | None
-        self.verify_client_cert = "require"
         self.verb = 1
         self.hand_window = 60
         self.tls_timeout = 2
@@ -99,13 +109,6 @@ class ClientConfig:
         self.reneg_pkts = 0
         self.tran_window = 3600
         self.replay_window = (64, 15)
-        self.server_network = None  # type: str | None
-        self.server_netmask = None  # type: str | None
-        self.server_nopool = False  # server ... nopool: no ifconfig pool
-        self.topology = "net30"
-        self.max_clients = 1024
-        self.duplicate_cn = False
-        self.connect_freq_initial = (100, 10)
         self.host_only = []  # type: list  # host-only directives met, in order
         self.warnings = []  # type: list  # "file:line: …" for softened unknown directives
         self.notes = []  # type: list  # "file:line: …" for what the runtime check adjusted
@@ -117,11 +120,6 @@ class ClientConfig:
     def remote(self) -> tuple:
         """The first remote as (host, port, proto)."""
         return self.remotes[0]
-
-    @property
-    def tls_crypt_v2_force_cookie(self) -> bool:
-        """Server: serve tls-crypt-v2 clients only through the stateless cookie flow."""
-        return self.tls_crypt_v2_mode == "force-cookie"
 
     def where(self, directive: str) -> str:
         """``file:line`` of ``directive``'s last use (just the file when absent)."""

@@ -36,7 +36,7 @@ class KeyStateChannel:
         self.key_id = key_id
         self.is_server = is_server
         self.tls = tls
-        self.state = ks.KeyState(key_id, is_server, now_ms, hand_window_ms)
+        self.state = ks.KeyState(key_id, is_server)
         # until data keys exist (the p2mp client waits for PUSH_REPLY after S_ACTIVE)
         self.hand_deadline_ms = now_ms + hand_window_ms
         self.reliable = ReliableLayer(timeout_ms=timeout_ms, initial_packet_id=initial_packet_id,
@@ -66,19 +66,6 @@ class KeyStateChannel:
         self.state.handle(ks.EV_RESET_QUEUED)
         if self.is_server:
             self._start_tls()  # ready for the ClientHello, which may come with the ack of our reset
-
-    def skip_resets(self) -> None:
-        """Both resets were exchanged statelessly (the 2.6 UDP server cookie).
-
-        The server answered the client's reset without keeping state; the client's
-        next packet acked it and proved the cookie, so this key_state starts at
-        msg packet-id 1 both ways (``initial_packet_id=1``), in S_START.
-        """
-        self.state.handle(ks.EV_RESET_SKIPPED)
-        self.state.handle(ks.EV_PEER_PACKET)
-        self.state.handle(ks.EV_RESET_ACKED)
-        self.reset_acked = self.peer_reset_seen = True
-        self._start_tls()
 
     def _start_tls(self) -> None:
         self.tls.start()

@@ -30,7 +30,7 @@ import struct
 from . import packet as pk
 from ._compat import TYPE_CHECKING
 from .digest import Hmac, compare_digest
-from .errors import RemoteProtocolError
+from .errors import LocalProtocolError, RemoteProtocolError
 
 if TYPE_CHECKING:
     from typing import Any
@@ -38,6 +38,22 @@ if TYPE_CHECKING:
 
 _HANDSHAKE_MAX_ID = 1  # ids of the three-way handshake: the resets (0) and the first reply (1)
 _RESEND_WKC_TLV = b"\x00\x01\x00\x02\x00\x01"  # TLV_TYPE_EARLY_NEG_FLAGS: EARLY_NEG_FLAG_RESEND_WKC
+
+
+def encode_tlvs(tlvs: "list | tuple") -> bytes:
+    """The early-negotiation payload of a hard reset for ``[(type, value), ...]``;
+    inverse of ``packet.parse_tlvs``."""
+    parts = []
+    for t, v in tlvs:
+        if not isinstance(t, int) or not 0 <= t <= 0xFFFF:
+            raise LocalProtocolError("TLV type must be a u16")
+        if not isinstance(v, (bytes, bytearray, memoryview)) or len(v) > 0xFFFF:
+            raise LocalProtocolError("TLV value must be bytes of at most 65535")
+        if t == pk.TLV_TYPE_EARLY_NEG_FLAGS and len(v) != 2:
+            raise LocalProtocolError("early negotiation flags TLV must be 2 bytes")
+        parts.append(struct.pack(">HH", t, len(v)))
+        parts.append(bytes(v))
+    return b"".join(parts)
 
 
 def stateless_reset(data: bytes) -> bool:
@@ -49,6 +65,37 @@ def stateless_reset(data: bytes) -> bool:
         return op == pk.P_CONTROL_HARD_RESET_CLIENT_V2
     top = pk.EARLY_NEG_START >> 24
     return len(data) >= 13 and data[9] & top == top
+
+
+def continue_sending_after(wrap: "Any", sender: "Any") -> None:
+    """Make the session's tls-auth/tls-crypt ``wrap`` send with packet-ids after
+    ``sender``'s (the stateless reply's wrapper): the client's replay window has seen
+    the packet-id of the reset we sent statelessly, and the session must not reuse it.
+    A ``TlsPlain`` has no packet-ids: nothing to do; a tls-crypt-v2 server's wrapper
+    knows its own way (``TlsCryptV2Server.continue_sending_after``)."""
+    own = getattr(wrap, "continue_sending_after", None)
+    if own is not None:
+        own(sender)
+    elif hasattr(wrap, "_send_id"):
+        wrap._send_id = sender._send_id
+        wrap._send_time = sender._send_time
+
+
+def session_skip_to_pre_start(channel: "Any") -> None:
+    """Both resets of ``channel`` (a ``control.KeyStateChannel``, key_id 0) were exchanged
+    statelessly (ssl.c session_skip_to_pre_start).
+
+    The server answered the client's reset without keeping state; the client's
+    next packet acked it and proved the cookie, so this key_state starts at
+    msg packet-id 1 both ways (``initial_packet_id=1``), in S_START.
+    """
+    from . import keystate as ks
+
+    channel.state.handle(ks.EV_RESET_SKIPPED)
+    channel.state.handle(ks.EV_PEER_PACKET)
+    channel.state.handle(ks.EV_RESET_ACKED)
+    channel.reset_acked = channel.peer_reset_seen = True
+    channel._start_tls()
 
 
 class CookieResponder:

@@ -34,9 +34,10 @@ session_move_pre_start, session_skip_to_pre_start, tls_pre_decrypt):
   Never from the state with only one key method 2 message, which cannot
   derive keys. Once at S_GENERATED_KEYS, EV_SEND_ACKED is refused like any
   pair not in the table: the caller stops reporting it.
-* Any failure sets S_ERROR; the hand-window check fails every state below
-  S_ACTIVE with "TLS key negotiation failed to occur within 60 seconds (check
-  your network connectivity)".
+* Any failure sets S_ERROR. The hand-window (must_negotiate) is the session's
+  to check: ``control.KeyStateChannel.hand_deadline_ms``, which runs until data keys
+  exist (a p2mp client waits for PUSH_REPLY past S_ACTIVE), and
+  ``hints.hand_window_reason`` for OpenVPN's words.
 
 A soft reset (renegotiation) starts a fresh KeyState with the next key_id and
 walks the same states.
@@ -94,7 +95,8 @@ CLIENT = "client"
 SERVER = "server"
 BOTH = "both"
 
-# (role, state, event) -> new state. Every pair not here is refused.
+# (role, state, event) -> new state. Every pair not here is refused. ``keystate_graph``
+# (host-only) lists it as edges and draws it.
 _TRANSITIONS = {
     (BOTH, S_INITIAL, EV_RESET_QUEUED): S_PRE_START,
     (SERVER, S_INITIAL, EV_RESET_SKIPPED): S_PRE_START_SKIP,
@@ -113,9 +115,6 @@ _TRANSITIONS = {
 for _s in STATE_NAMES:
     _TRANSITIONS[(BOTH, _s, EV_ERROR)] = S_ERROR
 
-# States in which the hand-window still runs (OpenVPN: state < S_ACTIVE).
-_NEGOTIATING = (S_INITIAL, S_PRE_START_SKIP, S_PRE_START, S_START, S_SENT_KEY, S_GOT_KEY)
-
 
 def next_state(is_server: bool, state: int, event: int) -> int:
     """The table lookup: new state, or LocalProtocolError naming the pair."""
@@ -129,30 +128,6 @@ def next_state(is_server: bool, state: int, event: int) -> int:
     return new
 
 
-def edges() -> list:
-    """All transitions as (role, state name, event name, new state name), sorted.
-
-    role is "client", "server" or "both"; enough to draw the diagram.
-    """
-    out = []
-    for (role, s, e), n in _TRANSITIONS.items():
-        out.append((role, STATE_NAMES[s], EVENT_NAMES[e], STATE_NAMES[n]))
-    out.sort()
-    return out
-
-
-def dot(is_server: bool) -> str:
-    """Graphviz text of one role's machine (EV_ERROR edges folded into one note)."""
-    role = SERVER if is_server else CLIENT
-    lines = ["digraph key_state_%s {" % role]
-    for r, s, e, n in edges():
-        if r in (role, BOTH) and e != "EV_ERROR":
-            lines.append('  %s -> %s [label="%s"];' % (s, n, e))
-    lines.append('  any [shape=plaintext]; any -> S_ERROR [label="EV_ERROR"];')
-    lines.append("}")
-    return "\n".join(lines)
-
-
 def next_key_id(key_id: int) -> int:
     """key_id of the next renegotiation: 0 is the first key only, then 1..7, 1..7, ..."""
     if not isinstance(key_id, int) or not 0 <= key_id <= 7:
@@ -161,31 +136,16 @@ def next_key_id(key_id: int) -> int:
 
 
 class KeyState:
-    """The state of one key_id's negotiation, driven by events.
+    """The state of one key_id's negotiation, driven by events (``history``: every state
+    it went through, for the session's state events)."""
 
-    ``deadline_ms`` is when the hand-window ends (None once S_ACTIVE or beyond,
-    or after S_ERROR); the session asks ``expired(now_ms)`` and then calls
-    ``fail(timeout_reason())``, or uses ``check_timeout(now_ms)`` for both.
-    """
-
-    def __init__(self, key_id: int, is_server: bool, now_ms: int, hand_window_ms: int = 60000) -> None:
+    def __init__(self, key_id: int, is_server: bool) -> None:
         if not isinstance(key_id, int) or not 0 <= key_id <= 7:
             raise LocalProtocolError("key_id must be 0..7, not %r" % (key_id,))
-        if not isinstance(hand_window_ms, int) or hand_window_ms <= 0:
-            raise LocalProtocolError("hand_window_ms must be a positive int")
         self.key_id = key_id
         self.is_server = bool(is_server)
         self.state = S_INITIAL
-        self.created_ms = now_ms
-        self.hand_window_ms = hand_window_ms
-        self._deadline = now_ms + hand_window_ms  # type: int | None
         self.history = [S_INITIAL]
-        self.error_reason = None  # type: str | None
-
-    @property
-    def deadline_ms(self) -> "int | None":
-        """End of the hand-window, or None when it no longer applies."""
-        return self._deadline if self.state in _NEGOTIATING else None
 
     def handle(self, event: int) -> int:
         """Apply ``event``; return the new state. LocalProtocolError if not allowed."""
@@ -194,29 +154,6 @@ class KeyState:
             self.history.append(new)
         self.state = new
         return new
-
-    def fail(self, reason: str) -> int:
-        """Move to S_ERROR, remembering why (first reason wins)."""
-        if self.error_reason is None:
-            self.error_reason = reason
-        return self.handle(EV_ERROR)
-
-    def expired(self, now_ms: int) -> bool:
-        """True when the hand-window has ended before S_ACTIVE was reached."""
-        d = self.deadline_ms
-        return d is not None and now_ms >= d
-
-    def timeout_reason(self) -> str:
-        """OpenVPN's words for a hand-window timeout."""
-        return ("TLS key negotiation failed to occur within %d seconds (check your network connectivity)"
-                % (self.hand_window_ms // 1000))
-
-    def check_timeout(self, now_ms: int) -> bool:
-        """If expired, fail with the timeout reason and return True."""
-        if not self.expired(now_ms):
-            return False
-        self.fail(self.timeout_reason())
-        return True
 
     @property
     def state_name(self) -> str:

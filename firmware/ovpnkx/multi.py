@@ -52,8 +52,10 @@ class TlsMulti:
         self.channels[key_id] = channel
         self.latest_key_id = key_id
         self.key_sources[key_id] = key_source
-        if reset_opcode < 0:
-            channel.skip_resets()  # resets already exchanged statelessly
+        if reset_opcode < 0:  # resets already exchanged statelessly: a server's, host-only code
+            from .cookie import session_skip_to_pre_start
+
+            session_skip_to_pre_start(channel)
         else:
             channel.queue_reset(reset_opcode)
         return channel

@@ -186,7 +186,12 @@ def _args(words: list, low: int, high: int) -> None:
 
 def parse(text: str, name: str, read_file: "Any", server: bool) -> ClientConfig:
     """Parse config text into a ClientConfig (ConfigError naming file, line and reason)."""
-    cfg = ClientConfig(name, server)
+    if server:  # host-only: a board parses client configs only
+        from .serverconfig import ServerConfig
+
+        cfg = ServerConfig(name)  # type: ClientConfig
+    else:
+        cfg = ClientConfig(name)
     if text[:1] == "\ufeff":  # a UTF-8 byte order mark, as some editors write
         text = text[1:]
     lines = text.split("\n")

@@ -1,4 +1,4 @@
-"""Control packet layout, hard-reset TLVs and byte-stream framing (ssl_pkt.h).
+"""Control packet layout and hard-reset TLVs (ssl_pkt.h).
 
 Plain layout, without tls-auth/tls-crypt (``tlswrap`` strips those fields
 before we parse and adds them after we serialize); integers are big-endian::
@@ -9,7 +9,8 @@ before we parse and adds them after we serialize); integers are big-endian::
 
 This module parses and serializes, nothing else: whether an ack's remote
 session_id is ours, whether an opcode fits the role or the key_id is known,
-is for ``reliable``/``control``/``session`` to decide.
+is for ``reliable``/``control``/``session`` to decide. TCP's length framing is
+``streambuf``'s (loaded by a TCP transport only).
 """
 
 import struct
@@ -73,15 +74,6 @@ EARLY_NEG_MASK = 0xFF000000
 EARLY_NEG_START = 0x0F000000
 TLV_TYPE_EARLY_NEG_FLAGS = 0x0001  # value: u16 flags, length must be 2
 EARLY_NEG_FLAG_RESEND_WKC = 0x0001
-
-# Byte streams (TCP, serial): u16 big-endian length before every packet.
-FRAME_MAX = 65535
-# Default largest packet a StreamDeframer accepts. OpenVPN sizes its TCP stream
-# buffer from the frame (no fixed number); 2048 is its TLS_CHANNEL_BUF_SIZE, the
-# largest control packet buffer, and above the largest data packet at tun-mtu
-# 1500 (P_DATA_V2 + AES-CBC + SHA512 HMAC: 4 + 64 + 16 + 1520 = 1604).
-STREAM_MAX_PACKET = 2048
-
 
 def ack_size(n: int) -> int:
     """Bytes taken by an ack record with ``n`` acks (ssl_pkt.h ACK_SIZE)."""
@@ -265,7 +257,8 @@ def parse_tlvs(payload: bytes) -> list:
 
     Empty payload -> []. Unknown types are returned as they are (OpenVPN skips
     them); a truncated TLV, or TLV_TYPE_EARLY_NEG_FLAGS not 2 bytes long, is an
-    error as in ssl.c parse_early_negotiation_tlvs.
+    error as in ssl.c parse_early_negotiation_tlvs. The server's side, which writes
+    them, is ``cookie.encode_tlvs`` (host-only).
     """
     if not _is_bytes(payload):
         raise LocalProtocolError("parse_tlvs takes bytes")
@@ -285,77 +278,3 @@ def parse_tlvs(payload: bytes) -> list:
         out.append((t, bytes(payload[pos:pos + n])))
         pos += n
     return out
-
-
-def encode_tlvs(tlvs: "list | tuple") -> bytes:
-    """The payload for ``[(type, value), ...]``; inverse of ``parse_tlvs``."""
-    parts = []
-    for t, v in tlvs:
-        if not isinstance(t, int) or not 0 <= t <= 0xFFFF:
-            raise LocalProtocolError("TLV type must be a u16")
-        if not _is_bytes(v) or len(v) > 0xFFFF:
-            raise LocalProtocolError("TLV value must be bytes of at most 65535")
-        if t == TLV_TYPE_EARLY_NEG_FLAGS and len(v) != 2:
-            raise LocalProtocolError("early negotiation flags TLV must be 2 bytes")
-        parts.append(struct.pack(">HH", t, len(v)))
-        parts.append(bytes(v))
-    return b"".join(parts)
-
-
-def frame(packet: bytes) -> bytes:
-    """``packet`` behind its u16 big-endian length, as OpenVPN frames TCP."""
-    n = len(packet)
-    if n == 0:
-        raise LocalProtocolError("cannot frame an empty packet")
-    if n > FRAME_MAX:
-        raise LocalProtocolError("packet of %d bytes does not fit a 16-bit length" % n)
-    return struct.pack(">H", n) + bytes(packet)
-
-
-class StreamDeframer:
-    """Splits a byte stream of length-prefixed packets back into packets.
-
-    Partial input is kept across ``feed`` calls. A length of 0 or above
-    ``max_packet`` is what OpenVPN calls a "Bad encapsulated packet length": a
-    byte stream cannot resynchronise after it, so the deframer breaks for good.
-
-    On that error ``feed`` is all-or-nothing: it raises RemoteProtocolError,
-    returns no packet from that call, keeps exactly the bytes it held before
-    the call (``pending``), and records the reason in ``broken``. Every later
-    ``feed`` raises RemoteProtocolError again and takes nothing in. The owner
-    drops the connection, as OpenVPN restarts it.
-    """
-
-    def __init__(self, max_packet: int = STREAM_MAX_PACKET) -> None:
-        if not isinstance(max_packet, int) or not 1 <= max_packet <= FRAME_MAX:
-            raise LocalProtocolError("max_packet must be 1..%d" % FRAME_MAX)
-        self.max_packet = max_packet
-        self.broken = None  # type: str | None
-        self._buf = b""
-
-    @property
-    def pending(self) -> bytes:
-        """Bytes received but not yet part of a complete packet."""
-        return self._buf
-
-    def feed(self, data: bytes) -> list:
-        """Take more stream bytes; return the packets they complete, in order."""
-        if not _is_bytes(data):
-            raise LocalProtocolError("feed takes bytes")
-        if self.broken is not None:
-            raise RemoteProtocolError("stream already failed: " + self.broken)
-        buf = self._buf + bytes(data)
-        out = []
-        pos = 0
-        total = len(buf)
-        while total - pos >= 2:
-            n = (buf[pos] << 8) | buf[pos + 1]
-            if n == 0 or n > self.max_packet:
-                self.broken = "bad encapsulated packet length %d (must be 1..%d)" % (n, self.max_packet)
-                raise RemoteProtocolError(self.broken)
-            if total - pos - 2 < n:
-                break
-            out.append(buf[pos + 2:pos + 2 + n])
-            pos += 2 + n
-        self._buf = buf[pos:]
-        return out

@@ -18,7 +18,8 @@ errors of the authenticated peer (TLS, key method 2, AUTH_FAILED) and the
 hand-window and ping-restart deadlines end the session with a reason.
 
 The parts live in their own modules: ``multi`` (the key_states by key_id: open,
-primary, lame duck, data dispatch), ``negotiation`` (push and NCP policy),
+primary, lame duck, data dispatch), ``negotiation`` (push and NCP policy; a
+server's in the host-only ``negotiation_server``),
 ``timers`` (keepalive, ping-restart, hand-window), ``events`` (what is reported,
 in which words) and ``sessionconfig`` (what we announce).
 """
@@ -76,9 +77,13 @@ class Session:
         self.remote_session_id = cookie[1] if cookie else None  # type: bytes | None
         self.multi = TlsMulti(self.is_server, entropy, tls_factory, config.hand_window_ms, config.timeout_ms,
                               TlsMulti.payload_limit(config.tls_mtu, self.wrap.overhead), config.tls_mtu)
-        self.negotiation = Negotiation(config, peer_id)
-        if push_hook is not None:
-            self.negotiation.push_hook = lambda: push_hook(self)
+        if self.is_server:  # host-only: a board (a client) never loads the server's push code
+            from .negotiation_server import ServerNegotiation
+
+            neg = ServerNegotiation(config, peer_id, push_hook and (lambda: push_hook(self)))  # type: Negotiation
+        else:
+            neg = Negotiation(config)
+        self.negotiation = neg
         self.timers = Timers(now_ms, config.hand_window_ms)
         self.log = EventLog()
         self.closed = False
@@ -142,8 +147,8 @@ class Session:
 
     @property
     def push_reply_text(self) -> "str | None":
-        """The PUSH_REPLY a server sent."""
-        return self.negotiation.push_reply_text
+        """The PUSH_REPLY a server sent (None on a client)."""
+        return getattr(self.negotiation, "push_reply_text", None)
 
     # -- public API --------------------------------------------------------
     def events(self) -> list:

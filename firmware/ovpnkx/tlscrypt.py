@@ -189,11 +189,6 @@ class TlsCrypt:
         self._rec.add(packet_id, ptime, now_s)
         return bytes(mv[:_OP_SID]) + rest
 
-    def continue_sending_after(self, other: "Any") -> None:
-        """Send with packet-ids after ``other``'s (the stateless cookie responder's)."""
-        self._send_id = other._send_id
-        self._send_time = other._send_time
-
 
 def make_wrap_factory(cfg: "Any", is_server: bool, crypto: "Any", replay_window: int = 64,
                       replay_time: int = 15) -> "Any":

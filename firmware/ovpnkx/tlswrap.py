@@ -265,15 +265,6 @@ class TlsAuth:
         mac = self._out.digest(pid, head, rest)
         return b"".join((head, mac, pid, rest))
 
-    def continue_sending_after(self, other: "TlsAuth") -> None:
-        """Send with packet-ids after ``other``'s (the stateless cookie responder's).
-
-        The peer's replay window has seen the packet-id of the reset we sent
-        statelessly; the session that follows must not reuse it.
-        """
-        self._send_id = other._send_id
-        self._send_time = other._send_time
-
     def unwrap(self, wire: bytes, now_ms: int) -> bytes:
         """Check HMAC and replay window; return the plain packet.
 

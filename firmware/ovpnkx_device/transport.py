@@ -1,6 +1,6 @@
 """UDP and TCP transports for the session loop (sockets + select.poll).
 
-TCP carries every packet behind OpenVPN's 16-bit length (packet.frame /
+TCP carries every packet behind OpenVPN's 16-bit length (streambuf.frame /
 StreamDeframer); UDP carries one packet per datagram.
 """
 
@@ -9,7 +9,7 @@ import socket
 
 from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.errors import RemoteProtocolError
-from ovpnkx.packet import STREAM_MAX_PACKET, StreamDeframer, frame
+from ovpnkx.streambuf import STREAM_MAX_PACKET, StreamDeframer, frame
 
 from . import TransportError  # noqa: F401  (re-exported: the transports raise it)
 

@@ -21,7 +21,7 @@ import time
 
 from ovpnkx.entropy import HostEntropy
 from ovpnkx.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from ovpnkx.packet import StreamDeframer, frame
+from ovpnkx.streambuf import StreamDeframer, frame
 from ovpnkx.config import engine_args, engine_options
 from ovpnkx.session import Session
 from ovpnkx.tlswrap import control_wrap_factory

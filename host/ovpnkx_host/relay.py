@@ -20,8 +20,8 @@ import sys
 from typing import Any
 
 from ovpnkx.errors import RemoteProtocolError
-from ovpnkx.packet import (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3, StreamDeframer, frame,
-                           opcode_key_id)
+from ovpnkx.packet import P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3, opcode_key_id
+from ovpnkx.streambuf import StreamDeframer, frame
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -18,13 +18,14 @@ import time
 
 from ovpnkx.certinfo import REMOTE_CERT_TLS
 from ovpnkx.config import engine_args, engine_options
-from ovpnkx.cookie import CookieResponder, stateless_reset
+from ovpnkx.cookie import CookieResponder, continue_sending_after, stateless_reset
 from ovpnkx.lifetime import key_lifetime_options
 from ovpnkx.entropy import HostEntropy
 from ovpnkx.errors import RemoteProtocolError
 from ovpnkx.packet import (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_CLIENT_V3, P_DATA_V1, P_DATA_V2,
-                           StreamDeframer, frame, opcode_key_id)
+                           opcode_key_id)
 from ovpnkx.session import Session, SessionConfig
+from ovpnkx.streambuf import StreamDeframer, frame
 from ovpnkx.tlswrap import TlsPlain, control_wrap_factory
 
 from .admission import Admission
@@ -168,8 +169,8 @@ class Server:
             return None
         old = self.sessions.get(peer)
         wrap = self._wrap()
-        if cookie is not None and hasattr(wrap, "continue_sending_after"):
-            wrap.continue_sending_after(self.cookies.sender)
+        if cookie is not None:
+            continue_sending_after(wrap, self.cookies.sender)
         session = Session(self.tcp_config if proto == "tcp" else self.session_config, self.entropy,
                           self.crypto, self.tls.engine, now_ms(), cookie=cookie, wrap=wrap,
                           peer_id=self._peer_id(), push_hook=self._push_hook)

@@ -4,6 +4,7 @@ acked and dropped."""
 
 from ovpnkx import packet as pk
 from ovpnkx.control import KeyStateChannel
+from ovpnkx.cookie import session_skip_to_pre_start
 
 
 class _FakeTls:
@@ -36,7 +37,7 @@ def _control(message_id, payload, acks=()):
 def test_released_tls_late_control_is_acked_and_dropped():
     tls = _FakeTls()
     ch = KeyStateChannel(0, True, tls, 0, initial_packet_id=1)
-    ch.skip_resets()
+    session_skip_to_pre_start(ch)
     ch.receive(_control(1, b"\x17\x03\x03early"), 0)
     assert tls.fed == [b"\x17\x03\x03early"]
     ch.tls = None  # what Session does with release_tls once the exchange is over

@@ -1,7 +1,7 @@
 """The stateless reset reply and its cookie check (2.6 UDP server flow)."""
 
 from ovpnkx import packet as pk
-from ovpnkx.cookie import CookieResponder
+from ovpnkx.cookie import CookieResponder, continue_sending_after
 from ovpnkx.tlswrap import TlsAuth, TlsPlain
 
 CLIENT_SID = bytes(range(1, 9))
@@ -105,7 +105,7 @@ def test_tls_auth_is_checked_and_packet_ids_continue():
     assert r.reply(_reset(TlsAuth(bytes(256), 1)), PEER, 0) is None  # wrong tls-auth key
     answer = pk.parse_control(client.unwrap(r.reply(_reset(TlsAuth(KEY, 1)), PEER, 0), 0))
     session_wrap = server()
-    session_wrap.continue_sending_after(r.sender)
+    continue_sending_after(session_wrap, r.sender)
     later = pk.ControlPacket(pk.P_CONTROL_V1, 0, answer.session_id, (), None, 1, b"x")
     # the client's replay window accepts the session's packets after the stateless one
     assert pk.parse_control(client.unwrap(session_wrap.wrap(later.to_bytes(), 0), 0)).payload == b"x"

@@ -1,7 +1,10 @@
 """A server shares one SessionConfig: its sessions' own peer-id and push options come
-from ``Negotiation(config, peer_id)`` and its ``push_hook`` (ovpnkx serve's ifconfig)."""
+from ``ServerNegotiation(config, peer_id, push_hook)`` (the hook: ovpnkx serve's ifconfig)."""
 
+from _support import raises
+from ovpnkx.errors import LocalProtocolError
 from ovpnkx.negotiation import Negotiation
+from ovpnkx.negotiation_server import ServerNegotiation
 from ovpnkx.sessionconfig import SessionConfig
 
 
@@ -39,8 +42,7 @@ def test_peer_id_and_push_hook_per_session_on_a_shared_config():
         calls.append(1)
         return ["ifconfig 10.8.0.2 255.255.255.0"]
 
-    neg = Negotiation(cfg, 7)
-    neg.push_hook = hook
+    neg = ServerNegotiation(cfg, 7, hook)
     channel = _Channel(_CLIENT)
     assert neg.both_key_method2(channel, 0)  # REQUEST_PUSH: reply at once, keys follow
     assert neg.peer_id == 7
@@ -52,8 +54,14 @@ def test_peer_id_and_push_hook_per_session_on_a_shared_config():
 
 
 def test_without_hook_or_peer_id_the_config_decides():
-    neg = Negotiation(_config())
+    neg = ServerNegotiation(_config())
     channel = _Channel(_CLIENT)
     neg.both_key_method2(channel, 0)
     assert neg.peer_id == 99
     assert channel.sent[0].endswith(",ping 10,ping-restart 60,peer-id 99,cipher AES-256-GCM")
+
+
+def test_a_server_config_is_refused_by_the_client_negotiation():
+    # the client's class has no server paths: it must not quietly act as a client for a server
+    exc = raises(LocalProtocolError, Negotiation, _config())
+    assert "ServerNegotiation" in str(exc)

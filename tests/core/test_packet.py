@@ -1,4 +1,6 @@
 from ovpnkx import packet as pk
+from ovpnkx import streambuf as sb
+from ovpnkx.cookie import encode_tlvs
 from ovpnkx.errors import LocalProtocolError, RemoteProtocolError
 
 from _support import load_json, raises, unhex
@@ -233,7 +235,7 @@ def test_tlvs_parse_and_encode():
     raw = unhex("0001 0002 0001") + unhex("7777 0003 616263") + unhex("0008 0000")
     items = pk.parse_tlvs(raw)
     assert items == [(pk.TLV_TYPE_EARLY_NEG_FLAGS, b"\x00\x01"), (0x7777, b"abc"), (8, b"")]
-    assert pk.encode_tlvs(items) == raw
+    assert encode_tlvs(items) == raw
 
 
 def test_tlvs_reject_malformed():
@@ -243,19 +245,19 @@ def test_tlvs_reject_malformed():
 
 
 def test_encode_tlvs_rejects_bad_items():
-    raises(LocalProtocolError, pk.encode_tlvs, [(-1, b"")])
-    raises(LocalProtocolError, pk.encode_tlvs, [(0x10000, b"")])
-    raises(LocalProtocolError, pk.encode_tlvs, [(5, "text")])
-    raises(LocalProtocolError, pk.encode_tlvs, [(pk.TLV_TYPE_EARLY_NEG_FLAGS, b"\x01")])
+    raises(LocalProtocolError, encode_tlvs, [(-1, b"")])
+    raises(LocalProtocolError, encode_tlvs, [(0x10000, b"")])
+    raises(LocalProtocolError, encode_tlvs, [(5, "text")])
+    raises(LocalProtocolError, encode_tlvs, [(pk.TLV_TYPE_EARLY_NEG_FLAGS, b"\x01")])
 
 
 # -- stream framing ------------------------------------------------------------------------
 
 def test_frame_prefixes_length():
-    assert pk.frame(b"\x38abc") == b"\x00\x04\x38abc"
-    assert pk.frame(b"x" * 65535)[:2] == b"\xff\xff"
-    raises(LocalProtocolError, pk.frame, b"")
-    raises(LocalProtocolError, pk.frame, b"x" * 65536)
+    assert sb.frame(b"\x38abc") == b"\x00\x04\x38abc"
+    assert sb.frame(b"x" * 65535)[:2] == b"\xff\xff"
+    raises(LocalProtocolError, sb.frame, b"")
+    raises(LocalProtocolError, sb.frame, b"x" * 65536)
 
 
 def _packets():
@@ -264,8 +266,8 @@ def _packets():
 
 def test_deframer_whole_and_merged():
     pkts = _packets()
-    stream = b"".join(pk.frame(p) for p in pkts)
-    d = pk.StreamDeframer()
+    stream = b"".join(sb.frame(p) for p in pkts)
+    d = sb.StreamDeframer()
     assert d.feed(stream) == pkts
     assert d.pending == b""
     assert d.feed(b"") == []
@@ -273,9 +275,9 @@ def test_deframer_whole_and_merged():
 
 def test_deframer_split_at_every_position():
     pkts = _packets()
-    stream = b"".join(pk.frame(p) for p in pkts)
+    stream = b"".join(sb.frame(p) for p in pkts)
     for cut in range(len(stream) + 1):
-        d = pk.StreamDeframer()
+        d = sb.StreamDeframer()
         got = d.feed(stream[:cut]) + d.feed(stream[cut:])
         assert got == pkts, cut
         assert d.pending == b""
@@ -283,8 +285,8 @@ def test_deframer_split_at_every_position():
 
 def test_deframer_byte_by_byte_keeps_partial_input():
     pkts = _packets()
-    stream = b"".join(pk.frame(p) for p in pkts)
-    d = pk.StreamDeframer()
+    stream = b"".join(sb.frame(p) for p in pkts)
+    d = sb.StreamDeframer()
     got = []
     for i in range(len(stream)):
         got += d.feed(stream[i:i + 1])
@@ -293,36 +295,36 @@ def test_deframer_byte_by_byte_keeps_partial_input():
 
 
 def test_deframer_keeps_tail_of_next_packet():
-    d = pk.StreamDeframer()
-    assert d.feed(pk.frame(b"one") + b"\x00\x03tw") == [b"one"]
+    d = sb.StreamDeframer()
+    assert d.feed(sb.frame(b"one") + b"\x00\x03tw") == [b"one"]
     assert d.pending == b"\x00\x03tw"
     assert d.feed(b"o") == [b"two"]
 
 
 def test_deframer_max_packet_bounds():
-    d = pk.StreamDeframer(max_packet=10)
-    assert d.feed(pk.frame(b"x" * 10)) == [b"x" * 10]
-    raises(RemoteProtocolError, d.feed, pk.frame(b"x" * 11))
-    assert pk.StreamDeframer().max_packet == pk.STREAM_MAX_PACKET == 2048
-    assert pk.StreamDeframer(65535).feed(pk.frame(b"y" * 65535)) == [b"y" * 65535]
-    raises(LocalProtocolError, pk.StreamDeframer, 0)
-    raises(LocalProtocolError, pk.StreamDeframer, 65536)
+    d = sb.StreamDeframer(max_packet=10)
+    assert d.feed(sb.frame(b"x" * 10)) == [b"x" * 10]
+    raises(RemoteProtocolError, d.feed, sb.frame(b"x" * 11))
+    assert sb.StreamDeframer().max_packet == sb.STREAM_MAX_PACKET == 2048
+    assert sb.StreamDeframer(65535).feed(sb.frame(b"y" * 65535)) == [b"y" * 65535]
+    raises(LocalProtocolError, sb.StreamDeframer, 0)
+    raises(LocalProtocolError, sb.StreamDeframer, 65536)
 
 
 def test_deframer_zero_length_breaks_it_for_good():
-    d = pk.StreamDeframer()
+    d = sb.StreamDeframer()
     assert d.feed(b"\x00") == []
     before = d.pending
-    exc = raises(RemoteProtocolError, d.feed, b"\x00" + pk.frame(b"next"))
+    exc = raises(RemoteProtocolError, d.feed, b"\x00" + sb.frame(b"next"))
     assert "length 0" in str(exc)
     assert d.pending == before and d.broken is not None
     # once broken, nothing is taken in any more, even valid frames
-    raises(RemoteProtocolError, d.feed, pk.frame(b"ok"))
+    raises(RemoteProtocolError, d.feed, sb.frame(b"ok"))
     assert d.pending == before
 
 
 def test_deframer_error_is_all_or_nothing_for_the_call():
-    d = pk.StreamDeframer(max_packet=100)
+    d = sb.StreamDeframer(max_packet=100)
     assert d.feed(b"\x00\x02a") == []
     before = d.pending
     # completes one good packet, then a bad length: no packet is returned
@@ -361,13 +363,13 @@ def test_malformed_framing_corpus():
     assert len(corpus) >= 8
     for text in corpus:
         raw = unhex(text)
-        d = pk.StreamDeframer()
+        d = sb.StreamDeframer()
         assert not _only_remote(d.feed, raw), text
         for cut in range(len(raw) + 1):
-            d = pk.StreamDeframer()
+            d = sb.StreamDeframer()
             _only_remote(d.feed, raw[:cut])
         # byte by byte into one deframer: once it raised, it keeps its bytes
-        d = pk.StreamDeframer()
+        d = sb.StreamDeframer()
         raised = False
         for i in range(len(raw)):
             before = d.pending

@@ -2,6 +2,7 @@
 
 from ovpnkx import keystate as ks
 from ovpnkx import packet as pk
+from ovpnkx.cookie import encode_tlvs
 
 from _sessions import Pair, client_session, kinds
 
@@ -75,7 +76,7 @@ def test_first_packet_of_the_peer_resends_our_unacked_reset_at_once():
 def test_hard_reset_payload_is_read_as_tlvs():
     c = client_session()
     c.packets_to_send(0)
-    flags = pk.encode_tlvs([(pk.TLV_TYPE_EARLY_NEG_FLAGS, b"\x00\x01"), (0x7777, b"skipped")])
+    flags = encode_tlvs([(pk.TLV_TYPE_EARLY_NEG_FLAGS, b"\x00\x01"), (0x7777, b"skipped")])
     c.receive(_from_server(c, pk.P_CONTROL_HARD_RESET_SERVER_V2, 0, flags, acks=(0,)), 10)
     c.packets_to_send(10)
     assert not c.closed and c.channels[0].peer_reset_seen  # read (the session's _early_negotiation)

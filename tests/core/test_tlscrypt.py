@@ -10,7 +10,7 @@ stateless reply asking for the key again, and the client's P_CONTROL_WKC_V1.
 import struct
 
 from ovpnkx import packet as pk
-from ovpnkx.cookie import CookieResponder, stateless_reset
+from ovpnkx.cookie import CookieResponder, continue_sending_after, stateless_reset
 from ovpnkx.ctr import ctr_crypt
 from ovpnkx.errors import LocalProtocolError, RemoteProtocolError
 from ovpnkx.tlscrypt import TlsCrypt, make_wrap_factory, parse_v2_client_key
@@ -347,7 +347,7 @@ def test_cookie_flow_for_a_v2_client():
     assert responder.verify(wire, b"127.0.0.1:40001", T0) is None  # another address
     # the session continues after the stateless reply's packet-id 1
     session_wrap = TlsCryptV2Server(SK)
-    session_wrap.continue_sending_after(responder.sender)
+    continue_sending_after(session_wrap, responder.sender)
     session_wrap.unwrap(wire, T0)
     assert session_wrap.wrap(RESET, T0 + 1000)[9:13] == unhex("00000002")
 

@@ -25,6 +25,7 @@ _HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 sys.path.append(_HERE + "/../../firmware")
 MICROPYTHON = sys.implementation.name == "micropython"
 
+from ovpnkx.cookie import encode_tlvs  # noqa: E402
 from ovpnkx.errors import ProtocolError, RemoteProtocolError  # noqa: E402
 
 
@@ -184,7 +185,7 @@ def _control_seeds():
             pk.ControlPacket(pk.P_ACK_V1, 2, sid, (4, 5, 6, 7, 8), rsid, None, b"").to_bytes(),
             pk.ControlPacket(pk.P_CONTROL_SOFT_RESET_V1, 1, sid, (), None, 0, b"").to_bytes(),
             pk.ControlPacket(pk.P_CONTROL_HARD_RESET_CLIENT_V2, 0, sid, (), None, 0,
-                             pk.encode_tlvs([(1, b"\x00\x01"), (2, b"")])).to_bytes()]
+                             encode_tlvs([(1, b"\x00\x01"), (2, b"")])).to_bytes()]
 
 
 def t_opcode(ctx):
@@ -199,7 +200,7 @@ def t_parse_control(ctx):
 
 def t_tlvs(ctx):
     from ovpnkx import packet as pk
-    return Func(pk.parse_tlvs, [pk.encode_tlvs([(1, b"\x00\x01"), (7, b"x" * 5), (0xFFFF, b"")]), b""], 512)
+    return Func(pk.parse_tlvs, [encode_tlvs([(1, b"\x00\x01"), (7, b"x" * 5), (0xFFFF, b"")]), b""], 512)
 
 
 class Deframer(Target):
@@ -208,13 +209,13 @@ class Deframer(Target):
     max_len = 4096
 
     def __init__(self, ctx):
-        from ovpnkx import packet as pk
-        self.pk = pk
-        self.seeds = [b"".join(pk.frame(p) for p in _control_seeds()), pk.frame(b"\x30" + bytes(40))]
+        from ovpnkx import streambuf as sb
+        self.sb = sb
+        self.seeds = [b"".join(sb.frame(p) for p in _control_seeds()), sb.frame(b"\x30" + bytes(40))]
         self.rng = ctx["rng"]
 
     def feed(self, data):
-        d = self.pk.StreamDeframer()
+        d = self.sb.StreamDeframer()
         a = self.rng.below(len(data) + 1)
         b = a + self.rng.below(len(data) - a + 1)
         for part in (data[:a], data[a:b], data[b:]):
@@ -757,7 +758,7 @@ TARGETS = {
     "packet.opcode_key_id": t_opcode,
     "packet.parse_control": t_parse_control,
     "packet.parse_tlvs": t_tlvs,
-    "packet.StreamDeframer": Deframer,
+    "streambuf.StreamDeframer": Deframer,
     "serialframe.FrameDecoder": SerialFrames,
     "seriallink.Link.receive": SerialLink,
     "keymethod2.read (from client)": t_km2_client,

@@ -1,7 +1,7 @@
 """What a board's heap holds while its TLS handshake runs (issue 11): the session's
 code, and not the code that is needed only after it (key method 2, the PRF, push) nor
-the noise side of the parked TRNG chain. Run on the MicroPython unix port, with the
-firmware's modules as the device app imports them."""
+the noise side of the parked TRNG chain, nor any server-role code (a board is a client).
+Run on the MicroPython unix port, with the firmware's modules as the device app imports them."""
 
 import os
 import subprocess
@@ -23,6 +23,17 @@ def loaded(names):
 import ovpnkx.config, ovpnkx.crypto_mp, ovpnkx.tls_mbedtls
 import ovpnkx_device.runner, ovpnkx_device.serial
 print("handshake-code", loaded(LATER + NOISE))
+# what a serial client never runs: the server role (host-only modules, tools/flash.py
+# HOST_ONLY), host-only conveniences and TCP's framing; the names are what used to sit in
+# the client's resident modules (the cookie flow, PUSH_REPLY, the TLV writer, the diagram,
+# KeyState's unused hand-window, a server config's attributes)
+print("not-needed", loaded(%(host_only)r + ("ovpnkx.streambuf",)))
+from ovpnkx import config, control, keystate, negotiation, packet, tlswrap
+NOT_NEEDED = ((negotiation.Negotiation, "send_push_reply"), (control.KeyStateChannel, "skip_resets"),
+              (tlswrap.TlsAuth, "continue_sending_after"), (packet, "encode_tlvs"), (keystate, "dot"),
+              (packet, "StreamDeframer"), (keystate.KeyState, "check_timeout"),
+              (config.ClientConfig, "tls_crypt_v2_force_cookie"), (config.ClientConfig("c.ovpn"), "max_clients"))
+print("not-needed-code", [getattr(c, "__name__", "") + "." + a for c, a in NOT_NEEDED if hasattr(c, a)])
 
 # the board's TRNG chain, reseeded ahead and parked as run_once does
 from ovpnkx_device.app import BoardNoise
@@ -43,7 +54,14 @@ print("renegotiation", loaded(NOISE), entropy.reseed_count, a != b, entropy.stat
 
 
 def _run() -> dict:
-    code = SCRIPT % {"firmware": os.path.join(ROOT, "firmware"), "board": os.path.join(ROOT, "boards", "sim")}
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    try:
+        from flash import HOST_ONLY
+    finally:
+        sys.path.pop(0)
+    host_only = tuple(m[:-3].replace("/", ".") for m in HOST_ONLY)
+    code = SCRIPT % {"firmware": os.path.join(ROOT, "firmware"), "board": os.path.join(ROOT, "boards", "sim"),
+                     "host_only": host_only}
     proc = subprocess.run([MICROPYTHON, "-X", "heapsize=2M", "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -56,3 +74,9 @@ def test_the_handshake_code_and_the_parked_trng_leave_the_rest_out():
     assert out["parked"] == "[] ok"
     assert out["first-key-state"] == "[] 32"
     assert out["renegotiation"] == "[] 2 True ok"
+
+
+def test_the_serial_client_loads_no_server_host_only_or_tcp_code():
+    out = _run()
+    assert out["not-needed"] == "[]"
+    assert out["not-needed-code"] == "[]"

@@ -4,6 +4,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ovpnkx import packet as pk
+from ovpnkx import streambuf as sb
+from ovpnkx.cookie import encode_tlvs
 from ovpnkx.errors import RemoteProtocolError
 
 sids = st.binary(min_size=8, max_size=8).filter(any)
@@ -78,22 +80,22 @@ def test_tlvs_random_bytes(data):
         items = pk.parse_tlvs(data)
     except RemoteProtocolError:
         return
-    assert pk.encode_tlvs(items) == data
+    assert encode_tlvs(items) == data
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 0xFFFF), st.binary(max_size=20)), max_size=6))
 def test_tlvs_roundtrip(items):
     items = [(t, b"\x00\x01" if t == pk.TLV_TYPE_EARLY_NEG_FLAGS else v) for t, v in items]
-    assert pk.parse_tlvs(pk.encode_tlvs(items)) == items
+    assert pk.parse_tlvs(encode_tlvs(items)) == items
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.binary(min_size=1, max_size=pk.STREAM_MAX_PACKET), max_size=6), st.data())
+@given(st.lists(st.binary(min_size=1, max_size=sb.STREAM_MAX_PACKET), max_size=6), st.data())
 def test_deframer_any_split(packets, data):
-    stream = b"".join(pk.frame(p) for p in packets)
+    stream = b"".join(sb.frame(p) for p in packets)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
-    d = pk.StreamDeframer()
+    d = sb.StreamDeframer()
     got = []
     start = 0
     for c in cuts + [len(stream)]:
@@ -106,7 +108,7 @@ def test_deframer_any_split(packets, data):
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.binary(max_size=40), max_size=10), st.integers(1, 64))
 def test_deframer_random_chunks(chunks, max_packet):
-    d = pk.StreamDeframer(max_packet)
+    d = sb.StreamDeframer(max_packet)
     for c in chunks:
         before = d.pending
         was_broken = d.broken is not None
@@ -118,7 +120,7 @@ def test_deframer_random_chunks(chunks, max_packet):
         assert not was_broken
         assert all(1 <= len(p) <= max_packet for p in out)
         # what went in is what came out plus what is still pending
-        assert before + c == b"".join(pk.frame(p) for p in out) + d.pending
+        assert before + c == b"".join(sb.frame(p) for p in out) + d.pending
 
 
 @settings(max_examples=200, deadline=None)

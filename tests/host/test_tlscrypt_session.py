@@ -14,7 +14,7 @@ import pytest
 
 from ovpnkx import packet as pk
 from ovpnkx import session as sessmod
-from ovpnkx.cookie import CookieResponder
+from ovpnkx.cookie import CookieResponder, continue_sending_after
 from ovpnkx.entropy import DeterministicEntropy
 from ovpnkx.tlscrypt import TlsCrypt, parse_v2_client_key
 from ovpnkx.tlscrypt_server import TlsCryptV2Server, TlsCryptV2ServerKey, parse_v2_server_key
@@ -125,7 +125,7 @@ def test_v2_stateless_reply_and_wkc_v1_within_tls_mtu(pki):
     assert cookie is not None
     sw = TlsCryptV2Server(SK)
     server = _server(pki, sw, cookie=cookie, tls_mtu=mtu)
-    sw.continue_sending_after(responder.sender)
+    continue_sending_after(sw, responder.sender)
     for p in out:
         server.receive(p, 0)
     seen = []
