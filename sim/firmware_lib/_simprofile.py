@@ -17,6 +17,7 @@ not. ``install()`` replaces ``builtins.__import__`` so that for the code on the 
 
 import builtins
 import gc as _gc
+from micropython import const
 import hashlib as _hashlib
 import os
 import sys
@@ -73,7 +74,35 @@ def _gc_for(tls_module):
 # MICROPY_CONFIG_ROM_LEVEL_EXTRA_FEATURES, which ports/esp32/mpconfigport.h sets and does not
 # override). Not counted: a pool's unused slots (pools double) and a chunk's unused tail.
 _QSTR_PTR_LEN = 4 + 1
-_names = []  # what the firmware interned: per module, its new names, NUL-framed, then padding
+_names = []  # what the firmware interned: per module, its new names, NUL-framed
+_names_charge = []  # and per module, the rest of what they cost the chip (a _Charge)
+# On the chip a module's code is many small blocks (one per function's bytecode, one per
+# qstr chunk), not one: a charge held as one block would need a contiguous stretch of the
+# heap that the board never needs, and fail where the board would not. So a charge is held
+# in blocks of this many host bytes, each block's own overhead (its bytearray object and
+# list slot: 40 B on this 64-bit port) included.
+_CHARGE_BLOCK = const(512)
+_BLOCK_OVERHEAD = const(40)
+
+
+class _Charge:
+    """``n`` bytes of the GC heap held in _CHARGE_BLOCK pieces; ``len()`` is ``n``."""
+
+    def __init__(self, n):
+        self.n = n
+        self.blocks = []
+        while n > 0:
+            take = min(n, _CHARGE_BLOCK)
+            self.blocks.append(bytearray(max(take - _BLOCK_OVERHEAD, 0)))
+            n -= take
+
+    def __len__(self):
+        return self.n
+
+
+def names_charged():
+    """Bytes held for the names interned so far (the names themselves and their pool cost)."""
+    return sum(len(c) for c in _names) + sum(len(c) for c in _names_charge)
 
 
 def _hash_bytes():
@@ -131,7 +160,7 @@ def _charge_module(mod, path, size, charge, hash_bytes):
     parsed = mpy_names(path)
     if parsed is None:
         sys.stderr.write("_simprofile: %s is not a .mpy of version 6: charged its whole size\n" % path)
-        setattr(mod, "__chip_bytes__", bytearray(int(size * charge)))
+        setattr(mod, "__chip_bytes__", _Charge(int(size * charge)))
         return
     names, in_file = parsed
     new = []
@@ -145,13 +174,14 @@ def _charge_module(mod, path, size, charge, hash_bytes):
     if new:
         # the names themselves, NUL-framed (how _interned finds them), padded to their charge
         cost = sum(len(name) + 1 + _QSTR_PTR_LEN + hash_bytes for name in new)
-        chunk = bytearray(max(int(cost * charge), 1 + sum(len(name) + 1 for name in new)))
+        chunk = bytearray(1 + sum(len(name) + 1 for name in new))
         at = 1
         for name in new:
             chunk[at:at + len(name)] = name
             at += len(name) + 1
         _names.append(chunk)
-    setattr(mod, "__chip_bytes__", bytearray(int((size - in_file) * charge)))
+        _names_charge.append(_Charge(max(int(cost * charge) - len(chunk), 0)))
+    setattr(mod, "__chip_bytes__", _Charge(int((size - in_file) * charge)))
 
 
 def _charge_code(charge):

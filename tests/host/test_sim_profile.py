@@ -204,15 +204,16 @@ def test_code_at_chip_scale_charges_names_once_for_good_and_code_while_loaded(tm
     try:
         out = mp(sim.info, "exec",
                  "import gc, sys, _simprofile\n"
-                 "def held():\n return sum(len(c) for c in _simprofile._names)\n"
+                 "def held():\n return _simprofile.names_charged()\n"
                  "gc.collect()\na = gc.mem_alloc()\np0 = held()\nimport bulky\ngc.collect()\n"
                  "b = gc.mem_alloc()\np1 = held()\nc1 = len(bulky.__chip_bytes__)\n"
+                 "mb = max(len(x) for x in bulky.__chip_bytes__.blocks)\n"
                  "import twin\np2 = held()\nc2 = len(twin.__chip_bytes__)\n"
                  "del bulky, twin\nsys.modules.pop('bulky')\nsys.modules.pop('twin')\ngc.collect()\n"
                  "p3 = held()\nl1 = gc.mem_alloc() - a\n"
                  "import bulky, twin\np4 = held()\nc4 = len(bulky.__chip_bytes__)\n"
                  "del bulky, twin\nsys.modules.pop('bulky')\nsys.modules.pop('twin')\ngc.collect()\n"
-                 "print('R', p0, b - a, p1, c1, p2, c2, p3, l1, p4, c4, gc.mem_alloc() - a)\n"
+                 "print('R', p0, b - a, p1, c1, p2, c2, p3, l1, p4, c4, gc.mem_alloc() - a, mb)\n"
                  "class M:\n pass\nm = M()\n_simprofile._charge_module(m, 'old.mpy', 204, 1, 1)\n"
                  # the launcher relays the board's stderr and stdout from two pipes: let the
                  # warning reach the REPL before the output that ends the exec
@@ -220,13 +221,15 @@ def test_code_at_chip_scale_charges_names_once_for_good_and_code_while_loaded(tm
     finally:
         sim.stop()
     r = dict((ln.split()[0], [int(x) for x in ln.split()[1:]]) for ln in out.splitlines() if ln[:2] in ("R ", "F "))
-    p0, grew, p1, c1, p2, c2, p3, left1, p4, c4, left2 = r["R"]
+    p0, grew, p1, c1, p2, c2, p3, left1, p4, c4, left2, biggest = r["R"]
     assert p0 == 0  # nothing interned from a .mpy before the first import
     # bulky: its names for good, the rest of the file as its code; together what the file holds on the chip
     assert p1 == cost(names["bulky"])
     assert c1 == sizes["bulky"] - sum(n for _, n in entries["bulky"])
     assert p1 + c1 == sizes["bulky"] - sum(n for _, n in entries["bulky"]) + cost(names["bulky"])
     assert grew >= p1 + c1  # the charge takes heap, on top of the module's own cost
+    # in small blocks, as a chip holds a module's code (per function), not one contiguous stretch
+    assert biggest <= 512 < c1
     # twin: only the names bulky had not interned; the shared ones are in neither of its charges
     assert p2 - p1 == cost(names["twin"] - names["bulky"]) < cost(names["twin"])
     assert c2 == sizes["twin"] - sum(n for _, n in entries["twin"])
