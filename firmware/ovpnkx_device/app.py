@@ -119,7 +119,6 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
             return result
         entropy.park(BoardNoise())
         gc.collect()
-    from ovpnkx.config import engine_args, engine_options
     from ovpnkx.crypto_mp import MicroPythonCrypto
     from ovpnkx.tls_mbedtls import MbedTlsEngine
 
@@ -155,7 +154,14 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
     unload("ovpnkx_device.wallclock")  # needed once per session: its code leaves the heap
 
     def tls_factory() -> "Any":
-        return MbedTlsEngine(False, *engine_args(cfg), **engine_options(cfg))
+        # the config's parser module, for the engine's arguments only: it leaves the heap again
+        from ovpnkx.config import engine_args, engine_options
+
+        try:
+            return MbedTlsEngine(False, *engine_args(cfg), **engine_options(cfg))
+        finally:
+            del engine_args, engine_options
+            unload("config")
 
     def capture(record: dict) -> None:
         if record.get("event") == "result":
@@ -187,6 +193,7 @@ def main(config: str = CONFIG, ovpn: str = OVPN, out: "Any" = emit) -> int:
     booted = boot(config, ovpn, out)
     del boot
     unload("ovpnkx_device.settings")  # the one-time code leaves the heap before the first session
+    unload("config")  # the parser's entry point: the parsed config (ovpnkx.clientconfig) is what stays
     if isinstance(booted, int):
         return booted
     settings, cfg, entropy = booted

@@ -35,7 +35,6 @@ until it is stopped (``retry`` True).
 
 
 from ovpnkx._compat import TYPE_CHECKING, unload
-from ovpnkx.config import ClientConfig
 from ovpnkx.errors import EntropyError, ProtocolError
 from ovpnkx.session import Session, SessionConfig
 from ovpnkx.tlswrap import control_wrap_factory
@@ -46,13 +45,15 @@ from .clock import Clock
 if TYPE_CHECKING:
     from typing import Any
 
+    from ovpnkx.clientconfig import ClientConfig
+
 # When --pings is asked for and neither the config nor the server sets a ping
 # interval, we ping every 2 s (openvpn's --keepalive 2 … in our tests).
 DEFAULT_PING_MS = 2000
 _TICK_MS = 200  # longest wait between looks at the stop request
 
 
-def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: str,
+def session_config(cfg: "ClientConfig", crypto: "Any", ask_ekm: bool, platform: str,
                    pings: int = 0, proto: "str | None" = None,
                    key_fingerprint: "bool | None" = None) -> SessionConfig:
     """SessionConfig from a parsed .ovpn, keeping only ciphers this runtime has.
@@ -81,7 +82,7 @@ def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: st
                          **lifetime)
 
 
-def _framing(cfg: ClientConfig) -> "Any":
+def _framing(cfg: "ClientConfig") -> "Any":
     """The configured compression stub, or None (``ovpnkx.compress`` loaded only for one)."""
     if cfg.comp_lzo is None and cfg.compress is None:
         return None
@@ -129,7 +130,7 @@ class _Outcome:
 class ClientRun:
     """One run of the client (see the module docstring); ``run()`` gives the exit status."""
 
-    def __init__(self, cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
+    def __init__(self, cfg: "ClientConfig", entropy: "Any", crypto: "Any", tls_factory: "Any",
                  ask_ekm: bool = False, platform: str = "unknown", pings: int = 0, timeout_s: int = 0,
                  emit: "Any" = None, transport: "Any" = None, retry: "bool | None" = None,
                  stop: "Stop | None" = None, clock: "Any" = None, sleep_ms: "Any" = None,
@@ -350,7 +351,7 @@ class ClientRun:
         return 0 if ok else 1
 
 
-def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
+def run_client(cfg: "ClientConfig", entropy: "Any", crypto: "Any", tls_factory: "Any",
                ask_ekm: bool = False, platform: str = "unknown", pings: int = 0,
                timeout_s: int = 0, emit: "Any" = None, transport: "Any" = None,
                retry: "bool | None" = None, stop: "Stop | None" = None,

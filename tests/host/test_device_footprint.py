@@ -20,7 +20,7 @@ def loaded(names):
     return [n for n in names if n in sys.modules]
 
 # what run_once imports for a serial session, up to its TLS handshake
-import ovpnkx.config, ovpnkx.crypto_mp, ovpnkx.tls_mbedtls
+import ovpnkx.clientconfig, ovpnkx.crypto_mp, ovpnkx.tls_mbedtls
 import ovpnkx_device.runner, ovpnkx_device.serial
 print("handshake-code", loaded(LATER + NOISE))
 
