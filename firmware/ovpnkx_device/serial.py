@@ -12,9 +12,7 @@ Ctrl-C is disabled while the transport is open.
 import select
 import sys
 
-from ovpnkx._compat import TYPE_CHECKING
-from ovpnkx.errors import RemoteProtocolError
-from ovpnkx.linkmsg import is_link_message, parse_time_reply
+from ovpnkx._compat import TYPE_CHECKING, unload
 from ovpnkx.seriallink import Link
 
 from .clock import Clock
@@ -140,17 +138,26 @@ class SerialTransport:
                 break
             self.bytes_in += len(data)
             for packet in self.link.receive(data, self.clock.now_ms()):
-                if is_link_message(packet):  # the link's own message, not for the session
-                    try:
-                        secs = parse_time_reply(packet)
-                    except RemoteProtocolError:
-                        secs = None
-                    if secs is not None:
-                        self.host_time = secs
+                if packet and packet[0] == 0:  # linkmsg.is_link_message: the link's own, not the session's
+                    self._link_message(packet)
                     continue
                 out.append(packet)
         self._flush()
         return out
+
+    def _link_message(self, packet: bytes) -> None:
+        # one time reply per session: linkmsg's code is in the heap only while it is read
+        from ovpnkx.errors import RemoteProtocolError
+        from ovpnkx.linkmsg import parse_time_reply
+
+        try:
+            secs = parse_time_reply(packet)
+        except RemoteProtocolError:
+            secs = None
+        finally:
+            unload("linkmsg")
+        if secs is not None:
+            self.host_time = secs
 
     def wait(self, timeout_ms: int) -> None:
         """Block until bytes arrive, the link's timer is due or ``timeout_ms`` passes."""

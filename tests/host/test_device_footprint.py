@@ -1,7 +1,9 @@
 """What a board's heap holds while its TLS handshake runs (issue 11): the session's
 code, and not the code that is needed only after it (key method 2, the PRF, push) nor
-the noise side of the parked TRNG chain. Run on the MicroPython unix port, with the
-firmware's modules as the device app imports them."""
+the noise side of the parked TRNG chain (driver, health tests, the reading and
+conditioning of ``ovpnkx.seeding``), nor the CBC+HMAC data channel in a GCM session.
+Run on the MicroPython unix port, with the firmware's modules as the device app
+imports them."""
 
 import os
 import subprocess
@@ -14,7 +16,7 @@ SCRIPT = r"""
 import sys
 sys.path[:0] = [%(firmware)r, %(board)r]
 LATER = ("ovpnkx.keymethod2", "ovpnkx.prf", "ovpnkx.push")
-NOISE = ("noise", "ovpnkx.noise", "ovpnkx.health", "ovpnkx.hostentropy")
+NOISE = ("noise", "ovpnkx.noise", "ovpnkx.health", "ovpnkx.hostentropy", "ovpnkx.seeding")
 
 def loaded(names):
     return [n for n in names if n in sys.modules]
@@ -31,7 +33,17 @@ entropy = board_entropy()
 del board_entropy
 sys.modules.pop("ovpnkx_device.entropy_select")
 entropy.reseed_ahead()
-entropy.park(BoardNoise())
+
+
+class Probe(BoardNoise):
+    seen = []  # what is loaded when the noise side comes back for a reseed
+
+    def load(self):
+        self.seen.append(loaded(NOISE))
+        return BoardNoise.load(self)
+
+
+entropy.park(Probe())
 print("parked", loaded(NOISE), entropy.state)
 entropy.reseed()  # the first key_state: taken from the reseed ahead
 a = entropy.random_bytes(32)
@@ -39,6 +51,21 @@ print("first-key-state", loaded(NOISE), len(a))
 entropy.reseed()  # a renegotiation: the noise side comes back for it, and goes again
 b = entropy.random_bytes(32)
 print("renegotiation", loaded(NOISE), entropy.reseed_count, a != b, entropy.state)
+print("reseed-code", Probe.seen)
+
+# the data channel: CBC+HMAC only where the cipher is CBC
+from ovpnkx.datachannel import DataChannel
+
+
+class Key:
+    cipher = bytes(range(64))
+    hmac = bytes(range(64, 128))
+
+
+gcm = DataChannel(ovpnkx.crypto_mp.MicroPythonCrypto(True), "AES-256-GCM", "SHA1", Key, Key, 0)
+print("gcm-data", loaded(("ovpnkx.datacbc",)), len(gcm.decrypt(gcm.encrypt(b"x"))))
+cbc = DataChannel(ovpnkx.crypto_mp.MicroPythonCrypto(), "AES-256-CBC", "SHA256", Key, Key, 0)
+print("cbc-data", loaded(("ovpnkx.datacbc",)), len(cbc.decrypt(cbc.encrypt(b"x"))))
 """
 
 
@@ -56,3 +83,11 @@ def test_the_handshake_code_and_the_parked_trng_leave_the_rest_out():
     assert out["parked"] == "[] ok"
     assert out["first-key-state"] == "[] 32"
     assert out["renegotiation"] == "[] 2 True ok"
+    # the reading and conditioning of the noise come with the noise side, and go with it
+    assert out["reseed-code"] == "[['ovpnkx.health', 'ovpnkx.seeding']]"
+
+
+def test_a_gcm_session_has_no_cbc_code():
+    out = _run()
+    assert out["gcm-data"] == "[] 1"
+    assert out["cbc-data"] == "['ovpnkx.datacbc'] 1"

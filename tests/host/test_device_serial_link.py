@@ -47,7 +47,8 @@ def pico(pki, tmp_path_factory):
 
 # modules a client needs once (at boot, or per TLS handshake), not while its session runs
 ONCE = ("ovpnkx.config", "ovpnkx.options", "ovpnkx.directives", "ovpnkx.capability", "ovpnkx_device.settings",
-        "ovpnkx_device.wallclock", "ovpnkx.tlscontext", "ovpnkx.servercheck", "ovpnkx.certinfo", "ovpnkx.x509verify")
+        "ovpnkx_device.wallclock", "ovpnkx.linkmsg", "ovpnkx.tlscontext", "ovpnkx.servercheck", "ovpnkx.certinfo",
+        "ovpnkx.x509verify", "ovpnkx.seeding", "ovpnkx.datacbc")
 
 
 def _serve_config(tmp_path, pki) -> str:
