@@ -10,7 +10,8 @@ Speed choices (MicroPython has no fast bytes XOR):
 - GHASH multiplies by H with a per-key table of 32 x 16 entries (one per nibble
   position), so a block costs 32 look-ups and XORs and no shifts or reductions;
 - where ``micropython.viper`` works, GHASH runs on 32-bit words in native code
-  (``_ghash_viper``); it is checked against the portable path before use;
+  (``_gcm_viper``); it is checked against the portable path before use, at the
+  first key that uses the full table (a compact-table board never loads it);
 - ``compact=True`` trades speed for memory on small heaps: Shoup's 4-bit method,
   16 multiples of H per key (about 0.6 KB instead of 8 KB) plus one shared
   reduction table, 32 shift-and-reduce steps per block.
@@ -134,20 +135,30 @@ class _CompactGhash:
         return y
 
 
-_Ghash = _PortableGhash  # type: Any
-if MICROPYTHON:
-    try:
-        from . import _gcm_viper
+_Ghash = None  # type: Any  # the full-table GHASH class, once _full_ghash() chose it
 
-        if _gcm_viper.selftest(gf_mul):
-            _Ghash = _gcm_viper.ViperGhash
-    except Exception:  # no viper emitter on this port: keep the portable path
-        pass
+
+def _full_ghash() -> "Any":
+    """The full-table GHASH class: native (``_gcm_viper``) where viper works and agrees
+    with the portable path, else portable. Chosen at the first use, so that a board on
+    the compact table never holds the native module."""
+    global _Ghash
+    if _Ghash is None:
+        _Ghash = _PortableGhash
+        if MICROPYTHON:
+            try:
+                from . import _gcm_viper
+
+                if _gcm_viper.selftest(gf_mul):
+                    _Ghash = _gcm_viper.ViperGhash
+            except Exception:  # no viper emitter on this port: keep the portable path
+                pass
+    return _Ghash
 
 
 def ghash_backend() -> str:
-    """Which GHASH implementation is in use: "viper" or "portable"."""
-    return "portable" if _Ghash is _PortableGhash else "viper"
+    """Which full-table GHASH implementation is in use: "viper" or "portable"."""
+    return "portable" if _full_ghash() is _PortableGhash else "viper"
 
 
 def _pad16(n: int) -> bytes:
@@ -165,7 +176,7 @@ class AesGcm:
 
     def __init__(self, ecb: "Callable[[bytes], bytes]", compact: bool = False) -> None:
         self._ecb = ecb
-        self._gh = (_CompactGhash if compact else _Ghash)(int.from_bytes(ecb(bytes(16)), "big"))
+        self._gh = (_CompactGhash if compact else _full_ghash())(int.from_bytes(ecb(bytes(16)), "big"))
 
     def _j0(self, nonce: bytes) -> bytes:
         if len(nonce) == 12:
