@@ -129,14 +129,17 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
 
     transport = None
     if settings["transport"] == "serial":
-        from .serial import SerialTransport
+        from .serial_port import open_serial
 
         try:
-            transport = SerialTransport.open(settings["uart"], settings["baud"], settings["data_uart"])
+            transport = open_serial(settings["uart"], settings["baud"], settings["data_uart"])
         except TransportError as exc:
             result["reason"] = str(exc)
             out(result)
             return result
+        finally:
+            del open_serial
+            unload("ovpnkx_device.serial_port")  # opened once: the line's code is SerialTransport's
         host, port, proto = cfg.remote
     else:  # the transport chosen in ovpnkx.json wins over the .ovpn's proto
         host, port, proto = cfg.remote
