@@ -75,7 +75,7 @@ def _verify_server_chain(engine: "Any", msg: bytes) -> bytes:
     if reason:
         engine._fail(reason)
     if engine._ca:
-        now = engine._now() if engine._now is not None else _utc_now()
+        now = engine._now() if engine._now is not None else _utc_now()  # type: Any  # None: no date
         if now is None or now < _EARLIEST:
             engine._fail("certificate verify failed: the device has no date (its clock reads %s), so the "
                          "server certificate's validity cannot be checked" % _date_text(now))
