@@ -36,7 +36,6 @@ import sys
 import time
 
 from ovpnkx._compat import TYPE_CHECKING, unload
-from ovpnkx.errors import EntropyError
 
 if TYPE_CHECKING:
     from typing import Any
@@ -110,51 +109,22 @@ class BoardNoise:
 def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
     """One session (connect .. closed); returns its ``result`` record."""
     result = {"event": "result", "ok": False, "reason": ""}  # type: dict
-    if getattr(entropy, "park", None) is not None:  # the board's TRNG chain
-        try:  # the first key_state's reseed, while the session's code is not in the heap yet
-            entropy.reseed_ahead()
-        except EntropyError as exc:  # no keys from a failed source
-            result["reason"] = str(exc)
-            out(result)
-            return result
-        entropy.park(BoardNoise())
-        gc.collect()
+    # entropy, transport and date: by code that leaves the heap before the session's comes
+    from .prepare import prepare
+
+    try:
+        transport, why = prepare(settings, cfg, entropy, out)
+    finally:
+        del prepare
+        unload("ovpnkx_device.prepare")
+    if why is not None:
+        result["reason"] = why
+        out(result)
+        return result
     from ovpnkx.crypto_mp import MicroPythonCrypto
     from ovpnkx.tls_mbedtls import MbedTlsEngine
 
     from .runner import run_client
-    from .runner import TransportError
-
-    from .wallclock import NoDateError, date_text, ensure_date
-
-    transport = None
-    if settings["transport"] == "serial":
-        from .serial_port import open_serial
-
-        try:
-            transport = open_serial(settings["uart"], settings["baud"], settings["data_uart"])
-        except TransportError as exc:
-            result["reason"] = str(exc)
-            out(result)
-            return result
-        finally:
-            del open_serial
-            unload("ovpnkx_device.serial_port")  # opened once: the line's code is SerialTransport's
-        host, port, proto = cfg.remote
-    else:  # the transport chosen in ovpnkx.json wins over the .ovpn's proto
-        host, port, proto = cfg.remote
-        cfg.remotes[0] = (host, port, settings["transport"])
-    try:  # mbedTLS checks the certificates' validity against the RTC: no date, no session
-        secs, source = ensure_date(transport, None if transport is not None else settings["ntp"])
-    except (NoDateError, OSError) as exc:
-        if transport is not None:
-            transport.close()
-        result["reason"] = str(exc) if isinstance(exc, NoDateError) else "no date: %s" % exc
-        out(result)
-        return result
-    out({"event": "date", "source": source, "utc": date_text(secs)})
-    del ensure_date, date_text, NoDateError
-    unload("ovpnkx_device.wallclock")  # needed once per session: its code leaves the heap
 
     def tls_factory() -> "Any":
         # the config's parser module, for the engine's arguments only: it leaves the heap again
