@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 _MODE_ECB = 1
 _MODE_CBC = 2
-_MODE_CTR = 6
 
 # cipher name -> key length (cryptolib refuses 24-byte keys)
 _AEAD = {"AES-128-GCM": 16, "AES-256-GCM": 32}
@@ -30,19 +29,6 @@ def _check_key(table: dict, cipher: str, key: bytes) -> None:
         raise LocalProtocolError("cipher %s is not supported by this backend" % cipher)
     if len(key) != table[cipher]:
         raise LocalProtocolError("%s needs a %d-byte key" % (cipher, table[cipher]))
-
-
-def native_ctr() -> bool:
-    """True when this firmware's ``cryptolib`` has a CTR mode (MICROPY_PY_CRYPTOLIB_CTR)
-    that agrees with ``ovpnkx.ctr`` on a block boundary and a partial block."""
-    from .ctr import ctr_crypt
-
-    key, iv, data = bytes(range(32)), b"\xff" * 15 + b"\xfe", bytes(range(40))
-    try:
-        got = cryptolib.aes(key, _MODE_CTR, iv).encrypt(data)
-    except (ValueError, OSError):  # "mode": built without CTR
-        return False
-    return got == ctr_crypt(cryptolib.aes(key, _MODE_ECB).encrypt, iv, data)
 
 
 def _check_cbc(key: bytes, iv: bytes, data: bytes) -> None:
@@ -95,28 +81,11 @@ class MicroPythonCrypto:
         return cryptolib.aes(bytes(key), _MODE_ECB).encrypt
 
     def ctr_encryptor(self, key: bytes):
-        """A function ``(iv, data) -> data XOR the AES-CTR key stream`` under ``key``.
-
-        The firmware's CTR where it has one (a fresh object per call: a cryptolib
-        CTR object keeps its counter), else ``ovpnkx.ctr`` over one ECB object.
-        """
+        """A function ``(iv, data) -> data XOR the AES-CTR key stream`` under ``key``
+        (tls-crypt): ``ovpnkx.ctr.cryptolib_ctr``, loaded for tls-crypt only."""
         if len(key) not in (16, 32):
             raise LocalProtocolError("AES key must be 16 or 32 bytes")
-        key = bytes(key)
-        if self.ctr_native is None:
-            self.ctr_native = native_ctr()
-        if self.ctr_native:
-            def native(iv: bytes, data: bytes) -> bytes:
-                if len(iv) != 16:
-                    raise LocalProtocolError("AES-CTR needs a 16-byte IV")
-                return cryptolib.aes(key, _MODE_CTR, bytes(iv)).encrypt(bytes(data)) if len(data) else b""
+        from .ctr import cryptolib_ctr
 
-            return native
-        from .ctr import ctr_crypt
-
-        ecb = cryptolib.aes(key, _MODE_ECB).encrypt
-
-        def portable(iv: bytes, data: bytes) -> bytes:
-            return ctr_crypt(ecb, iv, data)
-
-        return portable
+        func, self.ctr_native = cryptolib_ctr(bytes(key), self.ctr_native)
+        return func

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from typing import Callable
 
 _BATCH = const(16)  # counter blocks per ECB call (a 1250-byte control packet takes 5)
+_MODE_ECB = const(1)  # cryptolib's modes
+_MODE_CTR = const(6)
 _WRAP = 1 << 128
 
 # _INC >> 128 * (_BATCH - n) = counters 0..n-1, one per 128-bit block
@@ -54,3 +56,41 @@ def ctr_crypt(ecb: "Callable[[bytes], bytes]", iv: bytes, data: bytes) -> bytes:
         blocks -= k
     stream = b"".join(out)
     return (int.from_bytes(bytes(data), "big") ^ int.from_bytes(stream[:n], "big")).to_bytes(n, "big")
+
+
+def cryptolib_ctr(key: bytes, native: "bool | None") -> tuple:
+    """(a function ``(iv, data) -> data XOR the AES-CTR key stream`` under ``key``, whether
+    it is the firmware's CTR) over MicroPython's ``cryptolib``: the firmware's CTR where it
+    has one (a fresh object per call: a cryptolib CTR object keeps its counter), else
+    ``ctr_crypt`` over one ECB object. ``native``: whether the firmware's CTR works, None
+    to find out (``native_ctr``)."""
+    import cryptolib  # type: ignore[import-not-found,unused-ignore]
+
+    if native is None:
+        native = native_ctr()
+    if native:
+        def native_stream(iv: bytes, data: bytes) -> bytes:
+            if len(iv) != 16:
+                raise LocalProtocolError("AES-CTR needs a 16-byte IV")
+            return cryptolib.aes(key, _MODE_CTR, bytes(iv)).encrypt(bytes(data)) if len(data) else b""
+
+        return native_stream, True
+    ecb = cryptolib.aes(key, _MODE_ECB).encrypt
+
+    def portable(iv: bytes, data: bytes) -> bytes:
+        return ctr_crypt(ecb, iv, data)
+
+    return portable, False
+
+
+def native_ctr() -> bool:
+    """True when this firmware's ``cryptolib`` has a CTR mode (MICROPY_PY_CRYPTOLIB_CTR)
+    that agrees with ``ctr_crypt`` on a block boundary and a partial block."""
+    import cryptolib  # type: ignore[import-not-found,unused-ignore]
+
+    key, iv, data = bytes(range(32)), b"\xff" * 15 + b"\xfe", bytes(range(40))
+    try:
+        got = cryptolib.aes(key, _MODE_CTR, iv).encrypt(data)
+    except (ValueError, OSError):  # "mode": built without CTR
+        return False
+    return got == ctr_crypt(cryptolib.aes(key, _MODE_ECB).encrypt, iv, data)

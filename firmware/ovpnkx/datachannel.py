@@ -17,13 +17,9 @@ only if it is less than 64 behind the highest, not seen before, and no newer id
 arrived more than 15 s ago (the time backtrack; ``decrypt`` takes the time). The
 window changes only after a packet has been authenticated.
 
-CBC IVs: OpenVPN draws them at random. This core draws no randomness, so the IV is
-the block cipher under the same key applied to a unique nonce (the packet-id),
-the IV construction recommended by NIST SP 800-38A appendix C; it is
-unpredictable without the key, and the receiver treats it as any IV.
+CBC + HMAC is in ``ovpnkx.datacbc``, loaded for a CBC cipher only (its IVs: see there).
 """
 
-from . import digest
 from ._compat import TYPE_CHECKING, const
 from .errors import LocalProtocolError, RemoteProtocolError
 from .tlswrap import DEFAULT_SEQ_BACKTRACK, DEFAULT_TIME_BACKTRACK, PacketIdRec
@@ -53,11 +49,8 @@ PACKET_ID_WRAP_TRIGGER = 0xFF000000  # OpenVPN renegotiates from here on
 
 _TAG = const(16)
 _IMPLICIT_IV = const(8)
-_BLOCK = const(16)
-_CBC_IV_NONCE = b"ovpnkx-cbc-"  # 11 bytes + 0x00 + packet-id(4) = one block
 
 _AEAD_ERR = "AEAD Decrypt error: "
-_CBC_ERR = "Authenticate/Decrypt packet error: "
 
 
 def is_ping(payload: bytes) -> bool:
@@ -115,6 +108,7 @@ class DataChannel:
         self.peer_id = peer_id
         self._crypto = crypto
         self._aead = kind == "aead"
+        self._cbc = None  # type: Any  # a CBC cipher's ovpnkx.datacbc.CbcHmac
         if peer_id is None:
             self._hdr = bytes((P_DATA_V1 << 3 | key_id,))
         else:
@@ -126,14 +120,10 @@ class DataChannel:
             self._enc_iv = _key_bytes(encrypt_key, "hmac", _IMPLICIT_IV)
             self._dec_iv = _key_bytes(decrypt_key, "hmac", _IMPLICIT_IV)
         else:
-            size = digest.digest_size(auth)
+            from .datacbc import CbcHmac
+
             self.auth = auth
-            self._hmac_len = size
-            self._enc_key = _key_bytes(encrypt_key, "cipher", key_len)
-            self._dec_key = _key_bytes(decrypt_key, "cipher", key_len)
-            self._iv_ecb = crypto.ecb_encryptor(self._enc_key)
-            self._enc_mac = digest.Hmac(auth, _key_bytes(encrypt_key, "hmac", size))
-            self._dec_mac = digest.Hmac(auth, _key_bytes(decrypt_key, "hmac", size))
+            self._cbc = CbcHmac(self, crypto, auth, encrypt_key, decrypt_key, key_len)
         self._send_id = 0  # last packet-id sent
         self._rec = PacketIdRec(replay_window, replay_time)
         self._now_s = 0  # local seconds of the packet being decrypted
@@ -165,11 +155,7 @@ class DataChannel:
             n = len(sealed) - _TAG
             out = b"".join((self._hdr, pid, sealed[n:], sealed[:n]))
         else:
-            plain = pid + bytes(payload)
-            pad = _BLOCK - len(plain) % _BLOCK
-            iv = self._iv_ecb(_CBC_IV_NONCE + b"\x00" + pid)
-            ct = self._crypto.cbc_encrypt(self._enc_key, iv, plain + bytes((pad,)) * pad)
-            out = b"".join((self._hdr, self._enc_mac.digest(iv, ct), iv, ct))
+            out = self._cbc.seal(pid, payload)
         self._send_id += 1
         self.packets_out += 1
         self.bytes_out += len(payload)
@@ -205,7 +191,7 @@ class DataChannel:
         if self._aead:
             payload, pid = self._open_aead(packet, hlen)
         else:
-            payload, pid = self._open_cbc(packet, hlen)
+            payload, pid = self._cbc.open(packet, hlen)
         self._replay_add(pid)
         self.packets_in += 1
         self.bytes_in += len(payload)
@@ -232,32 +218,6 @@ class DataChannel:
         except RemoteProtocolError:
             raise RemoteProtocolError(_AEAD_ERR + "cipher final failed (bad tag)")
         return payload, pid
-
-    def _open_cbc(self, packet: bytes, hlen: int) -> tuple:
-        mlen = self._hmac_len
-        if len(packet) - hlen < mlen:
-            raise RemoteProtocolError(_CBC_ERR + "missing authentication info (short packet)")
-        start = hlen + mlen
-        body = packet[start:]
-        if not digest.compare_digest(self._dec_mac.digest(body), packet[hlen:start]):
-            raise RemoteProtocolError(_CBC_ERR + "packet HMAC authentication failed")
-        if len(body) < _BLOCK:
-            raise RemoteProtocolError(_CBC_ERR + "missing IV info (short packet)")
-        ct = body[_BLOCK:]
-        if not ct:
-            raise RemoteProtocolError(_CBC_ERR + "missing payload (short packet)")
-        if len(ct) % _BLOCK:
-            raise RemoteProtocolError(_CBC_ERR + "cipher final failed (not whole blocks)")
-        plain = self._crypto.cbc_decrypt(self._dec_key, body[:_BLOCK], ct)
-        pad = plain[-1]
-        if not 1 <= pad <= _BLOCK or plain[-pad:] != bytes((pad,)) * pad:
-            raise RemoteProtocolError(_CBC_ERR + "cipher final failed (bad padding)")
-        plain = plain[:-pad]
-        if len(plain) < 4:
-            raise RemoteProtocolError(_CBC_ERR + "error reading CBC packet-id")
-        pid = int.from_bytes(plain[:4], "big")
-        self._replay_test(pid, _CBC_ERR)
-        return plain[4:], pid
 
     # -- replay window (packet_id_test / packet_id_add) ------------------------
 

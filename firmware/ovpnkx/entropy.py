@@ -17,13 +17,12 @@ only; both in ``ovpnkx.hostentropy``) and ``TrngEntropy``, the full chain for bo
     key_state and at the reseed interval.
 
 A health failure is sticky: no output until ``reset()``. On a board the noise side
-(driver, health tests) can be parked between reseeds, so that a session's heap holds
-only the DRBG (``TrngEntropy.park``).
+(driver, health tests, and the reading and conditioning in ``ovpnkx.seeding``) can be
+parked between reseeds, so that a session's heap holds only the DRBG
+(``TrngEntropy.park``).
 """
 
-import hashlib
-
-from ._compat import MICROPYTHON, TYPE_CHECKING, const
+from ._compat import MICROPYTHON, TYPE_CHECKING, const, unload
 from .drbg import HmacDrbg, ReseedRequired  # noqa: F401 (re-exported)
 from .errors import EntropyError, LocalProtocolError  # noqa: F401 (re-exported)
 
@@ -46,11 +45,7 @@ def __getattr__(name: str) -> "Any":
     raise AttributeError(name)
 
 
-_SEED_BITS = const(256)  # security strength of the DRBG
-_NONCE_BITS = const(128)
-_CONDITIONING_FACTOR = const(2)  # condition twice the entropy we take out
 _RESEED_INTERVAL = const(1024)  # generate calls between reseeds from the noise source
-_CHUNK = const(512)  # samples read from the noise source at a time
 
 
 def _check_n(n: int) -> None:
@@ -96,60 +91,22 @@ class TrngEntropy:
         self.state = "ok"
         self.error = None  # type: str | None
 
-    def _noise_side(self) -> None:
-        """A parked source's noise side back: a fresh driver from the loader, fresh health
-        tests and their start-up test (the continuous tests' history left with the old ones)."""
-        if self._noise is not None:
-            return
-        from .health import STARTUP_SAMPLES, HealthTests
-
-        try:
-            self._noise = self._loader.load()
-        except EntropyError:
-            raise
-        except Exception as exc:  # a driver that will not start: no output either way
-            raise EntropyError("entropy source failed: cannot restart the noise source: %s: %s"
-                               % (type(exc).__name__, exc))
-        self.health = HealthTests(self.h, bool(self._noise.binary), self._rct, self._apt)
-        self._read(STARTUP_SAMPLES, "start-up test")  # tested, then discarded
-
     def _release_noise(self) -> None:
         if self._loader is not None and self._noise is not None:
             self._noise = None
             self.health = None  # type: ignore[assignment]
             self._loader.release()
+            unload("seeding")
 
-    # -- the noise side --
+    def _from_noise(self) -> None:
+        """Seed or reseed the DRBG from fresh noise (``ovpnkx.seeding``), then let the noise
+        side go again if parked: on a board, that code is in the heap for a reseed only."""
+        from . import seeding
 
-    def _read(self, n: int, phase: str, hasher=None) -> None:
-        """Read and test ``n`` samples, hashing them into ``hasher`` if given."""
-        self._noise_side()
-        while n > 0:
-            k = n if n < _CHUNK else _CHUNK
-            try:
-                samples = self._noise.read_samples(k)
-            except EntropyError:
-                raise
-            except Exception as exc:  # a register read, a driver: no output either way
-                raise EntropyError("entropy source failed: noise source raised %s" % type(exc).__name__)
-            if len(samples) != k:
-                raise EntropyError("entropy source failed: noise source returned %d of %d samples"
-                                   % (len(samples), k))
-            self.health.feed(samples, phase)
-            if hasher is not None:
-                hasher.update(samples)
-            n -= k
-
-    def _conditioned_bytes(self, bits: int) -> bytes:
-        """32 bytes of SHA-256 over samples carrying twice ``bits`` of min-entropy."""
-        need = _CONDITIONING_FACTOR * bits
-        samples = int(need / self.h)
-        if samples * self.h < need:
-            samples += 1
-        self._conditioned += 1
-        hasher = hashlib.sha256(b"ovpnkx conditioning\x00" + self._conditioned.to_bytes(4, "big"))
-        self._read(samples, "", hasher)
-        return hasher.digest()
+        try:
+            seeding.seed(self)
+        finally:
+            self._release_noise()
 
     def _guard(self, func, *args):
         if self.state == "error":
@@ -162,33 +119,11 @@ class TrngEntropy:
             self._drbg = None
             raise EntropyError(self.error)
 
-    def _instantiate(self) -> None:
-        self._noise_side()
-        if self.health.samples_tested == 0:
-            from .health import STARTUP_SAMPLES
-
-            self._read(STARTUP_SAMPLES, "start-up test")  # tested, then discarded
-        entropy_input = self._conditioned_bytes(_SEED_BITS)
-        nonce = self._conditioned_bytes(_NONCE_BITS)[:16]
-        self._drbg = HmacDrbg(entropy_input, nonce, self._personalization, self.reseed_interval)
-
-    def _reseed_from_noise(self) -> None:
-        try:
-            if self._drbg is None:
-                self._instantiate()
-            else:
-                self._drbg.reseed(self._conditioned_bytes(_SEED_BITS))
-        finally:
-            self._release_noise()
-
     def _seeded(self) -> HmacDrbg:
-        if self._drbg is None:
-            self._instantiate()
+        if self._drbg is None or self._drbg.reseed_required:
+            self._from_noise()
         drbg = self._drbg
         assert drbg is not None
-        if drbg.reseed_required:
-            self._reseed_from_noise()
-        self._release_noise()  # a parked source that was instantiated here
         return drbg
 
     def _generate(self, n: int) -> bytes:
@@ -216,13 +151,13 @@ class TrngEntropy:
         if self._ahead and self.state != "error":
             self._ahead = False
         else:
-            self._guard(self._reseed_from_noise)
+            self._guard(self._from_noise)
         self.reseed_count += 1
 
     def reseed_ahead(self) -> None:
         """Reseed now for the next key_state (a board does it before a session, while its
         code is not yet in the heap); the next ``reseed()`` then reads no noise."""
-        self._guard(self._reseed_from_noise)
+        self._guard(self._from_noise)
         self._ahead = True
 
     def park(self, loader: "Any") -> None:

@@ -8,15 +8,15 @@ Speed choices (MicroPython has no fast bytes XOR):
 - the whole counter stream of a packet is one ECB call, its counter blocks built
   with one big-int addition, and the XOR with the data is one big-int XOR;
 - GHASH multiplies by H with a per-key table of 32 x 16 entries (one per nibble
-  position), so a block costs 32 look-ups and XORs and no shifts or reductions;
-- where ``micropython.viper`` works, GHASH runs on 32-bit words in native code
-  (``_ghash_viper``); it is checked against the portable path before use;
+  position), so a block costs 32 look-ups and XORs and no shifts or reductions
+  (``ovpnkx.ghash_full``, native code where ``micropython.viper`` works);
 - ``compact=True`` trades speed for memory on small heaps: Shoup's 4-bit method,
   16 multiples of H per key (about 0.6 KB instead of 8 KB) plus one shared
-  reduction table, 32 shift-and-reduce steps per block.
+  reduction table, 32 shift-and-reduce steps per block. A board on the compact
+  table (the default below 256 KiB of heap) never loads the full table's code.
 """
 
-from ._compat import MICROPYTHON, TYPE_CHECKING, const
+from ._compat import TYPE_CHECKING, const
 from .digest import compare_digest
 from .errors import LocalProtocolError, RemoteProtocolError
 
@@ -71,33 +71,6 @@ def nibble_entries(h: int):
             yield z
 
 
-def _ghash_py(t: list, y: int, data: bytes) -> int:
-    """GHASH state ``y`` absorbing ``data`` (a multiple of 16 bytes)."""
-    fb = int.from_bytes
-    mv = memoryview(data)
-    for off in range(0, len(data), 16):
-        b = (y ^ fb(mv[off:off + 16], "big")).to_bytes(16, "big")
-        y = (t[b[0] >> 4] ^ t[16 + (b[0] & 15)] ^ t[32 + (b[1] >> 4)] ^ t[48 + (b[1] & 15)]
-             ^ t[64 + (b[2] >> 4)] ^ t[80 + (b[2] & 15)] ^ t[96 + (b[3] >> 4)] ^ t[112 + (b[3] & 15)]
-             ^ t[128 + (b[4] >> 4)] ^ t[144 + (b[4] & 15)] ^ t[160 + (b[5] >> 4)] ^ t[176 + (b[5] & 15)]
-             ^ t[192 + (b[6] >> 4)] ^ t[208 + (b[6] & 15)] ^ t[224 + (b[7] >> 4)] ^ t[240 + (b[7] & 15)]
-             ^ t[256 + (b[8] >> 4)] ^ t[272 + (b[8] & 15)] ^ t[288 + (b[9] >> 4)] ^ t[304 + (b[9] & 15)]
-             ^ t[320 + (b[10] >> 4)] ^ t[336 + (b[10] & 15)] ^ t[352 + (b[11] >> 4)] ^ t[368 + (b[11] & 15)]
-             ^ t[384 + (b[12] >> 4)] ^ t[400 + (b[12] & 15)] ^ t[416 + (b[13] >> 4)] ^ t[432 + (b[13] & 15)]
-             ^ t[448 + (b[14] >> 4)] ^ t[464 + (b[14] & 15)] ^ t[480 + (b[15] >> 4)] ^ t[496 + (b[15] & 15)])
-    return y
-
-
-class _PortableGhash:
-    """GHASH under one key H, on Python ints."""
-
-    def __init__(self, h: int) -> None:
-        self._t = list(nibble_entries(h))
-
-    def ghash(self, y: int, data: bytes) -> int:
-        return _ghash_py(self._t, y, data)
-
-
 def _mul_x4(v: int) -> int:
     """v * x^4 in GCM's bit-reflected form (four single-bit steps)."""
     for _ in range(4):
@@ -134,22 +107,6 @@ class _CompactGhash:
         return y
 
 
-_Ghash = _PortableGhash  # type: Any
-if MICROPYTHON:
-    try:
-        from . import _gcm_viper
-
-        if _gcm_viper.selftest(gf_mul):
-            _Ghash = _gcm_viper.ViperGhash
-    except Exception:  # no viper emitter on this port: keep the portable path
-        pass
-
-
-def ghash_backend() -> str:
-    """Which GHASH implementation is in use: "viper" or "portable"."""
-    return "portable" if _Ghash is _PortableGhash else "viper"
-
-
 def _pad16(n: int) -> bytes:
     return bytes(-n % 16)
 
@@ -165,7 +122,13 @@ class AesGcm:
 
     def __init__(self, ecb: "Callable[[bytes], bytes]", compact: bool = False) -> None:
         self._ecb = ecb
-        self._gh = (_CompactGhash if compact else _Ghash)(int.from_bytes(ecb(bytes(16)), "big"))
+        if compact:
+            ghash = _CompactGhash  # type: Any
+        else:
+            from .ghash_full import full_ghash
+
+            ghash = full_ghash()
+        self._gh = ghash(int.from_bytes(ecb(bytes(16)), "big"))
 
     def _j0(self, nonce: bytes) -> bytes:
         if len(nonce) == 12:

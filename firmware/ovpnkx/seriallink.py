@@ -188,12 +188,6 @@ class Link:
             self._size = MIN_FRAGMENT if size < MIN_FRAGMENT else MAX_FRAGMENT if size > MAX_FRAGMENT else size
         return self._size
 
-    def wire_size(self, n: int) -> int:
-        """Wire bytes of an ``n``-byte packet on a clean line at the current fragment size."""
-        size = self.fragment_size()
-        frags = (n + size - 1) // size if n else 1
-        return n + frags * OVERHEAD + 1
-
     def get_timer(self) -> "int | None":
         """When ``bytes_to_send`` has something due without new input (ms), or None."""
         t = -1

@@ -7,10 +7,9 @@ a board's session holds this code only during that check (``tls_mbedtls`` says w
 client verifies the chain itself).
 """
 
-from ._compat import TYPE_CHECKING, const, unload
+from ._compat import MICROPYTHON, TYPE_CHECKING, const, unload
 from .der import handshake_messages
 from .errors import RemoteProtocolError
-from .tls_mbedtls import _collect
 
 if TYPE_CHECKING:
     from typing import Any
@@ -76,7 +75,7 @@ def _verify_server_chain(engine: "Any", msg: bytes) -> bytes:
     if reason:
         engine._fail(reason)
     if engine._ca:
-        now = engine._now()
+        now = engine._now() if engine._now is not None else _utc_now()  # type: Any  # None: no date
         if now is None or now < _EARLIEST:
             engine._fail("certificate verify failed: the device has no date (its clock reads %s), so the "
                          "server certificate's validity cannot be checked" % _date_text(now))
@@ -104,3 +103,26 @@ def _date_text(secs: "int | None") -> str:
 
     t = time.gmtime(secs)
     return "%04d-%02d-%02d" % (t[0], t[1], t[2])
+
+
+def _collect() -> None:
+    """A collection now, on MicroPython (a board's heap): what was freed is reused from the
+    bottom of the heap before the next big allocations, instead of left between them."""
+    if MICROPYTHON:
+        import gc
+
+        gc.collect()
+
+
+def _utc_now() -> "int | None":
+    """The device's date as Unix seconds, from ``time.gmtime()`` (whatever the port's
+    epoch); None where there is none."""
+    import time
+
+    from .x509verify import utc_seconds
+
+    try:
+        t = time.gmtime()
+    except (AttributeError, OSError):
+        return None
+    return utc_seconds(t[0], t[1], t[2], t[3], t[4], t[5])

@@ -5,7 +5,7 @@ attributes they make stay out of the config object and the code a board holds.
 ``options.parse(..., server=True)`` makes one.
 """
 
-from .config import ClientConfig
+from .clientconfig import ClientConfig
 
 
 class ServerConfig(ClientConfig):

@@ -41,21 +41,13 @@ Facts about MicroPython 1.29's ``tls`` (mbedTLS 3.6) that shape this module:
 
 import io
 
-from ._compat import MICROPYTHON, TYPE_CHECKING, const, unload
+from ._compat import TYPE_CHECKING, const, unload
 from .errors import LocalProtocolError, RemoteProtocolError
 
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
     from .certinfo import PeerPolicy
-
-
-def __getattr__(name: str) -> "Any":
-    if name == "handshake_messages":  # moved to der (the tests' name for it)
-        from .der import handshake_messages
-
-        return handshake_messages
-    raise AttributeError(name)
 
 
 try:
@@ -73,19 +65,8 @@ _CT_ALERT = const(21)
 _CT_HANDSHAKE = const(22)
 _CT_APPDATA = const(23)
 _MAX_CIPHERTEXT = const(16384 + 2048)
-_ERR_REJECTED = const(-0x3000)  # MBEDTLS_ERR_X509_FATAL_ERROR: our verify callback said no
 
 _ENOMEM = const(12)
-
-_ALERTS = {
-    0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 22: "record_overflow",
-    40: "handshake_failure", 42: "bad_certificate", 43: "unsupported_certificate",
-    44: "certificate_revoked", 45: "certificate_expired", 46: "certificate_unknown",
-    47: "illegal_parameter", 48: "unknown_ca", 49: "access_denied", 50: "decode_error",
-    51: "decrypt_error", 70: "protocol_version", 71: "insufficient_security",
-    80: "internal_error", 86: "inappropriate_fallback", 90: "user_canceled",
-    109: "missing_extension", 110: "unsupported_extension", 116: "certificate_required",
-}
 
 
 def split_records(buf: bytearray) -> list:
@@ -191,7 +172,9 @@ class MbedTlsEngine:
                  tls_cipher: "str | None" = None, tls_ciphersuites: "str | None" = None,
                  now: "Any" = None) -> None:
         """``peer`` (the config's checks; ``config.engine_options``) replaces ``remote_cert_tls``;
-        ``now()`` is the device's date in Unix seconds (default: its RTC), None when unknown."""
+        ``now()`` is the device's date in Unix seconds (default: its RTC), None when unknown.
+        A server's check of each client certificate (mbedTLS's verify callback) is made by
+        ``tlscontext``: a client never loads it."""
         if _tls is None:
             raise LocalProtocolError("MbedTlsEngine needs MicroPython's tls module")
         self.is_server = is_server
@@ -200,10 +183,10 @@ class MbedTlsEngine:
 
         self._ctx, self._ca, self._peer = make_context(
             _tls, is_server, ca_pem, cert_pem, key_pem, remote_cert_tls, peer, tls_version_min, tls_version_max,
-            tls_cipher, self._verify)
+            tls_cipher, self)
         del make_context
         unload("tlscontext")
-        self._now = now if now is not None else _utc_now
+        self._now = now  # None: the RTC's (servercheck)
         self._pipe = _Pipe()
         self._sock = None  # type: Any
         self._in = bytearray()
@@ -212,7 +195,7 @@ class MbedTlsEngine:
         self._server_hello = None  # type: bytes | None
         self._leaf = None  # type: bytes | None  # client: the server certificate verified
         self._reason = None  # type: str | None  # why the verify callback refused
-        self._alert = None  # type: str | None
+        self._alert = None  # type: int | None  # the description of the peer's alert
         self._failed = None  # type: str | None
         self._complete = False
         self._records = []  # type: list
@@ -220,22 +203,6 @@ class MbedTlsEngine:
         self._peer_ok = False  # the peer's own certificate passed the checks
         self.peer_subject = None  # type: str | None
         self.cipher_name = None  # type: str | None
-
-    # -- server: called by mbedTLS for each certificate of the client's chain; must not raise --
-    def _verify(self, cert: memoryview, depth: int) -> int:
-        if depth != 0:
-            return 0
-        try:
-            from .certinfo import CertInfo
-
-            der = bytes(cert)
-            self.peer_subject = CertInfo(der).common_name
-            self._reason = self._peer.check(der)
-            self._peer_ok = not self._reason
-            return _ERR_REJECTED if self._reason else 0
-        except Exception as exc:  # noqa: BLE001 - an exception must not unwind through mbedTLS
-            self._reason = "certificate verify failed: %s" % _text(exc)
-            return _ERR_REJECTED
 
     @property
     def handshake_complete(self) -> bool:
@@ -267,7 +234,7 @@ class MbedTlsEngine:
             self._fail(str(exc))
         for ctype, rec in records:
             if ctype == _CT_ALERT and len(rec) == 7 and not _finished_after_ccs(self._in_types):
-                self._alert = _ALERTS.get(rec[6], "alert %d" % rec[6])
+                self._alert = rec[6]
             if not self.is_server and self._leaf is None:
                 _check_server_certificate(self, ctype, rec)
             self._in_types.append(ctype)
@@ -307,8 +274,10 @@ class MbedTlsEngine:
             return self._reason
         if isinstance(exc, ValueError):
             return "certificate verify failed: %s" % _text(exc)
-        if self._alert:
-            return "TLS alert from peer: %s" % self._alert
+        if self._alert is not None:
+            from .tlsalert import alert_name
+
+            return "TLS alert from peer: %s" % alert_name(self._alert)
         return "TLS error: %s" % _text(exc)
 
     def _fail(self, reason: str) -> "NoReturn":
@@ -368,15 +337,6 @@ def _text(exc: Exception) -> str:
     return "; ".join(" ".join(p.split()) for p in parts) or repr(exc)
 
 
-def _collect() -> None:
-    """A collection now, on MicroPython (a board's heap): what was freed is reused from the
-    bottom of the heap before the next big allocations, instead of left between them."""
-    if MICROPYTHON:
-        import gc
-
-        gc.collect()
-
-
 def _check_server_certificate(engine: MbedTlsEngine, ctype: int, rec: bytes) -> None:
     # the check's code (servercheck) is in the heap only until the server's certificate passed
     from .servercheck import check_server_certificate
@@ -386,20 +346,6 @@ def _check_server_certificate(engine: MbedTlsEngine, ctype: int, rec: bytes) -> 
     finally:
         if engine._leaf is not None or engine._failed:
             unload("servercheck")
-
-
-def _utc_now() -> "int | None":
-    """The device's date as Unix seconds, from ``time.gmtime()`` (whatever the port's
-    epoch); None where there is none."""
-    import time
-
-    from .x509verify import utc_seconds
-
-    try:
-        t = time.gmtime()
-    except (AttributeError, OSError):
-        return None
-    return utc_seconds(t[0], t[1], t[2], t[3], t[4], t[5])
 
 
 def _raise_if_enomem(exc: Exception) -> None:

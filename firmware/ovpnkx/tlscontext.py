@@ -1,10 +1,11 @@
 """The mbedTLS context of one ``MbedTlsEngine``: its certificate and key as DER, the
 CA, the config's checks of the peer and the TLS limits, refused with a clear error
-where mbedTLS or this build cannot honour them. Loaded while an engine is made and
-dropped after it, so that a board's session does not hold this code.
+where mbedTLS or this build cannot honour them, and a server's check of each client
+certificate. Loaded while an engine is made and dropped after it, so that a board's
+(client) session does not hold this code; a server's verify callback keeps it.
 """
 
-from ._compat import TYPE_CHECKING
+from ._compat import TYPE_CHECKING, const
 from .certinfo import CertInfo, PeerPolicy, pem_blocks
 from .errors import LocalProtocolError, RemoteProtocolError
 from .tls_mbedtls import _raise_if_enomem, _text
@@ -12,12 +13,14 @@ from .tls_mbedtls import _raise_if_enomem, _text
 if TYPE_CHECKING:
     from typing import Any
 
+_ERR_REJECTED = const(-0x3000)  # MBEDTLS_ERR_X509_FATAL_ERROR: our verify callback said no
+
 
 def make_context(tls: "Any", is_server: bool, ca_pem: "bytes | None", cert_pem: bytes, key_pem: bytes,
                  remote_cert_tls: "str | None", peer: "PeerPolicy | None", tls_version_min: "str | None",
-                 tls_version_max: "str | None", tls_cipher: "str | None", verify_callback: "Any") -> tuple:
-    """(``tls.SSLContext``, the CA certificates as DER, the peer policy) for an engine;
-    ``verify_callback`` is a server's check of each client certificate."""
+                 tls_version_max: "str | None", tls_cipher: "str | None", engine: "Any") -> tuple:
+    """(``tls.SSLContext``, the CA certificates as DER, the peer policy) for ``engine``
+    (an ``MbedTlsEngine``; a server's verify callback reports to it)."""
     if peer is None:
         peer = PeerPolicy.remote_cert_tls(remote_cert_tls)
     if ca_pem is None and not peer.fingerprints:
@@ -57,7 +60,27 @@ def make_context(tls: "Any", is_server: bool, ca_pem: "bytes | None", cert_pem: 
     # (the port stubs lack verify_mode / verify_callback)
     if is_server:
         ctx.verify_mode = tls.CERT_REQUIRED if ca else tls.CERT_OPTIONAL  # type: ignore[attr-defined, unused-ignore]
-        ctx.verify_callback = verify_callback  # type: ignore[attr-defined, unused-ignore]
+        ctx.verify_callback = _server_verify(engine)  # type: ignore[attr-defined, unused-ignore]
     else:
         ctx.verify_mode = tls.CERT_NONE  # type: ignore[attr-defined, unused-ignore]
     return ctx, ca, peer
+
+
+def _server_verify(engine: "Any") -> "Any":
+    """Server: mbedTLS's verify callback, called for each certificate of the client's chain;
+    it runs the config's checks of the client's own certificate and must not raise."""
+
+    def verify(cert: memoryview, depth: int) -> int:
+        if depth != 0:
+            return 0
+        try:
+            der = bytes(cert)
+            engine.peer_subject = CertInfo(der).common_name
+            engine._reason = engine._peer.check(der)
+            engine._peer_ok = not engine._reason
+            return _ERR_REJECTED if engine._reason else 0
+        except Exception as exc:  # noqa: BLE001 - an exception must not unwind through mbedTLS
+            engine._reason = "certificate verify failed: %s" % _text(exc)
+            return _ERR_REJECTED
+
+    return verify

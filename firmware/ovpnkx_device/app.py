@@ -36,7 +36,6 @@ import sys
 import time
 
 from ovpnkx._compat import TYPE_CHECKING, unload
-from ovpnkx.errors import EntropyError
 
 if TYPE_CHECKING:
     from typing import Any
@@ -110,52 +109,32 @@ class BoardNoise:
 def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
     """One session (connect .. closed); returns its ``result`` record."""
     result = {"event": "result", "ok": False, "reason": ""}  # type: dict
-    if getattr(entropy, "park", None) is not None:  # the board's TRNG chain
-        try:  # the first key_state's reseed, while the session's code is not in the heap yet
-            entropy.reseed_ahead()
-        except EntropyError as exc:  # no keys from a failed source
-            result["reason"] = str(exc)
-            out(result)
-            return result
-        entropy.park(BoardNoise())
-        gc.collect()
-    from ovpnkx.config import engine_args, engine_options
+    # entropy, transport and date: by code that leaves the heap before the session's comes
+    from .prepare import prepare
+
+    try:
+        transport, why = prepare(settings, cfg, entropy, out)
+    finally:
+        del prepare
+        unload("ovpnkx_device.prepare")
+    if why is not None:
+        result["reason"] = why
+        out(result)
+        return result
     from ovpnkx.crypto_mp import MicroPythonCrypto
     from ovpnkx.tls_mbedtls import MbedTlsEngine
 
     from .runner import run_client
-    from .runner import TransportError
-
-    from .wallclock import NoDateError, date_text, ensure_date
-
-    transport = None
-    if settings["transport"] == "serial":
-        from .serial import SerialTransport
-
-        try:
-            transport = SerialTransport.open(settings["uart"], settings["baud"], settings["data_uart"])
-        except TransportError as exc:
-            result["reason"] = str(exc)
-            out(result)
-            return result
-        host, port, proto = cfg.remote
-    else:  # the transport chosen in ovpnkx.json wins over the .ovpn's proto
-        host, port, proto = cfg.remote
-        cfg.remotes[0] = (host, port, settings["transport"])
-    try:  # mbedTLS checks the certificates' validity against the RTC: no date, no session
-        secs, source = ensure_date(transport, None if transport is not None else settings["ntp"])
-    except (NoDateError, OSError) as exc:
-        if transport is not None:
-            transport.close()
-        result["reason"] = str(exc) if isinstance(exc, NoDateError) else "no date: %s" % exc
-        out(result)
-        return result
-    out({"event": "date", "source": source, "utc": date_text(secs)})
-    del ensure_date, date_text, NoDateError
-    unload("ovpnkx_device.wallclock")  # needed once per session: its code leaves the heap
 
     def tls_factory() -> "Any":
-        return MbedTlsEngine(False, *engine_args(cfg), **engine_options(cfg))
+        # the config's parser module, for the engine's arguments only: it leaves the heap again
+        from ovpnkx.config import engine_args, engine_options
+
+        try:
+            return MbedTlsEngine(False, *engine_args(cfg), **engine_options(cfg))
+        finally:
+            del engine_args, engine_options
+            unload("config")
 
     def capture(record: dict) -> None:
         if record.get("event") == "result":
@@ -187,6 +166,7 @@ def main(config: str = CONFIG, ovpn: str = OVPN, out: "Any" = emit) -> int:
     booted = boot(config, ovpn, out)
     del boot
     unload("ovpnkx_device.settings")  # the one-time code leaves the heap before the first session
+    unload("config")  # the parser's entry point: the parsed config (ovpnkx.clientconfig) is what stays
     if isinstance(booted, int):
         return booted
     settings, cfg, entropy = booted

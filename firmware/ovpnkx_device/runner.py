@@ -35,10 +35,8 @@ until it is stopped (``retry`` True).
 
 
 from ovpnkx._compat import TYPE_CHECKING, unload
-from ovpnkx.config import ClientConfig
 from ovpnkx.errors import EntropyError, ProtocolError
-from ovpnkx.session import Session, SessionConfig
-from ovpnkx.tlswrap import control_wrap_factory
+from ovpnkx.session import Session
 
 from . import TransportError
 from .clock import Clock
@@ -46,48 +44,9 @@ from .clock import Clock
 if TYPE_CHECKING:
     from typing import Any
 
-# When --pings is asked for and neither the config nor the server sets a ping
-# interval, we ping every 2 s (openvpn's --keepalive 2 … in our tests).
-DEFAULT_PING_MS = 2000
+    from ovpnkx.clientconfig import ClientConfig
+
 _TICK_MS = 200  # longest wait between looks at the stop request
-
-
-def session_config(cfg: ClientConfig, crypto: "Any", ask_ekm: bool, platform: str,
-                   pings: int = 0, proto: "str | None" = None,
-                   key_fingerprint: "bool | None" = None) -> SessionConfig:
-    """SessionConfig from a parsed .ovpn, keeping only ciphers this runtime has.
-
-    Made afresh for each attempt (``proto``: the remote's): the tls-auth replay
-    state belongs to one session. ProtocolError names what cannot be used.
-    ``key_fingerprint``: ask for the key fingerprint on ``keys`` events (agreement checks).
-    """
-    ciphers = [c for c in cfg.data_ciphers if crypto.supports(c)]
-    if not ciphers:
-        raise ProtocolError("none of data-ciphers %s is available on this runtime"
-                            % ":".join(cfg.data_ciphers))
-    from ovpnkx.lifetime import key_lifetime_options
-
-    lifetime = key_lifetime_options(cfg)  # reneg-*, tran-window, replay-window where the config has them
-    unload("lifetime")
-    wrap_factory = control_wrap_factory(cfg, False, crypto)  # tls-auth, tls-crypt, tls-crypt-v2 or none
-    tls_auth = wrap_factory() if wrap_factory is not None else None
-    ping_ms = cfg.ping * 1000 or (DEFAULT_PING_MS if pings else 0)
-    return SessionConfig(is_server=False, p2mp=cfg.p2mp, ciphers=ciphers, auth=cfg.auth,
-                         tls_auth=tls_auth, ask_ekm=ask_ekm, proto=proto or cfg.remote[2],
-                         username=cfg.username, password=cfg.password,
-                         hand_window_ms=cfg.hand_window * 1000, timeout_ms=cfg.tls_timeout * 1000,
-                         ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform,
-                         compression=_framing(cfg), key_fingerprint=bool(key_fingerprint), cipher=cfg.cipher,
-                         **lifetime)
-
-
-def _framing(cfg: ClientConfig) -> "Any":
-    """The configured compression stub, or None (``ovpnkx.compress`` loaded only for one)."""
-    if cfg.comp_lzo is None and cfg.compress is None:
-        return None
-    from ovpnkx.compress import from_config
-
-    return from_config(cfg.comp_lzo, cfg.compress)
 
 
 class Stop:
@@ -129,7 +88,7 @@ class _Outcome:
 class ClientRun:
     """One run of the client (see the module docstring); ``run()`` gives the exit status."""
 
-    def __init__(self, cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
+    def __init__(self, cfg: "ClientConfig", entropy: "Any", crypto: "Any", tls_factory: "Any",
                  ask_ekm: bool = False, platform: str = "unknown", pings: int = 0, timeout_s: int = 0,
                  emit: "Any" = None, transport: "Any" = None, retry: "bool | None" = None,
                  stop: "Stop | None" = None, clock: "Any" = None, sleep_ms: "Any" = None,
@@ -208,8 +167,15 @@ class ClientRun:
         now = self.clock.now_ms()
         try:
             # over a serial line the host side relays to the config's own proto
-            scfg = session_config(cfg, self.crypto, self.ask_ekm, self.platform, self.pings,
-                                  cfg.remote[2] if proto == "serial" else proto, self.key_fingerprint)
+            # made afresh for each attempt, by code that leaves the heap again (a board's)
+            from .session_options import session_config
+
+            try:
+                scfg = session_config(cfg, self.crypto, self.ask_ekm, self.platform, self.pings,
+                                      cfg.remote[2] if proto == "serial" else proto, self.key_fingerprint)
+            finally:
+                del session_config
+                unload("ovpnkx_device.session_options")
             # the session first: its id and key source come from the entropy, and a
             # failed source (EntropyError) must stop us before any socket exists
             session = Session(scfg, self.entropy, self.crypto, self.tls_factory, now)
@@ -350,7 +316,7 @@ class ClientRun:
         return 0 if ok else 1
 
 
-def run_client(cfg: ClientConfig, entropy: "Any", crypto: "Any", tls_factory: "Any",
+def run_client(cfg: "ClientConfig", entropy: "Any", crypto: "Any", tls_factory: "Any",
                ask_ekm: bool = False, platform: str = "unknown", pings: int = 0,
                timeout_s: int = 0, emit: "Any" = None, transport: "Any" = None,
                retry: "bool | None" = None, stop: "Stop | None" = None,

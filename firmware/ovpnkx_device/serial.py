@@ -10,21 +10,15 @@ Ctrl-C is disabled while the transport is open.
 """
 
 import select
-import sys
 
-from ovpnkx._compat import TYPE_CHECKING
-from ovpnkx.errors import RemoteProtocolError
-from ovpnkx.linkmsg import is_link_message, parse_time_reply
+from ovpnkx._compat import TYPE_CHECKING, unload
 from ovpnkx.seriallink import Link
 
 from .clock import Clock
 
-from . import TransportError
-
 if TYPE_CHECKING:
     from typing import Any
 
-REPL = "repl"  # the "uart" setting that means the REPL port (USB-CDC / UART0)
 _RX_CHUNK = 512
 _RX_READS = 8  # most reads per receive(): 4 KB, the UART's buffer; the rest waits there
 
@@ -54,8 +48,8 @@ class SerialTransport:
     """Packets over a byte stream, through a ``seriallink.Link``.
 
     ``port`` is a ``machine.UART`` or anything with ``read(n) -> bytes | None``
-    (never blocking) and ``write(b)``; ``SerialTransport.open(uart, baud)``
-    builds one from the device settings. ``name`` says what the line is.
+    (never blocking) and ``write(b)``; ``ovpnkx_device.serial_port.open_serial(uart,
+    baud)`` builds one from the device settings. ``name`` says what the line is.
     The link's repeats and acknowledgements go out from ``send``, ``receive``
     and ``wait``; ``wait`` wakes up for the link's timer.
     """
@@ -81,35 +75,6 @@ class SerialTransport:
     def decoder(self) -> "Any":
         """The frame decoder (its ``errors`` count damaged frames)."""
         return self.link.decoder
-
-    @classmethod
-    def open(cls, uart: "Any", baud: int = 115200, data_uart: "Any" = None) -> "SerialTransport":
-        """The transport for a device setting: ``uart`` is an id, None (the board's
-        data UART: ``data_uart`` = {"id", "tx", "rx"} or the sim's) or "repl"."""
-        if uart == REPL:
-            return cls(_ReplPort(), "serial:repl", repl=True, baud=0)
-        import machine  # type: ignore[import-not-found,unused-ignore]  # boards and the sim
-
-        pins = {}  # type: dict
-        if uart is None:
-            if data_uart is None:
-                try:
-                    import simboard  # type: ignore
-
-                    data_uart = {"id": simboard.data_uart_id()}
-                except ImportError:
-                    raise TransportError("no data UART known for this board: set \"uart\" in ovpnkx.json")
-            uart = data_uart["id"]
-            for k in ("tx", "rx"):
-                if data_uart.get(k) is not None:
-                    pins[k] = machine.Pin(data_uart[k])
-        try:
-            port = machine.UART(uart, baud, timeout=0, rxbuf=4096, **pins)  # type: ignore
-        except TypeError:  # a port without rxbuf=
-            port = machine.UART(uart, baud, timeout=0, **pins)  # type: ignore
-        except ValueError as exc:
-            raise TransportError("cannot open UART %r: %s" % (uart, exc))
-        return cls(port, "serial:uart%d" % uart, baud=baud)
 
     def _flush(self) -> None:
         """Write what the link has due now (blocks until the port took it)."""
@@ -140,17 +105,26 @@ class SerialTransport:
                 break
             self.bytes_in += len(data)
             for packet in self.link.receive(data, self.clock.now_ms()):
-                if is_link_message(packet):  # the link's own message, not for the session
-                    try:
-                        secs = parse_time_reply(packet)
-                    except RemoteProtocolError:
-                        secs = None
-                    if secs is not None:
-                        self.host_time = secs
+                if packet and packet[0] == 0:  # linkmsg.is_link_message: the link's own, not the session's
+                    self._link_message(packet)
                     continue
                 out.append(packet)
         self._flush()
         return out
+
+    def _link_message(self, packet: bytes) -> None:
+        # one time reply per session: linkmsg's code is in the heap only while it is read
+        from ovpnkx.errors import RemoteProtocolError
+        from ovpnkx.linkmsg import parse_time_reply
+
+        try:
+            secs = parse_time_reply(packet)
+        except RemoteProtocolError:
+            secs = None
+        finally:
+            unload("linkmsg")
+        if secs is not None:
+            self.host_time = secs
 
     def wait(self, timeout_ms: int) -> None:
         """Block until bytes arrive, the link's timer is due or ``timeout_ms`` passes."""
@@ -202,28 +176,3 @@ def _poller(obj: "Any") -> "Any":
         except (TypeError, OSError, AttributeError, ValueError):
             pass
     return None
-
-
-class _ReplPort:
-    """The REPL's stream as a byte port: raw stdout, stdin read without blocking."""
-
-    def __init__(self) -> None:
-        self._in = sys.stdin.buffer  # type: ignore
-        self._out = sys.stdout.buffer  # type: ignore
-        self.pollable = sys.stdin
-        self._poll = select.poll()
-        self._poll.register(sys.stdin, select.POLLIN)
-
-    def read(self, n: int) -> "bytes | None":
-        # stdin's read(n) blocks for n bytes: take one at a time while any are waiting
-        out = bytearray()
-        while len(out) < n and self._poll.poll(0):
-            b = self._in.read(1)
-            if not b:
-                break
-            out += b
-        return bytes(out) if out else None
-
-    def write(self, data: "Any") -> int:
-        self._out.write(data)
-        return len(data)

@@ -24,6 +24,7 @@ import tempfile
 import time
 
 from ovpnkx.config import parse_config
+from ovpnkx.seriallink import OVERHEAD, Link
 
 from . import pki as pkimod
 from .demo import agreement_rows
@@ -50,11 +51,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "the key exchange must stop before anything is sent")
 
 
+def wire_size(link: Link, n: int) -> int:
+    """Wire bytes of an ``n``-byte packet on a clean line at ``link``'s current fragment size."""
+    size = link.fragment_size()
+    frags = (n + size - 1) // size if n else 1
+    return n + frags * OVERHEAD + 1
+
+
 class CountingLink(SerialLink):
     """A SerialLink that logs every packet: (seconds, "up"|"down", wire bytes, data channel?).
 
     A packet's wire bytes are what its fragments cost on a clean line at the link's
-    fragment size then (``Link.wire_size``); repeats and acknowledgements are in the
+    fragment size then (``wire_size``); repeats and acknowledgements are in the
     link's own byte counters."""
 
     def __init__(self, url: str, baud: int) -> None:
@@ -63,7 +71,7 @@ class CountingLink(SerialLink):
 
     def _log(self, direction: str, packet: bytes) -> None:
         data = bool(packet) and packet[0] >> 3 in (P_DATA_V1, P_DATA_V2)
-        self.frames.append((time.monotonic(), direction, self.link.wire_size(len(packet)), data))
+        self.frames.append((time.monotonic(), direction, wire_size(self.link, len(packet)), data))
 
     def send(self, packet: bytes) -> None:
         super().send(packet)

@@ -111,7 +111,7 @@ def test_key_lifetime_options_read_what_a_config_has():
 
 def test_runner_passes_the_config_lifetime_to_the_session():
     from ovpnkx.config import parse_config
-    from ovpnkx_device.runner import session_config
+    from ovpnkx_device.session_options import session_config
 
     from _sessions import read
     from _support import crypto_backend

@@ -10,7 +10,8 @@ import binascii
 
 from ovpnkx.certinfo import EKU_CLIENT_AUTH, EKU_SERVER_AUTH, CertInfo, pem_blocks
 from ovpnkx.errors import LocalProtocolError, RemoteProtocolError
-from ovpnkx.tls_mbedtls import handshake_messages, split_records
+from ovpnkx.der import handshake_messages
+from ovpnkx.tls_mbedtls import split_records
 from ovpnkx.x509verify import chain_from_message
 
 from _support import raises, unhex

@@ -492,11 +492,12 @@ def t_tls_records(ctx):
     """The MicroPython engine's own reading of the peer's TLS bytes (before mbedTLS):
     records, handshake messages, the certificate chain of a Certificate message."""
     from ovpnkx import tls_mbedtls as tm
+    from ovpnkx.der import handshake_messages
     from ovpnkx.x509verify import chain_from_message
 
     def feed(data):
         tm.split_records(bytearray(data))
-        for htype, msg in tm.handshake_messages(data[5:]):
+        for htype, msg in handshake_messages(data[5:]):
             if htype == 11:  # Certificate
                 chain_from_message(msg)
     flights = ctx["flights"]()

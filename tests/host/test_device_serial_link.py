@@ -45,6 +45,13 @@ def pico(pki, tmp_path_factory):
         sim.stop()
 
 
+# modules a client needs once (at boot, or per TLS handshake), not while its session runs
+ONCE = ("ovpnkx.config", "ovpnkx.options", "ovpnkx.directives", "ovpnkx.capability", "ovpnkx_device.settings",
+        "ovpnkx_device.wallclock", "ovpnkx.linkmsg", "ovpnkx.tlscontext", "ovpnkx.servercheck", "ovpnkx.certinfo",
+        "ovpnkx.x509verify", "ovpnkx.seeding", "ovpnkx.datacbc", "ovpnkx.tlsalert", "ovpnkx.der",
+        "ovpnkx_device.session_options", "ovpnkx_device.serial_port", "ovpnkx_device.prepare")
+
+
 def _serve_config(tmp_path, pki) -> str:
     path = tmp_path / "server.conf"
     path.write_text("\n".join([
@@ -97,6 +104,11 @@ def test_main_runs_after_soft_reset_against_serve_serial(pico, pki, tmp_path):
     assert stats["frames_in"] >= result["packets_out"] and stats["frame_errors"] == {"crc": 0, "cobs": 0, "oversize": 0}
     print("serial 115200 baud: keys after %d ms; wire out %d B / in %d B for %d / %d packets"
           % (keys["at_ms"], result["wire_out"], result["wire_in"], result["packets_out"], result["packets_in"]))
+    # stock firmware holds every imported .mpy in the GC heap: what a session needed once is gone after it
+    resident = mp(pico, "resume", "exec", "import sys\nprint(sorted(sys.modules))").stdout
+    for once in ONCE:
+        assert "'%s'" % once not in resident, (once, resident)
+    assert "'ovpnkx.clientconfig'" in resident and "'ovpnkx.session'" in resident, resident
 
 
 @pytest.mark.parametrize("mode,proto", [("p2p", "udp"), ("p2mp", "tcp")])
