@@ -28,7 +28,8 @@ TRIAL_TIMEOUT_S = 30
 SPARE_AIM = 0.25  # issue 11: a Pico W keeps 25 % of its heap spare
 GC_AIM = 96 * 1024  # issue 11: the client on the Pico W in <= 96 KiB of GC heap, mbedTLS included
 MPY_AIM = 48 * 1000  # issue 11: the device's .mpy set <= 48 KB
-CHIP_SCALE = "--code-at-chip-scale"  # the sim flag that charges loaded .mpy code at a 32-bit board's scale
+CHIP_SCALE = "--code-at-chip-scale"  # the sim's default: loaded .mpy code charged at a 32-bit board's scale
+HOST_SCALE = "--code-at-host-scale"  # the lower bound: loaded code charged only what the unix port holds
 
 
 def add_arguments(p) -> None:
@@ -142,7 +143,8 @@ def _live(board: str, flash_dir: str, heap: int) -> dict:
     """gc.mem_alloc() (host bytes) after boot, and after importing what main.py imports."""
     from ovpnkx_sim.boards import load_board  # noqa: F401  (the sim package must be there)
 
-    b = board_run.start_flashed(board, flash_dir, 0, max(heap, 400 * 1024))  # room: it measures, not fits
+    b = board_run.start_flashed(board, flash_dir, 0, max(heap, 400 * 1024),  # room: it measures, not fits
+                                sim_args=[HOST_SCALE])  # what the unix port holds: host bytes
     mpremote = os.path.join(os.path.dirname(sys.executable), "mpremote")
     try:
         def ask(code: str) -> int:
@@ -235,10 +237,11 @@ def _heap_figures(name: str, flash_dir: str, prep: dict, step: int, quick: bool)
             "after_boot": fw.get("gc_heap", {}).get("used_after_boot")}
     live = _live(name, flash_dir, heap)
     figs["app_loaded"] = live["imported"] - live["boot"]  # host bytes of the app's modules
-    figs["peak"] = _min_heap(name, flash_dir, prep, step, hi=max(2 * heap, 256 * 1024))
+    figs["peak"] = _min_heap(name, flash_dir, prep, step, hi=max(2 * heap, 256 * 1024), sim_args=[HOST_SCALE])
     if not quick:
         _set_json(flash_dir, compact_gcm=not _json(flash_dir).get("compact_gcm"))
-        figs["peak_other_gcm"] = _min_heap(name, flash_dir, prep, step, hi=max(2 * heap, 256 * 1024))
+        figs["peak_other_gcm"] = _min_heap(name, flash_dir, prep, step, hi=max(2 * heap, 256 * 1024),
+                                           sim_args=[HOST_SCALE])
         _set_json(flash_dir, compact_gcm=not _json(flash_dir).get("compact_gcm"))
     figs["compact_gcm"] = _json(flash_dir).get("compact_gcm")
     return figs
@@ -279,9 +282,9 @@ def run(args) -> str:
                    "leaves user code the board's free heap after boot). Peak: the smallest --heap in which main.py "
                    "completes a client handshake + 1 ping each way, bisected in %d KiB steps; serial: over the data "
                    "UART to ovpnkx serve; udp/tcp: over the sim's Wi-Fi (127.0.0.1) to openvpn 2.6 (p2p, tls-auth). "
-                   "mbedTLS's allocations are in it where the port puts them in the GC heap. The sim counts bytes "
-                   "(the loaded .mpy code included) at half their words on a 32-bit board, so the peak is a lower "
-                   "bound; 'chip-scale code' is the same bisection with --code-at-chip-scale (each loaded .mpy "
+                   "mbedTLS's allocations are in it where the port puts them in the GC heap. 'peak' is the lower "
+                   "bound, with --code-at-host-scale: bytes (the loaded .mpy code included) at half their words on "
+                   "a 32-bit board; 'chip-scale code' is the sim's default, --code-at-chip-scale (each loaded .mpy "
                    "charged again what stock firmware keeps of it: its new non-static names for good, the rest of "
                    "the file while loaded; an estimate that leans high). The truth is most likely between; see "
                    "sim/README.md. "
@@ -302,7 +305,8 @@ def run(args) -> str:
                 rows = [("serial", f, fdir, None)]
                 for proto in ("udp", "tcp") if not quick else ("udp",) if name == "rp2040w" else ():
                     wifi = _wifi_setup(name, proto, prep, work, ntp)
-                    peak = _min_heap(name, wifi["flash"], prep, step, hi=max(2 * f["heap"], 256 * 1024), wifi=wifi)
+                    peak = _min_heap(name, wifi["flash"], prep, step, hi=max(2 * f["heap"], 256 * 1024), wifi=wifi,
+                                     sim_args=[HOST_SCALE])
                     rows.append((proto, dict(f, peak=peak, peak_other_gcm=None,
                                              compact_gcm=_json(wifi["flash"]).get("compact_gcm")), wifi["flash"], wifi))
                 for link, g, flash_dir, wifi in rows:

@@ -55,11 +55,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     start.add_argument("--heap", type=int, help="heap in bytes (default: the board's)")
     start.add_argument("--heap-bytes", action="store_true",
                        help="give the host GC exactly --heap bytes instead of the same number of 32-bit words")
-    start.add_argument("--code-at-chip-scale", action="store_true",
-                       help="charge each .mpy loaded from the flash again what stock firmware keeps of it "
-                            "(its new interned names for good, the rest of the file while loaded), for the "
-                            "words its bytes take on a 32-bit board (an estimate that leans high; see "
-                            "sim/README.md)")
+    scale = start.add_mutually_exclusive_group()
+    scale.add_argument("--code-at-chip-scale", action="store_true",
+                       help="the default: charge each .mpy loaded from the flash again what stock firmware "
+                            "keeps of it (its new interned names for good, the rest of the file while "
+                            "loaded), for the words its bytes take on a 32-bit board (an estimate that "
+                            "leans high; see sim/README.md)")
+    scale.add_argument("--code-at-host-scale", action="store_true",
+                       help="charge loaded code only what the unix port holds of it (bytes at half their "
+                            "words on a 32-bit board): a lower bound of the board's heap, as before")
     start.add_argument("--baud", type=int, default=115200, help="uart line rate, 8N1; 0 = unlimited")
     start.add_argument("--drop", type=float, default=0.0, help="uart: probability a byte is lost")
     start.add_argument("--dup", type=float, default=0.0, help="uart: probability a byte arrives twice")
@@ -220,9 +224,10 @@ class Sim:
         self.free_after_boot_host = (self.heap - used) * self.heap_host // self.heap
         own = SIM_OWN if args.heap_bytes else SIM_OWN // (word // 4)
         self.heap_arg = "heapsize=%d%s" % (self.heap + own, "" if args.heap_bytes else "w")
-        # --code-at-chip-scale: a loaded .mpy's bytes (its code and strings) take twice the words
-        # on a 32-bit board that they take on this 64-bit host; each module then carries the rest
-        self.code_charge = word // 4 - 1 if args.code_at_chip_scale and not args.heap_bytes else 0
+        # code at the chip's scale (unless --code-at-host-scale): a loaded .mpy's bytes (its code
+        # and strings) take twice the words on a 32-bit board that they take on this 64-bit host;
+        # each module then carries the rest
+        self.code_charge = word // 4 - 1 if not args.code_at_host_scale and not args.heap_bytes else 0
         self.trng_fault = trng_fault
         fw = board.get("stock_firmware") or {}
         self.ticks_period = int(fw.get("ticks_period", {}).get("value", 1 << 30))
