@@ -300,16 +300,16 @@ class Sim:
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(SIM_DIR, "_mprun.py"), "-X", self.heap_arg,
              os.path.join(FIRMWARE_LIB, "_simboot.py")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            # one console stream, as a board's REPL has: stderr's lines come in order with stdout's
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             pass_fds=(ctl_w,), env=env, cwd=self.flash, start_new_session=True)
         os.close(ctl_w)
         self.ctl_r = ctl_r
         self.reset_kind = None
         self.next_mode = "friendly"
         self.boots += 1
-        for f in (self.proc.stdout, self.proc.stderr):
-            os.set_blocking(f.fileno(), False)
-            self.sel.register(f.fileno(), selectors.EVENT_READ, "child_out")
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        self.sel.register(self.proc.stdout.fileno(), selectors.EVENT_READ, "child_out")
         os.set_blocking(ctl_r, False)
         self.sel.register(ctl_r, selectors.EVENT_READ, "ctl")
         os.set_blocking(self.proc.stdin.fileno(), False)
@@ -330,7 +330,7 @@ class Sim:
     def _reap(self) -> None:
         """The board process ended (reset): drain it, then boot again."""
         proc = self.proc
-        for f in (proc.stdout, proc.stderr):
+        for f in (proc.stdout,):
             try:
                 self.sel.unregister(f.fileno())
             except (KeyError, ValueError):
@@ -566,7 +566,7 @@ class Sim:
         self._kill()
         if self.proc:
             self.proc.wait()
-            for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            for f in (self.proc.stdin, self.proc.stdout):
                 try:
                     f.close()
                 except OSError:

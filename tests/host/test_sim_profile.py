@@ -215,9 +215,7 @@ def test_code_at_chip_scale_charges_names_once_for_good_and_code_while_loaded(tm
                  "del bulky, twin\nsys.modules.pop('bulky')\nsys.modules.pop('twin')\ngc.collect()\n"
                  "print('R', p0, b - a, p1, c1, p2, c2, p3, l1, p4, c4, gc.mem_alloc() - a, mb)\n"
                  "class M:\n pass\nm = M()\n_simprofile._charge_module(m, 'old.mpy', 204, 1, 1)\n"
-                 # the launcher relays the board's stderr and stdout from two pipes: let the
-                 # warning reach the REPL before the output that ends the exec
-                 "import time\ntime.sleep_ms(300)\nprint('F', len(m.__chip_bytes__))\n").stdout
+                 "print('F', len(m.__chip_bytes__))\n").stdout
     finally:
         sim.stop()
     r = dict((ln.split()[0], [int(x) for x in ln.split()[1:]]) for ln in out.splitlines() if ln[:2] in ("R ", "F "))
