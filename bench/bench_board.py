@@ -160,16 +160,6 @@ def _live(board: str, flash_dir: str, heap: int) -> dict:
     return {"boot": base, "imported": code}
 
 
-def _size_tool():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("ovpnkx_size_tool", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "size.py"))
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def _resident(board: str, flash_dir: str, prep: dict, heap: int, wifi: "dict | None") -> "tuple | None":
     """(bytes of the firmware's .mpy files still imported once a session is over, what they
     take of a 32-bit board's heap: tools/size.py's heap~ estimate, summed); None if the
@@ -189,7 +179,7 @@ def _resident(board: str, flash_dir: str, prep: dict, heap: int, wifi: "dict | N
     finally:
         board_run.stop_board(b)
     total = heap_total = 0
-    size_tool = _size_tool()
+    size_tool = board_run._tool("size")
     lib = os.path.join(flash_dir, "lib")
     for line in out.splitlines():
         path = line[2:].strip() if line.startswith("F ") else ""

@@ -86,13 +86,13 @@ def heap_estimate(lib: str, rel: str) -> "int | None":
     mpy = os.path.join(lib, rel[:-3] + ".mpy")
     if not os.path.exists(mpy) or not os.path.exists(MICROPYTHON):
         return None
-    # what it imports, loaded first, so that only its own cost is counted
+    # what it imports, loaded first, so that only its own cost is counted ("=": it imported)
     deps = _micropython(lib, "import sys\nb = set(sys.modules)\nimport %s\n"
-                             "print(' '.join(k for k in sys.modules if k not in b and k != %r))" % (name, name))
-    if deps == "" and _micropython(lib, "import %s\nprint(1)" % name) != "1":
+                             "print('=' + ' '.join(k for k in sys.modules if k not in b and k != %r))" % (name, name))
+    if not deps.startswith("="):
         return None
     code = "import gc\n%sgc.collect()\na = gc.mem_alloc()\nimport %s\ngc.collect()\nprint(gc.mem_alloc() - a)" % (
-        "".join("import %s\n" % d for d in deps.split()), name)
+        "".join("import %s\n" % d for d in deps[1:].split()), name)
     host = _micropython(lib, code)
     if not host.isdigit():
         return None

@@ -89,15 +89,20 @@ def _read(path: str) -> str:
         return f.read()
 
 
-def _flash_tool():
-    path = os.path.join(REPO, "tools", "flash.py")
+def _tool(name: str):
+    """The checkout's ``tools/<name>.py`` as a module (flash.py, size.py: scripts, not a package)."""
+    path = os.path.join(REPO, "tools", name + ".py")
     if not os.path.exists(path):
         raise SystemExit("ovpnkx run: %s not found (run from a checkout: `make run`)" % path)
-    spec = importlib.util.spec_from_file_location("ovpnkx_flash_tool", path)
+    spec = importlib.util.spec_from_file_location("ovpnkx_%s_tool" % name, path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _flash_tool():
+    return _tool("flash")
 
 
 def _start_sim(board: str, baud: int, flash_dir: "str | None", extra: "list | None" = None) -> "tuple":

@@ -172,7 +172,7 @@ def _charge_module(mod, path, size, charge, hash_bytes):
     # among what the module keeps, fragmented it (the Pico W's chip-scale peak rose ~14 KiB)
     _gc.collect()
     if new:
-        # the names themselves, NUL-framed (how _interned finds them), padded to their charge
+        # the names themselves, NUL-framed (how _interned finds them); the rest of their charge in blocks
         cost = sum(len(name) + 1 + _QSTR_PTR_LEN + hash_bytes for name in new)
         chunk = bytearray(1 + sum(len(name) + 1 for name in new))
         at = 1
