@@ -1,8 +1,9 @@
 """The key_states of one session, by key_id (OpenVPN's ``tls_multi``).
 
-A session holds at most a primary key_state (KS_PRIMARY, whose keys encrypt) and
-the previous one as lame duck (KS_LAME_DUCK, which still decrypts), plus the one
-being negotiated. This module owns their lifecycle: opening a key_state (fresh
+A session holds at most two key_states, as OpenVPN's ``tls_session`` does: the
+primary (whose keys encrypt) and the lame duck (the previous key, which still
+decrypts) or, during a renegotiation, the one being negotiated (the session retires
+the lame duck when a renegotiation starts: ssl.c's ``key_state_soft_reset``). This module owns their lifecycle: opening a key_state (fresh
 key source, fresh TLS engine), installing its data channel, retiring the rest,
 and choosing the data channel for each incoming data packet.
 """
@@ -74,12 +75,23 @@ class TlsMulti:
         self.primary = key_id
 
     def retire(self, key_id: int) -> None:
-        """Forget ``key_id``'s key_state and data keys."""
-        self.channels.pop(key_id, None)
+        """Forget ``key_id``'s key_state and data keys (its TLS engine is freed now)."""
+        channel = self.channels.pop(key_id, None)
+        if channel is not None:
+            self.release_tls(channel)
         self.data.pop(key_id, None)
         self.key_sources.pop(key_id, None)
         self.established_ms.pop(key_id, None)
         self.must_die_ms.pop(key_id, None)
+
+    @staticmethod
+    def release_tls(channel: KeyStateChannel) -> None:
+        """Free ``channel``'s TLS engine now, not when the GC finalises it (on rp2 mbedTLS's
+        session sits in the GC heap); a control packet that still comes on it is acked and
+        dropped (``KeyStateChannel.receive``)."""
+        tls, channel.tls = channel.tls, None
+        if tls is not None and channel.tls_started and hasattr(tls, "close"):
+            tls.close()
 
     def lame_duck(self) -> "int | None":
         """key_id of the previous key that still decrypts, or None."""

@@ -381,9 +381,17 @@ class Session:
     # -- key_states ------------------------------------------------------------
     def _open_key_state(self, key_id: int, reset_opcode: int, now_ms: int) -> KeyStateChannel:
         multi = self.multi
+        soft = reset_opcode == pk.P_CONTROL_SOFT_RESET_V1 and multi.primary is not None
+        if soft:
+            # key_state_soft_reset: the lame duck goes before the new key_state comes (at most two)
+            for old in [k for k in multi.channels if k != multi.primary]:
+                multi.retire(old)
+                self.log.add("retired", now_ms, key_id=old, reason="renegotiation started")
+            if self.config.release_superseded_tls:
+                multi.release_tls(multi.channels[multi.primary])
         channel = multi.open(key_id, reset_opcode, now_ms)
-        if reset_opcode == pk.P_CONTROL_SOFT_RESET_V1 and multi.primary is not None:
-            # key_state_soft_reset: the current key has transition-window left as lame duck
+        if soft:
+            # the current key has transition-window left as lame duck
             multi.must_die_ms[multi.primary] = now_ms + self.config.tran_window_ms
         self.log.forget(key_id)  # a key_id reused after the wrap starts a fresh history
         self.log.note_state(channel, now_ms)
@@ -403,7 +411,7 @@ class Session:
         if self.config.release_tls and channel.keys_generated and channel.reliable.all_acked():
             # the exchange is over and the peer has all of it: a server with many idle sessions
             # frees the TLS engine; a late control packet on this key_state is acked and dropped
-            channel.tls = None
+            self.multi.release_tls(channel)
 
     def _our_key_method2(self, key_id: int) -> bytes:
         from .keymethod2 import KeyMethod2Message, write_key_method2  # after the TLS handshake: a board's heap

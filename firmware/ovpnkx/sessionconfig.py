@@ -28,7 +28,7 @@ class SessionConfig:
                  reneg_sec: "Any" = 3600, reneg_bytes: int = 0, reneg_pkts: int = 0,
                  tran_window_ms: int = 3600000, replay_window: int = 64, replay_time_s: int = 15,
                  cipher: "str | None" = None, dev_type: str = "tun", compression: "Any" = None,
-                 release_tls: bool = False) -> None:
+                 release_tls: bool = False, release_superseded_tls: bool = False) -> None:
         """``compression``: the configured ``compress.Framing`` (a stub) or None."""
         self.is_server = is_server
         self.p2mp = p2mp
@@ -74,6 +74,11 @@ class SessionConfig:
         # idle sessions); later control messages on it are acked and dropped, so a server
         # with it does not offer cc-exit (the client says EXIT on the data channel instead)
         self.release_tls = release_tls
+        # free the current key's TLS engine when a renegotiation starts (a board: two mbedTLS
+        # sessions do not fit its heap). Nothing is lost with an OpenVPN peer: from its soft
+        # reset on, it sends control messages on the new key_state only (ssl.c tls_send_payload:
+        # the primary, queued until it is active); the old key's data channel works on.
+        self.release_superseded_tls = release_superseded_tls
         self._options = None  # type: str | None
 
     def iv_proto(self) -> int:

@@ -2,7 +2,7 @@
 loads this module for each attempt and drops it again: a board's heap holds it only then).
 """
 
-from ovpnkx._compat import TYPE_CHECKING, unload
+from ovpnkx._compat import MICROPYTHON, TYPE_CHECKING, unload
 from ovpnkx.errors import ProtocolError
 from ovpnkx.session import SessionConfig
 from ovpnkx.tlswrap import control_wrap_factory
@@ -43,6 +43,7 @@ def session_config(cfg: "ClientConfig", crypto: "Any", ask_ekm: bool, platform: 
                          hand_window_ms=cfg.hand_window * 1000, timeout_ms=cfg.tls_timeout * 1000,
                          ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform,
                          compression=_framing(cfg), key_fingerprint=bool(key_fingerprint), cipher=cfg.cipher,
+                         release_superseded_tls=MICROPYTHON,  # a board's heap holds one TLS session
                          **lifetime)
 
 

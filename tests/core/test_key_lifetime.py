@@ -156,3 +156,37 @@ def test_the_key_exchange_code_leaves_with_the_keys_and_comes_back_for_a_renegot
     assert pair.run_until(lambda: len(_keys(pair, "client")) >= 2 and len(_keys(pair, "server")) >= 2)
     assert pair.pings_both_ways(2)  # loaded again for key_id 1, and the new keys work
     assert pair.client.primary == pair.server.primary == 1
+
+
+def test_a_renegotiation_retires_the_lame_duck_first_as_openvpn_does():
+    # ssl.c key_state_soft_reset: the lame duck is freed when a renegotiation starts, so a
+    # session never holds more than two key_states (and TLS engines), whatever tran-window is
+    pair = Pair(client_config(reneg_sec=3), server_config(reneg_sec=0))
+    most = {"client": 0, "server": 0}
+
+    def done():
+        most["client"] = max(most["client"], len(pair.client.multi.channels))
+        most["server"] = max(most["server"], len(pair.server.multi.channels))
+        return pair.client.primary == 2 and pair.server.primary == 2
+
+    assert pair.run_until(done, max_ms=50)
+    assert most == {"client": 2, "server": 2}
+    second = _renegs(pair, "client")[1][1]
+    retired = [(e.key_id, e.at_ms, e.reason) for e in kinds(pair.events["client"], "retired")]
+    assert retired == [(0, second, "renegotiation started")]
+    assert sorted(pair.client.multi.data) == [1, 2]  # the previous key still decrypts, as lame duck
+    assert pair.pings_both_ways(1)
+
+
+def test_a_board_frees_the_current_keys_tls_engine_when_a_renegotiation_starts():
+    # release_superseded_tls (a board's heap holds one mbedTLS session): the old key's data
+    # channel works on, a control packet on its key_state is acked and dropped
+    pair = Pair(client_config(reneg_sec=3, release_superseded_tls=True), server_config(reneg_sec=0))
+    assert pair.run_until(lambda: _renegs(pair, "client") != [])
+    old = pair.client.multi.channels[0]
+    assert old.tls is None and pair.client.multi.channels[1].tls is not None
+    assert pair.server.multi.channels[0].tls is not None  # the server keeps its own (not asked)
+    assert pair.pings_both_ways(1)  # still under key 0 while key 1 is negotiated, then under key 1
+    assert pair.run_until(lambda: pair.client.primary == 1 and pair.server.primary == 1)
+    assert pair.pings_both_ways(2)
+    assert pair.client.stats["decrypt_errors"] == pair.server.stats["decrypt_errors"] == 0

@@ -162,6 +162,35 @@ def test_auth_sha512_on_the_board_against_openvpn(pico, pki, tmp_path):
     print("SHA-512 tls-auth on the board: keys after %d ms" % last(events, "keys")["at_ms"])
 
 
+def test_renegotiations_on_the_boards_own_heap_against_openvpn(pico, pki, tmp_path):
+    """reneg-sec on the Pico W at its stock heap: the lame duck goes when a renegotiation starts
+    and the current key's TLS session is freed (two mbedTLS sessions do not fit), so each new key
+    comes and openvpn 2.6 decrypts the pings sent under it."""
+    port = ov.free_port()
+    args = ov.server_args(pki, port, mode="p2p", tls_auth=True, verb=9)
+    ovpn = ov.client_config(pki, port, mode="p2p", tls_auth=True) + "reneg-sec 3\n"
+    with ov.OpenVpn(args, str(tmp_path / "server.log")) as server:
+        assert server.wait_for(r"UDPv4 link local")
+        put_settings(pico, tmp_path, dict(BASE, pings=5), ovpn)
+        relay = Proc([OVPNKX, "relay", "--serial", pico["uart"], "--remote", "127.0.0.1", str(port),
+                      "--proto", "udp", "--json"], "ovpnkx relay")
+        try:
+            events, _ = run_main(pico)
+            server.wait_for(ov.PING_DECRYPTED.pattern, 5)
+        finally:
+            relay.stop()
+        log = server.log()
+    result = last(events, "result")
+    assert result["ok"] and result["pings_received"] >= 5, (result, log[-3000:])
+    keys = [e for e in events if e.get("event") == "keys"]
+    assert [k["key_id"] for k in keys][:3] == [0, 1, 2], keys
+    assert server.key_errors() == [] and ov.PING_DECRYPTED.search(log)
+    # openvpn took the board's soft resets and its pings under the new keys (key_id in the packet)
+    assert re.search(r"SOFT_RESET_V1 kid=2", log), log[-3000:]
+    retired = [e for e in events if e.get("event") == "retired"]
+    assert retired and retired[0]["key_id"] == 0 and retired[0]["reason"] == "renegotiation started"
+
+
 def test_wrong_config_is_reported(pico, tmp_path):
     put_settings(pico, tmp_path, dict(BASE, transport="carrier-pigeon"))
     events, _ = run_main(pico)
