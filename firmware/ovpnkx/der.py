@@ -72,3 +72,13 @@ def handshake_messages(data: "bytes | bytearray") -> list:
         out.append((data[pos], bytes(memoryview(data)[pos:pos + n])))
         pos += n
     return out
+
+
+def utc_seconds(y: int, m: int, d: int, hh: int = 0, mi: int = 0, ss: int = 0) -> int:
+    """Unix seconds of a UTC date (proleptic Gregorian; H. Hinnant's days_from_civil)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    return days * 86400 + hh * 3600 + mi * 60 + ss

@@ -48,7 +48,8 @@ def _verify_server(engine: "Any", msg: bytes) -> bytes:
     ``certinfo`` (the config's checks) and then ``x509verify`` (the chain) are loaded for
     this one check, one after the other, and dropped after it with the policy (on a board
     their code would otherwise sit in the heap through the handshake's peak and the whole
-    session; a renegotiation's engine loads them again)."""
+    session; a renegotiation's engine loads them again, and x509verify only for a chain
+    other than the last one verified: ``tls_mbedtls.VERIFIED_CHAIN``)."""
     try:
         return _verify_server_chain(engine, msg)
     finally:
@@ -79,15 +80,35 @@ def _verify_server_chain(engine: "Any", msg: bytes) -> bytes:
         if now is None or now < _EARLIEST:
             engine._fail("certificate verify failed: the device has no date (its clock reads %s), so the "
                          "server certificate's validity cannot be checked" % _date_text(now))
-        _collect()
-        from .x509verify import verify_chain
+        key = _chain_key(engine._ca, msg)
+        from .tls_mbedtls import VERIFIED_CHAIN as last  # the session's engines come and go; it stays
 
-        try:
-            verify_chain(chain, engine._ca, now)
-        except RemoteProtocolError as exc:
-            engine._fail(str(exc))
+        if last and last[0] == key and last[1] <= now <= last[2]:
+            pass  # this chain passed against this CA at an earlier handshake, and is valid now: the same verdict
+        else:
+            _collect()
+            from .x509verify import verify_chain
+
+            window = []  # type: list
+            try:
+                verify_chain(chain, engine._ca, now, window)
+            except RemoteProtocolError as exc:
+                engine._fail(str(exc))
+            last[:] = [key] + window
     engine._peer_ok = True
     return chain[0]
+
+
+def _chain_key(trusted: list, msg: bytes) -> bytes:
+    """What a chain's verdict depends on, besides the date: our CA certificates and the
+    server's Certificate message, each with its length (SHA-256)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for part in list(trusted) + [msg]:
+        h.update(len(part).to_bytes(4, "big"))
+        h.update(part)
+    return h.digest()
 
 
 def _common_name(der: bytes) -> "str | None":
@@ -119,7 +140,7 @@ def _utc_now() -> "int | None":
     epoch); None where there is none."""
     import time
 
-    from .x509verify import utc_seconds
+    from .der import utc_seconds
 
     try:
         t = time.gmtime()

@@ -67,6 +67,11 @@ _CT_APPDATA = const(23)
 _MAX_CIPHERTEXT = const(16384 + 2048)
 
 _ENOMEM = const(12)
+# the last server chain a client verified (``servercheck``): [key, valid from, valid until].
+# A renegotiation's handshake that gets the very same chain (same CA) checks its dates and
+# skips the signatures: on a board that is a Python ECDSA verification and x509verify's
+# code in the heap at the session's peak (the old key's data channel is in it then)
+VERIFIED_CHAIN = []  # type: list
 
 
 def split_records(buf: bytearray) -> list:

@@ -25,6 +25,7 @@ import hashlib
 from ._compat import TYPE_CHECKING, const
 from .der import chain_from_message  # noqa: F401 (re-exported)
 from .der import children as _children, expect as _expect, tlv as _tlv
+from .der import utc_seconds  # noqa: F401 (re-exported)
 from .errors import RemoteProtocolError
 
 if TYPE_CHECKING:
@@ -86,16 +87,6 @@ def _bits(x: int) -> int:
         return 0
     h = "%x" % x
     return (len(h) - 1) * 4 + (0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4)[int(h[0], 16)]
-
-
-def utc_seconds(y: int, m: int, d: int, hh: int = 0, mi: int = 0, ss: int = 0) -> int:
-    """Unix seconds of a UTC date (proleptic Gregorian; H. Hinnant's days_from_civil)."""
-    y -= m <= 2
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-    return days * 86400 + hh * 3600 + mi * 60 + ss
 
 
 def _fail(why: str) -> "NoReturn":
@@ -346,20 +337,26 @@ def _can_issue(cert: Cert, below: int) -> bool:
     return cert.path_len < 0 or cert.path_len >= below
 
 
-def verify_chain(chain: list, trusted: list, now: int) -> Cert:
+def verify_chain(chain: list, trusted: list, now: int, window: "list | None" = None) -> Cert:
     """Verify ``chain`` (DER certificates, leaf first, as a TLS Certificate message
     sends them) up to one of ``trusted`` (DER CA certificates) at Unix time ``now``.
-    Returns the leaf; raises RemoteProtocolError("certificate verify failed: ...")."""
+    Returns the leaf; raises RemoteProtocolError("certificate verify failed: ...").
+    ``window`` (a list) gets the times between which the verified path is valid: at any
+    ``now`` in it the verdict would be the same."""
     if not chain:
         _fail("the server sent no certificate")
     certs = [Cert(d) for d in chain]
     anchors = [Cert(d) for d in trusted]
     cur = certs[0]
     _check_time(cur, now)
+    path = [cur]
     for depth in range(MAX_DEPTH):
         for ca in anchors:
             if ca.subject == cur.issuer and _can_issue(ca, depth) and check_signature(cur, ca):
                 _check_time(ca, now)
+                if window is not None:
+                    path.append(ca)
+                    window[:] = [max(c.not_before for c in path), min(c.not_after for c in path)]
                 return certs[0]
         nxt = None
         for c in certs[1:]:
@@ -369,5 +366,6 @@ def verify_chain(chain: list, trusted: list, now: int) -> Cert:
         if nxt is None:
             _fail("The certificate is not correctly signed by the trusted CA (%s)" % cur.name())
         _check_time(nxt, now)
+        path.append(nxt)
         cur = nxt
     _fail("certificate chain longer than %d" % MAX_DEPTH)

@@ -3,6 +3,10 @@
     micropython mp_tls_peer.py pair CA CERT KEY CA CERT KEY [CLIENT_RCT [SERVER_RCT]]
         client (first triple) and server (second triple) engines in this one process;
         prints one JSON object: outcome, reasons, records, timings and heap use.
+    micropython mp_tls_peer.py again CA CERT KEY CA CERT KEY OTHER_CA
+        client handshakes one after another, as a session's renegotiations make them
+        (the same chain, then at a date past its validity, then with another CA, then the
+        same again); prints one JSON object: per handshake, x509verify's imports and the outcome.
     micropython mp_tls_peer.py client|server CA CERT KEY [RCT]
         one engine whose TLS bytes travel as hex lines over stdin/stdout:
         in  "TLS <hex>" (peer bytes) | "APP <hex>" (write a record) | "QUIT"
@@ -176,7 +180,43 @@ def peer(is_server):
         print("READY")
 
 
+def again():
+    import builtins
+
+    a = sys.argv[2:9]
+    imports = []
+    real_import = builtins.__import__
+
+    def spy(name, *args):
+        if name.rpartition(".")[2] == "x509verify":
+            imports.append(name)
+        return real_import(name, *args)
+
+    builtins.__import__ = spy
+    future = 7258118400  # 2200-01-01: past every certificate's validity
+    runs = []
+    for ca, now in ((a[0], None), (a[0], None), (a[0], future), (a[6], None), (a[0], None)):
+        del imports[:]
+        client = MbedTlsEngine(False, rd(ca), rd(a[1]), rd(a[2]), "server",
+                               now=None if now is None else (lambda t=now: t))
+        server = MbedTlsEngine(True, rd(a[3]), rd(a[4]), rd(a[5]), "client")
+        client.start()
+        server.start()
+        error = None
+        try:
+            pump(client, server)
+        except RemoteProtocolError as exc:
+            error = str(exc)
+        runs.append([len(imports), client.handshake_complete, error])
+        client.close()
+        server.close()
+    builtins.__import__ = real_import
+    print(json.dumps({"runs": runs}))
+
+
 if sys.argv[1] == "pair":
     pair()
+elif sys.argv[1] == "again":
+    again()
 else:
     peer(sys.argv[1] == "server")

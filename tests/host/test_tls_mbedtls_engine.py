@@ -68,6 +68,23 @@ def test_client_refuses_server_of_other_ca(pki, tmp_path):
     assert r["complete"] == [False, False]
 
 
+def test_a_renegotiation_with_the_same_chain_checks_its_dates_not_its_signatures_again(pki, tmp_path):
+    """A session's engines come one per key_state: the chain verified at the first handshake
+    is not verified again (no x509verify, no ECDSA in Python on a board) while it and our CA
+    are the same and the date is within its validity; else it is, with the same verdict."""
+    other = make_pki(str(tmp_path / "o"))
+    env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "firmware"))
+    proc = subprocess.run([MICROPYTHON, os.path.join(HERE, "mp_tls_peer.py"), "again", *_c(pki), *_s(pki), other.ca],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first, same, later, other_ca, same_again = json.loads(proc.stdout.strip().splitlines()[-1])["runs"]
+    assert first == [1, True, None]
+    assert same == [0, True, None]  # the same verdict, without the chain check's code
+    assert later[:2] == [1, False] and "expired" in later[2]  # past the validity: checked, refused
+    assert other_ca[:2] == [1, False] and "not correctly signed" in other_ca[2]
+    assert same_again == [0, True, None]
+
+
 def test_server_refuses_client_of_other_ca(pki, tmp_path):
     other = make_pki(str(tmp_path / "o"))
     r = pair(_c(pki), (other.ca, pki.server_cert, pki.server_key))
