@@ -30,6 +30,8 @@ GC_AIM = 96 * 1024  # issue 11: the client on the Pico W in <= 96 KiB of GC heap
 MPY_AIM = 48 * 1000  # issue 11: the device's .mpy set <= 48 KB
 CHIP_SCALE = "--code-at-chip-scale"  # the sim's default: loaded .mpy code charged at a 32-bit board's scale
 HOST_SCALE = "--code-at-host-scale"  # the lower bound: loaded code charged only what the unix port holds
+RENEG_SEC = 2  # the renegotiation row: a session that renegotiates twice
+RENEG_PINGS = 6
 
 
 def add_arguments(p) -> None:
@@ -55,38 +57,61 @@ def _set_json(flash_dir: str, **changes) -> None:
 
 
 def _works(board: str, flash_dir: str, prep: dict, heap: int, heap_bytes: bool, wifi: "dict | None" = None,
-           sim_args: "list | None" = None) -> bool:
+           sim_args: "list | None" = None, keys: int = 1) -> bool:
     try:
         b = board_run.start_flashed(board, flash_dir, 0, heap, heap_bytes, sim_args)  # baud 0: the heap is measured
     except SystemExit:
         return False
     try:
         if wifi is None:
-            return _ok(board_run.exchange(b, prep, BAUD, TRIAL_TIMEOUT_S))
+            ex = board_run.exchange(b, prep, BAUD, TRIAL_TIMEOUT_S)
+            return _ok(ex) and len([e for e in ex["device"] if e.get("event") == "keys"]) >= keys
         return _wifi_ok(b, wifi)
     finally:
         board_run.stop_board(b)
 
 
 def _min_heap(board: str, flash_dir: str, prep: dict, step: int, heap_bytes: bool = False,
-              hi: int = 512 * 1024, wifi: "dict | None" = None, sim_args: "list | None" = None) -> "int | None":
+              hi: int = 512 * 1024, wifi: "dict | None" = None, sim_args: "list | None" = None,
+              keys: int = 1) -> "int | None":
     """Smallest --heap (32-bit-board bytes, -X heapsize=Nw; or host bytes with ``heap_bytes``)
     that completes handshake + 1 ping (over the data UART, or ``wifi``: see ``_wifi_setup``;
-    ``sim_args``: more `ovpnkx sim start` flags)."""
+    ``sim_args``: more `ovpnkx sim start` flags; ``keys``: data keys the session must reach)."""
     lo = HEAP_LO
-    if _works(board, flash_dir, prep, lo, heap_bytes, wifi, sim_args):
+    if _works(board, flash_dir, prep, lo, heap_bytes, wifi, sim_args, keys):
         return lo
-    if not _works(board, flash_dir, prep, hi, heap_bytes, wifi, sim_args):
+    if not _works(board, flash_dir, prep, hi, heap_bytes, wifi, sim_args, keys):
         return None
     while hi - lo > step:
         mid = (lo + hi) // 2 // step * step
         if mid <= lo:
             break
-        if _works(board, flash_dir, prep, mid, heap_bytes, wifi, sim_args):
+        if _works(board, flash_dir, prep, mid, heap_bytes, wifi, sim_args, keys):
             hi = mid
         else:
             lo = mid
     return hi
+
+
+def _renegotiating(name: str, flash_dir: str, prep: dict, step: int, heap: int, quick: bool) -> "int | bool | None":
+    """A serial session with renegotiations (reneg-sec RENEG_SEC, RENEG_PINGS pings: keys 0, 1
+    and 2), code at the chip's scale: its smallest heap (None: not within 2x the board's), or
+    with ``quick`` whether it completes at the board's own heap. The flashed config is restored."""
+    conf = os.path.join(flash_dir, "client.ovpn")  # the sim's flash is a host folder
+    with open(conf) as f:
+        text = f.read()
+    pings = _json(flash_dir).get("pings")
+    try:
+        with open(conf, "a") as f:
+            f.write("reneg-sec %d\n" % RENEG_SEC)
+        _set_json(flash_dir, pings=RENEG_PINGS)
+        if quick:
+            return _works(name, flash_dir, prep, heap, False, sim_args=[CHIP_SCALE], keys=3)
+        return _min_heap(name, flash_dir, prep, step, hi=2 * heap, sim_args=[CHIP_SCALE], keys=3)
+    finally:
+        with open(conf, "w") as f:
+            f.write(text)
+        _set_json(flash_dir, pings=pings)
 
 
 # -- Wi-Fi: the board's UDP/TCP transport (the sim's Wi-Fi is 127.0.0.1) to a real openvpn 2.6 --
@@ -286,12 +311,14 @@ def run(args) -> str:
             "board", "link", "heap", "used@boot", "app loaded", "peak (GHASH)", "chip-scale code", "spare",
             "resident .mpy (heap~)", "mbedTLS"))
         ntp = NtpResponder()
+        renegs = []
         try:
             for name in names:
                 fdir = os.path.join(work, "flash-" + name)
                 b = board_run.flash_board(name, 0, prep, fdir)
                 board_run.stop_board(b)
                 f = _heap_figures(name, fdir, prep, step, quick)
+                renegs.append((name, f["heap"], _renegotiating(name, fdir, prep, step, f["heap"], quick)))
                 rows = [("serial", f, fdir, None)]
                 for proto in ("udp", "tcp") if not quick else ("udp",) if name == "rp2040w" else ():
                     wifi = _wifi_setup(name, proto, prep, work, ntp)
@@ -324,6 +351,20 @@ def run(args) -> str:
                                    % (link, _kib(0.75 * g["heap"]), verdict(0.75 * g["heap"]), verdict(GC_AIM)))
         finally:
             ntp.close()
+        # -- renegotiation -------------------------------------------------------------
+        out.append("")
+        out.append("A session that renegotiates (serial, code at the chip's scale): main.py's handshake, two "
+                   "renegotiations (reneg-sec %d) and %d pings each way against ovpnkx serve; the peak is the "
+                   "smallest --heap that completes it, bisected in %d KiB steps%s" % (
+                       RENEG_SEC, RENEG_PINGS, step // 1024, " (--quick: one session at the board's heap)"
+                       if quick else ""))
+        out.append("  %-8s %9s %12s %8s" % ("board", "heap", "peak", "spare"))
+        for name, heap, r in renegs:
+            if quick:
+                out.append("  %-8s %9s %12s %8s" % (name, _kib(heap), "fits" if r else "DOES NOT FIT", "-"))
+            else:
+                out.append("  %-8s %9s %12s %8s" % (name, _kib(heap), _kib(r) if r else "> 2x heap",
+                                                    "%.0f %%" % (100 * (1 - r / heap)) if r else "-"))
         # -- serial handshake vs the wire ----------------------------------------------
         out.append("")
         out.append("Handshake over the sim's 115200-baud UART (main.py against ovpnkx serve; %d runs per board): "
