@@ -140,14 +140,15 @@ def test_relay_to_openvpn(pico, pki, tmp_path, mode, proto):
           % (mode, proto, last(events, "keys")["at_ms"], stats["frames_out"]))
 
 
-def test_auth_sha512_on_the_board_against_openvpn(pico, pki, tmp_path):
-    """tls-auth and CBC+HMAC with SHA-512, which the board's stock hashlib lacks (ovpnkx.sha512 stands in)."""
+def _through_relay_to_openvpn(pico, pki, tmp_path, pings, extra="", **crypto):
+    """main.py through ``ovpnkx relay`` to a p2p openvpn 2.6 (UDP, tls-auth, ``crypto``: its
+    cipher and auth for both ends; ``extra``: client config lines). (events, openvpn, its log)."""
     port = ov.free_port()
-    args = ov.server_args(pki, port, mode="p2p", tls_auth=True, cipher="AES-256-CBC", auth="SHA512", verb=9)
-    ovpn = ov.client_config(pki, port, mode="p2p", tls_auth=True, cipher="AES-256-CBC", auth="SHA512")
+    args = ov.server_args(pki, port, mode="p2p", tls_auth=True, verb=9, **crypto)
+    ovpn = ov.client_config(pki, port, mode="p2p", tls_auth=True, **crypto) + extra
     with ov.OpenVpn(args, str(tmp_path / "server.log")) as server:
         assert server.wait_for(r"UDPv4 link local")
-        put_settings(pico, tmp_path, dict(BASE, pings=1), ovpn)
+        put_settings(pico, tmp_path, dict(BASE, pings=pings), ovpn)
         relay = Proc([OVPNKX, "relay", "--serial", pico["uart"], "--remote", "127.0.0.1", str(port),
                       "--proto", "udp", "--json"], "ovpnkx relay")
         try:
@@ -155,7 +156,12 @@ def test_auth_sha512_on_the_board_against_openvpn(pico, pki, tmp_path):
             server.wait_for(ov.PING_DECRYPTED.pattern, 5)
         finally:
             relay.stop()
-        log = server.log()
+        return events, server, server.log()
+
+
+def test_auth_sha512_on_the_board_against_openvpn(pico, pki, tmp_path):
+    """tls-auth and CBC+HMAC with SHA-512, which the board's stock hashlib lacks (ovpnkx.sha512 stands in)."""
+    events, server, log = _through_relay_to_openvpn(pico, pki, tmp_path, 1, cipher="AES-256-CBC", auth="SHA512")
     result = last(events, "result")
     assert result["ok"] and result["cipher"] == "AES-256-CBC", (result, log[-3000:])
     assert server.key_errors() == [] and ov.PING_DECRYPTED.search(log)
@@ -166,20 +172,7 @@ def test_renegotiations_on_the_boards_own_heap_against_openvpn(pico, pki, tmp_pa
     """reneg-sec on the Pico W at its stock heap: the lame duck goes when a renegotiation starts
     and the current key's TLS session is freed (two mbedTLS sessions do not fit), so each new key
     comes and openvpn 2.6 decrypts the pings sent under it."""
-    port = ov.free_port()
-    args = ov.server_args(pki, port, mode="p2p", tls_auth=True, verb=9)
-    ovpn = ov.client_config(pki, port, mode="p2p", tls_auth=True) + "reneg-sec 3\n"
-    with ov.OpenVpn(args, str(tmp_path / "server.log")) as server:
-        assert server.wait_for(r"UDPv4 link local")
-        put_settings(pico, tmp_path, dict(BASE, pings=5), ovpn)
-        relay = Proc([OVPNKX, "relay", "--serial", pico["uart"], "--remote", "127.0.0.1", str(port),
-                      "--proto", "udp", "--json"], "ovpnkx relay")
-        try:
-            events, _ = run_main(pico)
-            server.wait_for(ov.PING_DECRYPTED.pattern, 5)
-        finally:
-            relay.stop()
-        log = server.log()
+    events, server, log = _through_relay_to_openvpn(pico, pki, tmp_path, 5, "reneg-sec 3\n")
     result = last(events, "result")
     assert result["ok"] and result["pings_received"] >= 5, (result, log[-3000:])
     keys = [e for e in events if e.get("event") == "keys"]
