@@ -3,9 +3,10 @@
 A session holds at most two key_states, as OpenVPN's ``tls_session`` does: the
 primary (whose keys encrypt) and the lame duck (the previous key, which still
 decrypts) or, during a renegotiation, the one being negotiated (the session retires
-the lame duck when a renegotiation starts: ssl.c's ``key_state_soft_reset``). This module owns their lifecycle: opening a key_state (fresh
-key source, fresh TLS engine), installing its data channel, retiring the rest,
-and choosing the data channel for each incoming data packet.
+the lame duck when a renegotiation starts: ssl.c's ``key_state_soft_reset``). This
+module owns their lifecycle: opening a key_state (fresh key source, fresh TLS
+engine), installing its data channel, retiring the rest, and choosing the data
+channel for each incoming data packet.
 """
 
 from ._compat import TYPE_CHECKING
