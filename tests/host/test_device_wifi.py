@@ -15,6 +15,7 @@ import pytest
 from ovpnkx_host import openvpn as ov
 from ovpnkx_host.pki import make_pki
 from ovpnkx_host.run import soft_reset_into_main
+from ovpnkx_sim.boards import load_board
 
 from _device import NtpResponder, flash_tool, last, put_settings, run_main, start_sim
 
@@ -100,3 +101,31 @@ def test_reconnects_with_backoff(pico2w, pki, tmp_path):
         con.close()
     delays = [e["in_s"] for e in con.events if e["event"] == "reconnect"]
     assert delays[:2] == [1, 2] and all(d == 2 for d in delays[2:]), delays
+
+
+def test_a_pico_w_renegotiates_over_wifi_at_its_own_heap(pki, tmp_path):
+    """The Pico W (200 KiB, code at the chip's scale) over UDP to openvpn 2.6 with reneg-sec 3:
+    each renegotiation frees the old key's TLS session and checks the known chain's dates only,
+    so the new keys come and openvpn decrypts the pings sent under them."""
+    board = load_board("rp2040w")
+    settings = flash_tool.settings_for(board, "udp", None, {"pings": 6, "reconnect": False,
+                                                             "ntp": NtpResponder.shared().server})
+    assert settings["compact_gcm"] is True  # what `make flash` gives a Pico W
+    sim = start_sim("--board", "rp2040w", "--frozen", "")
+    try:
+        flash_tool.flash("rp2040w", sim.info["repl"], None, "udp", settings, reset=False)
+        port = ov.free_port()
+        args = ov.server_args(pki, port, mode="p2p", proto="udp", tls_auth=True, verb=9)
+        with ov.OpenVpn(args, str(tmp_path / "server.log")) as server:
+            assert server.wait_for(READY)
+            put_settings(sim.info, tmp_path, settings,
+                         ov.client_config(pki, port, mode="p2p", proto="udp", tls_auth=True) + "reneg-sec 3\n")
+            events, _ = run_main(sim.info)
+            server.wait_for(ov.PING_DECRYPTED.pattern, 5)
+            log = server.log()
+    finally:
+        sim.stop()
+    result = last(events, "result")
+    assert result["ok"] and result["pings_received"] >= 6, (result, log[-3000:])
+    assert [e["key_id"] for e in events if e["event"] == "keys"][:3] == [0, 1, 2]
+    assert server.key_errors() == [] and ov.PING_DECRYPTED.search(log)
