@@ -1,4 +1,5 @@
-"""The device application on a simulated Pico 2 W (RP2350, Wi-Fi) to a real openvpn.
+"""The device application on a simulated Pico 2 W (RP2350, Wi-Fi) to a real openvpn, and a
+Pico W (RP2040, Wi-Fi) renegotiating at its own heap.
 
 Its RTC starts at 2021-01-01: the date comes from an NTP responder on 127.0.0.1.
 
