@@ -35,9 +35,22 @@ def have_tun() -> bool:
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
     """A free port on 127.0.0.1 for UDP (or TCP)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1, kind)[0]
+
+
+def free_ports(n: int, kind: int = socket.SOCK_DGRAM) -> list:
+    """``n`` different free ports on 127.0.0.1: each is held until all are chosen (one at a
+    time, the kernel may hand out a port it just gave again)."""
+    held = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, kind)
+            held.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 def server_args(pki, port: int, *, mode: str = "p2mp", proto: str = "udp", tls_auth: bool = False,

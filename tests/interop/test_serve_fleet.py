@@ -88,7 +88,7 @@ def test_twenty_real_openvpn_clients_every_ping_answered(fleet):
     tmp, pki, devices = fleet
     server = OvpnkxServer(_conf(tmp, pki, "twenty.conf"))
     port = server.listening["udp"]
-    lports = [ov.free_port() for _ in range(20)]
+    lports = ov.free_ports(20)  # 20 different ones: a client whose --lport is taken exits
     clients = []
     try:
         clients = [_client(pki, port, devices, i, str(tmp / ("c%02d.log" % i)), lport=lports[i],
