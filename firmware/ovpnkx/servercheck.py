@@ -83,9 +83,8 @@ def _verify_server_chain(engine: "Any", msg: bytes) -> bytes:
         key = _chain_key(engine._ca, msg)
         from .tls_mbedtls import VERIFIED_CHAIN as last  # the session's engines come and go; it stays
 
-        if last and last[0] == key and last[1] <= now <= last[2]:
-            pass  # this chain passed against this CA at an earlier handshake, and is valid now: the same verdict
-        else:
+        # a chain that passed against this CA at an earlier handshake and is valid now has the same verdict
+        if not (last and last[0] == key and last[1] <= now <= last[2]):
             _collect()
             from .x509verify import verify_chain
 

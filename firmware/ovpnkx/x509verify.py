@@ -354,8 +354,8 @@ def verify_chain(chain: list, trusted: list, now: int, window: "list | None" = N
         for ca in anchors:
             if ca.subject == cur.issuer and _can_issue(ca, depth) and check_signature(cur, ca):
                 _check_time(ca, now)
+                path.append(ca)
                 if window is not None:
-                    path.append(ca)
                     window[:] = [max(c.not_before for c in path), min(c.not_after for c in path)]
                 return certs[0]
         nxt = None
