@@ -81,7 +81,10 @@ def _one(repl, host: _Host, timeout_s: float, until=("keys", "result", "config_e
     """Soft-reset into main.py; read the console until keys (or a result, or a crash); interrupt."""
     mark = len(host.events)
     before = host.link.stats()
-    board_run.soft_reset_into_main(repl)
+    try:
+        board_run.soft_reset_into_main(repl)
+    except RuntimeError as exc:  # the run counts as failed, named; the next one stops and resets again
+        return {"ok": False, "ms": None, "bytes": 0, "repeats": 0, "device": [], "why": str(exc)}
     device = board_run.ConsoleReader(repl).read_result(until, timeout_s)
     repl.write(b"\x03\x03")  # stop main.py: the next run starts from a soft reset
     keys = [e for e in device if e.get("event") == "keys"]

@@ -228,7 +228,7 @@ def soft_reset(port: str, baud: int = 115200) -> None:
     from ovpnkx_host.run import soft_reset_into_main
 
     with serial.serial_for_url(port, baudrate=baud, timeout=0.2) as s:
-        soft_reset_into_main(s)
+        soft_reset_into_main(s, banner_s=0)  # the boot's output is for whoever opens the console next
         s.flush()
 
 

@@ -133,14 +133,37 @@ def stop_to_repl(port, timeout_s: float = 10.0) -> bool:
     return seen.endswith(b">>> ")
 
 
-def soft_reset_into_main(port, timeout_s: float = 10.0) -> None:
+SOFT_REBOOT = b"soft reboot"  # MicroPython's banner on a soft reset ("MPY: soft reboot")
+
+
+def soft_reset_into_main(port, timeout_s: float = 10.0, attempts: int = 3, banner_s: float = 5.0) -> None:
     """Stop what runs on the board until its REPL prompt shows (``stop_to_repl``), then
-    soft-reset (Ctrl-D) so that main.py runs. A Ctrl-D that arrives while main.py is
+    soft-reset (Ctrl-D) so that main.py runs, and read up to the board's "soft reboot"
+    banner (what follows is left for the caller). A Ctrl-D that arrives while main.py is
     still winding down (its exit notification after a Ctrl-C) is read as its input and
-    lost, and the board never restarts. Without a prompt within ``timeout_s`` the
-    Ctrl-D goes anyway."""
-    stop_to_repl(port, timeout_s)
-    port.write(b"\x04")
+    lost, and the board never restarts: without the banner within ``banner_s`` the board
+    is stopped and reset again. Without a prompt within ``timeout_s`` the Ctrl-D goes
+    anyway. Raises RuntimeError, naming the port, when no attempt brought the banner.
+    ``banner_s`` 0: one Ctrl-D and nothing read (all the output is left for a reader that
+    opens the port next: opening it drops what came before)."""
+    for _ in range(attempts):
+        stop_to_repl(port, timeout_s)
+        port.write(b"\x04")
+        if banner_s <= 0 or _read_past(port, SOFT_REBOOT, banner_s):
+            return
+    raise RuntimeError("the board on %s did not soft-reset: no %r after Ctrl-D, %d times"
+                       % (getattr(port, "port", port), SOFT_REBOOT.decode(), attempts))
+
+
+def _read_past(port, marker: bytes, timeout_s: float) -> bool:
+    """Read byte by byte until ``marker`` has been read (True) or ``timeout_s`` passed."""
+    seen = b""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        seen = (seen + port.read(1))[-len(marker):]
+        if seen == marker:
+            return True
+    return False
 
 
 def console_events(text: bytes) -> list:

@@ -111,3 +111,79 @@ def test_console_reader_stops_at_the_result_or_a_crash():
         {"event": "result", "ok": False, "reason": "main.py crashed: ValueError: bad",
          "traceback": ['File "main.py", line 3, in <module>', "ValueError: bad"]}]
     assert ConsoleReader(_Port(b'OVPNKX {"event": "boot"}\r\n')).read_result(timeout_s=0.3) == [{"event": "boot"}]
+
+
+class _PtyBoard:
+    """A board's REPL on a real PTY: Ctrl-C brings the prompt; Ctrl-D soft-resets (the
+    banner, then a boot event), except the first ``lose`` of them, which a main.py still
+    winding down reads as its input."""
+
+    def __init__(self, lose: int) -> None:
+        import pty
+        import threading
+
+        self.master, slave = pty.openpty()
+        self.name = os.ttyname(slave)
+        self.slave = slave
+        self.lose = lose
+        self.resets = 0
+        self.done = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import select
+
+        while not self.done:
+            if not select.select([self.master], [], [], 0.05)[0]:
+                continue
+            try:
+                data = os.read(self.master, 64)
+            except OSError:
+                return
+            for b in data:
+                if b == 3:
+                    os.write(self.master, b"\r\n>>> ")
+                elif b == 4 and self.lose:
+                    self.lose -= 1
+                elif b == 4:
+                    self.resets += 1
+                    os.write(self.master, b'MPY: soft reboot\r\nOVPNKX {"event": "boot"}\r\n')
+
+    def close(self) -> None:
+        self.done = True
+        self.thread.join(2)
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def test_a_soft_reset_that_started_nothing_is_tried_again():
+    import serial
+
+    from ovpnkx_host.run import ConsoleReader, soft_reset_into_main
+
+    board = _PtyBoard(lose=1)  # the first Ctrl-D is lost, as after a Ctrl-C mid exit-notification
+    try:
+        with serial.serial_for_url(board.name, timeout=0.1) as port:
+            soft_reset_into_main(port, timeout_s=2, banner_s=1)
+            assert board.resets == 1
+            # what came after the banner is the caller's: main.py's first event
+            assert ConsoleReader(port).read_until(("boot",), 2) == [{"event": "boot"}]
+    finally:
+        board.close()
+
+
+def test_a_board_that_never_soft_resets_is_named():
+    import pytest
+    import serial
+
+    from ovpnkx_host.run import soft_reset_into_main
+
+    board = _PtyBoard(lose=99)
+    try:
+        with serial.serial_for_url(board.name, timeout=0.1) as port:
+            with pytest.raises(RuntimeError, match="did not soft-reset.*3 times") as err:
+                soft_reset_into_main(port, timeout_s=1, banner_s=0.5)
+            assert board.name in str(err.value)
+    finally:
+        board.close()
