@@ -56,17 +56,45 @@ def _set_json(flash_dir: str, **changes) -> None:
         json.dump(settings, f)
 
 
+def _out_of_memory(events: list) -> bool:
+    """The board's session (or main.py) ended for want of heap: its result says so."""
+    for e in events:
+        if e.get("event") == "result" and ("out of memory" in str(e.get("reason", ""))
+                                           or "MemoryError" in str(e.get("reason", ""))):
+            return True
+    return False
+
+
 def _works(board: str, flash_dir: str, prep: dict, heap: int, heap_bytes: bool, wifi: "dict | None" = None,
            sim_args: "list | None" = None, keys: int = 1) -> bool:
+    """Whether a session completes at ``heap``. A trial that fails for another reason than
+    memory (near the edge a GC on nearly every allocation slows the session, and a slow
+    trial can miss a deadline) is run once more: one such failure threw a whole bisection
+    high (the Pico W's lower bound at 162 KiB where repeated runs gave 134-138)."""
+    for _ in range(2):
+        events = _trial(board, flash_dir, prep, heap, heap_bytes, wifi, sim_args)
+        if events is None:
+            return False  # the sim did not start at this heap
+        if _ok({"device": events}) and len([e for e in events if e.get("event") == "keys"]) >= keys:
+            return True
+        if _out_of_memory(events):
+            return False
+    return False
+
+
+def _trial(board: str, flash_dir: str, prep: dict, heap: int, heap_bytes: bool, wifi: "dict | None",
+           sim_args: "list | None") -> "list | None":
+    """One session on a fresh simulated board: the board's events (None: it did not start)."""
     try:
         b = board_run.start_flashed(board, flash_dir, 0, heap, heap_bytes, sim_args)  # baud 0: the heap is measured
     except SystemExit:
-        return False
+        return None
     try:
         if wifi is None:
-            ex = board_run.exchange(b, prep, BAUD, TRIAL_TIMEOUT_S)
-            return _ok(ex) and len([e for e in ex["device"] if e.get("event") == "keys"]) >= keys
-        return _wifi_ok(b, wifi)
+            return board_run.exchange(b, prep, BAUD, TRIAL_TIMEOUT_S)["device"]
+        return _wifi_events(b, wifi)
+    except RuntimeError as exc:  # main.py never started (soft_reset_into_main)
+        return [{"event": "result", "ok": False, "reason": str(exc)}]
     finally:
         board_run.stop_board(b)
 
@@ -139,7 +167,7 @@ def _wifi_setup(name: str, proto: str, prep: dict, work: str, ntp: "NtpResponder
             "log": os.path.join(work, "openvpn-%s-%s.log" % (name, proto))}
 
 
-def _wifi_ok(b: dict, wifi: dict) -> bool:
+def _wifi_events(b: dict, wifi: dict) -> list:
     """One session against a fresh openvpn on a fresh port (a TCP server's port may still be
     held by the last trial's): the board's /client.ovpn (its flash is a host folder) names it."""
     import socket
@@ -159,9 +187,8 @@ def _wifi_ok(b: dict, wifi: dict) -> bool:
     args = ov.server_args(wifi["pki"], port, mode="p2p", proto=proto, tls_auth=True)
     with ov.OpenVpn(args, wifi["log"]) as server:
         if not server.wait_for(r"UDPv4 link local|Listening for incoming TCP connection|TCPv4_SERVER link local"):
-            return False
-        events = board_run._device_session(b["info"]["repl"], TRIAL_TIMEOUT_S)
-    return _ok({"device": events})
+            return [{"event": "result", "ok": False, "reason": "openvpn did not start"}]
+        return board_run._device_session(b["info"]["repl"], TRIAL_TIMEOUT_S)
 
 
 def _live(board: str, flash_dir: str, heap: int) -> dict:
@@ -195,7 +222,8 @@ def _resident(board: str, flash_dir: str, prep: dict, heap: int, wifi: "dict | N
         return None
     mpremote = os.path.join(os.path.dirname(sys.executable), "mpremote")
     try:
-        ok = _wifi_ok(b, wifi) if wifi is not None else _ok(board_run.exchange(b, prep, BAUD, TRIAL_TIMEOUT_S))
+        ok = _ok({"device": _wifi_events(b, wifi)}) if wifi is not None else \
+            _ok(board_run.exchange(b, prep, BAUD, TRIAL_TIMEOUT_S))
         if not ok:
             return None
         out = subprocess.run([mpremote, "connect", b["info"]["repl"], "resume", "exec",

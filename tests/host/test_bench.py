@@ -61,3 +61,30 @@ def test_bench_section_quick(section):
     assert proc.returncode == 0 and "FAILED" not in proc.stdout, out
     assert not left, "section %s left processes behind: %s" % (section, left)
     print(proc.stdout.strip().splitlines()[-1])
+
+
+def test_a_heap_trial_that_failed_but_not_for_memory_runs_once_more(monkeypatch):
+    """The board section's bisection: one slow trial near the edge must not throw it high."""
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    try:
+        import bench_board
+    finally:
+        sys.path.remove(os.path.join(ROOT, "bench"))
+    done = {"event": "result", "ok": True}
+    keys = {"event": "keys"}
+    timed_out = {"event": "result", "ok": False, "reason": "hand-window expired"}
+    oom = {"event": "result", "ok": False, "reason": "out of memory during the session (free heap now 9 B)"}
+
+    def trials(*outcomes):
+        runs = list(outcomes)
+        monkeypatch.setattr(bench_board, "_trial", lambda *a: runs.pop(0))
+        return runs
+
+    left = trials([timed_out], [keys, done])
+    assert bench_board._works("rp2040w", "", {}, 1, False) and not left
+    left = trials([oom], [keys, done])
+    assert not bench_board._works("rp2040w", "", {}, 1, False) and len(left) == 1  # memory: final
+    left = trials([timed_out], [timed_out])
+    assert not bench_board._works("rp2040w", "", {}, 1, False) and not left
+    left = trials([keys, done], [keys, done])
+    assert not bench_board._works("rp2040w", "", {}, 1, False, keys=2) and not left  # too few keys, twice
