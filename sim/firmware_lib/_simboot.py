@@ -54,7 +54,18 @@ def _hold_back(simboard):
     if target:
         pad = gc.mem_free() - target
         if pad > 0:
-            simboard._held_back = bytearray(pad)
+            try:
+                simboard._held_back = bytearray(pad)
+            except MemoryError:
+                # no free block that long (a heap far below the board's, e.g. a bisection's
+                # first probe): as much as there is, in pieces; else the board fails to boot,
+                # again and again, where it should boot and then run out of memory
+                held = simboard._held_back = []
+                try:
+                    for _ in range(pad // 4096):
+                        held.append(bytearray(4096))
+                except MemoryError:
+                    pass
 
 
 _repl = _boot()
