@@ -9,8 +9,10 @@
  *   this adds the simulated RTC's offset to time().
  * The board talks to it through getenv("OVPNKX_SHIM:<command>") (MicroPython's
  * os.getenv), which answers from here; every other name is looked up in environ.
- * Commands: "on", "off" (-> "LIVE PEAK", peak reset to live), "q" (-> "LIVE PEAK"),
- * "rtc=SECONDS" (offset added to time()).
+ * Commands: "on", "off" (-> "LIVE PEAK BIG", peak reset to live), "q" (-> "LIVE PEAK BIG"),
+ * "rtc=SECONDS" (offset added to time()). BIG lists the sizes of the live tracked blocks
+ * of BIG_BLOCK bytes or more, comma-separated ("-": none): mbedTLS's record buffers are
+ * single allocations (16 KB and more), which on the board need that much heap in one piece.
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -34,12 +36,31 @@ static size_t slot_size[SLOTS];
 static int tracking;
 static long live, peak;
 static long rtc_offset;
-static char answer[64];
+static char answer[512];
+#define BIG_BLOCK 4096
+#define BIG_MAX 32
+static void *big_ptr[BIG_MAX];
+static size_t big_size[BIG_MAX];
 
 static unsigned hash(void *p) { return (unsigned)(((uintptr_t)p >> 4) * 2654435761u) & (SLOTS - 1); }
 
+static void big_add(void *p, size_t n) {
+    for (int k = 0; k < BIG_MAX; k++)
+        if (big_ptr[k] == NULL) {
+            big_ptr[k] = p;
+            big_size[k] = n;
+            return;
+        }
+}
+
+static void big_remove(void *p) {
+    for (int k = 0; k < BIG_MAX; k++)
+        if (big_ptr[k] == p) big_ptr[k] = NULL;
+}
+
 static void track(void *p, size_t n) {
     unsigned i = hash(p);
+    if (n >= BIG_BLOCK) big_add(p, n);
     for (unsigned k = 0; k < SLOTS; k++, i = (i + 1) & (SLOTS - 1)) {
         if (slot_ptr[i] == NULL || slot_ptr[i] == TOMB) {
             slot_ptr[i] = p;
@@ -58,6 +79,7 @@ static long untrack(void *p) {
         if (slot_ptr[i] == p) {
             long n = (long)slot_size[i];
             slot_ptr[i] = TOMB;
+            if (n >= BIG_BLOCK) big_remove(p);
             live -= n;
             return n;
         }
@@ -125,7 +147,14 @@ static char *command(const char *cmd) {
     }
     if (strcmp(cmd, "off") == 0) tracking = 0;
     else if (strcmp(cmd, "q") != 0) return NULL;
-    snprintf(answer, sizeof answer, "%ld %ld", live, peak);
+    int at = snprintf(answer, sizeof answer, "%ld %ld ", live, peak);
+    int any = 0;
+    for (int k = 0; k < BIG_MAX && at < (int)sizeof answer - 24; k++)
+        if (big_ptr[k] != NULL) {
+            at += snprintf(answer + at, sizeof answer - at, "%s%zu", any ? "," : "", big_size[k]);
+            any = 1;
+        }
+    if (!any) snprintf(answer + at, sizeof answer - at, "-");
     peak = live;
     return answer;
 }

@@ -6,7 +6,9 @@ runs with the LD_PRELOAD shim (sim/ovpnkx_shim.c) counting the libc bytes mbedTL
 allocates and frees; after the call the sim holds that many bytes of the GC heap
 (``bytearray`` ballast, at the chip's scale: ``chip_bytes_per_host_byte`` of the
 board profile, in host heap units), and first checks that the call's peak would
-have fitted. An allocation that fails raises OSError(ENOMEM), as mbedTLS's
+have fitted. Each live block of 4 KB or more (the shim lists them: mbedTLS's record
+buffers, 16 KB in and 4 KB out) is held as one bytearray, since on the board it is
+one allocation that needs that much free heap in one piece; the rest in small pieces. An allocation that fails raises OSError(ENOMEM), as mbedTLS's
 MBEDTLS_ERR_SSL_ALLOC_FAILED does on the board.
 
 Frees that happen outside a call (an SSLContext's finaliser during a collection)
@@ -36,31 +38,61 @@ def _shim(cmd):
     return os.getenv("OVPNKX_SHIM:" + cmd)
 
 
+_big = []  # bytearrays held for mbedTLS's live big blocks, each of its block's size (scaled)
+
+
 def charged() -> int:
     """Host heap bytes now held for mbedTLS."""
-    return len(_ballast) * _CHUNK
+    return len(_ballast) * _CHUNK + sum(len(b) for b in _big)
 
 
-def _hold(n_bytes):
-    want = (int(n_bytes * _scale) + _CHUNK - 1) // _CHUNK
-    del _ballast[want:]
-    while len(_ballast) < want:
+def _big_sizes(field):
+    return [] if field == "-" else [int(x) for x in field.split(",")]
+
+
+def _hold(n_bytes, big=()):
+    """Hold ``n_bytes`` of mbedTLS memory: each size in ``big`` (a live big block) as one
+    bytearray, the rest in _CHUNK pieces. Blocks gone are let go before new ones come."""
+    spare = list(_big)
+    kept = []
+    missing = []
+    for size in sorted(int(n * _scale) for n in big):
+        for b in spare:
+            if len(b) == size:  # a block that stayed keeps its bytearray (and its place)
+                spare.remove(b)
+                kept.append(b)
+                break
+        else:
+            missing.append(size)
+    _big[:] = kept
+    spare = kept = None
+    rest = int(n_bytes * _scale) - sum(len(b) for b in _big) - sum(missing)
+    del _ballast[(max(rest, 0) + _CHUNK - 1) // _CHUNK:]
+    for size in missing:
+        _big.append(bytearray(size))
+    while len(_ballast) * _CHUNK < rest:
         _ballast.append(bytearray(_CHUNK))
 
 
+def _parse(answer):
+    parts = answer.split()
+    return int(parts[0]), int(parts[1]), _big_sizes(parts[2]) if len(parts) > 2 else []
+
+
 def _settle(answer):
-    live, peak = (int(x) for x in answer.split())
+    live, peak, big = _parse(answer)
     try:
-        _hold(peak)  # the call's high-water mark had to fit, all at once
-        _hold(live)
+        _hold(peak, big)  # the call's high-water mark had to fit, all at once
+        _hold(live, big)
     except MemoryError:
         _hold(0)
         resync()  # a collection may have freed older mbedTLS memory
         try:
-            _hold(peak)
-            _hold(live)
+            _hold(peak, big)
+            _hold(live, big)
         except MemoryError:
-            _hold(min(live, charged()))
+            del _big[:]  # what could be held stays held, in pieces (nothing new is allocated)
+            _hold(min(live, len(_ballast) * _CHUNK // _scale))
             raise OSError(_ENOMEM)
 
 
@@ -68,9 +100,9 @@ def resync():
     """Hold what mbedTLS has now (after frees outside a call)."""
     answer = _shim("q")
     if answer:
-        live = int(answer.split()[0])
+        live, _, big = _parse(answer)
         try:
-            _hold(live)
+            _hold(live, big)
         except MemoryError:
             raise OSError(_ENOMEM)
 

@@ -59,4 +59,5 @@ for _ in range(20):
     for x in (c, s):
         x.read(16)
 print(json.dumps({"cipher": c.cipher()[0], "alloc_delta": gc.mem_alloc() - before,
-                  "charged": _simtls.charged() if _simtls else 0}))
+                  "charged": _simtls.charged() if _simtls else 0,
+                  "blocks": sorted(len(b) for b in _simtls._big) if _simtls else []}))
