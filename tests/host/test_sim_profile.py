@@ -292,3 +292,13 @@ def test_code_at_chip_scale_charges_names_once_for_good_and_code_while_loaded(tm
     # a file the parser cannot read is charged its whole size, and says so
     assert r["F"] == [204]
     assert "old.mpy is not a .mpy of version 6" in out
+
+
+def test_a_heap_far_below_the_boards_boots_to_the_repl():
+    """A bisection's first probe (16 KiB on a Pico W) must reach the REPL and run code, so
+    that what fails is the app, for want of memory, and not the sim's own boot."""
+    sim = start_sim("--board", "rp2040w", "--frozen", "", "--heap", str(16 * 1024))
+    try:
+        assert run(sim, "import gc\nprint(gc.mem_free() < 64 * 1024)").split() == ["True"]
+    finally:
+        sim.stop()
