@@ -12,9 +12,11 @@ one allocation that needs that much free heap in one piece; the rest in small pi
 MBEDTLS_ERR_SSL_ALLOC_FAILED does on the board.
 
 Frees that happen outside a call (an SSLContext's finaliser during a collection)
-are noticed at the next call or ``gc.collect()``.
+are noticed at the next call or ``gc.collect()``. Ballast let go is collected at once:
+on the board what mbedTLS frees is free heap at once, for the next block to take.
 """
 
+import gc as _gc  # the real one (imported before _simprofile's import hook)
 import os
 
 import tls as _tls
@@ -79,11 +81,23 @@ def _parse(answer):
     return int(parts[0]), int(parts[1]), _big_sizes(parts[2]) if len(parts) > 2 else []
 
 
+def _let_go(before):
+    # what mbedTLS freed (m_tracked_free) is free heap at once on the board; the ballast let
+    # go here is garbage until a collection, and meanwhile new blocks would go elsewhere
+    if charged() < before:
+        _gc.collect()
+
+
 def _settle(answer):
     live, peak, big = _parse(answer)
+    before = charged()
     try:
-        _hold(peak, big)  # the call's high-water mark had to fit, all at once
+        if int(peak * _scale) > before:
+            _hold(peak, big)  # the call's high-water mark had to fit, all at once
+        # (a call that only freed, e.g. close, had its peak before it: held already)
+        at_peak = charged()
         _hold(live, big)
+        _let_go(max(before, at_peak))
     except MemoryError:
         _hold(0)
         resync()  # a collection may have freed older mbedTLS memory
@@ -97,14 +111,17 @@ def _settle(answer):
 
 
 def resync():
-    """Hold what mbedTLS has now (after frees outside a call)."""
+    """Hold what mbedTLS has now (after frees outside a call: an SSLContext's finaliser
+    during a collection)."""
     answer = _shim("q")
     if answer:
         live, _, big = _parse(answer)
+        before = charged()
         try:
             _hold(live, big)
         except MemoryError:
             raise OSError(_ENOMEM)
+        _let_go(before)
 
 
 def _call(fn, *args, **kw):
