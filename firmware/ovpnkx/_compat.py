@@ -32,6 +32,15 @@ def is_decimal(text: str) -> bool:
     return bool(text) and all("0" <= c <= "9" for c in text)
 
 
+def collect() -> None:
+    """On MicroPython, a collection now (a board's heap): what was freed is whole again
+    before the next big allocation, instead of left between live blocks; nothing on CPython."""
+    if MICROPYTHON:
+        import gc
+
+        gc.collect()
+
+
 def unload(name: str) -> None:
     """On MicroPython, forget the module ``ovpnkx.<name>`` (or ``name`` itself when it is
     dotted, e.g. ``ovpnkx_device.wallclock``) that was needed once, so that the GC can take

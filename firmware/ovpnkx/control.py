@@ -36,6 +36,9 @@ class KeyStateChannel:
         self.key_id = key_id
         self.is_server = is_server
         self.tls = tls
+        # () -> None, called when the handshake starts, before the engine does (Session: a
+        # board frees the superseded key's TLS session there, for this one to take its place)
+        self.before_tls_start = None  # type: Any
         self.state = ks.KeyState(key_id, is_server)
         # until data keys exist (the p2mp client waits for PUSH_REPLY after S_ACTIVE)
         self.hand_deadline_ms = now_ms + hand_window_ms
@@ -68,6 +71,9 @@ class KeyStateChannel:
             self._start_tls()  # ready for the ClientHello, which may come with the ack of our reset
 
     def _start_tls(self) -> None:
+        hook, self.before_tls_start = self.before_tls_start, None
+        if hook is not None:
+            hook()
         self.tls.start()
         self.tls_started = True
         early, self._early_tls = self._early_tls, []

@@ -7,7 +7,7 @@ a board's session holds this code only during that check (``tls_mbedtls`` says w
 client verifies the chain itself).
 """
 
-from ._compat import MICROPYTHON, TYPE_CHECKING, const, unload
+from ._compat import TYPE_CHECKING, collect, const, unload
 from .der import handshake_messages
 from .errors import RemoteProtocolError
 
@@ -57,7 +57,7 @@ def _verify_server(engine: "Any", msg: bytes) -> bytes:
         unload("x509verify")
         unload("certinfo")
         unload("der")
-        _collect()  # their code and the chain's objects go before mbedTLS's peak (ECDHE, signature)
+        collect()  # their code and the chain's objects go before mbedTLS's peak (ECDHE, signature)
 
 
 def _verify_server_chain(engine: "Any", msg: bytes) -> bytes:
@@ -85,7 +85,7 @@ def _verify_server_chain(engine: "Any", msg: bytes) -> bytes:
 
         # a chain that passed against this CA at an earlier handshake and is valid now has the same verdict
         if not (last and last[0] == key and last[1] <= now <= last[2]):
-            _collect()
+            collect()
             from .x509verify import verify_chain
 
             window = []  # type: list
@@ -123,15 +123,6 @@ def _date_text(secs: "int | None") -> str:
 
     t = time.gmtime(secs)
     return "%04d-%02d-%02d" % (t[0], t[1], t[2])
-
-
-def _collect() -> None:
-    """A collection now, on MicroPython (a board's heap): what was freed is reused from the
-    bottom of the heap before the next big allocations, instead of left between them."""
-    if MICROPYTHON:
-        import gc
-
-        gc.collect()
 
 
 def _utc_now() -> "int | None":

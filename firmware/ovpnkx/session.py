@@ -26,7 +26,7 @@ in which words) and ``sessionconfig`` (what we announce).
 
 from . import keystate as ks
 from . import packet as pk
-from ._compat import TYPE_CHECKING, unload
+from ._compat import TYPE_CHECKING, collect, unload
 from .control import KeyStateChannel
 from .digest import hash_digest
 from .errors import EntropyError, LocalProtocolError, ProtocolError, RemoteProtocolError
@@ -382,20 +382,39 @@ class Session:
     def _open_key_state(self, key_id: int, reset_opcode: int, now_ms: int) -> KeyStateChannel:
         multi = self.multi
         soft = reset_opcode == pk.P_CONTROL_SOFT_RESET_V1 and multi.primary is not None
+        superseded = None
         if soft:
             # key_state_soft_reset: the lame duck goes before the new key_state comes (at most two)
             for old in [k for k in multi.channels if k != multi.primary]:
                 multi.retire(old)
                 self.log.add("retired", now_ms, key_id=old, reason="renegotiation started")
             if self.config.release_superseded_tls:
-                multi.release_tls(multi.channels[multi.primary])
+                superseded = multi.channels[multi.primary]
         channel = multi.open(key_id, reset_opcode, now_ms)
+        if superseded is not None:
+            channel.before_tls_start = self._freeing_tls_of(superseded)
         if soft:
             # the current key has transition-window left as lame duck
             multi.must_die_ms[multi.primary] = now_ms + self.config.tran_window_ms
         self.log.forget(key_id)  # a key_id reused after the wrap starts a fresh history
         self.log.note_state(channel, now_ms)
         return channel
+
+    def _freeing_tls_of(self, current: KeyStateChannel) -> "Any":
+        """What a board does when a renegotiation's handshake starts: free ``current``'s TLS
+        engine and collect, so that the new session's buffers, allocated right after, take
+        the freed place. mbedTLS's 16 KB input buffer needs that much heap in one piece, and
+        the old session's input and output buffers (allocated together) are such a piece;
+        freed earlier, at the soft reset, other allocations would take part of it first.
+        From the soft reset on openvpn sends control messages on the new key_state only
+        (ssl.c tls_send_payload), so the current engine is not needed after it."""
+        multi = self.multi
+
+        def free() -> None:
+            multi.release_tls(current)
+            collect()
+
+        return free
 
     def _progress(self, channel: KeyStateChannel, now_ms: int) -> None:
         """Advance the key method 2 exchange and negotiation after any input."""

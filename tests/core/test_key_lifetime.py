@@ -179,12 +179,26 @@ def test_a_renegotiation_retires_the_lame_duck_first_as_openvpn_does():
 
 
 def test_a_board_frees_the_current_keys_tls_engine_when_a_renegotiation_starts():
-    # release_superseded_tls (a board's heap holds one mbedTLS session): the old key's data
-    # channel works on, a control packet on its key_state is acked and dropped
-    pair = Pair(client_config(reneg_sec=3, release_superseded_tls=True), server_config(reneg_sec=0))
-    assert pair.run_until(lambda: _renegs(pair, "client") != [])
-    old = pair.client.multi.channels[0]
-    assert old.tls is None and pair.client.multi.channels[1].tls is not None
+    # release_superseded_tls (a board's heap holds one mbedTLS session): the current key's
+    # engine is freed when the new handshake starts, right before the new engine starts (its
+    # buffers take the freed place); the old key's data channel works on, a control packet
+    # on its key_state is acked and dropped
+    pair = Pair(client_config(release_superseded_tls=True), server_config(reneg_sec=0))
+    multi = pair.client.multi
+    assert pair.run_until(lambda: pair.client.primary == 0 and pair.server.primary == 0)
+    pair.client.renegotiate(pair.now)  # the soft reset is queued, not yet acked
+    old, new = multi.channels[0], multi.channels[1]
+    assert old.tls is not None and not new.tls_started
+    freed_first = []
+    start = new.tls.start
+
+    def recording_start():
+        freed_first.append(old.tls is None)
+        start()
+
+    new.tls.start = recording_start
+    assert pair.run_until(lambda: new.tls_started)
+    assert freed_first == [True]
     assert pair.server.multi.channels[0].tls is not None  # the server keeps its own (not asked)
     assert pair.pings_both_ways(1)  # still under key 0 while key 1 is negotiated, then under key 1
     assert pair.run_until(lambda: pair.client.primary == 1 and pair.server.primary == 1)
