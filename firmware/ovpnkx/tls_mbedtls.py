@@ -194,6 +194,7 @@ class MbedTlsEngine:
         self._now = now  # None: the RTC's (servercheck)
         self._pipe = _Pipe()
         self._sock = None  # type: Any
+        self._started = False
         self._in = bytearray()
         self._in_types = []  # type: list
         self._hs = bytearray()  # client: handshake bytes before the server's certificate is checked
@@ -214,21 +215,30 @@ class MbedTlsEngine:
         """True once the TLS handshake has finished (and the peer was verified)."""
         return self._complete
 
+    def allocate(self) -> None:
+        """Set up mbedTLS's session now rather than when the handshake starts. Its record
+        buffers are one block of 16 KB and one of 4 KB (on rp2, of the GC heap): a board
+        sets up a session's first engine while the heap is still in one piece; later, with
+        the session's objects spread over it, 16 KB in one piece may be gone."""
+        if self._sock is None:
+            try:
+                self._sock = self._ctx.wrap_socket(self._pipe, server_side=self.is_server,
+                                                   do_handshake_on_connect=False)
+            except OSError as exc:  # mbedTLS's session and its record buffers (~21 KB) are allocated here
+                _raise_if_enomem(exc)
+                raise LocalProtocolError("mbedTLS cannot start a TLS session: %s" % _text(exc))
+
     def start(self) -> None:
         """Begin the handshake; a client queues its ClientHello."""
-        if self._sock is not None:
+        if self._started:
             raise LocalProtocolError("TLS engine already started")
-        try:
-            self._sock = self._ctx.wrap_socket(self._pipe, server_side=self.is_server,
-                                               do_handshake_on_connect=False)
-        except OSError as exc:  # mbedTLS's session and its record buffers (~21 KB) are allocated here
-            _raise_if_enomem(exc)
-            raise LocalProtocolError("mbedTLS cannot start a TLS session: %s" % _text(exc))
+        self._started = True
+        self.allocate()
         self._drive()
 
     def feed(self, ciphertext: bytes) -> None:
         """Process TLS bytes from the peer. RemoteProtocolError on any TLS failure."""
-        if self._sock is None:
+        if not self._started:
             raise LocalProtocolError("feed() before start()")
         if self._failed:
             raise RemoteProtocolError(self._failed)

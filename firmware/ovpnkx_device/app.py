@@ -121,12 +121,9 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
         result["reason"] = why
         out(result)
         return result
-    from ovpnkx.crypto_mp import MicroPythonCrypto
     from ovpnkx.tls_mbedtls import MbedTlsEngine
 
-    from .runner import run_client
-
-    def tls_factory() -> "Any":
+    def new_engine() -> "Any":
         # the config's parser module, for the engine's arguments only: it leaves the heap again
         from ovpnkx.config import engine_args, engine_options
 
@@ -135,6 +132,25 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
         finally:
             del engine_args, engine_options
             unload("config")
+
+    # the session's first TLS engine sets up mbedTLS's session (a 16 KB buffer in one piece)
+    # before the session's code comes in, while the heap is still whole; a renegotiation's
+    # takes the place of the one it supersedes (ovpnkx.session's _freeing_tls_of)
+    gc.collect()
+    ready = []  # type: list
+    try:
+        ready.append(new_engine())
+        ready[0].allocate()
+    except MemoryError:
+        raise
+    except Exception:  # noqa: BLE001 (the session makes its engine again and reports what is wrong)
+        del ready[:]
+    from ovpnkx.crypto_mp import MicroPythonCrypto
+
+    from .runner import run_client
+
+    def tls_factory() -> "Any":
+        return ready.pop() if ready else new_engine()
 
     def capture(record: dict) -> None:
         if record.get("event") == "result":
