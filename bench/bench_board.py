@@ -121,21 +121,27 @@ def _min_heap(board: str, flash_dir: str, prep: dict, step: int, heap_bytes: boo
     return hi
 
 
-def _renegotiating(name: str, flash_dir: str, prep: dict, step: int, heap: int, quick: bool) -> "int | bool | None":
-    """A serial session with renegotiations (reneg-sec RENEG_SEC, RENEG_PINGS pings: keys 0, 1
-    and 2), code at the chip's scale: its smallest heap (None: not within 2x the board's), or
-    with ``quick`` whether it completes at the board's own heap. The flashed config is restored."""
+def _renegotiating(name: str, flash_dir: str, prep: dict, step: int, heap: int, quick: bool,
+                   wifi: "dict | None" = None) -> "int | bool | None":
+    """A session with renegotiations (reneg-sec RENEG_SEC, RENEG_PINGS pings: keys 0, 1 and 2)
+    over the data UART (or ``wifi``, ``_wifi_setup``), code at the chip's scale: its smallest
+    heap (None: not within 2x the board's), or with ``quick`` whether it completes at the
+    board's own heap. The flashed config is restored."""
     conf = os.path.join(flash_dir, "client.ovpn")  # the sim's flash is a host folder
     with open(conf) as f:
         text = f.read()
     pings = _json(flash_dir).get("pings")
+    reneg = "reneg-sec %d\n" % RENEG_SEC
     try:
-        with open(conf, "a") as f:
-            f.write("reneg-sec %d\n" % RENEG_SEC)
+        if wifi is None:
+            with open(conf, "a") as f:
+                f.write(reneg)
+        else:
+            wifi = dict(wifi, extra=reneg)  # each trial writes the config afresh (its server's port)
         _set_json(flash_dir, pings=RENEG_PINGS)
         if quick:
-            return _works(name, flash_dir, prep, heap, False, sim_args=[CHIP_SCALE], keys=3)
-        return _min_heap(name, flash_dir, prep, step, hi=2 * heap, sim_args=[CHIP_SCALE], keys=3)
+            return _works(name, flash_dir, prep, heap, False, wifi, sim_args=[CHIP_SCALE], keys=3)
+        return _min_heap(name, flash_dir, prep, step, hi=2 * heap, wifi=wifi, sim_args=[CHIP_SCALE], keys=3)
     finally:
         with open(conf, "w") as f:
             f.write(text)
@@ -183,7 +189,7 @@ def _wifi_events(b: dict, wifi: dict) -> list:
     proto = wifi["proto"]
     port = ov.free_port(socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
     with open(os.path.join(wifi["flash"], "client.ovpn"), "w") as f:
-        f.write(ov.client_config(wifi["pki"], port, mode="p2p", proto=proto, tls_auth=True))
+        f.write(ov.client_config(wifi["pki"], port, mode="p2p", proto=proto, tls_auth=True) + wifi.get("extra", ""))
     args = ov.server_args(wifi["pki"], port, mode="p2p", proto=proto, tls_auth=True)
     with ov.OpenVpn(args, wifi["log"]) as server:
         if not server.wait_for(r"UDPv4 link local|Listening for incoming TCP connection|TCPv4_SERVER link local"):
@@ -346,10 +352,12 @@ def run(args) -> str:
                 b = board_run.flash_board(name, 0, prep, fdir)
                 board_run.stop_board(b)
                 f = _heap_figures(name, fdir, prep, step, quick)
-                renegs.append((name, f["heap"], _renegotiating(name, fdir, prep, step, f["heap"], quick)))
+                renegs.append((name, "serial", f["heap"], _renegotiating(name, fdir, prep, step, f["heap"], quick)))
                 rows = [("serial", f, fdir, None)]
                 for proto in ("udp", "tcp") if not quick else ("udp",) if name == "rp2040w" else ():
                     wifi = _wifi_setup(name, proto, prep, work, ntp)
+                    renegs.append((name, proto, f["heap"],
+                                   _renegotiating(name, wifi["flash"], prep, step, f["heap"], quick, wifi)))
                     peak = _min_heap(name, wifi["flash"], prep, step, hi=max(2 * f["heap"], 256 * 1024), wifi=wifi,
                                      sim_args=[HOST_SCALE])
                     rows.append((proto, dict(f, peak=peak, peak_other_gcm=None,
@@ -381,18 +389,19 @@ def run(args) -> str:
             ntp.close()
         # -- renegotiation -------------------------------------------------------------
         out.append("")
-        out.append("A session that renegotiates (serial, code at the chip's scale): main.py's handshake, two "
-                   "renegotiations (reneg-sec %d) and %d pings each way against ovpnkx serve; the peak is the "
-                   "smallest --heap that completes it, bisected in %d KiB steps%s" % (
+        out.append("A session that renegotiates (code at the chip's scale): main.py's handshake, two "
+                   "renegotiations (reneg-sec %d in the board's config) and %d pings each way, against ovpnkx serve "
+                   "(serial) or openvpn 2.6 (udp/tcp); the peak is the smallest --heap that completes it, bisected "
+                   "in %d KiB steps%s" % (
                        RENEG_SEC, RENEG_PINGS, step // 1024, " (--quick: one session at the board's heap)"
                        if quick else ""))
-        out.append("  %-8s %9s %12s %8s" % ("board", "heap", "peak", "spare"))
-        for name, heap, r in renegs:
+        out.append("  %-8s %-6s %9s %12s %8s" % ("board", "link", "heap", "peak", "spare"))
+        for name, link, heap, r in renegs:
             if quick:
-                out.append("  %-8s %9s %12s %8s" % (name, _kib(heap), "fits" if r else "DOES NOT FIT", "-"))
+                out.append("  %-8s %-6s %9s %12s %8s" % (name, link, _kib(heap), "fits" if r else "DOES NOT FIT", "-"))
             else:
-                out.append("  %-8s %9s %12s %8s" % (name, _kib(heap), _kib(r) if r else "> 2x heap",
-                                                    "%.0f %%" % (100 * (1 - r / heap)) if r else "-"))
+                out.append("  %-8s %-6s %9s %12s %8s" % (name, link, _kib(heap), _kib(r) if r else "> 2x heap",
+                                                         "%.0f %%" % (100 * (1 - r / heap)) if r else "-"))
         # -- serial handshake vs the wire ----------------------------------------------
         out.append("")
         out.append("Handshake over the sim's 115200-baud UART (main.py against ovpnkx serve; %d runs per board): "
