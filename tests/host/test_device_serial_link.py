@@ -18,7 +18,7 @@ from ovpnkx_host import openvpn as ov
 from ovpnkx_host.pki import make_pki
 from ovpnkx_sim.control import request
 
-from _device import OVPNKX, Proc, last, mp, put_settings, run_main, start_sim, flash_tool
+from _device import OVPNKX, Proc, flash_tool, last, mp, once_more_if_out_of_memory, put_settings, run_main, start_sim
 
 # fingerprint: the agreement check compares the two sides' key fingerprints, printed only where asked for
 BASE = {"transport": "serial", "pings": 2, "reconnect": False, "entropy": "board", "compact_gcm": True,  # as make flash writes it below 256 KiB of heap
@@ -175,15 +175,13 @@ def test_renegotiations_on_the_boards_own_heap_against_openvpn(pico, pki, tmp_pa
     Whether the new session's 16 KB buffer finds a free piece of that size depends on where
     blocks landed (about 1 run in 10 runs out of memory in the sim): a run that ran out of
     memory, and nothing else, is run once more."""
-    for attempt in (1, 2):
+    def run(attempt: int) -> tuple:
         run_dir = tmp_path / str(attempt)
         run_dir.mkdir()
-        events, server, log = _through_relay_to_openvpn(pico, pki, run_dir, 5, "reneg-sec 3\n")
-        result = last(events, "result")
-        if result["ok"] or attempt == 2:
-            break
-        assert "out of memory" in result["reason"], (result, log[-3000:])
-        print("renegotiations at the stock heap, run 1: %s; once more" % result["reason"])
+        return _through_relay_to_openvpn(pico, pki, run_dir, 5, "reneg-sec 3\n")
+
+    events, server, log = once_more_if_out_of_memory(run, "renegotiations at the stock heap")
+    result = last(events, "result")
     assert result["ok"] and result["pings_received"] >= 5, (result, log[-3000:])
     keys = [e for e in events if e.get("event") == "keys"]
     assert [k["key_id"] for k in keys][:3] == [0, 1, 2], keys

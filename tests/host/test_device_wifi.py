@@ -18,7 +18,7 @@ from ovpnkx_host.pki import make_pki
 from ovpnkx_host.run import soft_reset_into_main
 from ovpnkx_sim.boards import load_board
 
-from _device import NtpResponder, flash_tool, last, put_settings, run_main, start_sim
+from _device import NtpResponder, flash_tool, last, once_more_if_out_of_memory, put_settings, run_main, start_sim
 
 READY = r"UDPv4 link local|Listening for incoming TCP connection|TCPv4_SERVER link local"
 
@@ -111,13 +111,9 @@ def test_a_pico_w_renegotiates_over_wifi_at_its_own_heap(pki, tmp_path):
     under them. A run that ran out of memory, and nothing else, is run once more (the new
     session's 16 KB buffer needs a free piece of that size: test_device_serial_link's
     renegotiation test says why)."""
-    for attempt in (1, 2):
-        events, server, log = _renegotiating_over_udp(pki, tmp_path / str(attempt))
-        result = last(events, "result")
-        if result["ok"] or attempt == 2:
-            break
-        assert "out of memory" in result["reason"], (result, log[-3000:])
-        print("renegotiations over UDP at the stock heap, run 1: %s; once more" % result["reason"])
+    events, server, log = once_more_if_out_of_memory(
+        lambda attempt: _renegotiating_over_udp(pki, tmp_path / str(attempt)), "renegotiations over UDP at the stock heap")
+    result = last(events, "result")
     assert result["ok"] and result["pings_received"] >= 6, (result, log[-3000:])
     assert [e["key_id"] for e in events if e["event"] == "keys"][:3] == [0, 1, 2]
     assert server.key_errors() == [] and ov.PING_DECRYPTED.search(log)
