@@ -76,9 +76,10 @@ class SessionConfig:
         self.release_tls = release_tls
         # free the current key's TLS engine when a renegotiation's handshake starts, right
         # before the new one's (a board: two mbedTLS sessions do not fit its heap, and the new
-        # one takes the freed place; Session._freeing_tls_of). Nothing is lost with an OpenVPN peer: from its soft
-        # reset on, it sends control messages on the new key_state only (ssl.c tls_send_payload:
-        # the primary, queued until it is active); the old key's data channel works on.
+        # one takes the freed place; Session._freeing_tls_of). Nothing is lost with an OpenVPN
+        # peer: from its soft reset on, it sends control messages on the new key_state only
+        # (ssl.c tls_send_payload: the primary, queued until it is active); the old key's data
+        # channel works on.
         self.release_superseded_tls = release_superseded_tls
         self._options = None  # type: str | None
 

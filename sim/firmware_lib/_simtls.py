@@ -8,7 +8,8 @@ allocates and frees; after the call the sim holds that many bytes of the GC heap
 board profile, in host heap units), and first checks that the call's peak would
 have fitted. Each live block of 4 KB or more (the shim lists them: mbedTLS's record
 buffers, 16 KB in and 4 KB out) is held as one bytearray, since on the board it is
-one allocation that needs that much free heap in one piece; the rest in small pieces. An allocation that fails raises OSError(ENOMEM), as mbedTLS's
+one allocation that needs that much free heap in one piece; the rest in small pieces.
+An allocation that fails raises OSError(ENOMEM), as mbedTLS's
 MBEDTLS_ERR_SSL_ALLOC_FAILED does on the board.
 
 Frees that happen outside a call (an SSLContext's finaliser during a collection)
