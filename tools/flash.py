@@ -222,13 +222,16 @@ def settings_for(board: dict, transport: "str | None", ovpn_text: "str | None", 
 
 def soft_reset(port: str, baud: int = 115200) -> None:
     """Stop what runs until the friendly REPL's prompt shows, then Ctrl-D: a soft reset
-    that runs main.py (a Ctrl-D sent while main.py still winds down would be lost)."""
+    that runs main.py (a Ctrl-D sent while main.py still winds down would be lost).
+    Nothing is read after it: the boot's output is for whoever opens the console next
+    (``ovpnkx_host.run.soft_reset_into_main`` reads up to the banner, and checks it came)."""
     import serial
 
-    from ovpnkx_host.run import soft_reset_into_main
+    from ovpnkx_host.run import stop_to_repl
 
     with serial.serial_for_url(port, baudrate=baud, timeout=0.2) as s:
-        soft_reset_into_main(s, banner_s=0)  # the boot's output is for whoever opens the console next
+        stop_to_repl(s)
+        s.write(b"\x04")
         s.flush()
 
 

@@ -143,13 +143,11 @@ def soft_reset_into_main(port, timeout_s: float = 10.0, attempts: int = 3, banne
     still winding down (its exit notification after a Ctrl-C) is read as its input and
     lost, and the board never restarts: without the banner within ``banner_s`` the board
     is stopped and reset again. Without a prompt within ``timeout_s`` the Ctrl-D goes
-    anyway. Raises RuntimeError, naming the port, when no attempt brought the banner.
-    ``banner_s`` 0: one Ctrl-D and nothing read (all the output is left for a reader that
-    opens the port next: opening it drops what came before)."""
+    anyway. Raises RuntimeError, naming the port, when no attempt brought the banner."""
     for _ in range(attempts):
         stop_to_repl(port, timeout_s)
         port.write(b"\x04")
-        if banner_s <= 0 or _read_past(port, SOFT_REBOOT, banner_s):
+        if _read_past(port, SOFT_REBOOT, banner_s):
             return
     raise RuntimeError("the board on %s did not soft-reset: no %r after Ctrl-D, %d times"
                        % (getattr(port, "port", port), SOFT_REBOOT.decode(), attempts))

@@ -49,10 +49,6 @@ def charged() -> int:
     return len(_ballast) * _CHUNK + sum(len(b) for b in _big)
 
 
-def _big_sizes(field):
-    return [] if field == "-" else [int(x) for x in field.split(",")]
-
-
 def _hold(n_bytes, big=()):
     """Hold ``n_bytes`` of mbedTLS memory: each size in ``big`` (a live big block) as one
     bytearray, the rest in _CHUNK pieces. Blocks gone are let go before new ones come."""
@@ -78,8 +74,8 @@ def _hold(n_bytes, big=()):
 
 
 def _parse(answer):
-    parts = answer.split()
-    return int(parts[0]), int(parts[1]), _big_sizes(parts[2]) if len(parts) > 2 else []
+    live, peak, big = answer.split()  # big: the live big blocks' sizes, comma-separated ("-": none)
+    return int(live), int(peak), [] if big == "-" else [int(n) for n in big.split(",")]
 
 
 def _let_go(before):
