@@ -49,7 +49,7 @@ def _noise_side(e: "TrngEntropy") -> None:
 
     try:
         e._noise = e._loader.load()
-    except EntropyError:
+    except (EntropyError, MemoryError):  # a MemoryError is the heap's, not the source's
         raise
     except Exception as exc:  # a driver that will not start: no output either way
         raise EntropyError("entropy source failed: cannot restart the noise source: %s: %s"
@@ -65,7 +65,7 @@ def _read(e: "TrngEntropy", n: int, phase: str, hasher: "Any" = None) -> None:
         k = n if n < _CHUNK else _CHUNK
         try:
             samples = noise.read_samples(k)
-        except EntropyError:
+        except (EntropyError, MemoryError):
             raise
         except Exception as exc:  # a register read, a driver: no output either way
             raise EntropyError("entropy source failed: noise source raised %s" % type(exc).__name__)

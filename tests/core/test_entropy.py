@@ -256,3 +256,36 @@ def test_parked_source_whose_driver_will_not_start_gives_nothing():
     e.random_bytes(8)
     err = raises(EntropyError, e.reseed)
     assert "cannot restart the noise source: OSError" in str(err) and e.state == "error"
+
+
+def test_a_parked_source_out_of_heap_at_a_reseed_is_no_failed_source():
+    """A board whose heap cannot take the noise side back for a reseed (a renegotiation at
+    its peak) is out of memory, not out of entropy: the MemoryError goes up as it is (the
+    device reports it and starts again) and the source is not left in its sticky error
+    state; the next reseed, with room, works."""
+    room = []
+
+    def driver():
+        if not room:
+            raise MemoryError("memory allocation failed, allocating 1024 bytes")
+        return _sim(seed=b"sim-2")
+
+    class Tight:  # a driver that loads but whose samples' buffer does not fit
+        binary = True
+
+        def read_samples(self, n):
+            raise MemoryError("memory allocation failed, allocating %d bytes" % n)
+
+    e = TrngEntropy(_sim(), 0.5)
+    e.startup()
+    e.park(_Loader(driver))
+    e.random_bytes(8)
+    raises(MemoryError, e.reseed)
+    assert e.state == "ok" and e._noise is None
+    e.park(_Loader(Tight))
+    raises(MemoryError, e.reseed)
+    assert e.state == "ok" and e._noise is None
+    room.append(1)
+    e.park(_Loader(driver))
+    e.reseed()
+    assert e.state == "ok" and len(e.random_bytes(16)) == 16
