@@ -48,8 +48,8 @@ def _verify_server(engine: "Any", msg: bytes) -> bytes:
     ``certinfo`` (the config's checks) and then ``x509verify`` (the chain) are loaded for
     this one check, one after the other, and dropped after it with the policy (on a board
     their code would otherwise sit in the heap through the handshake's peak and the whole
-    session; a renegotiation's engine loads them again, and x509verify only for a chain
-    other than the last one verified: ``tls_mbedtls.VERIFIED_CHAIN``)."""
+    session; a renegotiation's engine loads neither for the chain that passed last: its
+    verdict is kept in the session's shared context, ``MbedTlsEngine``'s ``context``)."""
     try:
         return _verify_server_chain(engine, msg)
     finally:
@@ -67,35 +67,52 @@ def _verify_server_chain(engine: "Any", msg: bytes) -> bytes:
         chain = chain_from_message(msg)
         if not chain:
             raise RemoteProtocolError("certificate verify failed: the server sent no certificate")
+    except RemoteProtocolError as exc:
+        engine._fail("server certificate: %s" % exc)
+    key = _chain_key(engine._ca, msg)
+    last = engine._verified  # the session's last chain that passed: [key, valid from, valid until, subject]
+    if last and last[0] == key and (not engine._ca or last[1] <= _date(engine) <= last[2]):
+        # the same chain passed every check against the same config at an earlier handshake and is
+        # valid now: the same verdict (crl-verify, which could change it, is refused)
+        engine._peer = None
+        engine.peer_subject = last[3]
+        engine._peer_ok = True
+        return chain[0]
+    try:
         engine.peer_subject = _common_name(chain[0])
     except RemoteProtocolError as exc:
         engine._fail("server certificate: %s" % exc)
-    reason = engine._peer.check(chain[0])  # first: cheap, and it names what the config asked for
-    engine._peer = None  # with it, certinfo's code leaves before x509verify's comes
+    peer, engine._peer = engine._peer, None  # with it, certinfo's code leaves before x509verify's comes
+    if callable(peer):  # a policy made only now (``MbedTlsEngine``'s ``peer``)
+        peer = peer()
+    reason = peer.check(chain[0])  # first: cheap, and it names what the config asked for
+    peer = None
     unload("certinfo")
     if reason:
         engine._fail(reason)
+    window = [0, 0]
     if engine._ca:
-        now = engine._now() if engine._now is not None else _utc_now()  # type: Any  # None: no date
-        if now is None or now < _EARLIEST:
-            engine._fail("certificate verify failed: the device has no date (its clock reads %s), so the "
-                         "server certificate's validity cannot be checked" % _date_text(now))
-        key = _chain_key(engine._ca, msg)
-        from .tls_mbedtls import VERIFIED_CHAIN as last  # the session's engines come and go; it stays
+        now = _date(engine)
+        collect()
+        from .x509verify import verify_chain
 
-        # a chain that passed against this CA at an earlier handshake and is valid now has the same verdict
-        if not (last and last[0] == key and last[1] <= now <= last[2]):
-            collect()
-            from .x509verify import verify_chain
-
-            window = []  # type: list
-            try:
-                verify_chain(chain, engine._ca, now, window)
-            except RemoteProtocolError as exc:
-                engine._fail(str(exc))
-            last[:] = [key] + window
+        del window[:]
+        try:
+            verify_chain(chain, engine._ca, now, window)
+        except RemoteProtocolError as exc:
+            engine._fail(str(exc))
+    last[:] = [key] + window + [engine.peer_subject]
     engine._peer_ok = True
     return chain[0]
+
+
+def _date(engine: "Any") -> int:
+    """The device's date (Unix seconds) to check a chain's validity at; none fails the handshake."""
+    now = engine._now() if engine._now is not None else _utc_now()  # type: Any  # None: no date
+    if now is None or now < _EARLIEST:
+        engine._fail("certificate verify failed: the device has no date (its clock reads %s), so the "
+                     "server certificate's validity cannot be checked" % _date_text(now))
+    return int(now)
 
 
 def _chain_key(trusted: list, msg: bytes) -> bytes:

@@ -45,7 +45,7 @@ from ._compat import TYPE_CHECKING, const, unload
 from .errors import LocalProtocolError, RemoteProtocolError
 
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    from typing import Any, Callable, NoReturn
 
     from .certinfo import PeerPolicy
 
@@ -67,11 +67,6 @@ _CT_APPDATA = const(23)
 _MAX_CIPHERTEXT = const(16384 + 2048)
 
 _ENOMEM = const(12)
-# the last server chain a client verified (``servercheck``): [key, valid from, valid until].
-# A renegotiation's handshake that gets the very same chain (same CA) checks its dates and
-# skips the signatures: on a board that is a Python ECDSA verification and x509verify's
-# code in the heap at the session's peak (the old key's data channel is in it then)
-VERIFIED_CHAIN = []  # type: list
 
 
 def split_records(buf: bytearray) -> list:
@@ -172,25 +167,47 @@ class MbedTlsEngine:
     max_record = MAX_WRITE
 
     def __init__(self, is_server: bool, ca_pem: "bytes | None", cert_pem: bytes, key_pem: bytes,
-                 remote_cert_tls: "str | None" = None, peer: "PeerPolicy | None" = None,
+                 remote_cert_tls: "str | None" = None, peer: "PeerPolicy | Callable[[], PeerPolicy] | None" = None,
                  tls_version_min: "str | None" = None, tls_version_max: "str | None" = None,
                  tls_cipher: "str | None" = None, tls_ciphersuites: "str | None" = None,
-                 now: "Any" = None) -> None:
+                 now: "Any" = None, context: "list | None" = None) -> None:
         """``peer`` (the config's checks; ``config.engine_options``) replaces ``remote_cert_tls``;
-        ``now()`` is the device's date in Unix seconds (default: its RTC), None when unknown.
-        A server's check of each client certificate (mbedTLS's verify callback) is made by
-        ``tlscontext``: a client never loads it."""
+        a client may give a function that makes it, called when the server's certificate is
+        checked. ``now()`` is the device's date in Unix seconds (default: its RTC), None when
+        unknown. A server's check of each client certificate (mbedTLS's verify callback) is
+        made by ``tlscontext``: a client never loads it.
+
+        ``context``: a list that a client's engines share, as openvpn's key_states share one
+        SSL_CTX. The first engine makes the mbedTLS context (certificate and key parsed, limits
+        checked) and keeps it there with the CA; the next ones (a renegotiation's) take it and
+        ignore ``ca_pem``, ``cert_pem``, ``key_pem`` and the limits, and a server chain that
+        passed every check at an earlier handshake of theirs is not checked again while it is
+        valid. On a board that keeps the context's and the checks' code, and copies of the
+        certificate and key, out of the heap while the old session still holds its buffers."""
         if _tls is None:
             raise LocalProtocolError("MbedTlsEngine needs MicroPython's tls module")
         self.is_server = is_server
-        # the context's code runs once per engine and leaves the heap after it
-        from .tlscontext import make_context
+        self._verified = []  # type: list  # the chain that last passed (servercheck): key, from, until, subject
+        if context and not is_server:
+            self._ctx, self._ca, self._verified = context
+            self._peer = peer  # type: Any
+            if peer is None:
+                from .certinfo import PeerPolicy
 
-        self._ctx, self._ca, self._peer = make_context(
-            _tls, is_server, ca_pem, cert_pem, key_pem, remote_cert_tls, peer, tls_version_min, tls_version_max,
-            tls_cipher, self)
-        del make_context
-        unload("tlscontext")
+                self._peer = PeerPolicy.remote_cert_tls(remote_cert_tls)
+        else:
+            if callable(peer):  # a new context checks the config's peer settings now
+                peer = peer()
+            # the context's code runs once per engine and leaves the heap after it
+            from .tlscontext import make_context
+
+            self._ctx, self._ca, self._peer = make_context(
+                _tls, is_server, ca_pem, cert_pem, key_pem, remote_cert_tls, peer, tls_version_min, tls_version_max,
+                tls_cipher, self)
+            del make_context
+            unload("tlscontext")
+            if context is not None and not is_server:
+                context[:] = [self._ctx, self._ca, self._verified]
         self._now = now  # None: the RTC's (servercheck)
         self._pipe = _Pipe()
         self._sock = None  # type: Any
@@ -300,9 +317,10 @@ class MbedTlsEngine:
         raise RemoteProtocolError(reason)
 
     def close(self) -> None:
-        """Free mbedTLS's session and context now (on rp2 they sit in the GC heap: ~25 KB
-        after a handshake) rather than whenever the GC finalises them. The engine is
-        unusable afterwards; its figures (``cipher_name``, ``peer_subject``) stay."""
+        """Free mbedTLS's session now (on rp2 it sits in the GC heap: ~22 KB after a
+        handshake) rather than whenever the GC finalises it, and let go of the context (a
+        shared one stays with the session's other engines). The engine is unusable
+        afterwards; its figures (``cipher_name``, ``peer_subject``) stay."""
         sock, self._sock, self._ctx = self._sock, None, None  # type: ignore[assignment]
         self._failed = self._failed or "TLS engine closed"
         self._pipe = _Pipe()

@@ -123,12 +123,30 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
         return result
     from ovpnkx.tls_mbedtls import MbedTlsEngine
 
+    # the session's engines share one mbedTLS context, as openvpn's key_states share one SSL_CTX:
+    # a renegotiation's engine then parses no certificate or key, and loads no config or
+    # certinfo code, while the old TLS session still holds its buffers (its peak on a board)
+    context = []  # type: list
+
+    def peer_policy() -> "Any":  # when the server's certificate is checked (ovpnkx.servercheck)
+        from ovpnkx.config import engine_options
+
+        try:
+            return engine_options(cfg)["peer"]
+        finally:
+            del engine_options
+            unload("config")
+
     def new_engine() -> "Any":
+        if context:
+            return MbedTlsEngine(False, None, b"", b"", peer=peer_policy, context=context)
         # the config's parser module, for the engine's arguments only: it leaves the heap again
         from ovpnkx.config import engine_args, engine_options
 
         try:
-            return MbedTlsEngine(False, *engine_args(cfg), **engine_options(cfg))
+            options = engine_options(cfg)
+            options["context"] = context
+            return MbedTlsEngine(False, *engine_args(cfg), **options)
         finally:
             del engine_args, engine_options
             unload("config")

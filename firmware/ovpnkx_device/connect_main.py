@@ -66,8 +66,12 @@ def main(argv: list) -> int:
         emit({"event": "result", "at_ms": 0, "ok": False, "reason": str(exc)})
         return 2
 
+    context = []  # type: list  # one mbedTLS context for all key_states, as openvpn's SSL_CTX
+
     def tls_factory() -> object:
-        return MbedTlsEngine(False, *engine_args(cfg), **engine_options(cfg))
+        options = engine_options(cfg)
+        options["context"] = context
+        return MbedTlsEngine(False, *engine_args(cfg), **options)
 
     source, _, fault = (argv[4] if len(argv) > 4 else "host").partition(":")
     try:

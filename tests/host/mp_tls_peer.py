@@ -4,9 +4,14 @@
         client (first triple) and server (second triple) engines in this one process;
         prints one JSON object: outcome, reasons, records, timings and heap use.
     micropython mp_tls_peer.py again CA CERT KEY CA CERT KEY OTHER_CA
-        client handshakes one after another, as a session's renegotiations make them
-        (the same chain, then at a date past its validity, then with another CA, then the
-        same again); prints one JSON object: per handshake, x509verify's imports and the outcome.
+        client handshakes one after another, as a session's renegotiations make them, its
+        engines sharing one context (the same chain, then at a date past its validity, then
+        another session with another CA, then the first session again); prints one JSON
+        object: per handshake, the client's x509verify and tlscontext imports and the outcome.
+    micropython mp_tls_peer.py policy CA CERT KEY CA CERT KEY
+        a session's engines whose checks of the server's certificate are made when it comes
+        (``peer`` a function): refused with remote-cert-tls client, then passed with server;
+        prints one JSON object: per handshake, the function's calls and the outcome.
     micropython mp_tls_peer.py client|server CA CERT KEY [RCT]
         one engine whose TLS bytes travel as hex lines over stdin/stdout:
         in  "TLS <hex>" (peer bytes) | "APP <hex>" (write a record) | "QUIT"
@@ -188,17 +193,19 @@ def again():
     real_import = builtins.__import__
 
     def spy(name, *args):
-        if name.rpartition(".")[2] == "x509verify":
-            imports.append(name)
+        if name.rpartition(".")[2] in ("x509verify", "tlscontext"):
+            imports.append(name.rpartition(".")[2])
         return real_import(name, *args)
 
     builtins.__import__ = spy
     future = 7258118400  # 2200-01-01: past every certificate's validity
     runs = []
-    for ca, now in ((a[0], None), (a[0], None), (a[0], future), (a[6], None), (a[0], None)):
+    session, other = [], []  # two sessions' shared contexts: our CA's, another CA's
+    for ca, now, context in ((a[0], None, session), (a[0], None, session), (a[0], future, session),
+                             (a[6], None, other), (a[0], None, session)):
         del imports[:]
         client = MbedTlsEngine(False, rd(ca), rd(a[1]), rd(a[2]), "server",
-                               now=None if now is None else (lambda t=now: t))
+                               now=None if now is None else (lambda t=now: t), context=context)
         server = MbedTlsEngine(True, rd(a[3]), rd(a[4]), rd(a[5]), "client")
         client.start()
         server.start()
@@ -207,10 +214,42 @@ def again():
             pump(client, server)
         except RemoteProtocolError as exc:
             error = str(exc)
-        runs.append([len(imports), client.handshake_complete, error])
+        runs.append([imports.count("x509verify"), imports.count("tlscontext") - 1, client.handshake_complete,
+                     error, client.peer_subject])
         client.close()
         server.close()
     builtins.__import__ = real_import
+    print(json.dumps({"runs": runs}))
+
+
+def policy():
+    from ovpnkx.certinfo import PeerPolicy
+
+    a = sys.argv[2:8]
+    runs = []
+    context = []
+    for role in (None, "client", "server", "server"):
+        calls = []
+
+        def make(role=role):
+            calls.append(role)
+            return PeerPolicy.remote_cert_tls(role)
+
+        if role is None:  # the session's first engine: its context, and the config's checks given
+            client = MbedTlsEngine(False, rd(a[0]), rd(a[1]), rd(a[2]), "client", context=context)
+        else:
+            client = MbedTlsEngine(False, None, b"", b"", peer=make, context=context)
+        server = MbedTlsEngine(True, rd(a[3]), rd(a[4]), rd(a[5]), "client")
+        client.start()
+        server.start()
+        error = None
+        try:
+            pump(client, server)
+        except RemoteProtocolError as exc:
+            error = str(exc)
+        runs.append([len(calls), client.handshake_complete, error])
+        client.close()
+        server.close()
     print(json.dumps({"runs": runs}))
 
 
@@ -218,5 +257,7 @@ if sys.argv[1] == "pair":
     pair()
 elif sys.argv[1] == "again":
     again()
+elif sys.argv[1] == "policy":
+    policy()
 else:
     peer(sys.argv[1] == "server")

@@ -68,21 +68,39 @@ def test_client_refuses_server_of_other_ca(pki, tmp_path):
     assert r["complete"] == [False, False]
 
 
-def test_a_renegotiation_with_the_same_chain_checks_its_dates_not_its_signatures_again(pki, tmp_path):
-    """A session's engines come one per key_state: the chain verified at the first handshake
-    is not verified again (no x509verify, no ECDSA in Python on a board) while it and our CA
-    are the same and the date is within its validity; else it is, with the same verdict."""
+def test_a_sessions_engines_share_one_context_and_the_verdict_on_the_same_chain(pki, tmp_path):
+    """A session's engines come one per key_state and share one mbedTLS context (openvpn's
+    SSL_CTX): a renegotiation's makes none (no certificate or key parsed again) and does
+    not check the chain that passed before again (no x509verify, no ECDSA in Python on a
+    board) while it and our CA are the same and the date is within its validity; else it
+    does, with the same verdict. Another session (another CA) has its own context."""
     other = make_pki(str(tmp_path / "o"))
     env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "firmware"))
     proc = subprocess.run([MICROPYTHON, os.path.join(HERE, "mp_tls_peer.py"), "again", *_c(pki), *_s(pki), other.ca],
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     first, same, later, other_ca, same_again = json.loads(proc.stdout.strip().splitlines()[-1])["runs"]
-    assert first == [1, True, None]
-    assert same == [0, True, None]  # the same verdict, without the chain check's code
-    assert later[:2] == [1, False] and "expired" in later[2]  # past the validity: checked, refused
-    assert other_ca[:2] == [1, False] and "not correctly signed" in other_ca[2]
-    assert same_again == [0, True, None]
+    # [x509verify imports, client contexts made, complete, error, server's subject]
+    assert first == [1, 1, True, None, "server"]
+    assert same == [0, 0, True, None, "server"]  # the same verdict, without the chain check's code
+    assert later[:3] == [1, 0, False] and "expired" in later[3]  # past the validity: checked, refused
+    assert other_ca[:3] == [1, 1, False] and "not correctly signed" in other_ca[3]
+    assert same_again == [0, 0, True, None, "server"]
+
+
+def test_a_renegotiations_engine_makes_the_configs_checks_when_the_certificate_comes(pki):
+    """A board's renegotiation gives its engine a function that makes the config's checks
+    (loading certinfo and the config's code only then): it is called at the server's
+    certificate, a refusal is a refusal, and only a chain that passed is not checked again."""
+    env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "firmware"))
+    proc = subprocess.run([MICROPYTHON, os.path.join(HERE, "mp_tls_peer.py"), "policy", *_c(pki), *_s(pki)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first, refused, passed, cached = json.loads(proc.stdout.strip().splitlines()[-1])["runs"]
+    assert first[:2] == [0, False] and "remote-cert-tls client" in first[2]
+    assert refused[:2] == [1, False] and "remote-cert-tls client" in refused[2]
+    assert passed == [1, True, None]
+    assert cached == [0, True, None]
 
 
 def test_server_refuses_client_of_other_ca(pki, tmp_path):
