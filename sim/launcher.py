@@ -278,7 +278,7 @@ class Sim:
     def _config(self, mode: str) -> dict:
         return {
             "name": self.board["name"], "board": self.board, "mode": mode,
-            "flash": self.flash, "simlib": FIRMWARE_LIB,
+            "flash": self.flash, "simlib": FIRMWARE_LIB, "model_lib": FROZEN,
             "frozen": os.path.abspath(self.args.frozen) if self.args.frozen else "",
             "board_dir": self.board.get("dir", ""),
             "uart_dev": self.fw_path, "ctl_fd": None, "heap": self.heap,

@@ -8,6 +8,7 @@ I2C, SPI, ADC, PWM, Timer, deepsleep.
 """
 
 import select
+import sys
 import time
 
 import simboard
@@ -91,6 +92,26 @@ class _Registers:
         self._trng = {}
         self.reads = 0
 
+    def load_model(self):
+        """The noise model, made now (at boot, in the sim's own share of the heap: a board's
+        register costs its heap nothing) from the repository's ``ovpnkx.noise``. Its modules
+        leave ``sys.modules`` again, so that the app's imports load (and are charged) its own."""
+        lib = simboard.config().get("model_lib")
+        if not lib or self._model is not None:
+            return
+        before = set(sys.modules)
+        sys.path.insert(0, lib)
+        try:
+            from ovpnkx.noise import SimTrng
+
+            self._model = SimTrng(fault=simboard.trng_fault())
+        except ImportError:  # no source beside the sim: the flashed module, at the first read
+            pass
+        finally:
+            sys.path.remove(lib)
+            for name in set(sys.modules) - before:
+                del sys.modules[name]
+
     def _bit(self):
         if self._pos >= len(self._bits):
             if self._model is None:
@@ -147,6 +168,7 @@ class _Mem32:
 
 
 mem32 = _Mem32()
+mem32.regs.load_model()  # imported while the host paths still resolve (_simboot)
 
 
 def reset_cause() -> int:
