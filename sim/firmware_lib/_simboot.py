@@ -27,7 +27,8 @@ def _boot():
     if cfg.get("frozen"):
         os.mount(os.VfsPosix(cfg["frozen"]), "/.frozen")
         path.append("/.frozen")
-    if cfg.get("board_dir"):  # boards/<name>/: noise.py, as frozen into that board
+    if cfg.get("frozen") and cfg.get("board_dir"):  # boards/<name>/: noise.py, as frozen into that board
+        # (stock firmware freezes nothing: the board's noise.mpy is where make flash put it, /lib)
         os.mount(os.VfsPosix(cfg["board_dir"]), "/.board")
         path.append("/.board")
     path.append("/lib")
