@@ -8,7 +8,8 @@ Cutoffs are constants: the ESP32 port's floats are single precision.
 """
 
 from ovpnkx.entropy import TrngEntropy
-from ovpnkx.noise import RNG_DATA_ESP32, Esp32Rng, unique_id
+from ovpnkx.noise import unique_id
+from ovpnkx.noise_esp32 import RNG_DATA_ESP32, Esp32Rng
 
 MIN_ENTROPY_CLAIM = 2.0  # bits per 8-bit sample, see Esp32Rng
 RCT_CUTOFF = 11  # 1 + ceil(20 / 2)

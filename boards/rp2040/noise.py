@@ -5,7 +5,8 @@ Cutoffs are constants: the rp2 port's floats are single precision.
 """
 
 from ovpnkx.entropy import TrngEntropy
-from ovpnkx.noise import Rp2040Rosc, unique_id
+from ovpnkx.noise import unique_id
+from ovpnkx.noise_rp2040 import Rp2040Rosc
 
 MIN_ENTROPY_CLAIM = 0.2  # bits per raw ROSC bit, see Rp2040Rosc
 RCT_CUTOFF = 101  # 1 + ceil(20 / 0.2)

@@ -4,7 +4,8 @@ Cutoffs are constants so the board never depends on float precision.
 """
 
 from ovpnkx.entropy import TrngEntropy
-from ovpnkx.noise import Rp2350Trng, unique_id
+from ovpnkx.noise import unique_id
+from ovpnkx.noise_rp2350 import Rp2350Trng
 
 MIN_ENTROPY_CLAIM = 0.5  # bits per raw TRNG bit at sample_cnt1 >= 256, see Rp2350Trng
 RCT_CUTOFF = 41  # 1 + ceil(20 / 0.5)

@@ -5,7 +5,7 @@ that the board never depends on float precision.
 """
 
 from ovpnkx.entropy import TrngEntropy
-from ovpnkx.noise import SimTrng
+from ovpnkx.noise_sim import SimTrng
 
 MIN_ENTROPY_CLAIM = 0.5  # bits per raw bit, see SimTrng
 RCT_CUTOFF = 41  # 1 + ceil(20 / 0.5)

@@ -86,7 +86,8 @@ class BoardNoise:
     the health tests are loaded for a reseed and leave the heap after it, so that a
     session holds only the DRBG of the entropy chain."""
 
-    MODULES = ("noise", "ovpnkx.noise", "ovpnkx.health", "ovpnkx._health_viper")
+    MODULES = ("noise", "ovpnkx.noise", "ovpnkx.noise_esp32", "ovpnkx.noise_rp2040", "ovpnkx.noise_rp2350",
+               "ovpnkx.noise_sim", "ovpnkx.health", "ovpnkx._health_viper")
 
     def load(self) -> "Any":
         """A new driver of this board's noise source (``ovpnkx_device.entropy_select``)."""

@@ -1,9 +1,9 @@
 """The board's entropy source, chosen and started once at boot.
 
 ``board_entropy()`` is what the device app calls before any session: the
-board's ``noise.make_entropy()`` (module ``noise``, frozen from
-``boards/<name>/noise.py`` on a real board, mounted at ``/.board`` by the
-sim), with the simulated TRNG's fault (``simboard.trng_fault()``) applied,
+board's ``noise.make_entropy()`` (module ``noise``: ``boards/<name>/noise.py``,
+which ``make flash`` puts in ``/lib``), with the simulated TRNG's fault
+(``simboard.trng_fault()``) applied,
 and the SP 800-90B start-up test run at once.
 
 It never raises for a bad source: it returns an entropy object in the error
