@@ -229,7 +229,13 @@ if MICROPYTHON:
     try:
         from . import _health_viper
 
-        if _selftest(_health_viper.feed):
+        # checked once per boot: a board loads this module again for each reseed, the viper
+        # loop stays (its verdict with it), and the check takes a 6 KB buffer and a while
+        _verdict = getattr(_health_viper, "verdict", None)
+        if _verdict is None:
+            _verdict = _selftest(_health_viper.feed)
+            setattr(_health_viper, "verdict", _verdict)
+        if _verdict:
             _native = _health_viper.feed
     except Exception:  # no viper on this port: keep the portable loop
         _native = None

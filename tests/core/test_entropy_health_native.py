@@ -28,6 +28,29 @@ def test_backend_per_runtime():
         assert health.backend() == "viper"  # the self-test leaves the choice as it was
 
 
+def test_the_viper_loop_is_checked_once_per_boot():
+    """A board loads ``health`` again for each reseed: the viper loop's check (a 6 KB buffer,
+    30000 samples through both loops) runs at the first import only, its verdict kept with
+    the loop, which stays loaded."""
+    if not MP:
+        return
+    import ovpnkx
+    from ovpnkx import _health_viper
+    from ovpnkx._compat import unload
+
+    assert _health_viper.verdict is True
+    try:
+        _health_viper.verdict = False  # as if the check had refused the loop: taken, not redone
+        unload("health")  # as a board's parked entropy source does after a reseed
+        from ovpnkx import health as again
+
+        assert again is not health and again.backend() == "portable"
+    finally:
+        _health_viper.verdict = True
+        sys.modules["ovpnkx.health"] = health
+        ovpnkx.health = health
+
+
 def test_native_and_portable_agree_across_chunkings():
     native = health._native
     raw = DeterministicEntropy(b"health").random_bytes(6000)
