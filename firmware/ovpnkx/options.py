@@ -327,7 +327,7 @@ def _check_key(cfg: ClientConfig, d: str, text: str) -> None:
 
     try:
         if d == "tls-crypt":
-            from .tlswrap import parse_static_key
+            from .wrapconfig import parse_static_key
 
             parse_static_key(text)
         elif cfg.server:

@@ -38,7 +38,8 @@ from . import packet as pk
 from ._compat import TYPE_CHECKING, const
 from .digest import Hmac, compare_digest
 from .errors import LocalProtocolError, RemoteProtocolError
-from .tlswrap import PacketIdRec, parse_static_key, refuse_v2
+from .tlswrap import PacketIdRec, refuse_v2
+from .wrapconfig import parse_static_key
 
 if TYPE_CHECKING:
     from typing import Any

@@ -1,4 +1,4 @@
-"""tls-auth protection of control packets (OpenVPN's ``tls_wrap``); which wrapper a config asks for.
+"""tls-auth protection of control packets (OpenVPN's ``tls_wrap``).
 
 A plain control packet is ``op|key_id (1) | session_id (8) | rest``. tls-auth puts
 ``HMAC | replay packet-id (4) | time (4)`` between the session_id and the rest; the
@@ -15,8 +15,9 @@ Received packet-ids go through OpenVPN's replay window (``packet_id.c``, long fo
 id + time, ``--replay-window 64 15`` by default).
 
 tls-crypt and tls-crypt-v2 live in ``tlscrypt`` (imported only when a config asks
-for them: it costs RAM on a board). Only a tls-crypt-v2 server reads
-P_CONTROL_HARD_RESET_CLIENT_V3 and P_CONTROL_WKC_V1; every wrapper here drops them.
+for them: it costs RAM on a board); which wrapper a config asks for, and its key, is
+``wrapconfig``'s. Only a tls-crypt-v2 server reads P_CONTROL_HARD_RESET_CLIENT_V3 and
+P_CONTROL_WKC_V1; every wrapper here drops them.
 """
 
 import struct
@@ -36,75 +37,11 @@ _PACKET_ID_MAX = 0xFFFFFFFF  # not const(): beyond a 32-bit port's small int
 DEFAULT_SEQ_BACKTRACK = 64  # --replay-window n t
 DEFAULT_TIME_BACKTRACK = 15
 
-_HEADER = "-----BEGIN OpenVPN Static key V1-----"
-_FOOTER = "-----END OpenVPN Static key V1-----"
-
-
-def parse_static_key(text: str) -> bytes:
-    """Parse an OpenVPN static key file (``openvpn --genkey secret``) to its 256 bytes.
-
-    Lines outside the BEGIN/END markers (the ``#`` comments) are ignored. Raises
-    ``LocalProtocolError`` naming what is wrong: it is configuration, not peer input.
-    """
-    if isinstance(text, (bytes, bytearray)):
-        try:
-            text = bytes(text).decode()
-        except UnicodeError:
-            raise LocalProtocolError("static key: not text")
-    lines = [ln.strip() for ln in text.split("\n")]
-    if _HEADER not in lines:
-        raise LocalProtocolError("static key: missing '%s' line" % _HEADER)
-    start = lines.index(_HEADER) + 1
-    if _FOOTER not in lines[start:]:
-        raise LocalProtocolError("static key: missing '%s' line" % _FOOTER)
-    end = lines.index(_FOOTER, start)
-    hexstr = "".join("".join(ln.split()) for ln in lines[start:end])
-    if len(hexstr) != 2 * _KEY_LEN:
-        raise LocalProtocolError("static key: %d hex digits, expected %d" % (len(hexstr), 2 * _KEY_LEN))
-    try:
-        key = bytes.fromhex(hexstr)
-    except ValueError:
-        raise LocalProtocolError("static key: invalid hex digits")
-    return key
-
-
 def refuse_v2(wire: bytes) -> None:
     """RemoteProtocolError for a packet that only a tls-crypt-v2 server reads (it carries a WKc)."""
     op = wire[0] >> 3 if len(wire) else 0
     if op == pk.P_CONTROL_HARD_RESET_CLIENT_V3 or op == pk.P_CONTROL_WKC_V1:
         raise RemoteProtocolError("TLS Error: %s, but no tls-crypt-v2 server key" % pk.OPCODE_NAMES[op])
-
-
-def replay_window_of(cfg: "Any") -> tuple:
-    """(packets, seconds) of ``cfg.replay_window`` (``n`` or ``(n, t)``), where the config has it."""
-    value = getattr(cfg, "replay_window", None)
-    if isinstance(value, (tuple, list)):
-        return value[0], (value[1] if len(value) > 1 and value[1] is not None else 15)
-    return (64 if value is None else value), 15
-
-
-def control_wrap_factory(cfg: "Any", is_server: bool, crypto: "Any") -> "Any":
-    """A function making a fresh control-packet wrapper as ``cfg`` asks, or None (no wrapping).
-
-    ``cfg`` has ``tls_auth`` (+ ``key_direction``, ``auth``), ``tls_crypt`` or
-    ``tls_crypt_v2`` (key texts, at most one of them). Keys are parsed once, here;
-    every wrapper made has its own replay window. LocalProtocolError for a bad
-    key or for more than one kind asked.
-    """
-    asked = [n for n in ("tls_auth", "tls_crypt", "tls_crypt_v2") if getattr(cfg, n, None)]
-    if len(asked) > 1:
-        raise LocalProtocolError("--%s are mutually exclusive" % " and --".join(n.replace("_", "-") for n in asked))
-    if not asked:
-        return None
-    if asked[0] == "tls_auth":
-        key = parse_static_key(cfg.tls_auth)
-        direction, auth = cfg.key_direction, cfg.auth
-        window, seconds = replay_window_of(cfg)
-        TlsAuth(key, direction, auth, window, seconds)  # bad direction, digest or window: fail now
-        return lambda: TlsAuth(key, direction, auth, window, seconds)
-    from .tlscrypt import make_wrap_factory
-
-    return make_wrap_factory(cfg, is_server, crypto, *replay_window_of(cfg))
 
 
 class PacketIdRec:

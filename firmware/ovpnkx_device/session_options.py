@@ -5,7 +5,7 @@ loads this module for each attempt and drops it again: a board's heap holds it o
 from ovpnkx._compat import MICROPYTHON, TYPE_CHECKING, unload
 from ovpnkx.errors import ProtocolError
 from ovpnkx.session import SessionConfig
-from ovpnkx.tlswrap import control_wrap_factory
+from ovpnkx.wrapconfig import control_wrap_factory
 
 if TYPE_CHECKING:
     from typing import Any

@@ -24,7 +24,7 @@ from ovpnkx.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ovpnkx.streambuf import StreamDeframer, frame
 from ovpnkx.config import engine_args, engine_options
 from ovpnkx.session import Session
-from ovpnkx.tlswrap import control_wrap_factory
+from ovpnkx.wrapconfig import control_wrap_factory
 from ovpnkx_device.session_options import session_config
 
 from .crypto_host import HostCrypto

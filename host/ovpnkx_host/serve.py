@@ -20,7 +20,7 @@ import sys
 
 from ovpnkx.entropy import HostEntropy
 from ovpnkx.errors import LocalProtocolError
-from ovpnkx.tlswrap import parse_static_key
+from ovpnkx.wrapconfig import parse_static_key
 
 from .configfile import load_config
 from .eventwriter import EventWriter

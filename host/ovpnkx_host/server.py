@@ -26,7 +26,8 @@ from ovpnkx.packet import (P_CONTROL_HARD_RESET_CLIENT_V2, P_CONTROL_HARD_RESET_
                            opcode_key_id)
 from ovpnkx.session import Session, SessionConfig
 from ovpnkx.streambuf import StreamDeframer, frame
-from ovpnkx.tlswrap import TlsPlain, control_wrap_factory
+from ovpnkx.tlswrap import TlsPlain
+from ovpnkx.wrapconfig import control_wrap_factory
 
 from .admission import Admission
 from .crypto_host import HostCrypto

@@ -11,7 +11,8 @@ import sys
 from ovpnkx import packet as pk
 from ovpnkx.entropy import DeterministicEntropy
 from ovpnkx.session import Session, SessionConfig
-from ovpnkx.tlswrap import TlsAuth, parse_static_key
+from ovpnkx.tlswrap import TlsAuth
+from ovpnkx.wrapconfig import parse_static_key
 
 from _support import DATA_DIR, crypto_backend
 

@@ -15,7 +15,8 @@ from ovpnkx.ctr import ctr_crypt
 from ovpnkx.errors import LocalProtocolError, RemoteProtocolError
 from ovpnkx.tlscrypt import TlsCrypt, make_wrap_factory, parse_v2_client_key
 from ovpnkx.tlscrypt_server import TlsCryptV2Server, TlsCryptV2ServerKey, parse_v2_server_key
-from ovpnkx.tlswrap import TlsAuth, TlsPlain, parse_static_key
+from ovpnkx.tlswrap import TlsAuth, TlsPlain
+from ovpnkx.wrapconfig import parse_static_key
 
 from _support import crypto_backend, load_json, raises, unhex
 

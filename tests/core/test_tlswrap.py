@@ -8,7 +8,8 @@ import struct
 
 from ovpnkx.digest import Hmac
 from ovpnkx.errors import LocalProtocolError, RemoteProtocolError
-from ovpnkx.tlswrap import TlsAuth, TlsPlain, parse_static_key
+from ovpnkx.tlswrap import TlsAuth, TlsPlain
+from ovpnkx.wrapconfig import parse_static_key
 
 from _support import load_json, raises, unhex
 

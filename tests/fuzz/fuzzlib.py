@@ -144,7 +144,8 @@ class Pki:
 
 
 def tls_auth(pki, direction):
-    from ovpnkx.tlswrap import TlsAuth, parse_static_key
+    from ovpnkx.tlswrap import TlsAuth
+    from ovpnkx.wrapconfig import parse_static_key
     return TlsAuth(parse_static_key(pki.ta), direction, "SHA1")
 
 
@@ -348,7 +349,7 @@ class TlsCryptUnwrap(Target):
     def __init__(self, ctx, reseal):
         from ovpnkx import packet as pk
         from ovpnkx.tlscrypt import TlsCrypt
-        from ovpnkx.tlswrap import parse_static_key
+        from ovpnkx.wrapconfig import parse_static_key
         key = parse_static_key(ctx["pki"].ta)
         c = crypto()
         self.pk = pk

@@ -24,7 +24,7 @@ def loaded(names):
 # what run_once imports for a serial session, up to its TLS handshake
 import ovpnkx.clientconfig, ovpnkx.crypto_mp, ovpnkx.tls_mbedtls
 import ovpnkx_device.runner, ovpnkx_device.serial
-print("handshake-code", loaded(LATER + NOISE))
+print("handshake-code", loaded(LATER + NOISE + ("ovpnkx.wrapconfig",)))
 # what a serial client never runs: the server role (host-only modules, tools/flash.py
 # HOST_ONLY), host-only conveniences and TCP's framing; the names are what used to sit in
 # the client's resident modules (the cookie flow, PUSH_REPLY, the TLV writer, the diagram,
@@ -47,12 +47,19 @@ sys.modules.pop("ovpnkx_device.entropy_select")
 entropy.reseed_ahead()
 
 
+DRIVERS = ("ovpnkx.noise_esp32", "ovpnkx.noise_rp2040", "ovpnkx.noise_rp2350", "ovpnkx.noise_sim")
+
+
 class Probe(BoardNoise):
     seen = []  # what is loaded when the noise side comes back for a reseed
+    drivers = []  # and which chips' drivers with it
 
     def load(self):
         self.seen.append(loaded(NOISE))
-        return BoardNoise.load(self)
+        try:
+            return BoardNoise.load(self)
+        finally:
+            self.drivers.append(loaded(DRIVERS))
 
 
 entropy.park(Probe())
@@ -64,6 +71,7 @@ entropy.reseed()  # a renegotiation: the noise side comes back for it, and goes 
 b = entropy.random_bytes(32)
 print("renegotiation", loaded(NOISE), entropy.reseed_count, a != b, entropy.state)
 print("reseed-code", Probe.seen)
+print("reseed-drivers", Probe.drivers, loaded(DRIVERS))
 
 # the data channel: CBC+HMAC only where the cipher is CBC
 from ovpnkx.datachannel import DataChannel
@@ -109,6 +117,8 @@ def test_the_handshake_code_and_the_parked_trng_leave_the_rest_out():
     assert out["renegotiation"] == "[] 2 True ok"
     # the reading and conditioning of the noise come with the noise side, and go with it
     assert out["reseed-code"] == "[['ovpnkx.health', 'ovpnkx.seeding']]"
+    # the board's own driver only (the sim's: its model), and it goes again after the reseed
+    assert out["reseed-drivers"] == "[['ovpnkx.noise_sim']] []"
 
 
 def test_the_serial_client_loads_no_server_host_only_or_tcp_code():

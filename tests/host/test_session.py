@@ -18,7 +18,8 @@ from ovpnkx import prf as prfmod
 from ovpnkx import session as sessmod
 from ovpnkx.datachannel import PING_STRING
 from ovpnkx.entropy import DeterministicEntropy
-from ovpnkx.tlswrap import TlsAuth, parse_static_key
+from ovpnkx.tlswrap import TlsAuth
+from ovpnkx.wrapconfig import parse_static_key
 from ovpnkx_host import pki as pkimod
 from ovpnkx_host.crypto_host import HostCrypto
 from ovpnkx_host.tls_openssl import OpenSslEngine

@@ -17,7 +17,7 @@ from ovpnkx.ctr import ctr_crypt
 from ovpnkx.errors import RemoteProtocolError
 from ovpnkx.tlscrypt import METADATA_MAX, TlsCrypt, parse_v2_client_key
 from ovpnkx.tlscrypt_server import TlsCryptV2Server, TlsCryptV2ServerKey, parse_v2_server_key
-from ovpnkx.tlswrap import parse_static_key
+from ovpnkx.wrapconfig import parse_static_key
 from ovpnkx_host.crypto_host import HostCrypto
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")

@@ -18,7 +18,7 @@ from ovpnkx.cookie import CookieResponder, continue_sending_after
 from ovpnkx.entropy import DeterministicEntropy
 from ovpnkx.tlscrypt import TlsCrypt, parse_v2_client_key
 from ovpnkx.tlscrypt_server import TlsCryptV2Server, TlsCryptV2ServerKey, parse_v2_server_key
-from ovpnkx.tlswrap import parse_static_key
+from ovpnkx.wrapconfig import parse_static_key
 from ovpnkx_host import pki as pkimod
 from ovpnkx_host.crypto_host import HostCrypto
 from ovpnkx_host.tls_openssl import OpenSslEngine

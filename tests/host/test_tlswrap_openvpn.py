@@ -13,7 +13,8 @@ import time
 import pytest
 
 from ovpnkx.errors import RemoteProtocolError
-from ovpnkx.tlswrap import TlsAuth, parse_static_key
+from ovpnkx.tlswrap import TlsAuth
+from ovpnkx.wrapconfig import parse_static_key
 from ovpnkx_host import openvpn as ov
 from ovpnkx_host.pki import make_pki, write_tls_auth_key
 
