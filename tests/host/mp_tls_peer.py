@@ -185,6 +185,20 @@ def peer(is_server):
         print("READY")
 
 
+def _shake(client, server):
+    """A handshake between two fresh engines; the error that ended it, or None. The server
+    is closed after it."""
+    client.start()
+    server.start()
+    try:
+        pump(client, server)
+    except RemoteProtocolError as exc:
+        return str(exc)
+    finally:
+        server.close()
+    return None
+
+
 def again():
     import builtins
 
@@ -206,18 +220,10 @@ def again():
         del imports[:]
         client = MbedTlsEngine(False, rd(ca), rd(a[1]), rd(a[2]), "server",
                                now=None if now is None else (lambda t=now: t), context=context)
-        server = MbedTlsEngine(True, rd(a[3]), rd(a[4]), rd(a[5]), "client")
-        client.start()
-        server.start()
-        error = None
-        try:
-            pump(client, server)
-        except RemoteProtocolError as exc:
-            error = str(exc)
+        error = _shake(client, MbedTlsEngine(True, rd(a[3]), rd(a[4]), rd(a[5]), "client"))
         runs.append([imports.count("x509verify"), imports.count("tlscontext") - 1, client.handshake_complete,
                      error, client.peer_subject])
         client.close()
-        server.close()
     builtins.__import__ = real_import
     print(json.dumps({"runs": runs}))
 
@@ -239,17 +245,9 @@ def policy():
             client = MbedTlsEngine(False, rd(a[0]), rd(a[1]), rd(a[2]), "client", context=context)
         else:
             client = MbedTlsEngine(False, None, b"", b"", peer=make, context=context)
-        server = MbedTlsEngine(True, rd(a[3]), rd(a[4]), rd(a[5]), "client")
-        client.start()
-        server.start()
-        error = None
-        try:
-            pump(client, server)
-        except RemoteProtocolError as exc:
-            error = str(exc)
+        error = _shake(client, MbedTlsEngine(True, rd(a[3]), rd(a[4]), rd(a[5]), "client"))
         runs.append([len(calls), client.handshake_complete, error])
         client.close()
-        server.close()
     print(json.dumps({"runs": runs}))
 
 
