@@ -90,18 +90,17 @@ def _verify_server_chain(engine: "Any", msg: bytes) -> bytes:
     unload("certinfo")
     if reason:
         engine._fail(reason)
-    window = [0, 0]
+    window = []  # type: list
     if engine._ca:
         now = _date(engine)
         collect()
         from .x509verify import verify_chain
 
-        del window[:]
         try:
             verify_chain(chain, engine._ca, now, window)
         except RemoteProtocolError as exc:
             engine._fail(str(exc))
-    last[:] = [key] + window + [engine.peer_subject]
+    last[:] = [key] + (window or [0, 0]) + [engine.peer_subject]  # CA-less: no validity to keep
     engine._peer_ok = True
     return chain[0]
 
