@@ -403,10 +403,10 @@ def run(args) -> str:
                        RENEG_SEC, RENEG_PINGS, step // 1024, " (--quick: one session at the board's heap, no peak)"
                        if quick else ""))
         out.append("  %-8s %-6s %9s %12s %8s %14s" % ("board", "link", "heap", "peak", "spare", "at its heap"))
-        for name, link, heap, (peak, done, runs) in renegs:
+        for name, link, heap, (peak, done, tried) in renegs:
             out.append("  %-8s %-6s %9s %12s %8s %14s" % (
                 name, link, _kib(heap), "-" if quick else _kib(peak) if peak else "> 2x heap",
-                "%.0f %%" % (100 * (1 - peak / heap)) if peak else "-", "%d/%d" % (done, runs)))
+                "%.0f %%" % (100 * (1 - peak / heap)) if peak else "-", "%d/%d" % (done, tried)))
         # -- serial handshake vs the wire ----------------------------------------------
         out.append("")
         out.append("Handshake over the sim's 115200-baud UART (main.py against ovpnkx serve; %d runs per board): "
