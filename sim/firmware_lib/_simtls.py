@@ -55,7 +55,9 @@ def _hold(n_bytes, big=()):
     spare = list(_big)
     kept = []
     missing = []
-    for size in sorted(int(n * _scale) for n in big):
+    # largest first, as mbedTLS allocates them (mbedtls_ssl_setup: in_buf, 16 KB, then
+    # out_buf, 4 KB): the 4 KB block first would take the front of a freed 16 KB place
+    for size in sorted((int(n * _scale) for n in big), reverse=True):
         for b in spare:
             if len(b) == size:  # a block that stayed keeps its bytearray (and its place)
                 spare.remove(b)
