@@ -188,13 +188,13 @@ class MbedTlsEngine:
             raise LocalProtocolError("MbedTlsEngine needs MicroPython's tls module")
         self.is_server = is_server
         self._verified = []  # type: list  # the chain that last passed (servercheck): key, from, until, subject
+        if peer is None:  # remote-cert-tls alone (or nothing): the checks it stands for
+            from .certinfo import PeerPolicy
+
+            peer = PeerPolicy.remote_cert_tls(remote_cert_tls)
         if context and not is_server:
             self._ctx, self._ca, self._verified = context
             self._peer = peer  # type: Any
-            if peer is None:
-                from .certinfo import PeerPolicy
-
-                self._peer = PeerPolicy.remote_cert_tls(remote_cert_tls)
         else:
             if callable(peer):  # a new context checks the config's peer settings now
                 peer = peer()
@@ -202,8 +202,7 @@ class MbedTlsEngine:
             from .tlscontext import make_context
 
             self._ctx, self._ca, self._peer = make_context(
-                _tls, is_server, ca_pem, cert_pem, key_pem, remote_cert_tls, peer, tls_version_min, tls_version_max,
-                tls_cipher, self)
+                _tls, is_server, ca_pem, cert_pem, key_pem, peer, tls_version_min, tls_version_max, tls_cipher, self)
             del make_context
             unload("tlscontext")
             if context is not None and not is_server:

@@ -17,12 +17,10 @@ _ERR_REJECTED = const(-0x3000)  # MBEDTLS_ERR_X509_FATAL_ERROR: our verify callb
 
 
 def make_context(tls: "Any", is_server: bool, ca_pem: "bytes | None", cert_pem: bytes, key_pem: bytes,
-                 remote_cert_tls: "str | None", peer: "PeerPolicy | None", tls_version_min: "str | None",
-                 tls_version_max: "str | None", tls_cipher: "str | None", engine: "Any") -> tuple:
-    """(``tls.SSLContext``, the CA certificates as DER, the peer policy) for ``engine``
-    (an ``MbedTlsEngine``; a server's verify callback reports to it)."""
-    if peer is None:
-        peer = PeerPolicy.remote_cert_tls(remote_cert_tls)
+                 peer: PeerPolicy, tls_version_min: "str | None", tls_version_max: "str | None",
+                 tls_cipher: "str | None", engine: "Any") -> tuple:
+    """(``tls.SSLContext``, the CA certificates as DER, ``peer``, the config's checks) for
+    ``engine`` (an ``MbedTlsEngine``; a server's verify callback reports to it)."""
     if ca_pem is None and not peer.fingerprints:
         raise LocalProtocolError("no CA: a peer can only be verified by peer-fingerprint then")
     if tls_version_min not in (None, "1.0", "1.1", "1.2") or tls_version_max in ("1.0", "1.1"):

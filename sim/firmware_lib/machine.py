@@ -78,6 +78,12 @@ _TRNG_RP2350 = 0x400F0000
 _RNG_DATA_ESP32 = 0x3FF75144
 
 
+def _noise_model():
+    from ovpnkx.noise import SimTrng
+
+    return SimTrng(fault=simboard.trng_fault())
+
+
 class _Registers:
     """The registers the boards' noise drivers read, with ``ovpnkx.noise.SimTrng`` (and
     ``--trng-fault``) behind them: RP2040 ROSC STATUS/RANDOMBIT, RP2350 TRNG
@@ -102,9 +108,7 @@ class _Registers:
         before = set(sys.modules)
         sys.path.insert(0, lib)
         try:
-            from ovpnkx.noise import SimTrng
-
-            self._model = SimTrng(fault=simboard.trng_fault())
+            self._model = _noise_model()
         except ImportError:  # no source beside the sim: the flashed module, at the first read
             pass
         finally:
@@ -114,10 +118,8 @@ class _Registers:
 
     def _bit(self):
         if self._pos >= len(self._bits):
-            if self._model is None:
-                from ovpnkx.noise import SimTrng  # the noise model (on the board's path once flashed)
-
-                self._model = SimTrng(fault=simboard.trng_fault())
+            if self._model is None:  # not loaded at boot: the one on the board's path once flashed
+                self._model = _noise_model()
             # small batches: a board's register read takes no heap, and the model's
             # buffers (4 bytes of randomness per bit) come out of the user's heap here
             self._bits = self._model.read_samples(_BATCH)

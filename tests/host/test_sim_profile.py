@@ -21,6 +21,12 @@ def run(sim, code: str) -> str:
     return mp(sim.info, "exec", code).stdout
 
 
+def _needs_shim(sim) -> None:
+    """Skip, saying why, where the sim runs without the LD_PRELOAD shim that counts mbedTLS's memory."""
+    if not sim.info.get("shim", "").endswith(".so"):
+        pytest.skip("the sim runs without its LD_PRELOAD shim: %s" % sim.info.get("shim"))
+
+
 def test_plain_pico_has_no_tls_and_its_rtc_starts_in_2021():
     sim = start_sim("--board", "rp2040", "--frozen", "")
     try:
@@ -113,8 +119,7 @@ def test_mbedtls_big_blocks_are_held_in_mbedtls_order():
     failed every time)."""
     sim = start_sim("--board", "rp2040w", "--frozen", "")
     try:
-        if not sim.info.get("shim", "").endswith(".so"):
-            pytest.skip("the sim runs without its LD_PRELOAD shim: %s" % sim.info.get("shim"))
+        _needs_shim(sim)
         out = run(sim, "import _simtls\n_simtls._hold(40000, [4096, 16384])\n"
                        "print([len(b) for b in _simtls._big])\n_simtls._hold(0)\nprint(_simtls.charged())")
         held, after = out.split("\n", 1)
@@ -138,8 +143,7 @@ def test_tls_handshake_is_charged_to_the_pico_w_heap(pki, tmp_path):
     for board in ("rp2040w", "esp32"):
         sim = start_sim("--board", board, "--frozen", "")
         try:
-            if not sim.info.get("shim", "").endswith(".so"):
-                pytest.skip("the sim runs without its LD_PRELOAD shim: %s" % sim.info.get("shim"))
+            _needs_shim(sim)
             os.makedirs(os.path.join(sim.info["flash"], "pki"))
             for name in ("ca.crt", "server.crt", "server.key"):
                 with open(getattr(pki, {"ca.crt": "ca", "server.crt": "server_cert",
@@ -211,8 +215,7 @@ def test_mbedtls_record_buffer_needs_one_free_block_of_its_size():
     as on the board); with the same heap in one piece it can."""
     sim = start_sim("--board", "rp2040w", "--frozen", "")
     try:
-        if not sim.info.get("shim", "").endswith(".so"):
-            pytest.skip("the sim runs without its LD_PRELOAD shim: %s" % sim.info.get("shim"))
+        _needs_shim(sim)
         fragmented, whole = [line.split(None, 1) for line in run(sim, _FRAGMENTED_WRAP).splitlines()[-2:]]
         assert int(fragmented[0]) > 4 * 2 * 16384  # (host bytes) room enough, were it in one piece
         assert fragmented[1] == "OSError 12"
