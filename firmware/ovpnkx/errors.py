@@ -5,11 +5,35 @@
 this for bad input, and leaves its object as it was.
 
 Messages name what was wrong; they never carry key material.
+
+On a board, a message is a number and its arguments (``RemoteProtocolError(12,
+name)``): the flash build moves the texts out of the code into ``messages.txt``
+beside this module (tools/message_catalog.py), so that they take flash, not heap.
+``str(exc)`` reads the text back and formats it, and so gives what the source says.
 """
+
+
+def _catalog_text(args: tuple) -> str:
+    """The text of message ``args[0]`` from the board's catalog, formatted with the rest."""
+    try:
+        with open(__file__.rsplit("/", 1)[0] + "/messages.txt") as f:
+            for i, line in enumerate(f):
+                if i == args[0]:  # as the source's "text % right": one argument is the right side
+                    text = line.rstrip("\n")
+                    return text % args[1] if len(args) == 2 else text % args[1:] if len(args) > 2 else text
+    except (OSError, MemoryError, TypeError, ValueError):
+        pass
+    return "message %d (messages.txt unreadable) %r" % (args[0], args[1:])
 
 
 class ProtocolError(Exception):
     """Base of both error classes."""
+
+    def __str__(self) -> str:
+        args = self.args
+        if args and type(args[0]) is int:  # a message moved to the catalog
+            return _catalog_text(args)
+        return str(args[0]) if len(args) == 1 else str(args) if args else ""
 
 
 class LocalProtocolError(ProtocolError):

@@ -86,7 +86,7 @@ def board_entropy(name: "str | None" = None, fault: "str | None" = None, module:
     try:
         entropy = _make(name, fault, sim, module)
     except EntropyError as exc:
-        return FailedEntropy(str(exc.args[0]) if exc.args else "entropy source failed")
+        return FailedEntropy(str(exc) or "entropy source failed")
     except ImportError:
         return FailedEntropy("entropy source failed: board %s has no noise module on sys.path" % name)
     except LocalProtocolError:
