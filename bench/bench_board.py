@@ -267,7 +267,8 @@ def _mpy_sizes(flash_tool, board: str, work: str) -> dict:
     sizes = {}
     for pkg in flash_tool.PACKAGES:
         d = os.path.join(out, "lib", pkg)
-        sizes[pkg] = sum(os.path.getsize(os.path.join(d, n)) for n in os.listdir(d))
+        sizes[pkg] = sum(os.path.getsize(os.path.join(d, n)) for n in os.listdir(d) if n.endswith(".mpy"))
+    sizes["messages"] = os.path.getsize(os.path.join(out, "lib", flash_tool.PACKAGES[0], "messages.txt"))
     noise = os.path.join(load_board(board)["dir"], "noise.py")
     if os.path.exists(noise):
         dst = os.path.join(out, "noise.mpy")
@@ -323,12 +324,15 @@ def run(args) -> str:
         out.append("Firmware as .mpy (mpy-cross %s; bytecode, plus native code for the viper modules); aim <= %d B"
                    % (subprocess.run([flash_tool.MPY_CROSS, "--version"], capture_output=True,
                                      text=True).stdout.split(" ")[1].strip(), MPY_AIM))
-        out.append("  %-8s %-10s %10s %14s %8s %10s" % ("board", "arch", "ovpnkx", "ovpnkx_device", "noise", "total"))
+        out.append("  (messages.txt: the error texts, kept in flash and read only when an error is turned into text; "
+                   "not in the .mpy total)")
+        out.append("  %-8s %-10s %10s %14s %8s %10s %14s" % ("board", "arch", "ovpnkx", "ovpnkx_device", "noise",
+                                                             "total .mpy", "messages.txt"))
         for name in (BOARDS[:1] if quick else BOARDS):
             s = _mpy_sizes(flash_tool, name, work)
             total = s["ovpnkx"] + s["ovpnkx_device"] + s.get("noise", 0)
-            out.append("  %-8s %-10s %10d %14d %8d %10d B%s" % (name, s["arch"], s["ovpnkx"], s["ovpnkx_device"],
-                                                               s.get("noise", 0), total,
+            out.append("  %-8s %-10s %10d %14d %8d %10d B %12d B%s" % (name, s["arch"], s["ovpnkx"], s["ovpnkx_device"],
+                                                               s.get("noise", 0), total, s["messages"],
                                                                "  (not compiled: %s)" % s["skipped"] if s["skipped"]
                                                                else ""))
         # -- heap ------------------------------------------------------------------------

@@ -16,6 +16,9 @@ importing the module alone takes (what it imports loaded first), of which bytes 
 once and pointer-sized structures twice on this 64-bit host, so ~(H + .mpy)/2 on the
 chip. "-" where the module cannot be imported on the unix port (native code).
 
+Each module is compiled as the flash build writes it: its error messages moved to
+``messages.txt`` (tools/message_catalog.py), whose size is printed below the table.
+
 Exit status 1 if any module fails to compile for any target (it is named).
 
 Usage: python tools/size.py [FIRMWARE_DIR [OUT_DIR]]   (default: firmware/ build/mpy/)
@@ -24,6 +27,9 @@ Usage: python tools/size.py [FIRMWARE_DIR [OUT_DIR]]   (default: firmware/ build
 import os
 import subprocess
 import sys
+import tempfile
+
+import message_catalog  # tools/message_catalog.py, beside this script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
@@ -99,10 +105,39 @@ def heap_estimate(lib: str, rel: str) -> "int | None":
     return (int(host) + os.path.getsize(mpy)) // 2
 
 
+def shipped_sources(firmware: str, mods: list, dst: str) -> list:
+    """Write the modules into dst as the flash build compiles them; returns the catalog."""
+    catalog: list = []
+    for rel in mods:
+        with open(os.path.join(firmware, rel), encoding="utf-8") as f:
+            source = f.read()
+        try:
+            source = message_catalog.extract(source, catalog)
+        except SyntaxError:  # left for mpy-cross to report
+            pass
+        os.makedirs(os.path.dirname(os.path.join(dst, rel)), exist_ok=True)
+        with open(os.path.join(dst, rel), "w", encoding="utf-8") as f:
+            f.write(source)
+    return catalog
+
+
 def main(argv: list) -> int:
     firmware = os.path.abspath(argv[0]) if argv else FIRMWARE
     out_dir = os.path.abspath(argv[1]) if len(argv) > 1 else OUT
     mods = modules(firmware)
+    with tempfile.TemporaryDirectory(prefix="ovpnkx-size-") as shipped:
+        catalog = shipped_sources(firmware, mods, shipped)
+        failures = _table(firmware, shipped, out_dir, mods)
+    text = message_catalog.catalog_text(catalog).encode()
+    print("%s: %d messages, %d B (flash only: read when an error is turned into text)"
+          % (message_catalog.CATALOG, len(catalog), len(text)))
+    for rel, column, err in failures:
+        print("FAILED %s (%s): %s" % (rel, column, err), file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _table(firmware: str, shipped: str, out_dir: str, mods: list) -> list:
+    """Print the table; returns the (module, column, error) that failed to compile."""
     width = max([len(m) for m in mods] + [len("total")])
     header = ["source"] + [c for c, _ in TARGETS] + ["heap~"]
     print("%-*s" % (width, "module") + "".join("%11s" % h for h in header))
@@ -111,7 +146,7 @@ def main(argv: list) -> int:
     for rel in mods:
         row: list = [os.path.getsize(os.path.join(firmware, rel))]
         for column, arch in TARGETS:
-            size = compile_one(firmware, out_dir, rel, column, arch)
+            size = compile_one(shipped, out_dir, rel, column, arch)
             if isinstance(size, str) and size != NATIVE:
                 failures.append((rel, column, size))
                 size = "FAILED"
@@ -124,9 +159,7 @@ def main(argv: list) -> int:
         print("%-*s" % (width, rel) + "".join("%11s" % v for v in row))
     print("%-*s" % (width, "total") + "".join("%11d" % t for t in totals))
     print("%d modules; .mpy files in %s" % (len(mods), out_dir))
-    for rel, column, err in failures:
-        print("FAILED %s (%s): %s" % (rel, column, err), file=sys.stderr)
-    return 1 if failures else 0
+    return failures
 
 
 if __name__ == "__main__":
