@@ -16,6 +16,9 @@ try:
 except ImportError:  # MicroPython
     TYPE_CHECKING = False  # type: ignore[misc]
 
+if TYPE_CHECKING:
+    from typing import Any
+
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -52,3 +55,10 @@ def unload(name: str) -> None:
         pkg = sys.modules.get(parent)
         if pkg is not None and attr in pkg.__dict__:
             delattr(pkg, attr)
+
+
+def partial(func: "Any", *args: "Any") -> "Any":
+    """``func`` with ``args`` bound, like functools.partial (which MicroPython lacks).
+    Made here, it keeps no other module's globals alive: a board can unload the module
+    that made it (``unload``)."""
+    return lambda: func(*args)

@@ -39,7 +39,6 @@ from ._compat import TYPE_CHECKING, const
 from .digest import Hmac, compare_digest
 from .errors import LocalProtocolError, RemoteProtocolError
 from .tlswrap import PacketIdRec, refuse_v2
-from .wrapconfig import parse_static_key
 
 if TYPE_CHECKING:
     from typing import Any
@@ -206,5 +205,7 @@ def make_wrap_factory(cfg: "Any", is_server: bool, crypto: "Any", replay_window:
             return lambda: TlsCryptV2Server(server_key, replay_window, replay_time)
         kc, wkc = parse_v2_client_key(cfg.tls_crypt_v2)
         return lambda: TlsCrypt(kc, False, crypto, replay_window, replay_time, wkc)
+    from .wrapconfig import parse_static_key  # here: a board unloads wrapconfig once set up
+
     key = parse_static_key(cfg.tls_crypt)
     return lambda: TlsCrypt(key, is_server, crypto, replay_window, replay_time)

@@ -2,10 +2,11 @@
 none), and its static key file.
 
 Apart from ``tlswrap`` so that a board holds this code only while it sets up an
-attempt (``ovpnkx_device.session_options``), not through the session.
+attempt (``ovpnkx_device.session_options``), not through the session: the runner
+unloads it, and nothing made here refers back to it.
 """
 
-from ._compat import TYPE_CHECKING, const
+from ._compat import TYPE_CHECKING, const, partial
 from .errors import LocalProtocolError
 from .tlswrap import DEFAULT_SEQ_BACKTRACK, DEFAULT_TIME_BACKTRACK, TlsAuth
 
@@ -71,7 +72,7 @@ def control_wrap_factory(cfg: "Any", is_server: bool, crypto: "Any") -> "Any":
         direction, auth = cfg.key_direction, cfg.auth
         window, seconds = replay_window_of(cfg)
         TlsAuth(key, direction, auth, window, seconds)  # bad direction, digest or window: fail now
-        return lambda: TlsAuth(key, direction, auth, window, seconds)
+        return partial(TlsAuth, key, direction, auth, window, seconds)  # not a lambda: see _compat.partial
     from .tlscrypt import make_wrap_factory
 
     return make_wrap_factory(cfg, is_server, crypto, *replay_window_of(cfg))

@@ -176,6 +176,7 @@ class ClientRun:
             finally:
                 del session_config
                 unload("ovpnkx_device.session_options")
+                unload("wrapconfig")  # its static-key parsing is done; tlswrap stays
             # the session first: its id and key source come from the entropy, and a
             # failed source (EntropyError) must stop us before any socket exists
             session = Session(scfg, self.entropy, self.crypto, self.tls_factory, now)

@@ -49,7 +49,7 @@ def pico(pki, tmp_path_factory):
 ONCE = ("ovpnkx.config", "ovpnkx.options", "ovpnkx.directives", "ovpnkx.capability", "ovpnkx_device.settings",
         "ovpnkx_device.wallclock", "ovpnkx.linkmsg", "ovpnkx.tlscontext", "ovpnkx.servercheck", "ovpnkx.certinfo",
         "ovpnkx.x509verify", "ovpnkx.seeding", "ovpnkx.datacbc", "ovpnkx.tlsalert", "ovpnkx.der",
-        "ovpnkx_device.session_options", "ovpnkx_device.serial_port", "ovpnkx_device.prepare")
+        "ovpnkx_device.session_options", "ovpnkx.wrapconfig", "ovpnkx_device.serial_port", "ovpnkx_device.prepare")
 
 
 def _serve_config(tmp_path, pki) -> str:
