@@ -42,7 +42,7 @@ Facts about MicroPython 1.29's ``tls`` (mbedTLS 3.6) that shape this module:
 import io
 
 from ._compat import TYPE_CHECKING, const, unload
-from .errors import LocalProtocolError, RemoteProtocolError
+from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 
 if TYPE_CHECKING:
     from typing import Any, Callable, NoReturn
@@ -364,6 +364,8 @@ class MbedTlsEngine:
 
 
 def _text(exc: Exception) -> str:
+    if isinstance(exc, ProtocolError):  # ours: a board's text is in its catalog (errors.py)
+        return str(exc)
     args = getattr(exc, "args", ())
     parts = [str(a).strip() for a in args if str(a).strip()]
     return "; ".join(" ".join(p.split()) for p in parts) or repr(exc)
