@@ -12,6 +12,8 @@ beside this module (tools/message_catalog.py), so that they take flash, not heap
 ``str(exc)`` reads the text back and formats it, and so gives what the source says.
 """
 
+from ._compat import MICROPYTHON
+
 
 def _catalog_text(args: tuple) -> str:
     """The text of message ``args[0]`` from the board's catalog, formatted with the rest."""
@@ -34,6 +36,11 @@ class ProtocolError(Exception):
         if args and type(args[0]) is int:  # a message moved to the catalog
             return _catalog_text(args)
         return str(args[0]) if len(args) == 1 else str(args) if args else ""
+
+    if MICROPYTHON:  # its traceback prints repr(): "RemoteProtocolError: <the text>", not the number
+
+        def __repr__(self) -> str:
+            return "%s: %s" % (type(self).__name__, self)
 
 
 class LocalProtocolError(ProtocolError):

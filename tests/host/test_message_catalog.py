@@ -69,7 +69,7 @@ def _board_lib(tmp_path, sample: str) -> str:
     """A lib folder as the flash build makes it: errors.py, the rewritten sample, messages.txt."""
     lib = tmp_path / "lib"
     (lib / "ovpnkx").mkdir(parents=True)
-    for name in ("__init__.py", "errors.py"):
+    for name in ("__init__.py", "_compat.py", "errors.py"):
         shutil.copy(os.path.join(REPO, "firmware", "ovpnkx", name), lib / "ovpnkx" / name)
     catalog: list = []
     (lib / "sample.py").write_text(message_catalog.extract(sample, catalog))
@@ -141,3 +141,13 @@ def test_the_flash_build_ships_the_catalog_and_its_modules_use_it(tmp_path):
     assert board.replace(" int\n", "\n") == source.replace(" str\n", "\n")
     assert board.count(" int\n") == 4  # the board's errors carry numbers, not texts
     assert "P_CONTROL_HARD_RESET_CLIENT_V2 truncated in session_id" in board
+
+
+def test_an_uncaught_error_on_the_board_prints_its_text_not_its_number(tmp_path):
+    flash_tool.compile_tree(None, str(tmp_path))
+    proc = subprocess.run([MICROPYTHON, "-c", "from ovpnkx import packet\npacket.parse_control(b'')"],
+                          env=dict(os.environ, MICROPYPATH=str(tmp_path / "lib")), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 1
+    out = proc.stdout + proc.stderr  # the unix port prints it to stdout
+    assert out.splitlines()[-1] == "RemoteProtocolError: empty packet", out
