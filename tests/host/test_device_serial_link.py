@@ -71,7 +71,7 @@ def test_flash_layout_and_import(pico):
     # host-only code stays off the board
     out = mp(pico, "exec", "import os\nprint(sorted(os.listdir('/lib/ovpnkx')) + sorted(os.listdir('/lib/ovpnkx_device')))"
              ).stdout
-    assert "'session.mpy'" in out and "'app.mpy'" in out
+    assert "'session.mpy'" in out and "'app.mpy'" in out and "'messages.txt'" in out  # the error texts
     assert "cookie.mpy" not in out and "connect_main.mpy" not in out and "tlscrypt_server.mpy" not in out
 
 
