@@ -11,8 +11,8 @@ message the source says. The same idea as MicroPython's own compressed error tex
 or defmt's format strings kept off the target.
 
 What is replaced: the one positional argument of a call to one of the core's error
-classes (ERROR_CLASSES) when it is a string literal, or a string literal ``%`` its
-arguments; anything else (a variable, a ``+``, a text with a line break) stays as
+classes (ERROR_CLASSES) or to ``ovpnkx.errors.message`` (a text that is not an
+error's) when it is a string literal, or a string literal ``%`` its arguments; anything else (a variable, a ``+``, a text with a line break) stays as
 written. The source is changed only in those spans, and keeps its line numbers.
 Only the board's build does this; CPython and the tests of the core on MicroPython
 run the source as it is.
@@ -25,13 +25,14 @@ CATALOG = "messages.txt"  # beside errors.mpy, in /lib/ovpnkx/
 ERROR_CLASSES = frozenset((
     "ProtocolError", "LocalProtocolError", "RemoteProtocolError", "EntropyError", "ConfigError",
     "SettingsError", "NoDateError", "ReseedRequired", "ConnectionListExhausted"))
+MOVED_CALLS = ERROR_CLASSES | {"message"}  # ovpnkx.errors.message: the marker of other texts
 
 
 def _message(call: ast.Call) -> "tuple[str, list] | None":
     """(text, argument nodes) of an error class call whose message can move, else None."""
     func = call.func
     name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
-    if name not in ERROR_CLASSES or len(call.args) != 1 or call.keywords:
+    if name not in MOVED_CALLS or len(call.args) != 1 or call.keywords:
         return None
     arg = call.args[0]
     args: list = []

@@ -10,6 +10,8 @@ On a board, a message is a number and its arguments (``RemoteProtocolError(12,
 name)``): the flash build moves the texts out of the code into ``messages.txt``
 beside this module (tools/message_catalog.py), so that they take flash, not heap.
 ``str(exc)`` reads the text back and formats it, and so gives what the source says.
+A text that is not an error's (a session's end reason, a warning) is marked with
+``message()`` to move the same way.
 """
 
 from ._compat import MICROPYTHON
@@ -26,6 +28,15 @@ def _catalog_text(args: tuple) -> str:
     except (OSError, MemoryError, TypeError, ValueError):
         pass
     return "message %d (messages.txt unreadable) %r" % (args[0], args[1:])
+
+
+def message(*args: object) -> str:
+    """A text the flash build may move to the catalog: ``message("no answer from %s" % where)``.
+
+    In the source (CPython, tests, frozen builds) it is the text itself; in a board's
+    build, its number and arguments, read back here. For texts made once, when something
+    ends or fails: a board reads the catalog file for each call."""
+    return _catalog_text(args) if type(args[0]) is int else args[0]  # type: ignore[return-value]
 
 
 class ProtocolError(Exception):

@@ -9,7 +9,7 @@ client verifies the chain itself).
 
 from ._compat import TYPE_CHECKING, collect, const, unload
 from .der import handshake_messages
-from .errors import RemoteProtocolError
+from .errors import RemoteProtocolError, message
 
 if TYPE_CHECKING:
     from typing import Any
@@ -27,7 +27,7 @@ def check_server_certificate(engine: "Any", ctype: int, rec: bytes) -> None:
     ``engine._leaf`` once it passed; raises RemoteProtocolError through ``engine._fail``)."""
     if ctype != _CT_HANDSHAKE or _CT_CCS in engine._in_types:
         if ctype != _CT_ALERT:
-            engine._fail("TLS server sent %s before its certificate" % ctype)
+            engine._fail(message("TLS server sent %s before its certificate" % ctype))
         return
     engine._hs.extend(memoryview(rec)[5:])
     for htype, msg in handshake_messages(engine._hs):
@@ -35,7 +35,7 @@ def check_server_certificate(engine: "Any", ctype: int, rec: bytes) -> None:
             engine._server_hello = msg
         elif htype == _HT_CERTIFICATE:
             if engine._server_hello is None:
-                engine._fail("TLS server sent its certificate before ServerHello")
+                engine._fail(message("TLS server sent its certificate before ServerHello"))
             engine._leaf = _verify_server(engine, msg)
             engine._hs = bytearray()
             return
@@ -109,8 +109,8 @@ def _date(engine: "Any") -> int:
     """The device's date (Unix seconds) to check a chain's validity at; none fails the handshake."""
     now = engine._now() if engine._now is not None else _utc_now()  # type: Any  # None: no date
     if now is None or now < _EARLIEST:
-        engine._fail("certificate verify failed: the device has no date (its clock reads %s), so the "
-                     "server certificate's validity cannot be checked" % _date_text(now))
+        engine._fail(message("certificate verify failed: the device has no date (its clock reads %s), so the "
+                             "server certificate's validity cannot be checked" % _date_text(now)))
     return int(now)
 
 

@@ -29,7 +29,7 @@ from . import packet as pk
 from ._compat import TYPE_CHECKING, collect, unload
 from .control import KeyStateChannel
 from .digest import hash_digest
-from .errors import EntropyError, LocalProtocolError, ProtocolError, RemoteProtocolError
+from .errors import EntropyError, LocalProtocolError, ProtocolError, RemoteProtocolError, message
 from .events import Event, EventLog, auth_failed_reason, sanitize_control_message
 from .multi import TlsMulti
 from .negotiation import PUSH_REQUEST_INTERVAL_MS, Negotiation
@@ -539,7 +539,7 @@ class Session:
                 return
         restart_at = self.timers.ping_restart_at()
         if multi.primary is not None and restart_at is not None and now_ms >= restart_at:
-            self._fail("ping-restart: nothing from the peer for %d s" % (self.timers.ping_restart_ms // 1000),
+            self._fail(message("ping-restart: nothing from the peer for %d s" % (self.timers.ping_restart_ms // 1000)),
                        now_ms)
             return
         for key_id, must_die in list(multi.must_die_ms.items()):

@@ -42,7 +42,7 @@ Facts about MicroPython 1.29's ``tls`` (mbedTLS 3.6) that shape this module:
 import io
 
 from ._compat import TYPE_CHECKING, const, unload
-from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError, message
 
 if TYPE_CHECKING:
     from typing import Any, Callable, NoReturn
@@ -283,7 +283,7 @@ class MbedTlsEngine:
                 if n is None:
                     break
                 if n == 0:
-                    self._fail("TLS connection closed by peer (close_notify)")
+                    self._fail(message("TLS connection closed by peer (close_notify)"))
                 parts.append(bytes(memoryview(buf)[:n]))
         except RemoteProtocolError:
             raise
@@ -295,7 +295,7 @@ class MbedTlsEngine:
         if not self._complete and _finished_after_ccs(self._in_types) and \
                 _finished_after_ccs(self._pipe.out_types):
             if not self._peer_ok:  # CERT_OPTIONAL lets a peer without a certificate through
-                self._fail("certificate verify failed: the peer presented no certificate")
+                self._fail(message("certificate verify failed: the peer presented no certificate"))
             self._complete = True
             suite, version = sock.cipher()  # safe only now
             self.cipher_name = "%s %s" % (version, suite)
@@ -304,12 +304,12 @@ class MbedTlsEngine:
         if self._reason:
             return self._reason
         if isinstance(exc, ValueError):
-            return "certificate verify failed: %s" % _text(exc)
+            return message("certificate verify failed: %s" % _text(exc))
         if self._alert is not None:
             from .tlsalert import alert_name
 
-            return "TLS alert from peer: %s" % alert_name(self._alert)
-        return "TLS error: %s" % _text(exc)
+            return message("TLS alert from peer: %s" % alert_name(self._alert))
+        return message("TLS error: %s" % _text(exc))
 
     def _fail(self, reason: str) -> "NoReturn":
         self._failed = reason
@@ -347,7 +347,7 @@ class MbedTlsEngine:
         try:
             n = self._sock.write(plaintext)
         except OSError as exc:
-            self._fail("TLS error on write: %s" % _text(exc))
+            self._fail(message("TLS error on write: %s" % _text(exc)))
         if n != len(plaintext):
             raise LocalProtocolError("mbedTLS took %s of %d bytes" % (n, len(plaintext)))
         if len(self._pipe.out_types) - before != 1:

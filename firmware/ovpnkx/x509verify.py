@@ -26,7 +26,7 @@ from ._compat import TYPE_CHECKING, const
 from .der import chain_from_message  # noqa: F401 (re-exported)
 from .der import children as _children, expect as _expect, tlv as _tlv
 from .der import utc_seconds  # noqa: F401 (re-exported)
-from .errors import RemoteProtocolError
+from .errors import RemoteProtocolError, message
 
 if TYPE_CHECKING:
     from typing import NoReturn
@@ -139,7 +139,7 @@ class Cert:
             raise RemoteProtocolError("DER: tbsCertificate too short")
         inner = _children(der, *_expect(tbs[1], _SEQ, "signature")[1:])
         if not inner or der[inner[0][1]:inner[0][2]] != self.sig_alg:
-            _fail("the certificate's two signature algorithms differ")
+            _fail(message("the certificate's two signature algorithms differ"))
         self.issuer = der[tbs[2][1]:tbs[2][2]]
         validity = _children(der, *_expect(tbs[3], _SEQ, "validity")[1:])
         if len(validity) != 2:
@@ -212,7 +212,7 @@ class Cert:
 def _digest(name: str, data: bytes) -> bytes:
     h = getattr(hashlib, name, None)
     if h is None:
-        _fail("this MicroPython's hashlib has no %s to check the signature with" % name)
+        _fail(message("this MicroPython's hashlib has no %s to check the signature with" % name))
     return h(data).digest()
 
 
@@ -307,8 +307,8 @@ def check_signature(cert: Cert, issuer: Cert) -> bool:
     """True if ``issuer``'s key signed ``cert``."""
     alg = _SIG_ALGS.get(cert.sig_alg)
     if alg is None:
-        _fail("certificate %s is signed with an algorithm this device does not accept (SHA-1, MD5 or unknown)"
-              % cert.name())
+        _fail(message("certificate %s is signed with an algorithm this device does not accept (SHA-1, MD5 or "
+                      "unknown)" % cert.name()))
     kind, hash_name = alg
     digest = _digest(hash_name, cert.tbs)
     if kind == "ecdsa":
@@ -318,15 +318,15 @@ def check_signature(cert: Cert, issuer: Cert) -> bool:
     if issuer.key_type != "rsa":
         return False
     if _bits(issuer.modulus) < 2048:
-        _fail("issuer %s has an RSA key of %d bits (at least 2048)" % (issuer.name(), _bits(issuer.modulus)))
+        _fail(message("issuer %s has an RSA key of %d bits (at least 2048)" % (issuer.name(), _bits(issuer.modulus))))
     return rsa_verify(issuer.modulus, issuer.exponent, hash_name, digest, cert.signature)
 
 
 def _check_time(cert: Cert, now: int) -> None:
     if now < cert.not_before:
-        _fail("The certificate validity starts in the future (%s)" % cert.name())
+        _fail(message("The certificate validity starts in the future (%s)" % cert.name()))
     if now > cert.not_after:
-        _fail("The certificate validity has expired (%s)" % cert.name())
+        _fail(message("The certificate validity has expired (%s)" % cert.name()))
 
 
 def _can_issue(cert: Cert, below: int) -> bool:
@@ -344,7 +344,7 @@ def verify_chain(chain: list, trusted: list, now: int, window: "list | None" = N
     ``window`` (a list) gets the times between which the verified path is valid: at any
     ``now`` in it the verdict would be the same."""
     if not chain:
-        _fail("the server sent no certificate")
+        _fail(message("the server sent no certificate"))
     certs = [Cert(d) for d in chain]
     anchors = [Cert(d) for d in trusted]
     cur = certs[0]
@@ -364,8 +364,8 @@ def verify_chain(chain: list, trusted: list, now: int, window: "list | None" = N
                 nxt = c
                 break
         if nxt is None:
-            _fail("The certificate is not correctly signed by the trusted CA (%s)" % cur.name())
+            _fail(message("The certificate is not correctly signed by the trusted CA (%s)" % cur.name()))
         _check_time(nxt, now)
         path.append(nxt)
         cur = nxt
-    _fail("certificate chain longer than %d" % MAX_DEPTH)
+    _fail(message("certificate chain longer than %d" % MAX_DEPTH))

@@ -35,7 +35,7 @@ until it is stopped (``retry`` True).
 
 
 from ovpnkx._compat import TYPE_CHECKING, unload
-from ovpnkx.errors import EntropyError, ProtocolError
+from ovpnkx.errors import EntropyError, ProtocolError, message
 from ovpnkx.session import Session
 
 from . import TransportError
@@ -248,17 +248,18 @@ class ClientRun:
                     return _Outcome("fatal" if session.close_fatal else "restart", reason, session, no_pause)
                 st = session.stats
                 if pings and st["pings_received"] >= pings and st["pings_sent"] >= pings:
-                    session.close(now, "done: %d pings decrypted, %d sent" % (st["pings_received"], st["pings_sent"]))
+                    session.close(now, message("done: %d pings decrypted, %d sent"
+                                               % (st["pings_received"], st["pings_sent"])))
                     continue
                 if self.timed_out(now):
                     from ovpnkx.hints import state_text  # loaded only when it is needed
 
-                    return _Outcome("timeout", "timed out after %d s (state: %s)"
-                                    % (self.timeout_s, state_text(session)), session)
+                    return _Outcome("timeout", message("timed out after %d s (state: %s)"
+                                                       % (self.timeout_s, state_text(session))), session)
                 if poll_at is not None and session.remote_session_id is None and now >= poll_at:
                     # no answer at all (openvpn's "Server poll timeout, restarting"): next remote, no pause
                     no_pause = True
-                    session.close(now, "server poll timeout: no answer from %s within %d s" % (where, poll_s),
+                    session.close(now, message("server poll timeout: no answer from %s within %d s" % (where, poll_s)),
                                   error=True, notify=False)
                     continue
                 # no allocation per turn: on a board, garbage between the handshake's buffers fragments the heap
@@ -303,11 +304,11 @@ class ClientRun:
             if ok and self.pings and not self.stop.signal and (st["pings_received"] < self.pings
                                                                 or st["pings_sent"] < self.pings):
                 ok = False
-                result["reason"] = reason or "session ended before %d pings each way" % self.pings
+                result["reason"] = reason or message("session ended before %d pings each way" % self.pings)
             refused = getattr(getattr(session, "link", None), "refused", 0)
             if not ok and refused and not st["packets_in"]:  # the session cannot know why nothing came back
-                result["reason"] = reason + " (connection refused by %s: ICMP port unreachable %d times: " \
-                    "nothing listening there?)" % (session.link_where[0], refused)
+                result["reason"] = reason + message(" (connection refused by %s: ICMP port unreachable %d times: "
+                                                   "nothing listening there?)" % (session.link_where[0], refused))
             result["ok"] = ok
             result["cipher"] = session.cipher
             result["key_derivation"] = "tls-ekm" if session.tls_ekm else "prf"

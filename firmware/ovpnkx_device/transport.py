@@ -8,7 +8,7 @@ import select
 import socket
 
 from ovpnkx._compat import TYPE_CHECKING
-from ovpnkx.errors import RemoteProtocolError
+from ovpnkx.errors import RemoteProtocolError, message
 from ovpnkx.streambuf import STREAM_MAX_PACKET, StreamDeframer, frame
 
 from . import TransportError  # noqa: F401  (re-exported: the transports raise it)
@@ -26,7 +26,7 @@ _EPIPE = 32
 
 
 def _refused(where: str) -> str:
-    return "connection refused by %s (nothing listening)" % where
+    return message("connection refused by %s (nothing listening)" % where)
 
 
 def _address(host: str, port: int, kind: int) -> tuple:
@@ -93,8 +93,8 @@ class UdpTransport:
         self.refused += 1
         if not self._refusing:  # one warning per run of refusals, not per packet
             self._refusing = True
-            self.warnings.append("connection refused by %s: ICMP port unreachable (nothing listening yet, "
-                                 "or the path is down); retrying" % self.where)
+            self.warnings.append(message("connection refused by %s: ICMP port unreachable (nothing listening yet, "
+                                         "or the path is down); retrying" % self.where))
 
     def send(self, packet: bytes) -> None:
         """Send one packet (a pending ICMP error is noted and the send tried again)."""

@@ -1,9 +1,9 @@
 """The board's error messages in flash (tools/message_catalog.py, ovpnkx.errors).
 
-The flash build replaces the core's error texts by numbers and writes the texts to
-``messages.txt``; ``str(exc)`` on the board reads them back. What is checked: the
-rewritten code raises the same messages as the source, on MicroPython, for every form
-the rewriting takes and leaves; every shipped module is rewritten with its lines kept;
+The flash build replaces the core's error texts (and the texts marked with ``message()``)
+by numbers and writes the texts to ``messages.txt``; ``str(exc)`` on the board reads them
+back. What is checked: the rewritten code gives the same messages as the source, on
+MicroPython, for every form the rewriting takes and leaves; every shipped module is rewritten with its lines kept;
 a board without its catalog still gets an error that says which message it was.
 """
 
@@ -21,7 +21,7 @@ MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 
 # every form a message takes in the core, and forms the rewriting must leave alone
 SAMPLE = '''
-from ovpnkx.errors import LocalProtocolError, RemoteProtocolError, EntropyError
+from ovpnkx.errors import LocalProtocolError, RemoteProtocolError, EntropyError, message
 import ovpnkx.errors as errors
 
 def name(x):
@@ -46,6 +46,8 @@ CASES = [
     lambda: RemoteProtocolError("%s and %s" % PAIR),
     lambda: RemoteProtocolError("pair %r" % (PAIR,)),
     lambda: RemoteProtocolError("one %r" % ONE),
+    lambda: message("a reason, not an error: %d s" % 30),
+    lambda: message("a plain reason"),
     lambda: RemoteProtocolError("first " + name(1)),
     lambda: RemoteProtocolError("empty packet"),
     lambda: ValueError("not ours %d" % 1),
@@ -84,7 +86,7 @@ def test_the_rewritten_code_raises_the_sources_messages_on_micropython(tmp_path)
     assert catalog == ["empty packet", "unknown opcode %d", "%s has %d acks, at most %d allowed",
                        "ack %r is not a uint32", "a 100% literal, no format", "%d%% of %s",
                        "certificate verify failed: %s", "entropy source failed: %s: %s", "outer %s",
-                       "%s and %s", "pair %r", "one %r"]
+                       "%s and %s", "pair %r", "one %r", "a reason, not an error: %d s", "a plain reason"]
     assert '"first " + name(1)' in rewritten and 'ValueError("not ours %d" % 1)' in rewritten
     assert "'inner %d' % 5" in rewritten  # inside another message's arguments: left as written
     assert rewritten.count("\n") == SAMPLE.count("\n")
@@ -94,6 +96,7 @@ def test_the_rewritten_code_raises_the_sources_messages_on_micropython(tmp_path)
     (tmp_path / "src" / "sample.py").write_text(SAMPLE)
     expected = _run_mp(os.path.join(REPO, "firmware") + ":" + source_lib, "import sample")
     assert "unknown opcode 7 |" in expected and "50% of it" in expected and "a 100% literal" in expected
+    assert "str | a reason, not an error: 30 s |" in expected and "str | a plain reason |" in expected
     assert "a and b |" in expected and "pair ('a', 'b') |" in expected and "one 'only' |" in expected
     assert _run_mp(_board_lib(tmp_path, SAMPLE), "import sample") == expected
 
