@@ -12,10 +12,11 @@ or defmt's format strings kept off the target.
 
 What is replaced: the one positional argument of a call to one of the core's error
 classes (ERROR_CLASSES) or to ``ovpnkx.errors.message`` (a text that is not an
-error's) when it is a string literal, or a string literal ``%`` its arguments; anything else (a variable, a ``+``, a text with a line break) stays as
-written. The source is changed only in those spans, and keeps its line numbers.
-Only the board's build does this; CPython and the tests of the core on MicroPython
-run the source as it is.
+error's) when it is a string literal, or a string literal ``%`` its arguments;
+anything else (a variable, a ``+``, a text with a line break) stays as written.
+The source is changed only in those spans, and keeps its line numbers. Only the
+board's build does this; CPython and the tests of the core on MicroPython run the
+source as it is.
 """
 
 import ast
@@ -29,7 +30,7 @@ MOVED_CALLS = ERROR_CLASSES | {"message"}  # ovpnkx.errors.message: the marker o
 
 
 def _message(call: ast.Call) -> "tuple[str, list] | None":
-    """(text, argument nodes) of an error class call whose message can move, else None."""
+    """(text, argument nodes) of a call (MOVED_CALLS) whose message can move, else None."""
     func = call.func
     name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
     if name not in MOVED_CALLS or len(call.args) != 1 or call.keywords:
