@@ -268,7 +268,8 @@ def _mpy_sizes(flash_tool, board: str, work: str) -> dict:
     for pkg in flash_tool.PACKAGES:
         d = os.path.join(out, "lib", pkg)
         sizes[pkg] = sum(os.path.getsize(os.path.join(d, n)) for n in os.listdir(d) if n.endswith(".mpy"))
-    sizes["messages"] = os.path.getsize(os.path.join(out, "lib", flash_tool.PACKAGES[0], "messages.txt"))
+    sizes["messages"] = os.path.getsize(os.path.join(out, "lib", flash_tool.PACKAGES[0],
+                                                      flash_tool.message_catalog.CATALOG))
     noise = os.path.join(load_board(board)["dir"], "noise.py")
     if os.path.exists(noise):
         dst = os.path.join(out, "noise.mpy")

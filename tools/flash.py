@@ -171,10 +171,8 @@ def compile_tree(arch: "str | None", out_dir: str, source_lines: bool = False) -
             for name in sorted(os.listdir(src_dir)):
                 if not name.endswith(".py") or "%s/%s" % (pkg, name) in HOST_ONLY:
                     continue
-                with open(os.path.join(src_dir, name), encoding="utf-8") as f:
-                    src = os.path.join(tmp, name)
-                    with open(src, "w", encoding="utf-8") as out:
-                        out.write(message_catalog.extract(f.read(), catalog))
+                src = os.path.join(tmp, name)
+                message_catalog.rewrite_file(os.path.join(src_dir, name), src, catalog)
                 dst = os.path.join(dst_dir, name[:-3] + ".mpy")
                 cmd = mpy_cross_cmd(src, dst, "%s/%s" % (pkg, name), arch, source_lines)
                 proc = subprocess.run(cmd, capture_output=True, text=True)

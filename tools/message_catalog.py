@@ -38,18 +38,15 @@ def _message(call: ast.Call) -> "tuple[str, list] | None":
     arg = call.args[0]
     args: list = []
     if isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Mod):
-        # "%s" % x formats x itself (x may be a tuple at run time); "%s" % (x,) and
-        # "%s %s" % (x, y) their elements. The board's __str__ does "text % args[1]"
-        # for one argument, "text % args[1:]" for more, so a one-element tuple is kept
-        # as a tuple.
+        # The board does "text % args[1]" for one argument (the right side as written:
+        # x, which may be a tuple at run time, or (x,)) and "text % args[1:]" for more,
+        # so only a tuple of two or more is passed as its elements.
         right = arg.right
-        if isinstance(right, ast.Tuple) and len(right.elts) == 1:
-            args = [right]
-        else:
-            args = right.elts if isinstance(right, ast.Tuple) else [right]
-        arg = arg.left
-        if any(isinstance(a, ast.Starred) for a in (right.elts if isinstance(right, ast.Tuple) else [])):
+        elts = right.elts if isinstance(right, ast.Tuple) else None
+        if elts is not None and any(isinstance(a, ast.Starred) for a in elts):
             return None
+        args = elts if elts is not None and len(elts) > 1 else [right]
+        arg = arg.left
     if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
         return None
     if "\n" in arg.value or "\r" in arg.value:
@@ -89,6 +86,19 @@ def extract(source: str, catalog: list) -> str:
         new += "\n" * (data[start:end].count(b"\n") - new.count("\n"))
         data = data[:start] + new.encode() + data[end:]
     return data.decode()
+
+
+def rewrite_file(src: str, dst: str, catalog: list) -> None:
+    """Write ``src`` to ``dst`` as the flash build compiles it (``extract``); a module
+    that does not parse is copied as it is, for mpy-cross to report."""
+    with open(src, encoding="utf-8") as f:
+        source = f.read()
+    try:
+        source = extract(source, catalog)
+    except SyntaxError:
+        pass
+    with open(dst, "w", encoding="utf-8") as f:
+        f.write(source)
 
 
 def catalog_text(catalog: list) -> str:

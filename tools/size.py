@@ -109,15 +109,8 @@ def shipped_sources(firmware: str, mods: list, dst: str) -> list:
     """Write the modules into dst as the flash build compiles them; returns the catalog."""
     catalog: list = []
     for rel in mods:
-        with open(os.path.join(firmware, rel), encoding="utf-8") as f:
-            source = f.read()
-        try:
-            source = message_catalog.extract(source, catalog)
-        except SyntaxError:  # left for mpy-cross to report
-            pass
         os.makedirs(os.path.dirname(os.path.join(dst, rel)), exist_ok=True)
-        with open(os.path.join(dst, rel), "w", encoding="utf-8") as f:
-            f.write(source)
+        message_catalog.rewrite_file(os.path.join(firmware, rel), os.path.join(dst, rel), catalog)
     return catalog
 
 
