@@ -82,3 +82,11 @@ def utc_seconds(y: int, m: int, d: int, hh: int = 0, mi: int = 0, ss: int = 0) -
     doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
     days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
     return days * 86400 + hh * 3600 + mi * 60 + ss
+
+
+def bit_length(x: int) -> int:
+    """x.bit_length() (MicroPython's int has none); 0 for x <= 0."""
+    if x <= 0:
+        return 0
+    h = "%x" % x
+    return (len(h) - 1) * 4 + (0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4)[int(h[0], 16)]

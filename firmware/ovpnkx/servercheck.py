@@ -2,9 +2,10 @@
 
 The engine hands each record of the server's first flight here until the Certificate
 message has passed: the config's checks (``certinfo``), then the chain up to our CA at
-the device's date (``x509verify``), one after the other. Apart from the engine so that
-a board's session holds this code only during that check (``tls_mbedtls`` says why the
-client verifies the chain itself).
+the device's date (``x509verify``), one after the other: this module runs the first and
+leaves the chain to the engine, which loads ``x509verify`` only after this code has left
+the heap. Apart from the engine so that a board's session holds this code only during
+that check (``tls_mbedtls`` says why the client verifies the chain itself).
 """
 
 from ._compat import TYPE_CHECKING, collect, const, unload
@@ -42,11 +43,12 @@ def check_server_certificate(engine: "Any", ctype: int, rec: bytes) -> None:
 
 
 def _verify_server(engine: "Any", msg: bytes) -> bytes:
-    """Client: the config's checks of the server's certificate, then its chain up to our
-    CA at the device's date (CA-less: the fingerprint alone). Returns the leaf's DER.
+    """Client: the config's checks of the server's certificate (CA-less: the fingerprint
+    alone). Returns the leaf's DER. With a CA, the chain up to it at the device's date is
+    left in ``engine._chain`` (chain, date, verdict key) for the engine's ``x509verify``.
 
-    ``certinfo`` (the config's checks) and then ``x509verify`` (the chain) are loaded for
-    this one check, one after the other, and dropped after it with the policy (on a board
+    ``certinfo`` (the config's checks) is loaded for this one check and dropped after it
+    with the policy, as this module is by the engine before ``x509verify`` comes (on a board
     their code would otherwise sit in the heap through the handshake's peak and the whole
     session; a renegotiation's engine loads neither for the chain that passed last: its
     verdict is kept in the session's shared context, ``MbedTlsEngine``'s ``context``)."""
@@ -54,10 +56,9 @@ def _verify_server(engine: "Any", msg: bytes) -> bytes:
         return _verify_server_chain(engine, msg)
     finally:
         engine._peer = None  # nothing checks a certificate after this
-        unload("x509verify")
         unload("certinfo")
         unload("der")
-        collect()  # their code and the chain's objects go before mbedTLS's peak (ECDHE, signature)
+        collect()  # their code goes before x509verify's and mbedTLS's peak (ECDHE, signature)
 
 
 def _verify_server_chain(engine: "Any", msg: bytes) -> bytes:
@@ -90,17 +91,12 @@ def _verify_server_chain(engine: "Any", msg: bytes) -> bytes:
     unload("certinfo")
     if reason:
         engine._fail(reason)
-    window = []  # type: list
     if engine._ca:
-        now = _date(engine)
-        collect()
-        from .x509verify import verify_chain
-
-        try:
-            verify_chain(chain, engine._ca, now, window)
-        except RemoteProtocolError as exc:
-            engine._fail(str(exc))
-    last[:] = [key] + (window or [0, 0]) + [engine.peer_subject]  # CA-less: no validity to keep
+        # the chain up to our CA: the engine checks it (x509verify) once this module's code
+        # has left the heap, still before mbedTLS reads the certificate (tls_mbedtls)
+        engine._chain = (chain, _date(engine), key)
+        return chain[0]
+    last[:] = [key, 0, 0, engine.peer_subject]  # CA-less: no validity to keep
     engine._peer_ok = True
     return chain[0]
 

@@ -41,7 +41,7 @@ Facts about MicroPython 1.29's ``tls`` (mbedTLS 3.6) that shape this module:
 
 import io
 
-from ._compat import TYPE_CHECKING, const, unload
+from ._compat import TYPE_CHECKING, collect, const, unload
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError, message
 
 if TYPE_CHECKING:
@@ -216,6 +216,7 @@ class MbedTlsEngine:
         self._hs = bytearray()  # client: handshake bytes before the server's certificate is checked
         self._server_hello = None  # type: bytes | None
         self._leaf = None  # type: bytes | None  # client: the server certificate verified
+        self._chain = None  # type: tuple | None  # client: the chain x509verify checks next (servercheck)
         self._reason = None  # type: str | None  # why the verify callback refused
         self._alert = None  # type: int | None  # the description of the peer's alert
         self._failed = None  # type: str | None
@@ -373,6 +374,7 @@ def _text(exc: Exception) -> str:
 
 def _check_server_certificate(engine: MbedTlsEngine, ctype: int, rec: bytes) -> None:
     # the check's code (servercheck) is in the heap only until the server's certificate passed
+    # the config's checks; the chain's (x509verify) comes after it, never beside it
     from .servercheck import check_server_certificate
 
     try:
@@ -380,6 +382,40 @@ def _check_server_certificate(engine: MbedTlsEngine, ctype: int, rec: bytes) -> 
     finally:
         if engine._leaf is not None or engine._failed:
             unload("servercheck")
+    if engine._chain is not None:
+        _verify_chain(engine)
+
+
+def _verify_chain(engine: MbedTlsEngine) -> None:
+    """Client: the server's chain up to our CA at the device's date, before mbedTLS reads
+    the certificate (its verdict kept in the session's context for a renegotiation)."""
+    pending = engine._chain  # type: Any
+    chain, now, key = pending
+    engine._chain = pending = None
+    window = []  # type: list
+    try:
+        # read the certificates, then drop the reader's code before the path's and the
+        # signatures' (x509verify) comes: on a board the two are never in the heap together
+        from .x509cert import parse
+
+        chain = [parse(c) for c in chain]
+        anchors = [parse(c) for c in engine._ca]
+        del parse
+        unload("x509cert")
+        collect()
+        from .x509verify import verify_chain
+
+        verify_chain(chain, anchors, now, window)
+    except RemoteProtocolError as exc:
+        engine._fail(str(exc))
+    finally:
+        chain = anchors = []  # their objects go with the code, before mbedTLS reads on
+        unload("x509cert")
+        unload("x509verify")
+        unload("der")
+        collect()
+    engine._verified[:] = [key] + (window or [0, 0]) + [engine.peer_subject]
+    engine._peer_ok = True
 
 
 def _raise_if_enomem(exc: Exception) -> None:

@@ -17,12 +17,16 @@ or P-384 and RSA PKCS#1 v1.5 (>= 2048 bits) with SHA-256, or SHA-384/512 where
 Failures raise RemoteProtocolError("certificate verify failed: ...").
 
 It needs no ``certinfo`` (which only names a certificate in a failure's message), so
-that a board's heap holds the two checks one after the other, not together.
+that a board's heap holds the two checks one after the other, not together. For the
+same reason the reading of the certificates is ``x509cert``'s: a board parses the chain
+and its CAs there, drops that code and then loads this module for the path and the
+signatures (``verify_chain`` takes what ``x509cert.parse`` made as well as DER).
 """
 
 import hashlib
 
 from ._compat import TYPE_CHECKING, const
+from .der import bit_length as _bits
 from .der import chain_from_message  # noqa: F401 (re-exported)
 from .der import children as _children, expect as _expect, tlv as _tlv
 from .der import utc_seconds  # noqa: F401 (re-exported)
@@ -34,20 +38,9 @@ if TYPE_CHECKING:
 MAX_DEPTH = const(6)
 _SEQ = const(0x30)
 _INT = const(0x02)
-_BITS = const(0x03)
-_OID = const(0x06)
-_BOOL = const(0x01)
-_UTC = const(0x17)
-_GEN = const(0x18)
-_EXPLICIT0 = const(0xA0)
-_EXPLICIT3 = const(0xA3)
 
-_OID_EC_KEY = b"\x2a\x86\x48\xce\x3d\x02\x01"
-_OID_RSA_KEY = b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01"
 _OID_P256 = b"\x2a\x86\x48\xce\x3d\x03\x01\x07"
 _OID_P384 = b"\x2b\x81\x04\x00\x22"
-_OID_BASIC = b"\x55\x1d\x13"
-_OID_KU = b"\x55\x1d\x0f"
 # signature algorithm -> (kind, hash name)
 _SIG_ALGS = {
     b"\x2a\x86\x48\xce\x3d\x04\x03\x02": ("ecdsa", "sha256"),
@@ -81,123 +74,27 @@ _CURVE_B = {
 }
 
 
-def _bits(x: int) -> int:
-    """x.bit_length() (MicroPython's int has none)."""
-    if x <= 0:
-        return 0
-    h = "%x" % x
-    return (len(h) - 1) * 4 + (0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4)[int(h[0], 16)]
-
-
 def _fail(why: str) -> "NoReturn":
     raise RemoteProtocolError("certificate verify failed: " + why)
 
 
-def _time(der: bytes, item: tuple) -> int:
-    tag, vs, ve = item
-    text = der[vs:ve]
-    try:
-        s = text.decode()
-        if tag == _UTC and len(s) == 13 and s[12] == "Z":
-            y = int(s[0:2])
-            y += 2000 if y < 50 else 1900
-            rest = s[2:12]
-        elif tag == _GEN and len(s) == 15 and s[14] == "Z":
-            y = int(s[0:4])
-            rest = s[4:14]
-        else:
-            raise ValueError
-        return utc_seconds(y, int(rest[0:2]), int(rest[2:4]), int(rest[4:6]), int(rest[6:8]), int(rest[8:10]))
-    except (ValueError, UnicodeError):
-        raise RemoteProtocolError("DER: bad certificate time %r" % text)
-
-
 class Cert:
-    """The parts of one DER certificate that chain verification needs."""
+    """The parts of one DER certificate that chain verification needs (``x509cert``).
+    Made from a DER certificate, or from what ``x509cert.parse`` made of one: a board
+    parses the chain first and drops the parser's code before it loads this module."""
 
-    def __init__(self, der: bytes) -> None:
-        der = bytes(der)
-        self.der = der
-        cert = _expect(_tlv(der, 0, len(der)), _SEQ, "certificate")
-        if cert[2] != len(der):
-            raise RemoteProtocolError("DER: bytes after the certificate")
-        parts = _children(der, cert[1], cert[2])
-        if len(parts) != 3:
-            raise RemoteProtocolError("DER: certificate is not tbs, algorithm, signature")
-        tbs_item = _expect(parts[0], _SEQ, "tbsCertificate")
-        self.tbs = der[cert[1]:tbs_item[2]]  # the first element, with its header: what was signed
-        alg = _children(der, *_expect(parts[1], _SEQ, "signatureAlgorithm")[1:])
-        self.sig_alg = der[alg[0][1]:alg[0][2]] if alg and alg[0][0] == _OID else b""
-        sig = _expect(parts[2], _BITS, "signatureValue")
-        if sig[2] - sig[1] < 2 or der[sig[1]] != 0:
-            raise RemoteProtocolError("DER: signature BIT STRING with unused bits")
-        self.signature = der[sig[1] + 1:sig[2]]
-        tbs = _children(der, tbs_item[1], tbs_item[2])
-        if tbs and tbs[0][0] == _EXPLICIT0:
-            tbs = tbs[1:]
-        if len(tbs) < 6:
-            raise RemoteProtocolError("DER: tbsCertificate too short")
-        inner = _children(der, *_expect(tbs[1], _SEQ, "signature")[1:])
-        if not inner or der[inner[0][1]:inner[0][2]] != self.sig_alg:
-            _fail(message("the certificate's two signature algorithms differ"))
-        self.issuer = der[tbs[2][1]:tbs[2][2]]
-        validity = _children(der, *_expect(tbs[3], _SEQ, "validity")[1:])
-        if len(validity) != 2:
-            raise RemoteProtocolError("DER: validity is not two times")
-        self.not_before = _time(der, validity[0])
-        self.not_after = _time(der, validity[1])
-        self.subject = der[tbs[4][1]:tbs[4][2]]
-        self._key(der, _expect(tbs[5], _SEQ, "subjectPublicKeyInfo"))
-        self.is_ca = False
-        self.path_len = -1  # none
-        self.key_usage = -1  # no extension
-        for item in tbs[6:]:
-            if item[0] == _EXPLICIT3:
-                exts = _expect(_tlv(der, item[1], item[2]), _SEQ, "extensions")
-                for ext in _children(der, exts[1], exts[2]):
-                    self._extension(der, _expect(ext, _SEQ, "extension"))
+    def __init__(self, cert: "bytes | list") -> None:
+        if not isinstance(cert, list):
+            from .x509cert import parse
 
-    def _key(self, der: bytes, spki: tuple) -> None:
-        kids = _children(der, spki[1], spki[2])
-        if len(kids) != 2 or kids[1][0] != _BITS or der[kids[1][1]] != 0:
-            raise RemoteProtocolError("DER: malformed subjectPublicKeyInfo")
-        alg = _children(der, *_expect(kids[0], _SEQ, "key algorithm")[1:])
-        oid = der[alg[0][1]:alg[0][2]] if alg and alg[0][0] == _OID else b""
-        key = der[kids[1][1] + 1:kids[1][2]]
-        self.key_type = None  # type: str | None
-        if oid == _OID_EC_KEY and len(alg) == 2 and alg[1][0] == _OID:
-            curve = der[alg[1][1]:alg[1][2]]
-            params = _CURVES.get(curve)
-            size = (_bits(params[0]) + 7) // 8 if params else 0
-            if params and len(key) == 1 + 2 * size and key[0] == 4:
-                self.key_type = "ec"
-                self.curve = curve
-                self.point = (int.from_bytes(key[1:1 + size], "big"), int.from_bytes(key[1 + size:], "big"))
-        elif oid == _OID_RSA_KEY:
-            seq = _children(der, *_expect(_tlv(der, kids[1][1] + 1, kids[1][2]), _SEQ, "RSA key")[1:])
-            if len(seq) == 2 and seq[0][0] == _INT and seq[1][0] == _INT:
-                self.key_type = "rsa"
-                self.modulus = int.from_bytes(der[seq[0][1]:seq[0][2]], "big")
-                self.exponent = int.from_bytes(der[seq[1][1]:seq[1][2]], "big")
-
-    def _extension(self, der: bytes, ext: tuple) -> None:
-        kids = _children(der, ext[1], ext[2])
-        if not kids or kids[0][0] != _OID:
-            raise RemoteProtocolError("DER: extension without OID")
-        oid = der[kids[0][1]:kids[0][2]]
-        value = kids[-1]
-        if oid == _OID_BASIC:
-            seq = _expect(_tlv(der, value[1], value[2]), _SEQ, "basicConstraints")
-            for tag, vs, ve in _children(der, seq[1], seq[2]):
-                if tag == _BOOL:
-                    self.is_ca = ve > vs and der[vs] != 0
-                elif tag == _INT:
-                    self.path_len = int.from_bytes(der[vs:ve], "big")
-        elif oid == _OID_KU:
-            tag, vs, ve = _tlv(der, value[1], value[2])
-            if tag != _BITS or ve <= vs:
-                raise RemoteProtocolError("DER: malformed keyUsage")
-            self.key_usage = der[vs + 1] if ve > vs + 1 else 0
+            cert = parse(cert)
+        (self.der, self.tbs, self.sig_alg, self.signature, self.issuer, self.subject, self.not_before,
+         self.not_after, key, self.is_ca, self.path_len, self.key_usage) = cert
+        self.key_type = key[0] if key else None  # type: str | None
+        if self.key_type == "ec":
+            self.curve, self.point = key[1], key[2]
+        elif self.key_type == "rsa":
+            self.modulus, self.exponent = key[1], key[2]
 
     def name(self) -> str:
         """The subject CN for messages."""
@@ -340,13 +237,14 @@ def _can_issue(cert: Cert, below: int) -> bool:
 def verify_chain(chain: list, trusted: list, now: int, window: "list | None" = None) -> Cert:
     """Verify ``chain`` (DER certificates, leaf first, as a TLS Certificate message
     sends them) up to one of ``trusted`` (DER CA certificates) at Unix time ``now``.
+    Either list may hold ``x509cert.parse`` results instead of DER.
     Returns the leaf; raises RemoteProtocolError("certificate verify failed: ...").
     ``window`` (a list) gets the times between which the verified path is valid: at any
     ``now`` in it the verdict would be the same."""
     if not chain:
         _fail(message("the server sent no certificate"))
-    certs = [Cert(d) for d in chain]
-    anchors = [Cert(d) for d in trusted]
+    certs = [Cert(c) for c in chain]
+    anchors = [Cert(c) for c in trusted]
     cur = certs[0]
     _check_time(cur, now)
     path = [cur]

@@ -68,6 +68,8 @@ def pair():
 
     def verify_spy(*args):
         res["certinfo_during_chain_check"] = "ovpnkx.certinfo" in sys.modules
+        res["reader_during_chain_check"] = "ovpnkx.x509cert" in sys.modules
+        res["chain_check_took_parsed"] = all(isinstance(c, list) for c in args[0] + args[1])
         return real_verify(*args)
 
     xv.verify_chain = verify_spy
@@ -98,8 +100,8 @@ def pair():
         print(json.dumps(res))
         return
     res["subjects"] = [client.peer_subject, server.peer_subject]
-    res["handshake_code_left"] = [m for m in ("ovpnkx.tlscontext", "ovpnkx.servercheck", "ovpnkx.x509verify")
-                                  if m in sys.modules]
+    res["handshake_code_left"] = [m for m in ("ovpnkx.tlscontext", "ovpnkx.servercheck", "ovpnkx.x509verify",
+                                              "ovpnkx.x509cert") if m in sys.modules]
     res["cipher"] = client.cipher_name
     gc.collect()
     res["heap_after"] = micropython.mem_current() - base

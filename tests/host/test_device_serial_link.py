@@ -48,7 +48,7 @@ def pico(pki, tmp_path_factory):
 # modules a client needs once (at boot, or per TLS handshake), not while its session runs
 ONCE = ("ovpnkx.config", "ovpnkx.options", "ovpnkx.directives", "ovpnkx.capability", "ovpnkx_device.settings",
         "ovpnkx_device.wallclock", "ovpnkx.linkmsg", "ovpnkx.tlscontext", "ovpnkx.servercheck", "ovpnkx.certinfo",
-        "ovpnkx.x509verify", "ovpnkx.seeding", "ovpnkx.datacbc", "ovpnkx.tlsalert", "ovpnkx.der",
+        "ovpnkx.x509verify", "ovpnkx.x509cert", "ovpnkx.seeding", "ovpnkx.datacbc", "ovpnkx.tlsalert", "ovpnkx.der",
         "ovpnkx_device.session_options", "ovpnkx.wrapconfig", "ovpnkx_device.serial_port", "ovpnkx_device.prepare")
 
 

@@ -49,6 +49,8 @@ def test_handshake_records_and_rules(pki):
     assert r["subjects"] == ["server", "client"]
     # the config's checks (certinfo) leave the heap before the chain's (x509verify) come in
     assert r["certinfo_during_chain_check"] is False
+    # and the certificates' reader (x509cert) leaves before the path and signatures' code
+    assert r["reader_during_chain_check"] is False and r["chain_check_took_parsed"] is True
     assert r["handshake_code_left"] == []  # the context's and the check's code went with their use
     assert r["cipher"] == "TLSv1.2 TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384"
     assert r["c2s_ok"] and r["s2c_ok"]  # record boundaries kept, also when fed byte by byte

@@ -136,11 +136,13 @@ def test_chains_on_cpython(cases):
 def test_chains_on_micropython_agree(cases, tmp_path):
     data = tmp_path / "cases.json"
     data.write_text(json.dumps([[c[0], [x.hex() for x in c[1]], [x.hex() for x in c[2]]] for c in cases]))
+    # as the board's engine does it: the certificates read by x509cert, then checked as read
     code = ("import json, binascii, hashlib\nfrom ovpnkx.x509verify import verify_chain\n"
+            "from ovpnkx.x509cert import parse\n"
             "from ovpnkx.errors import RemoteProtocolError\nout = []\n"
             "for name, chain, cas in json.load(open(%r)):\n"
-            "    try:\n        verify_chain([binascii.unhexlify(x) for x in chain], "
-            "[binascii.unhexlify(x) for x in cas], %d)\n        out.append(None)\n"
+            "    try:\n        verify_chain([parse(binascii.unhexlify(x)) for x in chain], "
+            "[parse(binascii.unhexlify(x)) for x in cas], %d)\n        out.append(None)\n"
             "    except RemoteProtocolError as e:\n        out.append(str(e))\n"
             "print(json.dumps([hasattr(hashlib, 'sha384'), out]))\n" % (str(data), NOW_S))
     env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "firmware"))
@@ -155,3 +157,12 @@ def test_chains_on_micropython_agree(cases, tmp_path):
 def test_utc_seconds():
     assert utc_seconds(1970, 1, 1) == 0 and utc_seconds(2000, 3, 1) == 951868800
     assert utc_seconds(NOW.year, NOW.month, NOW.day, NOW.hour, NOW.minute, NOW.second) == NOW_S
+
+
+def test_reader_knows_the_curves_the_check_has():
+    """x509cert takes an EC key only on a curve x509verify can check, at its coordinate size."""
+    from ovpnkx import x509cert, x509verify
+    from ovpnkx.der import bit_length
+
+    assert {c: (bit_length(p[0]) + 7) // 8 for c, p in x509verify._CURVES.items()} == x509cert._CURVE_SIZES
+    assert [bit_length(x) for x in (0, 1, 255, 256, 2 ** 255)] == [0, 1, 8, 9, 256]
