@@ -2,9 +2,9 @@
 
 The engine hands each record of the server's first flight here until the Certificate
 message has passed: the config's checks (``certinfo``), then the chain up to our CA at
-the device's date (``x509verify``), one after the other: this module runs the first and
-leaves the chain to the engine, which loads ``x509verify`` only after this code has left
-the heap. Apart from the engine so that a board's session holds this code only during
+the device's date (``x509verify``), one after the other: this module runs the first, reads
+the chain (``x509cert``) and leaves it to the engine, which loads ``x509verify`` only after
+this code has left the heap. Apart from the engine so that a board's session holds this code only during
 that check (``tls_mbedtls`` says why the client verifies the chain itself).
 """
 
@@ -45,7 +45,7 @@ def check_server_certificate(engine: "Any", ctype: int, rec: bytes) -> None:
 def _verify_server(engine: "Any", msg: bytes) -> bytes:
     """Client: the config's checks of the server's certificate (CA-less: the fingerprint
     alone). Returns the leaf's DER. With a CA, the chain up to it at the device's date is
-    left in ``engine._chain`` (chain, date, verdict key) for the engine's ``x509verify``.
+    read and left in ``engine._chain`` (chain, CAs, date, verdict key) for ``x509verify``.
 
     ``certinfo`` (the config's checks) is loaded for this one check and dropped after it
     with the policy, as this module is by the engine before ``x509verify`` comes (on a board
@@ -92,9 +92,20 @@ def _verify_server_chain(engine: "Any", msg: bytes) -> bytes:
     if reason:
         engine._fail(reason)
     if engine._ca:
-        # the chain up to our CA: the engine checks it (x509verify) once this module's code
-        # has left the heap, still before mbedTLS reads the certificate (tls_mbedtls)
-        engine._chain = (chain, _date(engine), key)
+        # the chain up to our CA: its certificates and our CAs read here (x509cert), checked by
+        # the engine (x509verify) once this module's code has left the heap, still before mbedTLS
+        # reads the certificate (tls_mbedtls)
+        now = _date(engine)
+        collect()
+        from .x509cert import parse
+
+        try:
+            engine._chain = ([parse(c) for c in chain], [parse(c) for c in engine._ca], now, key)
+        except RemoteProtocolError as exc:
+            engine._fail(str(exc))
+        finally:
+            del parse
+            unload("x509cert")
         return chain[0]
     last[:] = [key, 0, 0, engine.peer_subject]  # CA-less: no validity to keep
     engine._peer_ok = True

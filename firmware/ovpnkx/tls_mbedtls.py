@@ -216,7 +216,7 @@ class MbedTlsEngine:
         self._hs = bytearray()  # client: handshake bytes before the server's certificate is checked
         self._server_hello = None  # type: bytes | None
         self._leaf = None  # type: bytes | None  # client: the server certificate verified
-        self._chain = None  # type: tuple | None  # client: the chain x509verify checks next (servercheck)
+        self._chain = None  # type: tuple | None  # client: the chain x509verify checks next (servercheck read it)
         self._reason = None  # type: str | None  # why the verify callback refused
         self._alert = None  # type: int | None  # the description of the peer's alert
         self._failed = None  # type: str | None
@@ -383,39 +383,15 @@ def _check_server_certificate(engine: MbedTlsEngine, ctype: int, rec: bytes) -> 
         if engine._leaf is not None or engine._failed:
             unload("servercheck")
     if engine._chain is not None:
-        _verify_chain(engine)
-
-
-def _verify_chain(engine: MbedTlsEngine) -> None:
-    """Client: the server's chain up to our CA at the device's date, before mbedTLS reads
-    the certificate (its verdict kept in the session's context for a renegotiation)."""
-    pending = engine._chain  # type: Any
-    chain, now, key = pending
-    engine._chain = pending = None
-    window = []  # type: list
-    try:
-        # read the certificates, then drop the reader's code before the path's and the
-        # signatures' (x509verify) comes: on a board the two are never in the heap together
-        from .x509cert import parse
-
-        chain = [parse(c) for c in chain]
-        anchors = [parse(c) for c in engine._ca]
-        del parse
-        unload("x509cert")
         collect()
-        from .x509verify import verify_chain
+        from .x509verify import verify_engine_chain
 
-        verify_chain(chain, anchors, now, window)
-    except RemoteProtocolError as exc:
-        engine._fail(str(exc))
-    finally:
-        chain = anchors = []  # their objects go with the code, before mbedTLS reads on
-        unload("x509cert")
-        unload("x509verify")
-        unload("der")
-        collect()
-    engine._verified[:] = [key] + (window or [0, 0]) + [engine.peer_subject]
-    engine._peer_ok = True
+        try:
+            verify_engine_chain(engine)
+        finally:
+            unload("x509verify")
+            unload("der")
+            collect()
 
 
 def _raise_if_enomem(exc: Exception) -> None:

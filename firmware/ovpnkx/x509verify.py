@@ -33,7 +33,7 @@ from .der import utc_seconds  # noqa: F401 (re-exported)
 from .errors import RemoteProtocolError, message
 
 if TYPE_CHECKING:
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
 MAX_DEPTH = const(6)
 _SEQ = const(0x30)
@@ -267,3 +267,18 @@ def verify_chain(chain: list, trusted: list, now: int, window: "list | None" = N
         path.append(nxt)
         cur = nxt
     _fail(message("certificate chain longer than %d" % MAX_DEPTH))
+
+
+def verify_engine_chain(engine: "Any") -> None:
+    """A client ``MbedTlsEngine``'s check of the server's chain that ``servercheck`` read
+    (``engine._chain``: certificates, CAs, date, verdict key); its verdict is kept in the
+    session's context for a renegotiation. Raises RemoteProtocolError through ``engine._fail``."""
+    certs, anchors, now, key = engine._chain
+    engine._chain = None
+    window = []  # type: list
+    try:
+        verify_chain(certs, anchors, now, window)
+    except RemoteProtocolError as exc:
+        engine._fail(str(exc))
+    engine._verified[:] = [key] + (window or [0, 0]) + [engine.peer_subject]
+    engine._peer_ok = True
