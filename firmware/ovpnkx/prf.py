@@ -6,9 +6,12 @@ TLS exporter (label ``EKM_LABEL``) and only ``key2_split`` applies. The
 microcontroller TLS stacks have no exporter, so the board always uses the PRF.
 """
 
-from ._compat import const
+from ._compat import TYPE_CHECKING, const
 from .digest import Hmac
 from .errors import LocalProtocolError
+
+if TYPE_CHECKING:
+    from typing import Any
 
 EKM_LABEL = b"EXPORTER-OpenVPN-datakeys"
 KEY2_LEN = 256
@@ -120,3 +123,25 @@ def key2_split(key2: bytes, is_server: bool) -> tuple:
     if is_server:
         return (keys1, keys0)
     return (keys0, keys1)
+
+
+def session_key2(session: "Any", channel: "Any") -> tuple:
+    """(key2, method, encrypt keys, decrypt keys) of ``session``'s key_state ``channel``
+    once its key method 2 exchange is complete: exported by TLS when both sides negotiated
+    tls-ekm, else expanded from both sides' key sources (ssl.c generate_key_expansion).
+    Here rather than in ``ovpnkx.session`` so that a board loads this code when keys are due,
+    not through the TLS handshake."""
+    is_server = session.is_server
+    if session.negotiation.tls_ekm:
+        key2 = channel.tls.export_keying_material(EKM_LABEL, KEY2_LEN)
+        method = "tls-ekm"
+    else:
+        ours, theirs = session.multi.key_sources[channel.key_id], channel.peer_km2.key_source
+        client, server = (theirs, ours) if is_server else (ours, theirs)
+        remote = session.remote_session_id or b""  # set by the peer's reset, before any key
+        client_sid, server_sid = (remote, session.session_id) if is_server else (session.session_id, remote)
+        key2 = openvpn_key_expansion(client.pre_master, client.random1, client.random2,
+                                     server.random1, server.random2, client_sid, server_sid)
+        method = "prf"
+    encrypt, decrypt = key2_split(key2, is_server)
+    return key2, method, encrypt, decrypt

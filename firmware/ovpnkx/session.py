@@ -459,22 +459,11 @@ class Session:
             self._close("peer exited", False, now_ms)
 
     def _generate_keys(self, channel: KeyStateChannel, now_ms: int) -> None:
-        from .prf import EKM_LABEL, KEY2_LEN, key2_split, openvpn_key_expansion  # loaded when keys are due
+        from .prf import session_key2  # loaded when keys are due, as is its derivation's code
 
         neg = self.negotiation
-        if neg.tls_ekm:
-            key2 = channel.tls.export_keying_material(EKM_LABEL, KEY2_LEN)
-            method = "tls-ekm"
-        else:
-            ours, theirs = self.multi.key_sources[channel.key_id], channel.peer_km2.key_source
-            client, server = (theirs, ours) if self.is_server else (ours, theirs)
-            remote = self.remote_session_id or b""  # set by the peer's reset, before any key
-            client_sid, server_sid = (remote, self.session_id) if self.is_server else (self.session_id, remote)
-            key2 = openvpn_key_expansion(client.pre_master, client.random1, client.random2,
-                                         server.random1, server.random2, client_sid, server_sid)
-            method = "prf"
-        encrypt, decrypt = key2_split(key2, self.is_server)
-        del EKM_LABEL, KEY2_LEN, key2_split, openvpn_key_expansion
+        key2, method, encrypt, decrypt = session_key2(self, channel)
+        del session_key2
         # the PRF, the key method 2 wire code and push (nothing of it is kept) leave a board's
         # heap before the data channel's code comes in; a renegotiation loads them again
         unload("prf")
