@@ -42,7 +42,7 @@ Facts about MicroPython 1.29's ``tls`` (mbedTLS 3.6) that shape this module:
 import io
 
 from ._compat import TYPE_CHECKING, collect, const, unload
-from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError, message
+from .errors import LocalProtocolError, RemoteProtocolError, message
 
 if TYPE_CHECKING:
     from typing import Any, Callable, NoReturn
@@ -243,7 +243,9 @@ class MbedTlsEngine:
                                                    do_handshake_on_connect=False)
             except OSError as exc:  # mbedTLS's session and its record buffers (~21 KB) are allocated here
                 _raise_if_enomem(exc)
-                raise LocalProtocolError("mbedTLS cannot start a TLS session: %s" % _text(exc))
+                from .tlsalert import error_text
+
+                raise LocalProtocolError("mbedTLS cannot start a TLS session: %s" % error_text(exc))
 
     def start(self) -> None:
         """Begin the handshake; a client queues its ClientHello."""
@@ -290,7 +292,9 @@ class MbedTlsEngine:
             raise
         except (OSError, ValueError) as exc:
             _raise_if_enomem(exc)
-            self._fail(self._describe(exc))
+            from .tlsalert import failure_reason  # loaded only when a session fails
+
+            self._fail(failure_reason(self, exc))
         if parts:
             self._records.append(parts[0] if len(parts) == 1 else b"".join(parts))
         if not self._complete and _finished_after_ccs(self._in_types) and \
@@ -300,17 +304,6 @@ class MbedTlsEngine:
             self._complete = True
             suite, version = sock.cipher()  # safe only now
             self.cipher_name = "%s %s" % (version, suite)
-
-    def _describe(self, exc: Exception) -> str:
-        if self._reason:
-            return self._reason
-        if isinstance(exc, ValueError):
-            return message("certificate verify failed: %s" % _text(exc))
-        if self._alert is not None:
-            from .tlsalert import alert_name
-
-            return message("TLS alert from peer: %s" % alert_name(self._alert))
-        return message("TLS error: %s" % _text(exc))
 
     def _fail(self, reason: str) -> "NoReturn":
         self._failed = reason
@@ -348,7 +341,9 @@ class MbedTlsEngine:
         try:
             n = self._sock.write(plaintext)
         except OSError as exc:
-            self._fail(message("TLS error on write: %s" % _text(exc)))
+            from .tlsalert import error_text
+
+            self._fail(message("TLS error on write: %s" % error_text(exc)))
         if n != len(plaintext):
             raise LocalProtocolError("mbedTLS took %s of %d bytes" % (n, len(plaintext)))
         if len(self._pipe.out_types) - before != 1:
@@ -362,14 +357,6 @@ class MbedTlsEngine:
     def export_keying_material(self, label: bytes, length: int) -> bytes:
         """Not available: MicroPython's tls has no RFC 5705 exporter."""
         raise LocalProtocolError("MicroPython's tls has no RFC 5705 exporter (no tls-ekm); use the TLS PRF")
-
-
-def _text(exc: Exception) -> str:
-    if isinstance(exc, ProtocolError):  # ours: a board's text is in its catalog (errors.py)
-        return str(exc)
-    args = getattr(exc, "args", ())
-    parts = [str(a).strip() for a in args if str(a).strip()]
-    return "; ".join(" ".join(p.split()) for p in parts) or repr(exc)
 
 
 def _check_server_certificate(engine: MbedTlsEngine, ctype: int, rec: bytes) -> None:

@@ -8,7 +8,7 @@ certificate. Loaded while an engine is made and dropped after it, so that a boar
 from ._compat import TYPE_CHECKING, const
 from .certinfo import CertInfo, PeerPolicy, pem_blocks
 from .errors import LocalProtocolError, RemoteProtocolError
-from .tls_mbedtls import _raise_if_enomem, _text
+from .tls_mbedtls import _raise_if_enomem
 
 if TYPE_CHECKING:
     from typing import Any
@@ -82,3 +82,9 @@ def _server_verify(engine: "Any") -> "Any":
             return _ERR_REJECTED
 
     return verify
+
+
+def _text(exc: Exception) -> str:
+    from .tlsalert import error_text  # loaded only when something failed
+
+    return error_text(exc)

@@ -133,12 +133,12 @@ def test_the_flash_build_ships_the_catalog_and_its_modules_use_it(tmp_path):
     lib = str(tmp_path / "lib")
     with open(os.path.join(lib, "ovpnkx", message_catalog.CATALOG), encoding="utf-8") as f:
         assert "%s truncated in session_id\n" in f.read()
-    # tls_mbedtls._text: how the TLS engine words an exception it passes on
-    script = ("from ovpnkx import packet, tls_mbedtls\n"
+    # tlsalert.error_text: how the TLS engine words an exception it passes on
+    script = ("from ovpnkx import packet, tlsalert\n"
               "for w in (b'', b'\\x00', b'\\x38\\x01\\x01', b'\\x28' + b'\\x01' * 8 + b'\\x09'):\n"
               "    try:\n        packet.parse_control(w)\n"
               "    except Exception as e:\n        print(type(e).__name__, e, type(e.args[0]).__name__)\n"
-              "        print('text', tls_mbedtls._text(e))\n")
+              "        print('text', tlsalert.error_text(e))\n")
     board = _run_mp(lib, script)
     source = _run_mp(os.path.join(REPO, "firmware"), script)
     assert board.replace(" int\n", "\n") == source.replace(" str\n", "\n")
