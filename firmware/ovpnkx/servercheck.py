@@ -2,10 +2,11 @@
 
 The engine hands each record of the server's first flight here until the Certificate
 message has passed: the config's checks (``certinfo``), then the chain up to our CA at
-the device's date (``x509verify``), one after the other: this module runs the first, reads
-the chain (``x509cert``) and leaves it to the engine, which loads ``x509verify`` only after
-this code has left the heap. Apart from the engine so that a board's session holds this code only during
-that check (``tls_mbedtls`` says why the client verifies the chain itself).
+the device's date (``x509verify``), one after the other: this module runs the first,
+reads the chain (``x509cert``) and leaves it to the engine, which loads ``x509verify``
+only after this code has left the heap. Apart from the engine so that a board's session
+holds this code only during that check (``tls_mbedtls`` says why the client verifies the
+chain itself).
 """
 
 from ._compat import TYPE_CHECKING, collect, const, unload
