@@ -1,8 +1,9 @@
 """The reading of one DER certificate into what the client's chain check needs.
 
-``parse`` returns a plain list (``FIELDS``), not an object of a class of this module, so
-that a board can drop this module's code before ``x509verify`` (the path, the signatures)
-is loaded: the two never sit in its heap together. Bad input raises RemoteProtocolError.
+``parse`` returns a plain list (its fields below), not an object of a class of this
+module, so that a board can drop this module's code before ``x509verify`` (the path, the
+signatures) is loaded: the two never sit in its heap together. Bad input raises
+RemoteProtocolError.
 """
 
 from ._compat import const
@@ -26,9 +27,9 @@ _OID_KU = b"\x55\x1d\x0f"
 # the curves x509verify can check (P-256, P-384): bytes of a coordinate
 _CURVE_SIZES = {b"\x2a\x86\x48\xce\x3d\x03\x01\x07": 32, b"\x2b\x81\x04\x00\x22": 48}
 
-# parse()'s list, by index; key: ("ec", curve OID, (x, y)), ("rsa", modulus, exponent) or None
-FIELDS = ("der", "tbs", "sig_alg", "signature", "issuer", "subject", "not_before", "not_after",
-          "key", "is_ca", "path_len", "key_usage")
+# parse()'s list, by index (a comment, not a tuple: its names would be interned on a board for good):
+# der, tbs, sig_alg, signature, issuer, subject, not_before, not_after, key, is_ca, path_len,
+# key_usage; key is ("ec", curve OID, (x, y)), ("rsa", modulus, exponent) or None
 
 
 def _time(der: bytes, item: tuple) -> int:
@@ -51,7 +52,7 @@ def _time(der: bytes, item: tuple) -> int:
 
 
 def parse(der: bytes) -> list:
-    """The fields of certificate ``der`` that chain verification uses (``FIELDS``)."""
+    """The fields of certificate ``der`` that chain verification uses (listed above)."""
     der = bytes(der)
     cert = _expect(_tlv(der, 0, len(der)), _SEQ, "certificate")
     if cert[2] != len(der):
