@@ -40,6 +40,7 @@ import time
 
 if os.path.dirname(os.path.abspath(__file__)) not in sys.path:  # loaded by path (ovpnkx run, the tests)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import board_source  # noqa: E402  (tools/board_source.py)
 import message_catalog  # noqa: E402  (tools/message_catalog.py)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -160,27 +161,31 @@ def compile_tree(arch: "str | None", out_dir: str, source_lines: bool = False) -
     """mpy-cross every module of PACKAGES into out_dir/lib; returns skipped modules.
 
     Without ``source_lines`` the .mpy carry no line-number tables (NO_SOURCE_LINES).
-    The error messages go to ``lib/ovpnkx/messages.txt`` (tools/message_catalog.py)."""
-    catalog = []  # type: list
+    What is compiled is the board's source (tools/board_source.py): integer constants as
+    numbers, the error messages in ``lib/ovpnkx/messages.txt``."""
     skipped = []
     with tempfile.TemporaryDirectory(prefix="ovpnkx-mpy-") as tmp:
+        files = []  # (path under firmware/, source, what mpy-cross compiles)
         for pkg in PACKAGES:
             src_dir = os.path.join(REPO, "firmware", pkg)
+            os.makedirs(os.path.join(tmp, pkg))
+            for name in sorted(os.listdir(src_dir)):
+                rel = "%s/%s" % (pkg, name)
+                if name.endswith(".py") and rel not in HOST_ONLY:
+                    files.append((rel, os.path.join(src_dir, name), os.path.join(tmp, rel)))
+        catalog = board_source.rewrite(files)
+        for rel, _, src in files:
+            pkg, name = rel.split("/")
             dst_dir = os.path.join(out_dir, "lib", pkg)
             os.makedirs(dst_dir, exist_ok=True)
-            for name in sorted(os.listdir(src_dir)):
-                if not name.endswith(".py") or "%s/%s" % (pkg, name) in HOST_ONLY:
+            dst = os.path.join(dst_dir, name[:-3] + ".mpy")
+            cmd = mpy_cross_cmd(src, dst, rel, arch, source_lines)
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                if "viper" in name and not arch:  # no native emitter on this device: gcm falls back
+                    skipped.append(rel)
                     continue
-                src = os.path.join(tmp, name)
-                message_catalog.rewrite_file(os.path.join(src_dir, name), src, catalog)
-                dst = os.path.join(dst_dir, name[:-3] + ".mpy")
-                cmd = mpy_cross_cmd(src, dst, "%s/%s" % (pkg, name), arch, source_lines)
-                proc = subprocess.run(cmd, capture_output=True, text=True)
-                if proc.returncode != 0:
-                    if "viper" in name and not arch:  # no native emitter on this device: gcm falls back
-                        skipped.append("%s/%s" % (pkg, name))
-                        continue
-                    raise SystemExit("flash: mpy-cross %s/%s failed: %s" % (pkg, name, proc.stderr))
+                raise SystemExit("flash: mpy-cross %s failed: %s" % (rel, proc.stderr))
     with open(os.path.join(out_dir, "lib", PACKAGES[0], message_catalog.CATALOG), "w", encoding="utf-8") as f:
         f.write(message_catalog.catalog_text(catalog))
     return skipped

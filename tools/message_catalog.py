@@ -3,7 +3,7 @@
 Stock firmware loads every ``.mpy`` it imports into the GC heap, string constants
 included, and the texts of the core's error messages (``RemoteProtocolError("%s
 truncated in session_id" % name)``) are ~9 KiB of a Pico W's heap during a
-handshake. So the flash build (``tools/flash.py``) compiles each module with its
+handshake. So the flash build (``tools/flash.py``) compiles each module (``tools/board_source.py``) with its
 messages replaced by numbers, ``RemoteProtocolError(12, name)``, and writes the texts
 to ``/lib/ovpnkx/messages.txt``, one per line: ``ovpnkx.errors`` reads the line back
 when the error is turned into text (``str(exc)``), so the device reports exactly the
@@ -86,19 +86,6 @@ def extract(source: str, catalog: list) -> str:
         new += "\n" * (data[start:end].count(b"\n") - new.count("\n"))
         data = data[:start] + new.encode() + data[end:]
     return data.decode()
-
-
-def rewrite_file(src: str, dst: str, catalog: list) -> None:
-    """Write ``src`` to ``dst`` as the flash build compiles it (``extract``); a module
-    that does not parse is copied as it is, for mpy-cross to report."""
-    with open(src, encoding="utf-8") as f:
-        source = f.read()
-    try:
-        source = extract(source, catalog)
-    except SyntaxError:
-        pass
-    with open(dst, "w", encoding="utf-8") as f:
-        f.write(source)
 
 
 def catalog_text(catalog: list) -> str:

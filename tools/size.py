@@ -16,8 +16,9 @@ importing the module alone takes (what it imports loaded first), of which bytes 
 once and pointer-sized structures twice on this 64-bit host, so ~(H + .mpy)/2 on the
 chip. "-" where the module cannot be imported on the unix port (native code).
 
-Each module is compiled as the flash build writes it: its error messages moved to
-``messages.txt`` (tools/message_catalog.py), whose size is printed below the table.
+Each module is compiled as the flash build writes it (tools/board_source.py): the core's
+integer constants as numbers, its error messages moved to ``messages.txt``, whose size
+is printed below the table.
 
 Exit status 1 if any module fails to compile for any target (it is named).
 
@@ -29,7 +30,8 @@ import subprocess
 import sys
 import tempfile
 
-import message_catalog  # tools/message_catalog.py, beside this script
+import board_source  # tools/board_source.py, beside this script
+import message_catalog  # tools/message_catalog.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
@@ -107,11 +109,9 @@ def heap_estimate(lib: str, rel: str) -> "int | None":
 
 def shipped_sources(firmware: str, mods: list, dst: str) -> list:
     """Write the modules into dst as the flash build compiles them; returns the catalog."""
-    catalog: list = []
     for rel in mods:
         os.makedirs(os.path.dirname(os.path.join(dst, rel)), exist_ok=True)
-        message_catalog.rewrite_file(os.path.join(firmware, rel), os.path.join(dst, rel), catalog)
-    return catalog
+    return board_source.rewrite([(rel, os.path.join(firmware, rel), os.path.join(dst, rel)) for rel in mods])
 
 
 def main(argv: list) -> int:
