@@ -278,7 +278,7 @@ def _mpy_sizes(flash_tool, board: str, work: str) -> dict:
     noise = os.path.join(load_board(board)["dir"], "noise.py")
     if os.path.exists(noise):
         dst = os.path.join(out, "noise.mpy")
-        subprocess.run(flash_tool.mpy_cross_cmd(noise, dst, "noise.py"), check=True)
+        subprocess.run(flash_tool.mpy_cross_cmd(noise, dst, "noise"), check=True)  # as flash names it
         sizes["noise"] = os.path.getsize(dst)
     sizes["arch"] = arch
     sizes["skipped"] = skipped

@@ -166,3 +166,23 @@ def last(events: list, kind: str) -> dict:
     found = [e for e in events if e.get("event") == kind]
     assert found, "no %s event in %s" % (kind, events)
     return found[-1]
+
+
+def write_package(root: str, sources: dict) -> str:
+    """Write modules (dotted name -> source; a bare name is a package's __init__) under
+    root, for MICROPYPATH; returns root."""
+    for name, source in sources.items():
+        parts = name.split(".")
+        path = os.path.join(root, *parts) + ("/__init__.py" if len(parts) == 1 else ".py")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(source)
+    return root
+
+
+def run_micropython(lib: str, code: str) -> str:
+    """stdout of ``code`` on the MicroPython unix port with MICROPYPATH=lib; it must succeed."""
+    proc = subprocess.run([os.path.join(BIN, "micropython"), "-c", code], env=dict(os.environ, MICROPYPATH=lib),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout

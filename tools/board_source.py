@@ -1,14 +1,27 @@
 """The sources the board's build compiles: the firmware's modules as a board gets them.
 
 ``tools/flash.py`` compiles them and ``tools/size.py`` measures them, so both take them
-from here: the core's integer constants written as numbers (``const_inline``), then the
-error messages moved to the flash's catalog (``message_catalog``). Line numbers stay.
+from here, in this order:
+
+1. the core's integer constants written as numbers (``const_inline``);
+2. its private names made short (``short_names``), unless the build is for debugging;
+3. its error messages moved to the flash's catalog (``message_catalog``).
+
+Line numbers stay.
 """
 
+import glob
+import io
 import os
+import tokenize
 
 import const_inline  # tools/const_inline.py, beside this script
 import message_catalog  # tools/message_catalog.py
+import short_names  # tools/short_names.py
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# code flashed beside the packages, compiled on its own: its names keep their spelling
+BESIDE = [os.path.join(REPO, "firmware", "main.py")] + sorted(glob.glob(os.path.join(REPO, "boards", "*", "noise.py")))
 
 
 def module_name(rel: str) -> str:
@@ -17,22 +30,40 @@ def module_name(rel: str) -> str:
     return name[: -len(".__init__")] if name.endswith(".__init__") else name
 
 
-def rewrite(files: "list[tuple[str, str, str]]") -> list:
+def _beside_words() -> "set[str]":
+    words = set()
+    for path in BESIDE:
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
+        words.update(tok.string for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+                     if tok.type in (tokenize.NAME, tokenize.STRING))
+    return words
+
+
+def rewrite(files: "list[tuple[str, str, str]]", short: bool = True) -> "tuple[list, dict]":
     """Write each (path under firmware/, source path, destination path) of the board's set
-    as the board's build compiles it. Returns the catalog of the messages moved out
-    (``message_catalog.catalog_text`` writes it)."""
+    as the board's build compiles it; ``short=False`` keeps the private names (the
+    debugging build). Returns the catalog of the messages moved out
+    (``message_catalog.catalog_text`` writes it) and the map of short names
+    (``short_names.map_text``)."""
     sources = {}
     for rel, src, _ in files:
         with open(src, encoding="utf-8") as f:
             sources[module_name(rel)] = f.read()
     sources = const_inline.inline(sources)
+    mapping: dict = {}
+    if short:
+        try:
+            mapping = short_names.names_map(sources, _beside_words())
+        except SyntaxError:  # a module that does not parse: mpy-cross reports it
+            pass
     catalog: list = []
     for rel, _, dst in files:
         source = sources[module_name(rel)]
         try:
-            source = message_catalog.extract(source, catalog)
-        except SyntaxError:  # copied as it is, for mpy-cross to report
+            source = message_catalog.extract(short_names.rename(source, mapping) if mapping else source, catalog)
+        except (SyntaxError, tokenize.TokenError):  # copied as it is, for mpy-cross to report
             pass
         with open(dst, "w", encoding="utf-8") as f:
             f.write(source)
-    return catalog
+    return catalog, mapping

@@ -42,6 +42,7 @@ if os.path.dirname(os.path.abspath(__file__)) not in sys.path:  # loaded by path
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import board_source  # noqa: E402  (tools/board_source.py)
 import message_catalog  # noqa: E402  (tools/message_catalog.py)
+import short_names  # noqa: E402  (tools/short_names.py)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
@@ -55,8 +56,13 @@ HOST_ONLY = ("ovpnkx/cookie.py", "ovpnkx/keystate_graph.py", "ovpnkx/negotiation
              "ovpnkx/serverconfig.py", "ovpnkx/tlscrypt_server.py", "ovpnkx_device/connect_main.py")
 # No line-number tables in the board's code: stock firmware loads every .mpy into the GC
 # heap, and they are ~6 % of it. Tracebacks then name the function but not the line;
-# `make flash SOURCE_LINES=1` (--source-lines) keeps them for debugging.
+# `make flash SOURCE_LINES=1` (--source-lines) keeps them for debugging. Without them a
+# module's source name is its dotted name ("ovpnkx.session"), which its import has
+# interned already (py/builtinimport.c makes the module under that name before it reads
+# the file): a file name ("ovpnkx/session.py") would be one more name interned for good,
+# ~25 B of heap per module. With them, tracebacks name the file and line as usual.
 NO_SOURCE_LINES = ["-X", "no-source-lines"]
+NAMES_MAP = "names.map"  # short name -> source name (tools/short_names.py), beside lib/
 # MP_NATIVE_ARCH_* (py/persistentcode.h), as mpy-cross -march names them
 ARCHES = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
           "xtensa", "xtensawin", "rv32imc", "rv64imc"]
@@ -162,7 +168,8 @@ def compile_tree(arch: "str | None", out_dir: str, source_lines: bool = False) -
 
     Without ``source_lines`` the .mpy carry no line-number tables (NO_SOURCE_LINES).
     What is compiled is the board's source (tools/board_source.py): integer constants as
-    numbers, the error messages in ``lib/ovpnkx/messages.txt``."""
+    numbers, private names short (their map in ``out_dir/names.map``; not with
+    ``source_lines``), the error messages in ``lib/ovpnkx/messages.txt``."""
     skipped = []
     with tempfile.TemporaryDirectory(prefix="ovpnkx-mpy-") as tmp:
         files = []  # (path under firmware/, source, what mpy-cross compiles)
@@ -173,13 +180,13 @@ def compile_tree(arch: "str | None", out_dir: str, source_lines: bool = False) -
                 rel = "%s/%s" % (pkg, name)
                 if name.endswith(".py") and rel not in HOST_ONLY:
                     files.append((rel, os.path.join(src_dir, name), os.path.join(tmp, rel)))
-        catalog = board_source.rewrite(files)
+        catalog, names = board_source.rewrite(files, short=not source_lines)
         for rel, _, src in files:
             pkg, name = rel.split("/")
             dst_dir = os.path.join(out_dir, "lib", pkg)
             os.makedirs(dst_dir, exist_ok=True)
             dst = os.path.join(dst_dir, name[:-3] + ".mpy")
-            cmd = mpy_cross_cmd(src, dst, rel, arch, source_lines)
+            cmd = mpy_cross_cmd(src, dst, rel if source_lines else board_source.module_name(rel), arch, source_lines)
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 if "viper" in name and not arch:  # no native emitter on this device: gcm falls back
@@ -188,6 +195,9 @@ def compile_tree(arch: "str | None", out_dir: str, source_lines: bool = False) -
                 raise SystemExit("flash: mpy-cross %s failed: %s" % (rel, proc.stderr))
     with open(os.path.join(out_dir, "lib", PACKAGES[0], message_catalog.CATALOG), "w", encoding="utf-8") as f:
         f.write(message_catalog.catalog_text(catalog))
+    if names:  # beside lib/, not copied to the board: to read a traceback
+        with open(os.path.join(out_dir, NAMES_MAP), "w", encoding="utf-8") as f:
+            f.write(short_names.map_text(names))
     return skipped
 
 
@@ -262,8 +272,8 @@ def stage(board: dict, arch: "str | None", config: "str | None", settings: dict,
         print("flash: %s not compiled (no native emitter for this device): the portable code is used" % s)
     noise = os.path.join(board["dir"], "noise.py")
     if os.path.exists(noise):
-        subprocess.run(mpy_cross_cmd(noise, os.path.join(out_dir, "lib", "noise.mpy"), "noise.py",
-                                     source_lines=source_lines), check=True)
+        subprocess.run(mpy_cross_cmd(noise, os.path.join(out_dir, "lib", "noise.mpy"),
+                                     "noise.py" if source_lines else "noise", source_lines=source_lines), check=True)
     shutil.copy(os.path.join(REPO, "firmware", "main.py"), os.path.join(out_dir, "main.py"))
     names = ["lib", "main.py"]
     if config:
@@ -305,6 +315,9 @@ def flash(board_name: str, port: str, config: "str | None" = None, transport: "s
         mpremote(port, "exec", "import os\nfor d in ('/lib/ovpnkx', '/lib/ovpnkx_device'):\n"
                  " try:\n  [os.remove(d + '/' + n) for n in os.listdir(d)]\n except OSError:\n  pass")
         mpremote(port, "fs", "cp", "-r", *names, ":", cwd=out_dir)
+        names_map = _keep_names_map(out_dir) if out is None else os.path.join(out_dir, NAMES_MAP)
+        if names_map is not None and not os.path.exists(names_map):
+            names_map = None
     finally:
         if out is None:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -312,7 +325,22 @@ def flash(board_name: str, port: str, config: "str | None" = None, transport: "s
     if reset:
         soft_reset(port)
     return {"board": board_name, "arch": arch, "arch_from": why, "files": names, "settings": settings,
-            "seconds": round(copied, 2), "staged": out, "config_notes": notes, "source_lines": source_lines}
+            "seconds": round(copied, 2), "staged": out, "config_notes": notes, "source_lines": source_lines,
+            "names_map": names_map}
+
+
+def _keep_names_map(out_dir: str) -> "str | None":
+    """The staging folder goes; its names.map (to read the board's tracebacks) is kept as
+    build/names.map. Flashes at the same time write the same map: each replaces it whole."""
+    staged = os.path.join(out_dir, NAMES_MAP)
+    if not os.path.exists(staged):  # the debugging build keeps the source's names
+        return None
+    kept = os.path.join(REPO, "build", NAMES_MAP)
+    os.makedirs(os.path.dirname(kept), exist_ok=True)
+    part = "%s.%d" % (kept, os.getpid())
+    shutil.copy(staged, part)
+    os.replace(part, kept)
+    return kept
 
 
 def main(argv=None) -> int:
@@ -324,7 +352,8 @@ def main(argv=None) -> int:
     p.add_argument("--settings", help="JSON file merged into /ovpnkx.json")
     p.add_argument("--no-reset", action="store_true", help="do not soft-reset afterwards")
     p.add_argument("--source-lines", action="store_true",
-                   help="keep line numbers in the .mpy (tracebacks name lines; ~6 %% more heap on the board)")
+                   help="the debugging build: keep line numbers and private names in the .mpy "
+                        "(tracebacks read as the source; ~8 %% more code in the board's heap)")
     args = p.parse_args(argv)
     extra = {}
     if args.settings:

@@ -17,8 +17,8 @@ once and pointer-sized structures twice on this 64-bit host, so ~(H + .mpy)/2 on
 chip. "-" where the module cannot be imported on the unix port (native code).
 
 Each module is compiled as the flash build writes it (tools/board_source.py): the core's
-integer constants as numbers, its error messages moved to ``messages.txt``, whose size
-is printed below the table.
+integer constants as numbers, its private names short, its error messages moved to
+``messages.txt``, whose size is printed below the table.
 
 Exit status 1 if any module fails to compile for any target (it is named).
 
@@ -67,9 +67,9 @@ def compile_one(firmware: str, out_dir: str, rel: str, column: str, arch) -> "in
     """Size of the .mpy, NATIVE if plain bytecode cannot hold it, or the error text."""
     out = os.path.join(out_dir, column, rel[:-3] + ".mpy")
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    # Run from firmware/ so the embedded source name is "ovpnkx/x.py", as when frozen.
-    # as `make flash` compiles it (tools/flash.py NO_SOURCE_LINES): no line-number tables
-    cmd = [MPY_CROSS, "-X", "no-source-lines", "-o", out, rel]
+    # as `make flash` compiles it (tools/flash.py NO_SOURCE_LINES): no line-number tables, and
+    # the module's dotted name as its source name
+    cmd = [MPY_CROSS, "-X", "no-source-lines", "-s", board_source.module_name(rel), "-o", out, rel]
     if arch:
         cmd.insert(1, "-march=" + arch)
     proc = subprocess.run(cmd, cwd=firmware, capture_output=True, text=True)
@@ -111,7 +111,7 @@ def shipped_sources(firmware: str, mods: list, dst: str) -> list:
     """Write the modules into dst as the flash build compiles them; returns the catalog."""
     for rel in mods:
         os.makedirs(os.path.dirname(os.path.join(dst, rel)), exist_ok=True)
-    return board_source.rewrite([(rel, os.path.join(firmware, rel), os.path.join(dst, rel)) for rel in mods])
+    return board_source.rewrite([(rel, os.path.join(firmware, rel), os.path.join(dst, rel)) for rel in mods])[0]
 
 
 def main(argv: list) -> int:

@@ -8,15 +8,11 @@ reads per packet are numbers in what it runs.
 """
 
 import os
-import subprocess
-import sys
 
-from _device import REPO, flash_tool
+from _device import REPO, flash_tool, run_micropython, write_package
 
 import board_source  # tools/board_source.py (on sys.path through _device)
 import const_inline  # tools/const_inline.py
-
-MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 
 # a package "pkg": consts defines, the others use, in every form the core has
 SOURCES = {
@@ -79,23 +75,6 @@ def op():
 }
 
 
-def _write(root, sources):
-    for name, source in sources.items():
-        parts = name.split(".")
-        path = os.path.join(root, *parts) + ("/__init__.py" if len(parts) == 1 else ".py")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(source)
-    return root
-
-
-def _run_mp(lib, code):
-    proc = subprocess.run([MICROPYTHON, "-c", code], env=dict(os.environ, MICROPYPATH=lib), capture_output=True,
-                          text=True, timeout=60)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
-
-
 def test_every_form_of_use_is_inlined_and_what_must_stay_stays():
     out = const_inline.inline(SOURCES)
     user, consts, middle, only = out["pkg.user"], out["pkg.consts"], out["pkg.middle"], out["pkg.only"]
@@ -118,9 +97,9 @@ def test_every_form_of_use_is_inlined_and_what_must_stay_stays():
 
 def test_the_rewritten_package_runs_as_its_source_on_micropython(tmp_path):
     code = "import pkg.user, pkg.only, pkg.wrapped\nprint(pkg.user.run(), pkg.only.op(), pkg.wrapped.wrapped())"
-    source = _run_mp(_write(str(tmp_path / "src"), SOURCES), code)
+    source = run_micropython(write_package(str(tmp_path / "src"), SOURCES), code)
     assert source.startswith("[4, 4, -1, 7, 4294967295, 1, 5, 6, 8, 3, 1, 'op', 13, 2] 4 7")
-    assert _run_mp(_write(str(tmp_path / "board"), const_inline.inline(SOURCES)), code) == source
+    assert run_micropython(write_package(str(tmp_path / "board"), const_inline.inline(SOURCES)), code) == source
 
 
 def test_every_module_a_board_gets_keeps_its_lines_and_compiles(tmp_path):

@@ -52,6 +52,10 @@ def test_make_flash_then_main_runs_and_mpremote_still_works(tmp_path):
         assert proc.returncode == 0, proc.stdout + proc.stderr
         report = json.loads(proc.stdout.strip().splitlines()[-1])
         assert report["settings"]["transport"] == "serial"
+        # the staging folder is gone; the map of the board's short names is kept to read a traceback
+        assert report["names_map"] == os.path.join(REPO, "build", "names.map"), report
+        with open(report["names_map"], encoding="utf-8") as f:
+            assert any(line.split()[1] == "_open_key_state" for line in f)
         # after make flash's soft reset main.py runs: nobody serves the uart, so no host gives
         # the date, and the board (RTC at 2021-01-01) refuses to start a session without one.
         # (Its first lines may come before this console opens: opening a port drops them.)

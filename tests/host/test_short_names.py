@@ -1,0 +1,91 @@
+"""The board's build gives private names two or three letters (tools/short_names.py).
+
+What is checked: the names the set binds are renamed the same way in every module, and
+what must keep its spelling (a name a string looks up, a module's name, a name the set
+only reads, a name flashed beside it, "_" and short names) keeps it; the renamed package
+runs as its source on MicroPython; the flash build writes the map and renames, its
+debugging build (--source-lines) does not.
+"""
+
+import os
+
+from _device import flash_tool, run_micropython, write_package
+
+import short_names  # tools/short_names.py (on sys.path through _device)
+
+SOURCES = {
+    "pkg": "",
+    "pkg._helpers": '''
+def _double(value):
+    return 2 * value
+
+
+def _outside():
+    return "beside"
+''',
+    "pkg.engine": '''
+import sys
+from ._helpers import _double, _outside
+
+
+class _Window:
+    def __init__(self, _start=1):
+        self._position = _start
+        self._looked_up = "by name"
+
+    def _advance(self, steps):
+        for _ in range(steps):
+            self._position = _double(self._position)
+        return self._position
+
+
+def run():
+    window = _Window(_start=3)
+    impl = sys.implementation
+    return [window._advance(2), getattr(window, "_looked_up"), type(window).__name__,
+            _outside(), hasattr(impl, "_never_bound_here")]
+''',
+}
+
+
+def test_bound_private_names_are_renamed_alike_and_the_others_keep_their_spelling():
+    mapping = short_names.names_map(SOURCES, extra_words={"_outside"})
+    assert set(mapping) == {"_double", "_Window", "_start", "_position", "_advance"}
+    assert len(set(mapping.values())) == len(mapping)
+    assert all(len(short) == 2 for short in mapping.values())
+    engine = short_names.rename(SOURCES["pkg.engine"], mapping)
+    helpers = short_names.rename(SOURCES["pkg._helpers"], mapping)
+    w, d, s, p, a = (mapping[n] for n in ("_Window", "_double", "_start", "_position", "_advance"))
+    assert "from ._helpers import %s, _outside" % d in engine  # a module's name stays
+    assert "def %s(value):" % d in helpers and "def _outside():" in helpers  # beside: kept
+    assert "def __init__(self, %s=1):" % s in engine and "%s(%s=3)" % (w, s) in engine  # keyword too
+    assert "self.%s = %s(self.%s)" % (p, d, p) in engine and "window.%s(2)" % a in engine
+    assert 'self._looked_up = "by name"' in engine  # a string names it
+    assert "for _ in range(steps):" in engine and "_never_bound_here" in engine
+    for name, source in SOURCES.items():
+        renamed = short_names.rename(source, mapping)
+        assert renamed.count("\n") == source.count("\n")
+        assert not set(mapping.values()) & set(source.replace("(", " ").split())  # fresh names
+
+
+def test_the_renamed_package_runs_as_its_source_on_micropython(tmp_path):
+    code = "import pkg.engine\nprint(pkg.engine.run())"
+    source = run_micropython(write_package(str(tmp_path / "src"), SOURCES), code)
+    assert source == "[12, 'by name', '_Window', 'beside', False]\n"
+    mapping = short_names.names_map(SOURCES, extra_words={"_outside"})
+    renamed = {name: short_names.rename(text, mapping) for name, text in SOURCES.items()}
+    out = run_micropython(write_package(str(tmp_path / "board"), renamed), code)
+    assert out == source.replace("'_Window'", repr(mapping["_Window"]))  # a class's name is its short one
+
+
+def test_the_flash_build_renames_and_writes_the_map_and_its_debugging_build_does_not(tmp_path):
+    flash_tool.compile_tree(None, str(tmp_path / "plain"))
+    flash_tool.compile_tree(None, str(tmp_path / "lines"), source_lines=True)
+    with open(tmp_path / "plain" / flash_tool.NAMES_MAP, encoding="utf-8") as f:
+        pairs = [line.split() for line in f]
+    assert len(pairs) > 300 and len({short for short, _ in pairs}) == len(pairs)
+    assert ["_open_key_state"] == [name for _, name in pairs if name == "_open_key_state"]
+    assert not os.path.exists(tmp_path / "lines" / flash_tool.NAMES_MAP)
+    session = {build: (tmp_path / build / "lib" / "ovpnkx" / "session.mpy").read_bytes() for build in ("plain", "lines")}
+    assert b"_open_key_state" in session["lines"] and b"_open_key_state" not in session["plain"]
+    assert len(session["plain"]) < len(session["lines"])

@@ -1,0 +1,122 @@
+"""The board's build gives the core's private names two or three letters.
+
+Every name a loaded ``.mpy`` uses is interned on the board for good (its length + 7 B in
+the qstr pool) and stored in the file, which stock firmware keeps in the GC heap while
+the module is loaded. The core's private names (``self._send_queue``, ``_open_key_state``)
+are ~400 names of ~8 letters; as ``_a``, ``_b``, ... ``_a0`` they take ~2 KB less. So
+the flash build (``tools/board_source.py``) renames, consistently over the whole set of
+modules a board gets, every name that
+
+- starts with one ``_`` (not ``__``: dunders and CPython's class-private names stay) and
+  is longer than three letters,
+- is bound somewhere in the set (a ``def``/``class``, an assignment to it or to an
+  attribute of that name, an argument, an ``import ... as``): a name the set only reads
+  is someone else's (``sys.implementation._machine``),
+- is not a module's name (``_compat``), and
+- appears in no string of the set (``getattr(x, "_name")`` would miss it) nor in
+  ``extra_words`` (code flashed beside the set: the board's ``noise.py``).
+
+The new names are the shortest that appear nowhere in the set, the most used first.
+Only identifiers are touched (``tokenize``), in place, so lines stay. ``make flash
+SOURCE_LINES=1`` (the debugging build) keeps the source's names, and the map from short
+name to source name is written beside the build (``names.map``) to read a traceback.
+"""
+
+import ast
+import io
+import string
+import tokenize
+
+import const_inline  # tools/const_inline.py: _strings (the words of a module's strings)
+
+_FIRST = string.ascii_lowercase + string.ascii_uppercase
+_NEXT = _FIRST + string.digits
+
+
+def _bound(tree: ast.AST) -> "set[str]":
+    """The names the module binds: targets, attributes assigned, defs, arguments, aliases."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+            names.add(node.attr)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.alias) and node.asname:
+            names.add(node.asname)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names.update(node.names)
+    return names
+
+
+def _module_words(tree: ast.AST) -> "set[str]":
+    """The parts of every module name the module imports (``from ._compat import``)."""
+    words = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            words.update(node.module.split("."))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                words.update(alias.name.split("."))
+    return words
+
+
+def _identifiers(source: str) -> "list[tuple[int, int, str]]":
+    """(row, column, name) of every identifier token of the source."""
+    return [(tok.start[0], tok.start[1], tok.string)
+            for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.NAME]
+
+
+def _short(taken: "set[str]"):
+    """``_a``, ``_b``, ... ``_Z``, ``_a0``, ... : the names not in ``taken``."""
+    length = 1
+    while True:
+        for index in range(len(_FIRST) * len(_NEXT) ** (length - 1)):
+            tail = _FIRST[index % len(_FIRST)]
+            index //= len(_FIRST)
+            for _ in range(length - 1):
+                tail += _NEXT[index % len(_NEXT)]
+                index //= len(_NEXT)
+            name = "_" + tail
+            if name not in taken:
+                yield name
+        length += 1
+
+
+def names_map(sources: "dict[str, str]", extra_words: "set[str]" = frozenset()) -> "dict[str, str]":
+    """Source name -> short name for the set (module name -> source)."""
+    trees = {name: ast.parse(source) for name, source in sources.items()}
+    bound: "set[str]" = set()
+    kept = set(extra_words)
+    words: "dict[str, int]" = {}
+    for module, tree in trees.items():
+        bound |= _bound(tree)
+        kept |= _module_words(tree) | set(module.split(".")) | const_inline._strings(tree)
+        for _, _, word in _identifiers(sources[module]):
+            words[word] = words.get(word, 0) + 1
+    # "_" and names of two letters or three are as short already
+    renamed = sorted((n for n in bound if n.startswith("_") and not n.startswith("__") and len(n) > 3 and n not in kept),
+                     key=lambda n: (-words.get(n, 0), n))
+    fresh = _short(set(words) | kept)
+    return {name: next(fresh) for name in renamed}
+
+
+def rename(source: str, mapping: "dict[str, str]") -> str:
+    """The source with every identifier of ``mapping`` replaced (strings and comments untouched)."""
+    lines = source.splitlines(keepends=True)
+    for row, col, word in reversed(_identifiers(source)):
+        new = mapping.get(word)
+        if new is not None:
+            line = lines[row - 1]
+            lines[row - 1] = line[:col] + new + line[col + len(word):]
+    return "".join(lines)
+
+
+def map_text(mapping: "dict[str, str]") -> str:
+    """``names.map``: one ``short source`` pair per line, sorted by short name."""
+    return "".join("%s %s\n" % (short, name) for name, short in sorted(mapping.items(), key=lambda kv: kv[1]))
