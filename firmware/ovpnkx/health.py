@@ -227,14 +227,17 @@ def _selftest(native) -> bool:
 _native = None  # type: Any  # the viper loop, used once checked (MicroPython with the native emitter)
 if MICROPYTHON:
     try:
+        import ovpnkx
+
         from . import _health_viper
 
-        # checked once per boot: a board loads this module again for each reseed, the viper
-        # loop stays (its verdict with it), and the check takes a 6 KB buffer and a while
-        _verdict = getattr(_health_viper, "verdict", None)
+        # checked once per boot: a board loads this module and the viper loop again for each
+        # reseed (both leave the heap with the noise side), and the check takes a 6 KB buffer
+        # and a while, so its verdict is kept where it stays, on the package
+        _verdict = getattr(ovpnkx, "health_viper_verdict", None)
         if _verdict is None:
             _verdict = _selftest(_health_viper.feed)
-            setattr(_health_viper, "verdict", _verdict)
+            setattr(ovpnkx, "health_viper_verdict", _verdict)
         if _verdict:
             _native = _health_viper.feed
     except Exception:  # no viper on this port: keep the portable loop

@@ -87,7 +87,7 @@ class BoardNoise:
     session holds only the DRBG of the entropy chain."""
 
     MODULES = ("noise", "ovpnkx.noise", "ovpnkx.noise_esp32", "ovpnkx.noise_rp2040", "ovpnkx.noise_rp2350",
-               "ovpnkx.noise_sim", "ovpnkx.health")  # the viper loop (~0.7 KB) stays, checked once
+               "ovpnkx.noise_sim", "ovpnkx.health", "ovpnkx._health_viper")  # its check's verdict stays
 
     def load(self) -> "Any":
         """A new driver of this board's noise source (``ovpnkx_device.entropy_select``)."""
