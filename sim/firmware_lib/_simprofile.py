@@ -11,8 +11,9 @@ not. ``install()`` replaces ``builtins.__import__`` so that for the code on the 
   ``gc.collect()`` then also gives back what mbedTLS freed;
 - with ``--code-at-chip-scale``, a module loaded from a ``.mpy`` is charged what stock
   firmware keeps of it at the chip's scale: each name (qstr) it interns that is neither
-  built in (static) nor interned before, for good, as the firmware never frees one; the
-  rest of the file (bytecode, constants) in its globals for as long as the module is loaded.
+  built in (static) nor interned before, its file's path among them, for good, as the
+  firmware never frees one; the rest of the file (bytecode, constants) in its globals for
+  as long as the module is loaded.
 """
 
 import builtins
@@ -163,6 +164,9 @@ def _charge_module(mod, path, size, charge, hash_bytes):
         setattr(mod, "__chip_bytes__", _Charge(int(size * charge)))
         return
     names, in_file = parsed
+    # the import interns the file's path too (py/builtinimport.c: the .mpy is read by a qstr
+    # of its path, "/lib/ovpnkx/session.mpy"), which the unix port holds at half its words
+    names.append(path.encode())
     new = []
     for name in names:
         if name not in new and not _interned(name):

@@ -303,7 +303,7 @@ def test_code_at_chip_scale_charges_names_once_for_good_and_code_while_loaded(tm
                  "import gc, sys, _simprofile\n"
                  "def held():\n return _simprofile.names_charged()\n"
                  "gc.collect()\na = gc.mem_alloc()\np0 = held()\nimport bulky\ngc.collect()\n"
-                 "b = gc.mem_alloc()\np1 = held()\nc1 = len(bulky.__chip_bytes__)\n"
+                 "b = gc.mem_alloc()\np1 = held()\nc1 = len(bulky.__chip_bytes__)\nprint('P', bulky.__file__)\n"
                  "mb = max(len(x) for x in bulky.__chip_bytes__.blocks)\n"
                  "import twin\np2 = held()\nc2 = len(twin.__chip_bytes__)\n"
                  "del bulky, twin\nsys.modules.pop('bulky')\nsys.modules.pop('twin')\ngc.collect()\n"
@@ -317,6 +317,11 @@ def test_code_at_chip_scale_charges_names_once_for_good_and_code_while_loaded(tm
         sim.stop()
     r = dict((ln.split()[0], [int(x) for x in ln.split()[1:]]) for ln in out.splitlines() if ln[:2] in ("R ", "F "))
     p0, grew, p1, c1, p2, c2, p3, left1, p4, c4, left2, biggest = r["R"]
+    # the import interns each file's path too, as the firmware reads the .mpy by a name of it
+    bulky_path = [ln.split()[1] for ln in out.splitlines() if ln.startswith("P ")][0]
+    assert bulky_path.endswith("bulky.mpy"), out  # "bulky.mpy": sys.path's "" on the board
+    names["bulky"].add(bulky_path.encode())
+    names["twin"].add(bulky_path.replace("bulky", "twin").encode())
     assert p0 == 0  # nothing interned from a .mpy before the first import
     # bulky: its names for good, the rest of the file as its code; together what the file holds on the chip
     assert p1 == cost(names["bulky"])
