@@ -18,7 +18,7 @@ rewrites every module of the board's set:
   and stays otherwise.
 
 A constant is a module-level ``NAME = <int>`` or ``NAME = const(<int>)`` (``-<int>``
-too), upper case, assigned nowhere else in its module nor as an attribute anywhere in the set, whose value is a small int
+too; and ``_compat.TYPE_CHECKING``, False on every board: ``ON_THE_BOARD``), upper case, assigned nowhere else in its module nor as an attribute anywhere in the set, whose value is a small int
 on a 32-bit port (a big int would be an object per use). Only the board's build does
 this; CPython, the tests of the core on MicroPython and tracebacks' names are the
 source's. Spans are replaced on their own lines, so line numbers stay (as in
@@ -29,6 +29,10 @@ import ast
 import re
 
 SMALL_INT = 1 << 30  # MicroPython's small ints on a 32-bit port: -2**30 <= v < 2**30
+# what is known of every board: MicroPython has no ``typing``, so ``_compat`` sets
+# TYPE_CHECKING False there; as a literal, the compiler drops the ``if TYPE_CHECKING:``
+# blocks (imports for annotations) and the names in them are not interned
+ON_THE_BOARD = {("ovpnkx._compat", "TYPE_CHECKING"): False}
 _UPPER = re.compile(r"_?[A-Z][A-Z0-9_]*$")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -133,7 +137,7 @@ def _bindings(module: str, tree: ast.Module, consts: dict) -> "tuple[dict, dict]
 
 
 def _literal(value: int) -> str:
-    return str(value) if value >= 0 else "(-%d)" % -value
+    return repr(value) if value >= 0 or isinstance(value, bool) else "(-%d)" % -value
 
 
 class _Module:
@@ -273,6 +277,7 @@ def inline(sources: "dict[str, str]") -> "dict[str, str]":
         except SyntaxError:
             pass
     consts = collect({name: mod.tree for name, mod in modules.items()})
+    consts.update((key, value) for key, value in ON_THE_BOARD.items() if key[0] in modules)
     wanted = _wanted(modules, consts)
     # a name in a string may be looked up by it (a module's __getattr__ forwarding)
     named = {(module, word) for module in modules for word in _strings(modules[module].tree)}

@@ -89,3 +89,4 @@ def test_the_flash_build_renames_and_writes_the_map_and_its_debugging_build_does
     session = {build: (tmp_path / build / "lib" / "ovpnkx" / "session.mpy").read_bytes() for build in ("plain", "lines")}
     assert b"_open_key_state" in session["lines"] and b"_open_key_state" not in session["plain"]
     assert len(session["plain"]) < len(session["lines"])
+    assert b"typing" not in session["plain"]  # its `if TYPE_CHECKING:` imports are gone (const_inline)
