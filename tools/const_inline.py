@@ -12,17 +12,18 @@ rewrites every module of the board's set:
   forms (``from . import packet as pk``, ``from ovpnkx import keystate``) or ``NAME``
   imported with ``from .packet import NAME``, or inside its own module, becomes its number;
 - the import of a name that no longer has a use is dropped from its ``from ... import``
-  (a statement left with no name imports the module, as before, with ``import``);
+  (a statement left with no name still imports the module: ``__import__("ovpnkx.x")``);
 - the definition goes when the name is left nowhere in the set, neither as a name nor
   inside a string (``__getattr__`` forwarders and name tables name constants in strings),
   and stays otherwise.
 
-A constant is a module-level ``NAME = <int>`` or ``NAME = const(<int>)`` (``-<int>``
-too; and ``_compat.TYPE_CHECKING``, False on every board: ``ON_THE_BOARD``), upper case, assigned nowhere else in its module nor as an attribute anywhere in the set, whose value is a small int
-on a 32-bit port (a big int would be an object per use). Only the board's build does
-this; CPython, the tests of the core on MicroPython and tracebacks' names are the
-source's. Spans are replaced on their own lines, so line numbers stay (as in
-``message_catalog``).
+A constant is a module-level ``NAME = <int>`` or ``NAME = const(<int>)`` (``-<int>`` too),
+named in upper case (``_NAME`` too), assigned nowhere else in its module nor as an
+attribute anywhere in the set, whose value is a small int on a 32-bit port (a big int
+would be an object per use); and ``_compat.TYPE_CHECKING``, False on every board
+(``ON_THE_BOARD``). Only the board's build does this; CPython and the tests of the core
+on MicroPython run the source. Spans are replaced on their own lines, so line numbers
+stay (as in ``message_catalog``).
 """
 
 import ast
@@ -145,7 +146,6 @@ class _Module:
 
     def __init__(self, name: str, source: str):
         self.name = name
-        self.source = source
         self.tree = ast.parse(source)
         data = source.encode()
         self.data = data
@@ -184,7 +184,6 @@ def _docstrings(tree: ast.AST) -> set:
 def _inline_uses(mod: _Module, consts: dict) -> "set[str]":
     """Replace the module's uses of constants with numbers; the local names now unused."""
     modules, values = _bindings(mod.name, mod.tree, consts)
-    inlined = set()
     kept = set()
     skip = set()  # the Name inside an inlined mod.NAME
     for node in ast.walk(mod.tree):
@@ -197,7 +196,6 @@ def _inline_uses(mod: _Module, consts: dict) -> "set[str]":
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and id(node) not in skip:
             if node.id in values:
                 mod.replace(node, _literal(values[node.id]))
-                inlined.add(node.id)
             else:
                 kept.add(node.id)
     return {name for name in values if name not in kept}

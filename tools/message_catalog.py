@@ -3,8 +3,9 @@
 Stock firmware loads every ``.mpy`` it imports into the GC heap, string constants
 included, and the texts of the core's error messages (``RemoteProtocolError("%s
 truncated in session_id" % name)``) are ~9 KiB of a Pico W's heap during a
-handshake. So the flash build (``tools/flash.py``) compiles each module (``tools/board_source.py``) with its
-messages replaced by numbers, ``RemoteProtocolError(12, name)``, and writes the texts
+handshake. So the flash build (``tools/flash.py``, through ``tools/board_source.py``)
+compiles each module with its messages replaced by numbers,
+``RemoteProtocolError(12, name)``, and writes the texts
 to ``/lib/ovpnkx/messages.txt``, one per line: ``ovpnkx.errors`` reads the line back
 when the error is turned into text (``str(exc)``), so the device reports exactly the
 message the source says. The same idea as MicroPython's own compressed error texts,

@@ -13,8 +13,8 @@ modules a board gets, every name that
   attribute of that name, an argument, an ``import ... as``): a name the set only reads
   is someone else's (``sys.implementation._machine``),
 - is not a module's name (``_compat``), and
-- appears in no string of the set (``getattr(x, "_name")`` would miss it) nor in
-  ``extra_words`` (code flashed beside the set: the board's ``noise.py``).
+- appears in no string of the set (``getattr(x, "_name")`` would miss it), in no
+  f-string, nor in ``extra_words`` (code flashed beside the set: the board's ``noise.py``).
 
 The new names are the shortest that appear nowhere in the set, the most used first.
 Only identifiers are touched (``tokenize``), in place, so lines stay. ``make flash
@@ -66,6 +66,20 @@ def _module_words(tree: ast.AST) -> "set[str]":
     return words
 
 
+def _in_fstrings(tree: ast.AST) -> "set[str]":
+    """Names used inside f-strings: before Python 3.12 ``tokenize`` gives an f-string as
+    one STRING token, so ``rename`` could not reach them."""
+    words = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Name):
+                    words.add(inner.id)
+                elif isinstance(inner, ast.Attribute):
+                    words.add(inner.attr)
+    return words
+
+
 def _identifiers(source: str) -> "list[tuple[int, int, str]]":
     """(row, column, name) of every identifier token of the source."""
     return [(tok.start[0], tok.start[1], tok.string)
@@ -96,7 +110,7 @@ def names_map(sources: "dict[str, str]", extra_words: "set[str]" = frozenset()) 
     words: "dict[str, int]" = {}
     for module, tree in trees.items():
         bound |= _bound(tree)
-        kept |= _module_words(tree) | set(module.split(".")) | const_inline._strings(tree)
+        kept |= _module_words(tree) | set(module.split(".")) | const_inline._strings(tree) | _in_fstrings(tree)
         for _, _, word in _identifiers(sources[module]):
             words[word] = words.get(word, 0) + 1
     # "_" and names of two letters or three are as short already

@@ -32,6 +32,7 @@ class _Window:
     def __init__(self, _start=1):
         self._position = _start
         self._looked_up = "by name"
+        self._label = "w"
 
     def _advance(self, steps):
         for _ in range(steps):
@@ -43,7 +44,7 @@ def run():
     window = _Window(_start=3)
     impl = sys.implementation
     return [window._advance(2), getattr(window, "_looked_up"), type(window).__name__,
-            _outside(), hasattr(impl, "_never_bound_here")]
+            _outside(), hasattr(impl, "_never_bound_here"), f"{window._label}!"]
 ''',
 }
 
@@ -61,6 +62,7 @@ def test_bound_private_names_are_renamed_alike_and_the_others_keep_their_spellin
     assert "def __init__(self, %s=1):" % s in engine and "%s(%s=3)" % (w, s) in engine  # keyword too
     assert "self.%s = %s(self.%s)" % (p, d, p) in engine and "window.%s(2)" % a in engine
     assert 'self._looked_up = "by name"' in engine  # a string names it
+    assert 'self._label = "w"' in engine and 'f"{window._label}!"' in engine  # an f-string uses it
     assert "for _ in range(steps):" in engine and "_never_bound_here" in engine
     for name, source in SOURCES.items():
         renamed = short_names.rename(source, mapping)
@@ -71,7 +73,7 @@ def test_bound_private_names_are_renamed_alike_and_the_others_keep_their_spellin
 def test_the_renamed_package_runs_as_its_source_on_micropython(tmp_path):
     code = "import pkg.engine\nprint(pkg.engine.run())"
     source = run_micropython(write_package(str(tmp_path / "src"), SOURCES), code)
-    assert source == "[12, 'by name', '_Window', 'beside', False]\n"
+    assert source == "[12, 'by name', '_Window', 'beside', False, 'w!']\n"
     mapping = short_names.names_map(SOURCES, extra_words={"_outside"})
     renamed = {name: short_names.rename(text, mapping) for name, text in SOURCES.items()}
     out = run_micropython(write_package(str(tmp_path / "board"), renamed), code)
