@@ -13,6 +13,7 @@ Line numbers stay.
 import glob
 import io
 import os
+import re
 import tokenize
 
 import const_inline  # tools/const_inline.py, beside this script
@@ -31,12 +32,16 @@ def module_name(rel: str) -> str:
 
 
 def _beside_words() -> "set[str]":
+    """The names in the code flashed beside the set, and the words in its strings."""
     words = set()
     for path in BESIDE:
         with open(path, encoding="utf-8") as f:
             source = f.read()
-        words.update(tok.string for tok in tokenize.generate_tokens(io.StringIO(source).readline)
-                     if tok.type in (tokenize.NAME, tokenize.STRING))
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.NAME:
+                words.add(tok.string)
+            elif tok.type == tokenize.STRING:
+                words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", tok.string))
     return words
 
 
@@ -50,11 +55,12 @@ def rewrite(files: "list[tuple[str, str, str]]", short: bool = True) -> "tuple[l
     for rel, src, _ in files:
         with open(src, encoding="utf-8") as f:
             sources[module_name(rel)] = f.read()
-    sources = const_inline.inline(sources)
+    beside = _beside_words()
+    sources = const_inline.inline(sources, beside)
     mapping: dict = {}
     if short:
         try:
-            mapping = short_names.names_map(sources, _beside_words())
+            mapping = short_names.names_map(sources, beside)
         except SyntaxError:  # a module that does not parse: mpy-cross reports it
             pass
     catalog: list = []

@@ -20,8 +20,8 @@ rewrites every module of the board's set:
 A constant is a module-level ``NAME = <int>`` or ``NAME = const(<int>)`` (``-<int>`` too),
 named in upper case (``_NAME`` too), assigned nowhere else in its module nor as an
 attribute anywhere in the set, whose value is a small int on a 32-bit port (a big int
-would be an object per use); and ``_compat.TYPE_CHECKING``, False on every board
-(``ON_THE_BOARD``). Only the board's build does this; CPython and the tests of the core
+would be an object per use); and ``_compat.TYPE_CHECKING`` and ``_compat.MICROPYTHON``,
+False and True on every board (``ON_THE_BOARD``). Only the board's build does this; CPython and the tests of the core
 on MicroPython run the source. Spans are replaced on their own lines, so line numbers
 stay (as in ``message_catalog``).
 """
@@ -30,10 +30,11 @@ import ast
 import re
 
 SMALL_INT = 1 << 30  # MicroPython's small ints on a 32-bit port: -2**30 <= v < 2**30
-# what is known of every board: MicroPython has no ``typing``, so ``_compat`` sets
-# TYPE_CHECKING False there; as a literal, the compiler drops the ``if TYPE_CHECKING:``
-# blocks (imports for annotations) and the names in them are not interned
-ON_THE_BOARD = {("ovpnkx._compat", "TYPE_CHECKING"): False}
+# what is known of every board: it runs MicroPython, which has no ``typing``, so
+# ``_compat`` sets TYPE_CHECKING False there; as literals, the compiler drops the
+# ``if TYPE_CHECKING:`` blocks (imports for annotations) and the CPython branches of
+# ``if MICROPYTHON:``, and the names in them are not interned
+ON_THE_BOARD = {("ovpnkx._compat", "TYPE_CHECKING"): False, ("ovpnkx._compat", "MICROPYTHON"): True}
 _UPPER = re.compile(r"_?[A-Z][A-Z0-9_]*$")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -265,9 +266,11 @@ def _left(modules: "dict[str, _Module]") -> "set[str]":
     return words
 
 
-def inline(sources: "dict[str, str]") -> "dict[str, str]":
+def inline(sources: "dict[str, str]", beside: "set[str]" = frozenset()) -> "dict[str, str]":
     """The set's sources (module name -> source) with its integer constants inlined.
-    A module that does not parse is returned as it is, for mpy-cross to report."""
+    ``beside``: the words of code flashed beside the set (a board's ``noise.py``), whose
+    imports from the set must keep working. A module that does not parse is returned as
+    it is, for mpy-cross to report."""
     modules = {}
     for name, source in sources.items():
         try:
@@ -278,12 +281,12 @@ def inline(sources: "dict[str, str]") -> "dict[str, str]":
     consts.update((key, value) for key, value in ON_THE_BOARD.items() if key[0] in modules)
     wanted = _wanted(modules, consts)
     # a name in a string may be looked up by it (a module's __getattr__ forwarding)
-    named = {(module, word) for module in modules for word in _strings(modules[module].tree)}
+    named = {(module, word) for module in modules for word in _strings(modules[module].tree) | set(beside)}
     for mod in modules.values():
         _drop_imports(mod, consts, _inline_uses(mod, consts), wanted | named)
     # the definition's own target is not a use (a Store), so it is not in _left's words
     # unless something else still names the constant
-    left = _left(modules)
+    left = _left(modules) | set(beside)
     for mod in modules.values():
         for node in mod.tree.body:
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):

@@ -4,7 +4,8 @@ What is checked: every form of use the core has is inlined and its import droppe
 must stay (a re-export, a name a string looks up, a rebound or big value, a shadowing
 local) stays; the rewritten package gives the same results as its source on MicroPython;
 every module the board gets keeps its lines and compiles, and the constants the session
-reads per packet are numbers in what it runs, as is TYPE_CHECKING (False on a board).
+reads per packet are numbers in what it runs, as are TYPE_CHECKING and MICROPYTHON (False
+and True on a board).
 """
 
 import os
@@ -95,6 +96,13 @@ def test_every_form_of_use_is_inlined_and_what_must_stay_stays():
         assert out[name].count("\n") == source.count("\n"), name
 
 
+def test_a_name_the_code_beside_the_set_uses_keeps_its_definition():
+    """A board's noise.py is flashed beside the set and imports from it: what it names stays."""
+    out = const_inline.inline(SOURCES, beside={"OPCODE"})
+    assert "\nOPCODE = 4\n" in out["pkg.consts"] and "return 4" in out["pkg.only"]
+    assert "\nOPCODE = 4\n" not in const_inline.inline(SOURCES)["pkg.consts"]
+
+
 def test_the_rewritten_package_runs_as_its_source_on_micropython(tmp_path):
     code = "import pkg.user, pkg.only, pkg.wrapped\nprint(pkg.user.run(), pkg.only.op(), pkg.wrapped.wrapped())"
     source = run_micropython(write_package(str(tmp_path / "src"), SOURCES), code)
@@ -125,4 +133,6 @@ def test_every_module_a_board_gets_keeps_its_lines_and_compiles(tmp_path):
             assert "\nMAX_FRAGMENT = " in before and "\nMAX_FRAGMENT = " not in after
         if rel == "ovpnkx/session.py":  # no typing on a board: the annotations' imports go
             assert "\nif TYPE_CHECKING:\n" in before and "\nif False:\n" in after and "TYPE_CHECKING" not in after
+        if rel == "ovpnkx/digest.py":  # a board runs MicroPython: its CPython branches go
+            assert "if not MICROPYTHON:" in before and "if not True:" in after and "MICROPYTHON" not in after
     assert changed > 30
