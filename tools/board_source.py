@@ -10,10 +10,9 @@ from here, in this order:
 Line numbers stay.
 """
 
+import ast
 import glob
-import io
 import os
-import re
 import tokenize
 
 import const_inline  # tools/const_inline.py, beside this script
@@ -37,11 +36,8 @@ def _beside_words() -> "set[str]":
     for path in BESIDE:
         with open(path, encoding="utf-8") as f:
             source = f.read()
-        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-            if tok.type == tokenize.NAME:
-                words.add(tok.string)
-            elif tok.type == tokenize.STRING:
-                words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", tok.string))
+        words.update(word for _, _, word in short_names.identifiers(source))
+        words |= const_inline.string_words(ast.parse(source))
     return words
 
 

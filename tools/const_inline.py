@@ -53,8 +53,9 @@ def _int_value(node: ast.AST) -> "int | None":
     return None
 
 
-def _stores(tree: ast.AST) -> "list[str]":
-    """Every name the module binds or declares global, with repeats (top level and below)."""
+def bound_names(tree: ast.AST) -> "list[str]":
+    """Every name the module binds or declares global, with repeats (top level and below):
+    targets, arguments, defs and classes, ``except ... as``; not its imports."""
     names = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
@@ -65,6 +66,8 @@ def _stores(tree: ast.AST) -> "list[str]":
             names.extend(node.names)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.append(node.name)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.append(node.name)
     return names
 
 
@@ -72,7 +75,7 @@ def collect(trees: "dict[str, ast.Module]") -> "dict[tuple[str, str], int]":
     """(module, NAME) -> value of every constant of the set (see the module's docstring)."""
     found = {}
     for module, tree in trees.items():
-        stores = _stores(tree)
+        stores = bound_names(tree)
         for node in tree.body:
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 name = node.targets[0].id
@@ -128,7 +131,7 @@ def _bindings(module: str, tree: ast.Module, consts: dict) -> "tuple[dict, dict]
         modules.pop(local, None)
         values.pop(local, None)
     # a name also bound some other way (an assignment, an argument) is not the import's
-    stores = _stores(tree)
+    stores = bound_names(tree)
     for local in list(values):
         if stores.count(local) > (1 if (module, local) in consts else 0):
             del values[local]
@@ -239,7 +242,7 @@ def _drop_imports(mod: _Module, consts: dict, unused: "set[str]", keep_names: se
         mod.replace(node, text)
 
 
-def _strings(tree: ast.AST) -> "set[str]":
+def string_words(tree: ast.AST) -> "set[str]":
     """The words inside the module's strings, docstrings (which mpy-cross drops) left out."""
     docs = _docstrings(tree)
     words: "set[str]" = set()
@@ -254,7 +257,7 @@ def _left(modules: "dict[str, _Module]") -> "set[str]":
     words = set()
     for mod in modules.values():
         tree = ast.parse(mod.rewritten())
-        words.update(_strings(tree))
+        words.update(string_words(tree))
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
                 words.add(node.id)
@@ -281,7 +284,7 @@ def inline(sources: "dict[str, str]", beside: "set[str]" = frozenset()) -> "dict
     consts.update((key, value) for key, value in ON_THE_BOARD.items() if key[0] in modules)
     wanted = _wanted(modules, consts)
     # a name in a string may be looked up by it (a module's __getattr__ forwarding)
-    named = {(module, word) for module in modules for word in _strings(modules[module].tree) | set(beside)}
+    named = {(module, word) for module in modules for word in string_words(modules[module].tree) | set(beside)}
     for mod in modules.values():
         _drop_imports(mod, consts, _inline_uses(mod, consts), wanted | named)
     # the definition's own target is not a use (a Store), so it is not in _left's words

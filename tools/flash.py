@@ -315,9 +315,7 @@ def flash(board_name: str, port: str, config: "str | None" = None, transport: "s
         mpremote(port, "exec", "import os\nfor d in ('/lib/ovpnkx', '/lib/ovpnkx_device'):\n"
                  " try:\n  [os.remove(d + '/' + n) for n in os.listdir(d)]\n except OSError:\n  pass")
         mpremote(port, "fs", "cp", "-r", *names, ":", cwd=out_dir)
-        names_map = _keep_names_map(out_dir) if out is None else os.path.join(out_dir, NAMES_MAP)
-        if names_map is not None and not os.path.exists(names_map):
-            names_map = None
+        names_map = _names_map(out_dir, keep=out is None)
     finally:
         if out is None:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -329,12 +327,16 @@ def flash(board_name: str, port: str, config: "str | None" = None, transport: "s
             "names_map": names_map}
 
 
-def _keep_names_map(out_dir: str) -> "str | None":
-    """The staging folder goes; its names.map (to read the board's tracebacks) is kept as
-    build/names.map. Flashes at the same time write the same map: each replaces it whole."""
+def _names_map(out_dir: str, keep: bool) -> "str | None":
+    """Where the build's names.map (to read the board's tracebacks) is: None in the
+    debugging build, which keeps the source's names. With ``keep`` the staging folder is
+    about to go, and the map is kept as build/names.map; flashes at the same time write
+    the same map, each replacing it whole."""
     staged = os.path.join(out_dir, NAMES_MAP)
-    if not os.path.exists(staged):  # the debugging build keeps the source's names
+    if not os.path.exists(staged):
         return None
+    if not keep:
+        return staged
     kept = os.path.join(REPO, "build", NAMES_MAP)
     os.makedirs(os.path.dirname(kept), exist_ok=True)
     part = "%s.%d" % (kept, os.getpid())

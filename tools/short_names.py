@@ -27,30 +27,21 @@ import io
 import string
 import tokenize
 
-import const_inline  # tools/const_inline.py: _strings (the words of a module's strings)
+import const_inline  # tools/const_inline.py: bound_names, string_words
 
 _FIRST = string.ascii_lowercase + string.ascii_uppercase
 _NEXT = _FIRST + string.digits
 
 
 def _bound(tree: ast.AST) -> "set[str]":
-    """The names the module binds: targets, attributes assigned, defs, arguments, aliases."""
-    names = set()
+    """The names the module binds (``const_inline.bound_names``), the attributes it assigns
+    and the names it imports ``as``."""
+    names = set(const_inline.bound_names(tree))
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            names.add(node.id)
-        elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+        if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
             names.add(node.attr)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.arg):
-            names.add(node.arg)
         elif isinstance(node, ast.alias) and node.asname:
             names.add(node.asname)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            names.add(node.name)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            names.update(node.names)
     return names
 
 
@@ -80,7 +71,7 @@ def _in_fstrings(tree: ast.AST) -> "set[str]":
     return words
 
 
-def _identifiers(source: str) -> "list[tuple[int, int, str]]":
+def identifiers(source: str) -> "list[tuple[int, int, str]]":
     """(row, column, name) of every identifier token of the source."""
     return [(tok.start[0], tok.start[1], tok.string)
             for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.NAME]
@@ -110,8 +101,8 @@ def names_map(sources: "dict[str, str]", extra_words: "set[str]" = frozenset()) 
     words: "dict[str, int]" = {}
     for module, tree in trees.items():
         bound |= _bound(tree)
-        kept |= _module_words(tree) | set(module.split(".")) | const_inline._strings(tree) | _in_fstrings(tree)
-        for _, _, word in _identifiers(sources[module]):
+        kept |= _module_words(tree) | set(module.split(".")) | const_inline.string_words(tree) | _in_fstrings(tree)
+        for _, _, word in identifiers(sources[module]):
             words[word] = words.get(word, 0) + 1
     # "_" and names of two letters or three are as short already
     renamed = sorted((n for n in bound if n.startswith("_") and not n.startswith("__") and len(n) > 3 and n not in kept),
@@ -123,7 +114,7 @@ def names_map(sources: "dict[str, str]", extra_words: "set[str]" = frozenset()) 
 def rename(source: str, mapping: "dict[str, str]") -> str:
     """The source with every identifier of ``mapping`` replaced (strings and comments untouched)."""
     lines = source.splitlines(keepends=True)
-    for row, col, word in reversed(_identifiers(source)):
+    for row, col, word in reversed(identifiers(source)):
         new = mapping.get(word)
         if new is not None:
             line = lines[row - 1]

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 
-from _device import REPO, flash_tool
+from _device import REPO, flash_tool, run_micropython
 
 import message_catalog  # tools/message_catalog.py (on sys.path through _device)
 
@@ -60,13 +60,6 @@ for case in CASES:
 '''
 
 
-def _run_mp(lib: str, script: str) -> str:
-    proc = subprocess.run([MICROPYTHON, "-c", script], env=dict(os.environ, MICROPYPATH=lib),
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
 def _board_lib(tmp_path, sample: str) -> str:
     """A lib folder as the flash build makes it: errors.py, the rewritten sample, messages.txt."""
     lib = tmp_path / "lib"
@@ -94,17 +87,17 @@ def test_the_rewritten_code_raises_the_sources_messages_on_micropython(tmp_path)
     source_lib = str(tmp_path / "src")
     os.makedirs(source_lib)
     (tmp_path / "src" / "sample.py").write_text(SAMPLE)
-    expected = _run_mp(os.path.join(REPO, "firmware") + ":" + source_lib, "import sample")
+    expected = run_micropython(os.path.join(REPO, "firmware") + ":" + source_lib, "import sample")
     assert "unknown opcode 7 |" in expected and "50% of it" in expected and "a 100% literal" in expected
     assert "str | a reason, not an error: 30 s |" in expected and "str | a plain reason |" in expected
     assert "a and b |" in expected and "pair ('a', 'b') |" in expected and "one 'only' |" in expected
-    assert _run_mp(_board_lib(tmp_path, SAMPLE), "import sample") == expected
+    assert run_micropython(_board_lib(tmp_path, SAMPLE), "import sample") == expected
 
 
 def test_without_its_catalog_a_board_still_names_the_message(tmp_path):
     lib = _board_lib(tmp_path, SAMPLE)
     os.remove(os.path.join(lib, "ovpnkx", message_catalog.CATALOG))
-    out = _run_mp(lib, "import sample")
+    out = run_micropython(lib, "import sample")
     assert "RemoteProtocolError | message 1 (messages.txt unreadable) (7,)" in out
 
 
@@ -139,8 +132,8 @@ def test_the_flash_build_ships_the_catalog_and_its_modules_use_it(tmp_path):
               "    try:\n        packet.parse_control(w)\n"
               "    except Exception as e:\n        print(type(e).__name__, e, type(e.args[0]).__name__)\n"
               "        print('text', tlsalert.error_text(e))\n")
-    board = _run_mp(lib, script)
-    source = _run_mp(os.path.join(REPO, "firmware"), script)
+    board = run_micropython(lib, script)
+    source = run_micropython(os.path.join(REPO, "firmware"), script)
     assert board.replace(" int\n", "\n") == source.replace(" str\n", "\n")
     assert board.count(" int\n") == 4  # the board's errors carry numbers, not texts
     assert "P_CONTROL_HARD_RESET_CLIENT_V2 truncated in session_id" in board
