@@ -43,31 +43,26 @@ def gf_mul(x: int, h: int) -> int:
     return z
 
 
-def _powers_of_x(h: int) -> list:
-    """[H * x^i for i in 0..127] in GCM's bit-reflected integer form."""
-    out = []
-    v = h
-    for _ in range(128):
-        out.append(v)
-        v = (v >> 1) ^ _R if v & 1 else v >> 1
-    return out
-
-
-def nibble_entries(h: int):
-    """Yield T[16 * pos + n] = (nibble n at nibble position pos) * H, pos 0..31, n 0..15."""
-    p = _powers_of_x(h)
-    for pos in range(32):
-        b = 4 * pos
+def nibble_entries(h: int, positions: int = 32):
+    """Yield T[16 * pos + n] = (nibble n at nibble position pos) * H, pos 0..positions-1,
+    n 0..15. Holds four multiples of H at a time, not all 128 (a board's heap: ~4.6 KB
+    of big ints at each data key's set-up)."""
+    v = h  # H * x^(4 * pos), bit-reflected
+    for _ in range(positions):
+        p = []
+        for _ in range(4):
+            p.append(v)
+            v = (v >> 1) ^ _R if v & 1 else v >> 1
         for n in range(16):
             z = 0
             if n & 8:
-                z ^= p[b]
+                z ^= p[0]
             if n & 4:
-                z ^= p[b + 1]
+                z ^= p[1]
             if n & 2:
-                z ^= p[b + 2]
+                z ^= p[2]
             if n & 1:
-                z ^= p[b + 3]
+                z ^= p[3]
             yield z
 
 
@@ -87,11 +82,7 @@ class _CompactGhash:
 
     def __init__(self, h: int) -> None:
         # M[n] = nibble n at the block's first nibble position, times H
-        self._m = [0] * 16
-        for n, z in enumerate(nibble_entries(h)):
-            if n == 16:
-                break
-            self._m[n] = z
+        self._m = list(nibble_entries(h, 1))
 
     def ghash(self, y: int, data: bytes) -> int:
         m, r4, fb = self._m, _R4, int.from_bytes
