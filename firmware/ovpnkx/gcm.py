@@ -26,11 +26,15 @@ if TYPE_CHECKING:
 _BATCH = const(64)  # counter blocks per ECB call
 _R = 0xE1 << 120  # GHASH reduction constant, bit-reflected
 _MASK32 = 0xFFFFFFFF
+_B1 = (1 << 128) - 1
+_B1B1 = _B1 * _B1
 
-# _INC >> 128 * (_BATCH - n) = counters 0..n-1, one per 128-bit block
-_INC = 0
-for _i in range(_BATCH):
-    _INC = (_INC << 128) | _i
+
+def _counters(k: int) -> int:
+    """Counters 0..k-1, one per 128-bit block, as one integer: sum of i * B^(k-1-i) for
+    B = 2^128, which is (B^k - 1 - k(B - 1)) / (B - 1)^2. Worked out per batch rather than
+    kept as a 64-block (1 KB) integer for as long as a data key lives on a board's heap."""
+    return ((1 << 128 * k) - 1 - k * _B1) // _B1B1
 
 
 def gf_mul(x: int, h: int) -> int:
@@ -139,7 +143,7 @@ class AesGcm:
             k = blocks if blocks < _BATCH else _BATCH
             if ctr + k <= _MASK32 + 1:
                 first = prefix + ctr.to_bytes(4, "big")
-                ctrs = int.from_bytes(first * k, "big") + (_INC >> 128 * (_BATCH - k))
+                ctrs = int.from_bytes(first * k, "big") + _counters(k)
                 out.append(self._ecb(ctrs.to_bytes(16 * k, "big")))
                 ctr = (ctr + k) & _MASK32
             else:  # the 32-bit counter wraps inside this batch (only for hashed nonces)

@@ -188,3 +188,20 @@ def test_ghash_paths_agree():
 
 def test_empty_nonce_is_local_error():
     raises(LocalProtocolError, _gcm(bytes(16)).seal, b"", b"x", b"")
+
+
+def test_counter_blocks_of_a_batch():
+    # a batch's counters are worked out, not cut from a kept 64-block integer: every size of batch
+    for k in range(1, 65):  # gcm._BATCH (a const(): no attribute on MicroPython)
+        want = b"".join(i.to_bytes(16, "big") for i in range(k))
+        assert gcm._counters(k).to_bytes(16 * k, "big") == want
+
+
+def test_a_packet_longer_than_a_batch():
+    # 100 blocks: one full batch and one of 36, each counter block once, in order
+    key = bytes(range(16))
+    ecb = crypto_backend().ecb_encryptor(key)
+    g = _gcm(key)
+    j0 = bytes(12) + b"\x00\x00\x00\x01"
+    blocks = [j0] + [bytes(12) + (2 + i).to_bytes(4, "big") for i in range(100)]
+    assert g._stream(j0, 16 * 100) == ecb(b"".join(blocks))
