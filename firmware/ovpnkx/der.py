@@ -1,6 +1,8 @@
-"""The DER and TLS framing that both certificate checks of a client read: the config's
-checks of the server's own certificate (``certinfo``) and the chain's signatures
-(``x509verify``). Apart from both so that a board holds one of them at a time.
+"""The DER and TLS framing that a client's reading of the server's certificates needs: the
+config's checks of the server's own certificate (``servercheck``, ``certinfo``) and the
+certificates' reader (``x509cert``). Apart from them so that a board holds one of them at
+a time; the chain's signatures (``x509verify``) read their one DER structure themselves,
+so that this code has left a board's heap when they are checked.
 
 Every parser raises RemoteProtocolError for bad input.
 """
@@ -83,10 +85,3 @@ def utc_seconds(y: int, m: int, d: int, hh: int = 0, mi: int = 0, ss: int = 0) -
     days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
     return days * 86400 + hh * 3600 + mi * 60 + ss
 
-
-def bit_length(x: int) -> int:
-    """x.bit_length() (MicroPython's int has none); 0 for x <= 0."""
-    if x <= 0:
-        return 0
-    h = "%x" % x
-    return (len(h) - 1) * 4 + (0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4)[int(h[0], 16)]

@@ -26,10 +26,6 @@ signatures (``verify_chain`` takes what ``x509cert.parse`` made as well as DER).
 import hashlib
 
 from ._compat import TYPE_CHECKING, const
-from .der import bit_length as _bits
-from .der import chain_from_message  # noqa: F401 (re-exported)
-from .der import children as _children, expect as _expect, tlv as _tlv
-from .der import utc_seconds  # noqa: F401 (re-exported)
 from .errors import RemoteProtocolError, message
 
 if TYPE_CHECKING:
@@ -72,6 +68,38 @@ _CURVE_B = {
     _OID_P256: 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
     _OID_P384: 0xB3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF,
 }
+
+
+def bit_length(x: int) -> int:
+    """x.bit_length() (MicroPython's int has none); 0 for x <= 0."""
+    if x <= 0:
+        return 0
+    h = "%x" % x
+    return (len(h) - 1) * 4 + (0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4)[int(h[0], 16)]
+
+
+_bits = bit_length
+
+
+def _signature_ints(sig: bytes) -> "list | None":
+    """[r, s] of a DER ECDSA-Sig-Value (SEQUENCE of two INTEGERs), None if it is not one.
+    Read here rather than with ``der``, whose code a board then need not hold beside this
+    module's: no signature of P-256 or P-384 needs a long-form length."""
+    end = len(sig)
+    if end < 8 or sig[0] != _SEQ or sig[1] != end - 2:
+        return None
+    out = []
+    pos = 2
+    while pos < end:
+        if pos + 2 > end or sig[pos] != _INT or sig[pos + 1] & 0x80:
+            return None
+        n = sig[pos + 1]
+        pos += 2
+        if not n or pos + n > end:
+            return None
+        out.append(int.from_bytes(sig[pos:pos + n], "big"))
+        pos += n
+    return out if len(out) == 2 else None
 
 
 def _fail(why: str) -> "NoReturn":
@@ -156,12 +184,10 @@ def _on_curve(curve: bytes, x: int, y: int) -> bool:
 def ecdsa_verify(curve: bytes, point: tuple, digest: bytes, sig_der: bytes) -> bool:
     """ECDSA verification (SEC 1, 4.1.4) of a DER signature over ``digest``."""
     p, n, gx, gy = _CURVES[curve]
-    seq = _expect(_tlv(sig_der, 0, len(sig_der)), _SEQ, "ECDSA signature")
-    rs = _children(sig_der, seq[1], seq[2])
-    if seq[2] != len(sig_der) or len(rs) != 2 or rs[0][0] != _INT or rs[1][0] != _INT:
+    rs = _signature_ints(sig_der)
+    if rs is None:
         return False
-    r = int.from_bytes(sig_der[rs[0][1]:rs[0][2]], "big")
-    s = int.from_bytes(sig_der[rs[1][1]:rs[1][2]], "big")
+    r, s = rs
     if not (0 < r < n and 0 < s < n) or not _on_curve(curve, point[0], point[1]):
         return False
     e = int.from_bytes(digest, "big")

@@ -9,10 +9,9 @@ tests/host/test_tls_cross.py (MicroPython <-> pyOpenSSL).
 import binascii
 
 from ovpnkx.certinfo import EKU_CLIENT_AUTH, EKU_SERVER_AUTH, CertInfo, pem_blocks
+from ovpnkx.der import chain_from_message, handshake_messages
 from ovpnkx.errors import LocalProtocolError, RemoteProtocolError
-from ovpnkx.der import handshake_messages
 from ovpnkx.tls_mbedtls import split_records
-from ovpnkx.x509verify import chain_from_message
 
 from _support import raises, unhex
 

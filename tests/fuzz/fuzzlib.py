@@ -493,8 +493,7 @@ def t_tls_records(ctx):
     """The MicroPython engine's own reading of the peer's TLS bytes (before mbedTLS):
     records, handshake messages, the certificate chain of a Certificate message."""
     from ovpnkx import tls_mbedtls as tm
-    from ovpnkx.der import handshake_messages
-    from ovpnkx.x509verify import chain_from_message
+    from ovpnkx.der import chain_from_message, handshake_messages
 
     def feed(data):
         tm.split_records(bytearray(data))

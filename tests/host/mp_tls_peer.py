@@ -69,6 +69,7 @@ def pair():
     def verify_spy(*args):
         res["certinfo_during_chain_check"] = "ovpnkx.certinfo" in sys.modules
         res["reader_during_chain_check"] = "ovpnkx.x509cert" in sys.modules
+        res["der_during_chain_check"] = "ovpnkx.der" in sys.modules
         res["chain_check_took_parsed"] = all(isinstance(c, list) for c in args[0] + args[1])
         return real_verify(*args)
 

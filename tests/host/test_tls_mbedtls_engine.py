@@ -51,6 +51,8 @@ def test_handshake_records_and_rules(pki):
     assert r["certinfo_during_chain_check"] is False
     # and the certificates' reader (x509cert) leaves before the path and signatures' code
     assert r["reader_during_chain_check"] is False and r["chain_check_took_parsed"] is True
+    # nor the DER framing's (der): x509verify reads the signatures' one DER structure itself
+    assert r["der_during_chain_check"] is False
     assert r["handshake_code_left"] == []  # the context's and the check's code went with their use
     assert r["cipher"] == "TLSv1.2 TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384"
     assert r["c2s_ok"] and r["s2c_ok"]  # record boundaries kept, also when fed byte by byte

@@ -14,8 +14,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from ovpnkx.der import utc_seconds
 from ovpnkx.errors import RemoteProtocolError
-from ovpnkx.x509verify import utc_seconds, verify_chain
+from ovpnkx.x509verify import verify_chain
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
@@ -81,11 +82,18 @@ def _cases():
     future = _cert("server", leaf_k, root.subject, root_k, days=(1, 30))
     old_root = _cert("root", root_k, _name("root"), root_k, ca=True, days=(-30, -1))
     nokcs_root = _cert("root", root_k, _name("root"), root_k, ca=True, ku=False)
+    # the ECDSA-Sig-Value itself malformed (same length, so the certificate's framing holds)
+    sig = leaf.signature
+    assert _der(leaf).endswith(sig) and sig[0] == 0x30 and sig[2] == 0x02
+    not_integer = _der(leaf)[:-len(sig)] + sig[:2] + b"\x04" + sig[3:]
+    short_seq = _der(leaf)[:-len(sig)] + sig[:1] + bytes([sig[1] - 1]) + sig[2:]
     d = _der
     return [
         ("valid", [d(leaf)], [d(root)], None),
         ("other CA key, same name", [d(forged)], [d(root)], "not correctly signed"),
         ("tampered signature", [bytes(tampered)], [d(root)], "not correctly signed"),
+        ("signature value not two INTEGERs", [not_integer], [d(root)], "not correctly signed"),
+        ("signature value's length wrong", [short_seq], [d(root)], "not correctly signed"),
         ("via intermediate", [d(leaf2), d(mid)], [d(root)], None),
         ("intermediate missing", [d(leaf2)], [d(root)], "not correctly signed"),
         ("issuer is no CA", [d(leaf3), d(notca)], [d(root)], "not correctly signed"),
@@ -162,7 +170,7 @@ def test_utc_seconds():
 def test_reader_knows_the_curves_the_check_has():
     """x509cert takes an EC key only on a curve x509verify can check, at its coordinate size."""
     from ovpnkx import x509cert, x509verify
-    from ovpnkx.der import bit_length
+    from ovpnkx.x509verify import bit_length
 
     assert {c: (bit_length(p[0]) + 7) // 8 for c, p in x509verify._CURVES.items()} == x509cert._CURVE_SIZES
     assert [bit_length(x) for x in (0, 1, 255, 256, 2 ** 255)] == [0, 1, 8, 9, 256]
