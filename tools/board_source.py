@@ -45,27 +45,28 @@ def rewrite(files: "list[tuple[str, str, str]]", short: bool = True) -> "tuple[l
     """Write each (path under firmware/, source path, destination path) of the board's set
     as the board's build compiles it; ``short=False`` keeps the private names (the
     debugging build). Returns the catalog of the messages moved out
-    (``message_catalog.catalog_text`` writes it) and the map of short names
-    (``short_names.map_text``)."""
+    (``message_catalog.catalog_text`` writes it) and each module's map of short names
+    (``short_names.map_text`` writes them)."""
     sources = {}
     for rel, src, _ in files:
         with open(src, encoding="utf-8") as f:
             sources[module_name(rel)] = f.read()
     beside = _beside_words()
     sources = const_inline.inline(sources, beside)
-    mapping: dict = {}
+    maps: dict = {}
     if short:
         try:
-            mapping = short_names.names_map(sources, beside)
+            maps = short_names.names_map(sources, beside)
         except SyntaxError:  # a module that does not parse: mpy-cross reports it
             pass
     catalog: list = []
     for rel, _, dst in files:
         source = sources[module_name(rel)]
+        mapping = maps.get(module_name(rel))
         try:
             source = message_catalog.extract(short_names.rename(source, mapping) if mapping else source, catalog)
         except (SyntaxError, tokenize.TokenError):  # copied as it is, for mpy-cross to report
             pass
         with open(dst, "w", encoding="utf-8") as f:
             f.write(source)
-    return catalog, mapping
+    return catalog, maps

@@ -16,7 +16,14 @@ modules a board gets, every name that
 - appears in no string of the set (``getattr(x, "_name")`` would miss it), in no
   f-string, nor in ``extra_words`` (code flashed beside the set: the board's ``noise.py``).
 
-The new names are the shortest that appear nowhere in the set, the most used first.
+The new names are the shortest that appear nowhere in the set, the most used first. A
+name that only one module uses, and never as an attribute or a keyword (a private
+function, class or global of that module, or an argument of its functions), lives in that
+module's namespaces only: such names take short names from a sequence that starts again
+in each module, so that ``_a``, interned once, can be one module's ``_parse_line`` and
+another's ``_fail``. Every other name (attributes: which object has one is not known
+here) has its short name in the whole set.
+
 Only identifiers are touched (``tokenize``), in place, so lines stay. ``make flash
 SOURCE_LINES=1`` (the debugging build) keeps the source's names, and the map from short
 name to source name is written beside the build (``names.map``) to read a traceback.
@@ -93,22 +100,51 @@ def _short(taken: "set[str]"):
         length += 1
 
 
-def names_map(sources: "dict[str, str]", extra_words: "set[str]" = frozenset()) -> "dict[str, str]":
-    """Source name -> short name for the set (module name -> source)."""
+def _shared_words(trees: "dict[str, ast.AST]") -> "set[str]":
+    """Names some module uses as an attribute, a keyword argument or an imported name:
+    they may reach another module's namespace or object."""
+    words = set()
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute):
+                words.add(node.attr)
+            elif isinstance(node, ast.keyword) and node.arg:
+                words.add(node.arg)
+            elif isinstance(node, ast.alias):
+                words.add(node.name)
+    return words
+
+
+def names_map(sources: "dict[str, str]", extra_words: "set[str]" = frozenset()) -> "dict[str, dict[str, str]]":
+    """Module name -> (source name -> short name) for each module of the set (module name ->
+    source): the names shared by the set, renamed alike in every module, and the module's own."""
     trees = {name: ast.parse(source) for name, source in sources.items()}
     bound: "set[str]" = set()
     kept = set(extra_words)
     words: "dict[str, int]" = {}
+    used_in: "dict[str, dict[str, int]]" = {}  # name -> module -> uses
     for module, tree in trees.items():
         bound |= _bound(tree)
         kept |= _module_words(tree) | set(module.split(".")) | const_inline.string_words(tree) | _in_fstrings(tree)
         for _, _, word in identifiers(sources[module]):
             words[word] = words.get(word, 0) + 1
+            uses = used_in.setdefault(word, {})
+            uses[module] = uses.get(module, 0) + 1
     # "_" and names of two letters or three are as short already
     renamed = sorted((n for n in bound if n.startswith("_") and not n.startswith("__") and len(n) > 3 and n not in kept),
                      key=lambda n: (-words.get(n, 0), n))
+    shared_words = _shared_words(trees)
+    own = {n for n in renamed if len(used_in.get(n, ())) == 1 and n not in shared_words}
     fresh = _short(set(words) | kept)
-    return {name: next(fresh) for name in renamed}
+    shared = {name: next(fresh) for name in renamed if name not in own}
+    taken = set(words) | kept | set(shared.values())
+    maps = {}
+    for module in sources:
+        fresh = _short(taken)  # each module's own names start the sequence again
+        mine = dict(shared)
+        mine.update((name, next(fresh)) for name in renamed if name in own and module in used_in[name])
+        maps[module] = mine
+    return maps
 
 
 def rename(source: str, mapping: "dict[str, str]") -> str:
@@ -122,6 +158,16 @@ def rename(source: str, mapping: "dict[str, str]") -> str:
     return "".join(lines)
 
 
-def map_text(mapping: "dict[str, str]") -> str:
-    """``names.map``: one ``short source`` pair per line, sorted by short name."""
-    return "".join("%s %s\n" % (short, name) for name, short in sorted(mapping.items(), key=lambda kv: kv[1]))
+def map_text(maps: "dict[str, dict[str, str]]") -> str:
+    """``names.map``: one ``short source`` line per name shared by the set, and one
+    ``short source module`` line per name of one module; sorted by short name."""
+    shared: "dict[str, str]" = {}
+    lines = []
+    for module in sorted(maps):
+        for name, short in maps[module].items():
+            shared.setdefault(name, short)
+    everywhere = {name for name in shared if all(maps[m].get(name) == shared[name] for m in maps)}
+    for module in sorted(maps):
+        lines += [(short, name, module) for name, short in maps[module].items() if name not in everywhere]
+    lines += [(shared[name], name, "") for name in everywhere]
+    return "".join(("%s %s %s" % line).rstrip() + "\n" for line in sorted(lines))

@@ -1,7 +1,8 @@
 """The board's build gives private names two or three letters (tools/short_names.py).
 
-What is checked: the names the set binds are renamed the same way in every module, and
-what must keep its spelling (a name a string looks up, a module's name, a name the set
+What is checked: the names the set binds are renamed the same way in every module (a
+module's own names, which no other module and no attribute uses, from a sequence that
+starts again in each module), and what must keep its spelling (a name a string looks up, a module's name, a name the set
 only reads, a name flashed beside it, "_" and short names) keeps it; the renamed package
 runs as its source on MicroPython; the flash build writes the map and renames, its
 debugging build (--source-lines) does not.
@@ -17,7 +18,11 @@ SOURCES = {
     "pkg": "",
     "pkg._helpers": '''
 def _double(value):
-    return 2 * value
+    return _scale(value, 2)
+
+
+def _scale(value, factor):
+    return factor * value
 
 
 def _outside():
@@ -50,43 +55,59 @@ def run():
 
 
 def test_bound_private_names_are_renamed_alike_and_the_others_keep_their_spelling():
-    mapping = short_names.names_map(SOURCES, extra_words={"_outside"})
-    assert set(mapping) == {"_double", "_Window", "_start", "_position", "_advance"}
-    assert len(set(mapping.values())) == len(mapping)
-    assert all(len(short) == 2 for short in mapping.values())
-    engine = short_names.rename(SOURCES["pkg.engine"], mapping)
-    helpers = short_names.rename(SOURCES["pkg._helpers"], mapping)
-    w, d, s, p, a = (mapping[n] for n in ("_Window", "_double", "_start", "_position", "_advance"))
+    maps = short_names.names_map(SOURCES, extra_words={"_outside"})
+    engine_map, helpers_map = maps["pkg.engine"], maps["pkg._helpers"]
+    shared = {"_double", "_start", "_position", "_advance"}  # imported, a keyword, attributes
+    assert set(engine_map) == shared | {"_Window"} and set(helpers_map) == shared | {"_scale"}
+    assert all(engine_map[n] == helpers_map[n] == maps["pkg"][n] for n in shared)
+    # each module's own names (no attribute, no keyword, one module) share the sequence
+    assert engine_map["_Window"] == helpers_map["_scale"] and "_scale" not in maps["pkg"]
+    for mapping in maps.values():
+        assert len(set(mapping.values())) == len(mapping)
+        assert all(len(short) == 2 for short in mapping.values())
+    engine = short_names.rename(SOURCES["pkg.engine"], engine_map)
+    helpers = short_names.rename(SOURCES["pkg._helpers"], helpers_map)
+    w, d, s, p, a = (engine_map[n] for n in ("_Window", "_double", "_start", "_position", "_advance"))
     assert "from ._helpers import %s, _outside" % d in engine  # a module's name stays
     assert "def %s(value):" % d in helpers and "def _outside():" in helpers  # beside: kept
+    assert "return %s(value, 2)" % w in helpers  # _scale: helpers' own, the short name of engine's _Window
     assert "def __init__(self, %s=1):" % s in engine and "%s(%s=3)" % (w, s) in engine  # keyword too
     assert "self.%s = %s(self.%s)" % (p, d, p) in engine and "window.%s(2)" % a in engine
     assert 'self._looked_up = "by name"' in engine  # a string names it
     assert 'self._label = "w"' in engine and 'f"{window._label}!"' in engine  # an f-string uses it
     assert "for _ in range(steps):" in engine and "_never_bound_here" in engine
     for name, source in SOURCES.items():
-        renamed = short_names.rename(source, mapping)
+        renamed = short_names.rename(source, maps[name])
         assert renamed.count("\n") == source.count("\n")
-        assert not set(mapping.values()) & set(source.replace("(", " ").split())  # fresh names
+        assert not set(maps[name].values()) & set(source.replace("(", " ").split())  # fresh names
+    lines = short_names.map_text(maps).splitlines()
+    assert "%s _Window pkg.engine" % w in lines and "%s _scale pkg._helpers" % w in lines
+    assert "%s _double" % d in lines and len(lines) == len(shared) + 2
 
 
 def test_the_renamed_package_runs_as_its_source_on_micropython(tmp_path):
     code = "import pkg.engine\nprint(pkg.engine.run())"
     source = run_micropython(write_package(str(tmp_path / "src"), SOURCES), code)
     assert source == "[12, 'by name', '_Window', 'beside', False, 'w!']\n"
-    mapping = short_names.names_map(SOURCES, extra_words={"_outside"})
-    renamed = {name: short_names.rename(text, mapping) for name, text in SOURCES.items()}
+    maps = short_names.names_map(SOURCES, extra_words={"_outside"})
+    renamed = {name: short_names.rename(text, maps[name]) for name, text in SOURCES.items()}
     out = run_micropython(write_package(str(tmp_path / "board"), renamed), code)
-    assert out == source.replace("'_Window'", repr(mapping["_Window"]))  # a class's name is its short one
+    assert out == source.replace("'_Window'", repr(maps["pkg.engine"]["_Window"]))  # a class's name is its short one
 
 
 def test_the_flash_build_renames_and_writes_the_map_and_its_debugging_build_does_not(tmp_path):
     flash_tool.compile_tree(None, str(tmp_path / "plain"))
     flash_tool.compile_tree(None, str(tmp_path / "lines"), source_lines=True)
     with open(tmp_path / "plain" / flash_tool.NAMES_MAP, encoding="utf-8") as f:
-        pairs = [line.split() for line in f]
-    assert len(pairs) > 300 and len({short for short, _ in pairs}) == len(pairs)
-    assert ["_open_key_state"] == [name for _, name in pairs if name == "_open_key_state"]
+        lines = [line.split() for line in f]
+    shared = [line for line in lines if len(line) == 2]  # short, name: the same in every module
+    own = [line for line in lines if len(line) == 3]  # short, name, module: that module's own
+    assert len(shared) > 150 and len({short for short, _ in shared}) == len(shared)
+    assert len(own) > 100 and len({(short, module) for short, _, module in own}) == len(own)
+    assert not {short for short, _ in shared} & {short for short, _, _ in own}
+    assert len({short for short, _, _ in own}) < len(own) / 3  # one short name serves many modules
+    assert ["_open_key_state"] == [name for _, name in shared if name == "_open_key_state"]
+    assert [["ovpnkx.x509verify"]] == [line[2:] for line in own if line[1] == "_signature_ints"]
     assert not os.path.exists(tmp_path / "lines" / flash_tool.NAMES_MAP)
     session = {build: (tmp_path / build / "lib" / "ovpnkx" / "session.mpy").read_bytes() for build in ("plain", "lines")}
     assert b"_open_key_state" in session["lines"] and b"_open_key_state" not in session["plain"]
