@@ -12,9 +12,8 @@ def edges() -> list:
 
     role is "client", "server" or "both"; enough to draw the diagram.
     """
-    out = []
-    for (role, s, e), n in ks._TRANSITIONS.items():
-        out.append((role, ks.STATE_NAMES[s], ks.EVENT_NAMES[e], ks.STATE_NAMES[n]))
+    table = list(ks._TRANSITIONS) + [(ks.BOTH, s, ks.EV_ERROR, ks.S_ERROR) for s in ks.STATE_NAMES]
+    out = [(role, ks.STATE_NAMES[s], ks.EVENT_NAMES[e], ks.STATE_NAMES[n]) for role, s, e, n in table]
     out.sort()
     return out
 

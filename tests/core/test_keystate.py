@@ -148,3 +148,14 @@ def test_next_key_id_sequence():
     assert 0 not in seq[1:]
     raises(LocalProtocolError, ks.next_key_id, 8)
     raises(LocalProtocolError, ks.next_key_id, -1)
+
+
+def test_the_table_names_each_pair_once_per_role():
+    # next_state takes the first entry that matches: an entry for both roles and one for a
+    # role, or two for one role, on the same (state, event) would make the order matter
+    seen = {}
+    for role, state, event, _ in ks._TRANSITIONS:
+        roles = seen.setdefault((state, event), [])
+        assert ks.BOTH not in roles and role not in roles and not (role == ks.BOTH and roles)
+        roles.append(role)
+    assert (ks.S_GOT_KEY, ks.EV_KEYS_GENERATED) in seen and (ks.S_START, ks.EV_KEY_SENT) in seen
