@@ -26,8 +26,10 @@ $(OPENVPN):
 	@openvpn --version | head -n 1
 	@mkdir -p $(VENV) && touch $@
 
+# Two workers (pytest-xdist), each file on one of them: most of the suite waits on
+# processes, links and timers, not on a core.
 test: setup typecheck
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 # firmware as MicroPython (pyproject.toml), host and core as CPython, each board.
 typecheck: $(STAMP)

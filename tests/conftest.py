@@ -21,9 +21,9 @@ _results: dict = {}
 
 
 def _run_micropython(modules):
-    """Run all given core modules in one MicroPython process; cache per test."""
-    # one process runs every module: a heap roomy enough that fragmentation left by earlier
-    # modules never fails a later test's large buffer (heap limits are the sim's business)
+    """Run the given core modules in one MicroPython process; cache per test."""
+    # a heap roomy enough that fragmentation never fails a test's large buffer (heap limits
+    # are the sim's business)
     proc = subprocess.run(
         [MICROPYTHON, "-X", "heapsize=8M", os.path.join(TESTS, "mp_runner.py"), *modules],
         capture_output=True, text=True, timeout=900, cwd=TESTS,
@@ -49,15 +49,16 @@ def _run_micropython(modules):
 class MicroPythonItem(pytest.Item):
     """The MicroPython twin of a core test function."""
 
-    def __init__(self, *, module_name, func_name, all_modules, **kwargs):
+    def __init__(self, *, module_name, func_name, **kwargs):
         super().__init__(**kwargs)
         self.module_name = module_name
         self.func_name = func_name
-        self.all_modules = all_modules
 
     def runtest(self):
-        if not _results:
-            _run_micropython(self.all_modules)
+        # one process per module, when its first twin runs: with `make test`'s workers
+        # (pytest-xdist, one file per worker at a time) each module runs once, where its file runs
+        if not any(mod == self.module_name for mod, _ in _results):
+            _run_micropython([self.module_name])
         imp = _results.get((self.module_name, "<import>"))
         if imp:
             raise AssertionError("on MicroPython, module %s failed:\n%s" % (self.module_name, imp["error"]))
@@ -80,7 +81,6 @@ def _is_core(item):
 
 def pytest_collection_modifyitems(session, config, items):
     core = [it for it in items if _is_core(it) and not getattr(it.module, "CPYTHON_ONLY", False)]
-    modules = sorted({it.module.__name__.rsplit(".", 1)[-1] for it in core})
     out = []
     for it in items:
         out.append(it)
@@ -88,7 +88,7 @@ def pytest_collection_modifyitems(session, config, items):
             out.append(MicroPythonItem.from_parent(
                 it.parent, name=it.name + "[micropython]",
                 module_name=it.module.__name__.rsplit(".", 1)[-1],
-                func_name=it.name, all_modules=modules))
+                func_name=it.name))
     items[:] = out
 
 
