@@ -17,7 +17,10 @@ A capability description is a plain dict (JSON-friendly, cheap on a board)::
 board's one (from ``boards/<b>/board.json``) in ``ovpnkx_host.capabilities``. A runtime
 has tls-crypt when its ``ovpnkx`` package defines the class ``TlsCrypt`` (tls-crypt-v2:
 also ``parse_v2_client_key``) in ``ovpnkx.tlscrypt`` or ``ovpnkx.tlswrap``: a firmware
-tree without them is a build without tls-crypt.
+tree without them is a build without tls-crypt. ``micropython()`` leaves "tls_crypt" and
+"tls_crypt_v2" out: ``check`` probes them (``tls_crypt_support``) when the config asks
+for tls-crypt, so that a board whose config has none never loads ``tlscrypt``, whose
+names it would intern for good.
 
 ``check(cfg, caps)`` refuses, with file, line and reason, what the runtime cannot
 honour, and adjusts what OpenVPN would adjust (an optional ``?CIPHER`` it lacks is
@@ -72,8 +75,7 @@ def micropython() -> dict:
         caps["tls_ciphers"] = list(tls.SSLContext(tls.PROTOCOL_TLS_CLIENT).get_ciphers())  # type: ignore[attr-defined, unused-ignore]
     except ImportError:
         pass
-    caps["tls_crypt"], caps["tls_crypt_v2"] = tls_crypt_support()
-    return caps
+    return caps  # without "tls_crypt" and "tls_crypt_v2": check() probes them if the config asks
 
 
 def openssl_cipher_name(iana: str) -> "str | None":
@@ -172,7 +174,11 @@ def check(cfg: "object", caps: dict) -> None:
                            % (c.where("tls-ciphersuites"), runtime))
     for directive, attr, key in (("tls-crypt", "tls_crypt", "tls_crypt"),
                                  ("tls-crypt-v2", "tls_crypt_v2", "tls_crypt_v2")):
-        if getattr(c, attr) is not None and not caps.get(key):
+        if getattr(c, attr) is None:
+            continue
+        if key not in caps:
+            caps["tls_crypt"], caps["tls_crypt_v2"] = tls_crypt_support()
+        if not caps[key]:
             refuse(directive, "this build has no %s (no %s class in its ovpnkx package)"
                    % (directive, "parse_v2_client_key" if key == "tls_crypt_v2" else "TlsCrypt"))
     if not caps.get("cert_chain", True) and str(c.cert).count("-----BEGIN CERTIFICATE-----") > 1:

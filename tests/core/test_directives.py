@@ -145,6 +145,24 @@ def test_this_runtime_describes_itself():
     check(parse_config(GOOD, "my.ovpn", None), caps)
 
 
+def test_tls_crypt_is_probed_only_for_a_config_that_asks_for_it():
+    import sys
+
+    if sys.implementation.name != "micropython":
+        return  # micropython() describes the running MicroPython
+    sys.modules.pop("ovpnkx.tlscrypt", None)
+    caps = micropython()
+    assert "tls_crypt" not in caps and "tls_crypt_v2" not in caps
+    check(parse_config(GOOD, "my.ovpn", None), caps)
+    # a board without tls-crypt in its config never loads tlscrypt (its names stay off the chip)
+    assert "ovpnkx.tlscrypt" not in sys.modules and "tls_crypt" not in caps
+    key = "\n".join(["0123456789abcdef" * 2] * 16)
+    cfg = parse_config(GOOD + "<tls-crypt>\n-----BEGIN OpenVPN Static key V1-----\n%s\n"
+                       "-----END OpenVPN Static key V1-----\n</tls-crypt>\n" % key, "my.ovpn", None)
+    check(cfg, caps)  # this build has tls-crypt: probed now, and not refused
+    assert caps["tls_crypt"] is True and caps["tls_crypt_v2"] is True
+
+
 def test_openssl_names_of_iana_suites():
     assert openssl_cipher_name("TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384") == "ECDHE-ECDSA-AES256-GCM-SHA384"
     assert openssl_cipher_name("TLS-ECDHE-RSA-WITH-AES-128-CBC-SHA") == "ECDHE-RSA-AES128-SHA"
