@@ -28,7 +28,7 @@ _OID_KU = b"\x55\x1d\x0f"
 _CURVE_SIZES = {b"\x2a\x86\x48\xce\x3d\x03\x01\x07": 32, b"\x2b\x81\x04\x00\x22": 48}
 
 # parse()'s list, by index (a comment, not a tuple: its names would be interned on a board for good):
-# der, tbs, sig_alg, signature, issuer, subject, not_before, not_after, key, is_ca, path_len,
+# der, tbs (a memoryview of der), sig_alg, signature, issuer, subject, not_before, not_after, key, is_ca, path_len,
 # key_usage; key is ("ec", curve OID, (x, y)), ("rsa", modulus, exponent) or None
 
 
@@ -77,8 +77,9 @@ def parse(der: bytes) -> list:
     validity = _children(der, *_expect(tbs[3], _SEQ, "validity")[1:])
     if len(validity) != 2:
         raise RemoteProtocolError("DER: validity is not two times")
-    # the tbsCertificate with its header is what was signed
-    out = [der, der[cert[1]:tbs_item[2]], sig_alg, der[sig[1] + 1:sig[2]], der[tbs[2][1]:tbs[2][2]],
+    # the tbsCertificate with its header is what was signed: a view, not a copy of most of
+    # the certificate (a chain and its CAs sit in a board's heap at the handshake's peak)
+    out = [der, memoryview(der)[cert[1]:tbs_item[2]], sig_alg, der[sig[1] + 1:sig[2]], der[tbs[2][1]:tbs[2][2]],
            der[tbs[4][1]:tbs[4][2]], _time(der, validity[0]), _time(der, validity[1]),
            _key(der, _expect(tbs[5], _SEQ, "subjectPublicKeyInfo")), False, -1, -1]
     for item in tbs[6:]:
