@@ -186,6 +186,8 @@ class Session:
         except RemoteProtocolError as exc:
             self._drop(str(exc), now_ms)
             return
+        # the payload is a copy: not two of each TLS record in a board's heap while TLS reads it
+        del plain
         try:
             channel = self._accept_control(packet, now_ms)
         except EntropyError as exc:  # no key source for a new key_state: nothing may be sent

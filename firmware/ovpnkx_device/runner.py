@@ -277,8 +277,8 @@ class ClientRun:
                 packets = transport.receive()
                 now = self.clock.now_ms()
                 _report_warnings(transport, self.emit, now)
-                for p in packets:
-                    session.receive(p, now)
+                while packets:  # each packet let go once read, not the whole batch to the next turn
+                    session.receive(packets.pop(0), now)
             except TransportError as exc:
                 session.close(self.clock.now_ms(), str(exc), error=True, notify=False)
                 for ev in session.events():
