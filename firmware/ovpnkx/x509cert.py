@@ -28,8 +28,8 @@ _OID_KU = b"\x55\x1d\x0f"
 _CURVE_SIZES = {b"\x2a\x86\x48\xce\x3d\x03\x01\x07": 32, b"\x2b\x81\x04\x00\x22": 48}
 
 # parse()'s list, by index (a comment, not a tuple: its names would be interned on a board for good):
-# der, tbs (a memoryview of der), sig_alg, signature, issuer, subject, not_before, not_after, key, is_ca, path_len,
-# key_usage; key is ("ec", curve OID, (x, y)), ("rsa", modulus, exponent) or None
+# der, tbs (a memoryview of der), sig_alg, signature, issuer, subject, not_before, not_after,
+# key, is_ca, path_len, key_usage; key is ("ec", curve OID, (x, y)), ("rsa", modulus, exponent) or None
 
 
 def _time(der: bytes, item: tuple) -> int:

@@ -78,9 +78,6 @@ def bit_length(x: int) -> int:
     return (len(h) - 1) * 4 + (0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4)[int(h[0], 16)]
 
 
-_bits = bit_length
-
-
 def _signature_ints(sig: bytes) -> "list | None":
     """[r, s] of a DER ECDSA-Sig-Value (SEQUENCE of two INTEGERs), None if it is not one.
     Read here rather than with ``der``, whose code a board then need not hold beside this
@@ -191,7 +188,7 @@ def ecdsa_verify(curve: bytes, point: tuple, digest: bytes, sig_der: bytes) -> b
     if not (0 < r < n and 0 < s < n) or not _on_curve(curve, point[0], point[1]):
         return False
     e = int.from_bytes(digest, "big")
-    shift = 8 * len(digest) - _bits(n)
+    shift = 8 * len(digest) - bit_length(n)
     if shift > 0:
         e >>= shift
     w = pow(s, n - 2, n)
@@ -201,7 +198,7 @@ def ecdsa_verify(curve: bytes, point: tuple, digest: bytes, sig_der: bytes) -> b
     both = _ec_add(p, gx, gy, 1, qx, qy, 1)
     table = ((0, 1, 0), (gx, gy, 1), (qx, qy, 1), both)
     X, Y, Z = 0, 1, 0
-    for i in range(max(_bits(u1), _bits(u2)) - 1, -1, -1):  # Shamir's trick
+    for i in range(max(bit_length(u1), bit_length(u2)) - 1, -1, -1):  # Shamir's trick
         X, Y, Z = _ec_double(p, X, Y, Z)
         k = ((u1 >> i) & 1) | (((u2 >> i) & 1) << 1)
         if k:
@@ -215,7 +212,7 @@ def ecdsa_verify(curve: bytes, point: tuple, digest: bytes, sig_der: bytes) -> b
 
 def rsa_verify(modulus: int, exponent: int, hash_name: str, digest: bytes, sig: bytes) -> bool:
     """RSASSA-PKCS1-v1_5 verification (RFC 8017, 8.2.2)."""
-    k = (_bits(modulus) + 7) // 8
+    k = (bit_length(modulus) + 7) // 8
     if len(sig) != k:
         return False
     s = int.from_bytes(sig, "big")
@@ -240,8 +237,9 @@ def check_signature(cert: Cert, issuer: Cert) -> bool:
         return ecdsa_verify(issuer.curve, issuer.point, digest, cert.signature)
     if issuer.key_type != "rsa":
         return False
-    if _bits(issuer.modulus) < 2048:
-        _fail(message("issuer %s has an RSA key of %d bits (at least 2048)" % (issuer.name(), _bits(issuer.modulus))))
+    bits = bit_length(issuer.modulus)
+    if bits < 2048:
+        _fail(message("issuer %s has an RSA key of %d bits (at least 2048)" % (issuer.name(), bits)))
     return rsa_verify(issuer.modulus, issuer.exponent, hash_name, digest, cert.signature)
 
 
