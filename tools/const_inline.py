@@ -280,16 +280,17 @@ def inline(sources: "dict[str, str]", beside: "set[str]" = frozenset()) -> "dict
             modules[name] = _Module(name, source)
         except SyntaxError:
             pass
+    beside = set(beside)
     consts = collect({name: mod.tree for name, mod in modules.items()})
     consts.update((key, value) for key, value in ON_THE_BOARD.items() if key[0] in modules)
     wanted = _wanted(modules, consts)
     # a name in a string may be looked up by it (a module's __getattr__ forwarding)
-    named = {(module, word) for module in modules for word in string_words(modules[module].tree) | set(beside)}
+    named = {(module, word) for module in modules for word in string_words(modules[module].tree) | beside}
     for mod in modules.values():
         _drop_imports(mod, consts, _inline_uses(mod, consts), wanted | named)
     # the definition's own target is not a use (a Store), so it is not in _left's words
     # unless something else still names the constant
-    left = _left(modules) | set(beside)
+    left = _left(modules) | beside
     for mod in modules.values():
         for node in mod.tree.body:
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):

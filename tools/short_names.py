@@ -122,14 +122,13 @@ def names_map(sources: "dict[str, str]", extra_words: "set[str]" = frozenset()) 
     bound: "set[str]" = set()
     kept = set(extra_words)
     words: "dict[str, int]" = {}
-    used_in: "dict[str, dict[str, int]]" = {}  # name -> module -> uses
+    used_in: "dict[str, set[str]]" = {}  # name -> the modules that use it
     for module, tree in trees.items():
         bound |= _bound(tree)
         kept |= _module_words(tree) | set(module.split(".")) | const_inline.string_words(tree) | _in_fstrings(tree)
         for _, _, word in identifiers(sources[module]):
             words[word] = words.get(word, 0) + 1
-            uses = used_in.setdefault(word, {})
-            uses[module] = uses.get(module, 0) + 1
+            used_in.setdefault(word, set()).add(module)
     # "_" and names of two letters or three are as short already
     renamed = sorted((n for n in bound if n.startswith("_") and not n.startswith("__") and len(n) > 3 and n not in kept),
                      key=lambda n: (-words.get(n, 0), n))
@@ -159,15 +158,10 @@ def rename(source: str, mapping: "dict[str, str]") -> str:
 
 
 def map_text(maps: "dict[str, dict[str, str]]") -> str:
-    """``names.map``: one ``short source`` line per name shared by the set, and one
-    ``short source module`` line per name of one module; sorted by short name."""
-    shared: "dict[str, str]" = {}
-    lines = []
-    for module in sorted(maps):
-        for name, short in maps[module].items():
-            shared.setdefault(name, short)
-    everywhere = {name for name in shared if all(maps[m].get(name) == shared[name] for m in maps)}
-    for module in sorted(maps):
-        lines += [(short, name, module) for name, short in maps[module].items() if name not in everywhere]
-    lines += [(shared[name], name, "") for name in everywhere]
+    """``names.map``: one ``short source`` line per name shared by the set (it is in every
+    module's map), and one ``short source module`` line per name of one module; sorted by
+    short name."""
+    shared = set.intersection(*(set(mapping) for mapping in maps.values())) if maps else set()
+    lines = {(short, name, "" if name in shared else module)
+             for module, mapping in maps.items() for name, short in mapping.items()}
     return "".join(("%s %s %s" % line).rstrip() + "\n" for line in sorted(lines))
