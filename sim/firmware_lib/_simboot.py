@@ -50,6 +50,10 @@ def _hold_back(simboard):
             __import__(name)
         except ImportError:  # a board without Wi-Fi has neither
             pass
+    if simboard.config().get("code_charge"):
+        import _simprofile
+
+        _simprofile.grow_host_pools()  # the app's names then cost the chip's qstr pools, not the unix port's
     target = simboard.config().get("free_after_boot_host")
     gc.collect()
     if target:
@@ -62,11 +66,12 @@ def _hold_back(simboard):
                 # first probe): as much as there is, in pieces; else the board fails to boot,
                 # again and again, where it should boot and then run out of memory
                 held = simboard._held_back = []
-                try:
-                    for _ in range(pad // 4096):
-                        held.append(bytearray(4096))
-                except MemoryError:
-                    pass
+                for size in (4096, 512, 64):  # smaller pieces for the holes between what the sim keeps
+                    try:
+                        for _ in range((gc.mem_free() - target) // (size + 32)):  # + the piece's object
+                            held.append(bytearray(size))
+                    except MemoryError:
+                        pass
 
 
 _repl = _boot()

@@ -11,9 +11,10 @@ not. ``install()`` replaces ``builtins.__import__`` so that for the code on the 
   ``gc.collect()`` then also gives back what mbedTLS freed;
 - with ``--code-at-chip-scale``, a module loaded from a ``.mpy`` is charged what stock
   firmware keeps of it at the chip's scale: each name (qstr) it interns that is neither
-  built in (static) nor interned before, its file's path among them, for good, as the
-  firmware never frees one; the rest of the file (bytecode, constants) in its globals for
-  as long as the module is loaded.
+  built in nor interned before, its file's path among them, for good, as the firmware
+  never frees one (their characters, and the chip's qstr pools as the firmware grows
+  them); the rest of the file (bytecode, constants) in its globals for as long as the
+  module is loaded.
 """
 
 import builtins
@@ -67,16 +68,41 @@ def _gc_for(tls_module):
 #
 # What an interned name costs the chip (py/qstr.c, read at micropython 31ba059e: qstr_from_strn,
 # qstr_from_strn_helper since ROMFS, puts len + 1 bytes, the characters and a NUL, in a qstr
-# chunk; qstr_add gives it a pool entry of sizeof(const char *) + sizeof(qstr_hash_t) +
-# sizeof(qstr_len_t)). On 32-bit stock v1.28 that is a 4-byte pointer,
-# MICROPY_QSTR_BYTES_IN_LEN = 1 (py/mpconfig.h default) and MICROPY_QSTR_BYTES_IN_HASH = 1 on
-# rp2 (ports/rp2/mpconfigport.h line 104 at micropython 002dfd27, a post-ROMFS commit:
-# "#define MICROPY_QSTR_BYTES_IN_HASH (1)"), 2 on esp32 (the py/mpconfig.h default at
-# MICROPY_CONFIG_ROM_LEVEL_EXTRA_FEATURES, which ports/esp32/mpconfigport.h sets and does not
-# override). Not counted: a pool's unused slots (pools double) and a chunk's unused tail.
-_QSTR_PTR_LEN = 4 + 1
+# chunk; qstr_add gives it an entry in the newest qstr pool). A pool is one allocation of a
+# header and ``alloc`` entries of sizeof(const char *) + sizeof(qstr_hash_t) + sizeof(qstr_len_t)
+# (py/qstr.h, qstr_pool_t: prev, total_prev_len, alloc, len, hashes, lengths: 6 words). On
+# 32-bit stock v1.28 an entry is a 4-byte pointer, MICROPY_QSTR_BYTES_IN_LEN = 1 (py/mpconfig.h
+# default) and MICROPY_QSTR_BYTES_IN_HASH = 1 on rp2 (ports/rp2/mpconfigport.h line 104 at
+# micropython 002dfd27, a post-ROMFS commit: "#define MICROPY_QSTR_BYTES_IN_HASH (1)"), 2 on
+# esp32 (the py/mpconfig.h default at MICROPY_CONFIG_ROM_LEVEL_EXTRA_FEATURES, which
+# ports/esp32/mpconfigport.h sets and does not override).
+#
+# The chip's pools, not the unix port's: when the newest pool is full, qstr_add allocates one
+# of twice its entries (at least MICROPY_ALLOC_QSTR_ENTRIES_INIT, 10), after the frozen
+# modules' pool, which tools/mpy-tool.py declares with min(its names, 10) entries "so that the
+# first dynamically allocated pool is twice this size" (the stock boards freeze modules). So
+# the firmware's own names aside, the app's names fill pools of 20, 40, 80, ... 1280 entries,
+# each allocated whole, in one piece, when the one before is full: the 1,261st name costs a
+# pool of 1,280 entries (7.7 KB on rp2). The unix port grows its pools the same way, but from
+# where the sim's own Python (HAL, REPL) left them; so at boot ``grow_host_pools`` has the unix
+# port allocate a pool with room for every name the app will intern, and the sim charges the
+# chip's pools itself (``_pool``).
+_POOL_HEAD = const(24)
+_POOL_ENTRY = const(4 + 1)  # pointer and length; plus the hash's bytes
+_FROZEN_POOL = const(10)  # entries of the frozen modules' pool, the last before the app's
+_ENTRIES_INIT = const(10)  # MICROPY_ALLOC_QSTR_ENTRIES_INIT: the least a new pool has
 _names = []  # what the firmware interned: per module, its new names, NUL-framed
-_names_charge = []  # and per module, the rest of what they cost the chip (a _Charge)
+_names_charge = []  # the chip's qstr pools, each held in one piece
+_pool = [0, 0, _FROZEN_POOL]  # the app's names interned, room in its pools so far, the last pool's entries
+_builtin = []  # names the firmware has built in beyond mpy-cross's static ones, NUL-framed
+# names of py/qstrdefs.h that no module's dir() shows (the compiler's names of code objects)
+_CORE_NAMES = ("<module>", "<lambda>", "<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<string>",
+               "<stdin>", "__file__", "__path__", "__main__")
+# modules every supported board's stock firmware has (and tls, socket, network where the
+# profile does not say absent): their names are the firmware's, in its ROM
+_FIRMWARE_MODULES = ("sys", "gc", "micropython", "time", "struct", "json", "hashlib", "binascii", "cryptolib",
+                     "select", "errno", "io", "collections", "array", "math", "os", "machine", "random",
+                     "re", "heapq", "deflate", "tls", "socket", "network")
 # On the chip a module's code is many small blocks (one per function's bytecode, one per
 # qstr chunk), not one: a charge held as one block would need a contiguous stretch of the
 # heap that the board never needs, and fail where the board would not. So a charge is held
@@ -102,8 +128,70 @@ class _Charge:
 
 
 def names_charged():
-    """Bytes held for the names interned so far (the names themselves and their pool cost)."""
+    """Host bytes held for the names interned so far: their characters (the unix port holds
+    the other half) and the chip's qstr pools (all of them: the unix port's has room already)."""
     return sum(len(c) for c in _names) + sum(len(c) for c in _names_charge)
+
+
+def names_interned():
+    """(names the app interned on the chip, entries of the chip's pools for them)."""
+    return _pool[0], _pool[1]
+
+
+def _note_builtin(absent):
+    # what the firmware has in ROM: the names in its modules, their types and the builtins,
+    # read here from the unix port's same modules (a few of its names a board lacks)
+    import builtins as b
+
+    seen = set(_CORE_NAMES)
+    for obj in [b] + [getattr(b, n) for n in dir(b)]:
+        seen.update(dir(obj))
+    for name in _FIRMWARE_MODULES:
+        if name in absent:
+            continue
+        try:
+            mod = __import__(name)
+        except ImportError:
+            continue
+        seen.add(name)
+        for n in dir(mod):
+            seen.add(n)
+            seen.update(dir(getattr(mod, n)))
+    _builtin.append(b"\0" + "\0".join(sorted(seen)).encode() + b"\0")
+
+
+def grow_host_pools():
+    """Have the unix port allocate a qstr pool of 2,560 entries or more now (at boot, in the
+    sim's own heap), so that the app's names take its room rather than new pools of the unix
+    port's in the user's heap; the sim charges the chip's pools instead. Returns how many
+    names it interned."""
+    _gc.collect()
+    names = [None] * 256
+    for start in range(0, 8192, 256):
+        # the names are made before they are interned, in one stretch that is free again
+        # afterwards, rather than as garbage between the qstr chunks (holes a board has not)
+        for i in range(256):
+            names[i] = "~sim%d" % (start + i)
+        for i in range(256):
+            before = _gc.mem_free()
+            hasattr(None, names[i])  # interns the name (mp_obj_str_get_qstr); a miss allocates nothing
+            if before - _gc.mem_free() >= 2560 * 10:  # a pool of >= 2,560 entries of >= 10 B
+                return start + i + 1
+        for i in range(256):
+            names[i] = None
+        _gc.collect()  # the next ones where these were
+    return -1
+
+
+def _intern_on_chip(new, charge, hash_bytes):
+    # the chip's pools for ``new`` more names: a pool is one allocation, held for good
+    for _ in range(new):
+        if _pool[0] == _pool[1]:
+            entries = max(_ENTRIES_INIT, _pool[2] * 2)
+            _pool[1] += entries
+            _pool[2] = entries
+            _names_charge.append(bytearray((_POOL_HEAD + entries * (_POOL_ENTRY + hash_bytes)) * (charge + 1)))
+        _pool[0] += 1
 
 
 def _hash_bytes():
@@ -154,7 +242,7 @@ def _interned(name):
     for chunk in _names:
         if chunk.find(key) >= 0:
             return True
-    return False
+    return bool(_builtin) and _builtin[0].find(key) >= 0
 
 
 def _charge_module(mod, path, size, charge, hash_bytes):
@@ -176,15 +264,15 @@ def _charge_module(mod, path, size, charge, hash_bytes):
     # among what the module keeps, fragmented it (the Pico W's chip-scale peak rose ~14 KiB)
     _gc.collect()
     if new:
-        # the names themselves, NUL-framed (how _interned finds them); the rest of their charge in blocks
-        cost = sum(len(name) + 1 + _QSTR_PTR_LEN + hash_bytes for name in new)
+        # the names' characters and NULs, NUL-framed (how _interned finds them): as many host
+        # bytes again as the unix port holds of them, so the chip's bytes in all
         chunk = bytearray(1 + sum(len(name) + 1 for name in new))
         at = 1
         for name in new:
             chunk[at:at + len(name)] = name
             at += len(name) + 1
         _names.append(chunk)
-        _names_charge.append(_Charge(max(int(cost * charge) - len(chunk), 0)))
+        _intern_on_chip(len(new), charge, hash_bytes)
     setattr(mod, "__chip_bytes__", _Charge(int((size - in_file) * charge)))
 
 
@@ -220,6 +308,8 @@ def install():
         subst["gc"] = _gc_for(_simtls)
     real = builtins.__import__
     charge = simboard.config().get("code_charge", 0)
+    if charge:
+        _note_builtin(absent)
 
     def _import(name, globals=None, locals=None, fromlist=(), level=0):
         if level == 0:

@@ -293,50 +293,74 @@ def test_code_at_chip_scale_charges_names_once_for_good_and_code_while_loaded(tm
     names = {n: {name for name, _ in e} for n, e in entries.items()}
     assert len(names["bulky"] & names["twin"]) >= 40
 
-    # a name on rp2 stock firmware: its chars and NUL, a 4-byte pool pointer, 1 byte of length, 1 of hash
-    def cost(ns):
-        return sum(len(name) + 1 + 4 + 1 + 1 for name in ns)
+    # a name on rp2 stock firmware: its chars and NUL in a chunk (the unix port holds them once,
+    # the sim again); its entry in the chip's qstr pools, each one allocation of a 24-byte header
+    # and 6 B an entry (pointer, length, hash), 20 entries the first, twice the last one's the next
+    def chunk(ns):
+        return 1 + sum(len(name) + 1 for name in ns)
+
+    def pools(n):  # chip bytes, held as twice as many host bytes
+        total, room, last = 0, 0, 10
+        while room < n:
+            last *= 2
+            room += last
+            total += 24 + 6 * last
+        return total
 
     sim = start_sim("--board", "rp2040w", "--frozen", "", "--flash", str(flash), "--code-at-chip-scale")
     try:
         out = mp(sim.info, "exec",
-                 "import gc, sys, _simprofile\n"
+                 "import gc, sys, micropython, _simprofile\n"
                  "def held():\n return _simprofile.names_charged()\n"
+                 "print('B', *[n.decode() for n in %r if _simprofile._interned(n)])\n"
+                 "micropython.qstr_info()\n"
                  "gc.collect()\na = gc.mem_alloc()\np0 = held()\nimport bulky\ngc.collect()\n"
                  "b = gc.mem_alloc()\np1 = held()\nc1 = len(bulky.__chip_bytes__)\nprint('P', bulky.__file__)\n"
+                 "n1 = _simprofile.names_interned()\n"
                  "mb = max(len(x) for x in bulky.__chip_bytes__.blocks)\n"
-                 "import twin\np2 = held()\nc2 = len(twin.__chip_bytes__)\n"
+                 "import twin\np2 = held()\nc2 = len(twin.__chip_bytes__)\nn2 = _simprofile.names_interned()\n"
                  "del bulky, twin\nsys.modules.pop('bulky')\nsys.modules.pop('twin')\ngc.collect()\n"
                  "p3 = held()\nl1 = gc.mem_alloc() - a\n"
                  "import bulky, twin\np4 = held()\nc4 = len(bulky.__chip_bytes__)\n"
                  "del bulky, twin\nsys.modules.pop('bulky')\nsys.modules.pop('twin')\ngc.collect()\n"
-                 "print('R', p0, b - a, p1, c1, p2, c2, p3, l1, p4, c4, gc.mem_alloc() - a, mb)\n"
+                 "micropython.qstr_info()\n"
+                 "print('R', p0, b - a, p1, c1, p2, c2, p3, l1, p4, c4, gc.mem_alloc() - a, mb, *n1, *n2,\n"
+                 "      max(len(x) for x in _simprofile._names_charge))\n"
                  "class M:\n pass\nm = M()\n_simprofile._charge_module(m, 'old.mpy', 204, 1, 1)\n"
-                 "print('F', len(m.__chip_bytes__))\n").stdout
+                 "print('F', len(m.__chip_bytes__))\n" % sorted(names["bulky"] | names["twin"])).stdout
     finally:
         sim.stop()
     r = dict((ln.split()[0], [int(x) for x in ln.split()[1:]]) for ln in out.splitlines() if ln[:2] in ("R ", "F "))
-    p0, grew, p1, c1, p2, c2, p3, left1, p4, c4, left2, biggest = r["R"]
+    p0, grew, p1, c1, p2, c2, p3, left1, p4, c4, left2, biggest, n1, room1, n2, room2, pool = r["R"]
+    # names the firmware has built in (x, the argument) are interned already: no charge
+    builtin = {n.encode() for ln in out.splitlines() if ln.startswith("B") for n in ln.split()[1:]}
     # the import interns each file's path too, as the firmware reads the .mpy by a name of it
     bulky_path = [ln.split()[1] for ln in out.splitlines() if ln.startswith("P ")][0]
     assert bulky_path.endswith("bulky.mpy"), out  # "bulky.mpy": sys.path's "" on the board
     names["bulky"].add(bulky_path.encode())
     names["twin"].add(bulky_path.replace("bulky", "twin").encode())
+    new_bulky = names["bulky"] - builtin
+    new_twin = names["twin"] - names["bulky"] - builtin
     assert p0 == 0  # nothing interned from a .mpy before the first import
-    # bulky: its names for good, the rest of the file as its code; together what the file holds on the chip
-    assert p1 == cost(names["bulky"])
+    # bulky: its names' characters and the chip's pools for them for good, the rest of the file as its code
+    assert (n1, room1) == (len(new_bulky), 140) and n1 > 120  # pools of 20, 40 and 80 entries
+    assert p1 == chunk(new_bulky) + 2 * pools(n1)
     assert c1 == sizes["bulky"] - sum(n for _, n in entries["bulky"])
-    assert p1 + c1 == sizes["bulky"] - sum(n for _, n in entries["bulky"]) + cost(names["bulky"])
     assert grew >= p1 + c1  # the charge takes heap, on top of the module's own cost
     # in small blocks, as a chip holds a module's code (per function), not one contiguous stretch
     assert biggest <= 512 < c1
-    # twin: only the names bulky had not interned; the shared ones are in neither of its charges
-    assert p2 - p1 == cost(names["twin"] - names["bulky"]) < cost(names["twin"])
+    # twin: only the names bulky had not interned; they fill the last pool and need a new one
+    # of 160 entries, held in one piece as the chip allocates it
+    assert (n2, room2) == (n1 + len(new_twin), 300) and n1 < 140 < n2
+    assert p2 - p1 == chunk(new_twin) + 2 * (pools(n2) - pools(n1)) and pool == 2 * (24 + 6 * 160)
     assert c2 == sizes["twin"] - sum(n for _, n in entries["twin"])
     # both modules dropped: the names stay charged (and are not charged again when the modules
     # load again); the code's charge goes with the code, so loading and dropping again leaves nothing
     assert p3 == p4 == p2 and c4 == c1
     assert left1 >= p2 and abs(left2 - left1) < 512
+    # the unix port's own pools had room for them (grown at boot): the chip's are what is charged
+    pools_seen = [ln.split("n_pool=")[1].split(",")[0] for ln in out.splitlines() if "n_pool=" in ln]
+    assert len(pools_seen) == 2 and pools_seen[0] == pools_seen[1], out
     # a file the parser cannot read is charged its whole size, and says so
     assert r["F"] == [204]
     assert "old.mpy is not a .mpy of version 6" in out
