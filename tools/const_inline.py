@@ -14,8 +14,9 @@ rewrites every module of the board's set:
 - the import of a name that no longer has a use is dropped from its ``from ... import``
   (a statement left with no name still imports the module: ``__import__("ovpnkx.x")``);
 - the definition goes when the name is left nowhere in the set, neither as a name nor
-  inside a string (``__getattr__`` forwarders and name tables name constants in strings),
-  and stays otherwise.
+  as a whole string (``__getattr__`` forwarders name what they forward in strings), and
+  stays otherwise; a name among other words of a string (``"S_ERROR S_UNDEF".split()``, a
+  table of names for messages) only spells it.
 
 A constant is a module-level ``NAME = <int>`` or ``NAME = const(<int>)`` (``-<int>`` too),
 named in upper case (``_NAME`` too), assigned nowhere else in its module nor as an
@@ -252,12 +253,22 @@ def string_words(tree: ast.AST) -> "set[str]":
     return words
 
 
+def string_names(tree: ast.AST) -> "set[str]":
+    """The module's strings that are a name, whole (``getattr(m, "NAME")``, a forwarder's
+    tuple of names): what may look a constant up by its name. A name among other words (a
+    table of names for messages, ``"S_ERROR S_UNDEF ...".split()``) only spells it."""
+    docs = _docstrings(tree)
+    return {node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+            and _WORD.fullmatch(node.value)}
+
+
 def _left(modules: "dict[str, _Module]") -> "set[str]":
-    """Every word still in the rewritten set: names, attributes, imports, string contents."""
+    """Every name still in the rewritten set: names, attributes, imports, strings that are a name."""
     words = set()
     for mod in modules.values():
         tree = ast.parse(mod.rewritten())
-        words.update(string_words(tree))
+        words.update(string_names(tree))
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
                 words.add(node.id)
@@ -284,8 +295,8 @@ def inline(sources: "dict[str, str]", beside: "set[str]" = frozenset()) -> "dict
     consts = collect({name: mod.tree for name, mod in modules.items()})
     consts.update((key, value) for key, value in ON_THE_BOARD.items() if key[0] in modules)
     wanted = _wanted(modules, consts)
-    # a name in a string may be looked up by it (a module's __getattr__ forwarding)
-    named = {(module, word) for module in modules for word in string_words(modules[module].tree) | beside}
+    # a string that is a name may be looked up by it (a module's __getattr__ forwarding)
+    named = {(module, word) for module in modules for word in string_names(modules[module].tree) | beside}
     for mod in modules.values():
         _drop_imports(mod, consts, _inline_uses(mod, consts), wanted | named)
     # the definition's own target is not a use (a Store), so it is not in _left's words

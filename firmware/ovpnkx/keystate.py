@@ -56,18 +56,13 @@ S_GOT_KEY = 6
 S_ACTIVE = 7
 S_GENERATED_KEYS = 8
 
-STATE_NAMES = {
-    S_ERROR: "S_ERROR",
-    S_UNDEF: "S_UNDEF",
-    S_INITIAL: "S_INITIAL",
-    S_PRE_START_SKIP: "S_PRE_START_SKIP",
-    S_PRE_START: "S_PRE_START",
-    S_START: "S_START",
-    S_SENT_KEY: "S_SENT_KEY",
-    S_GOT_KEY: "S_GOT_KEY",
-    S_ACTIVE: "S_ACTIVE",
-    S_GENERATED_KEYS: "S_GENERATED_KEYS",
-}
+# names for messages, in one string: a board then interns neither them nor the constants'
+# names (the board's build writes each constant as its number, tools/const_inline.py)
+STATE_NAMES = dict(zip((
+    S_ERROR, S_UNDEF, S_INITIAL, S_PRE_START_SKIP, S_PRE_START, S_START, S_SENT_KEY, S_GOT_KEY,
+    S_ACTIVE, S_GENERATED_KEYS),
+    "S_ERROR S_UNDEF S_INITIAL S_PRE_START_SKIP S_PRE_START S_START S_SENT_KEY "
+    "S_GOT_KEY S_ACTIVE S_GENERATED_KEYS".split()))
 
 EV_RESET_QUEUED = 1    # our hard/soft reset is queued as msg packet-id 0
 EV_RESET_SKIPPED = 2   # server: our reset went out statelessly (2.6 cookie)
@@ -79,17 +74,12 @@ EV_SEND_ACKED = 7      # everything we queued has been acked
 EV_KEYS_GENERATED = 8  # data channel keys exist
 EV_ERROR = 9           # anything fatal for this key_state
 
-EVENT_NAMES = {
-    EV_RESET_QUEUED: "EV_RESET_QUEUED",
-    EV_RESET_SKIPPED: "EV_RESET_SKIPPED",
-    EV_PEER_PACKET: "EV_PEER_PACKET",
-    EV_RESET_ACKED: "EV_RESET_ACKED",
-    EV_KEY_SENT: "EV_KEY_SENT",
-    EV_KEY_RECEIVED: "EV_KEY_RECEIVED",
-    EV_SEND_ACKED: "EV_SEND_ACKED",
-    EV_KEYS_GENERATED: "EV_KEYS_GENERATED",
-    EV_ERROR: "EV_ERROR",
-}
+# names for messages, in one string (as STATE_NAMES)
+EVENT_NAMES = dict(zip((
+    EV_RESET_QUEUED, EV_RESET_SKIPPED, EV_PEER_PACKET, EV_RESET_ACKED, EV_KEY_SENT,
+    EV_KEY_RECEIVED, EV_SEND_ACKED, EV_KEYS_GENERATED, EV_ERROR),
+    "EV_RESET_QUEUED EV_RESET_SKIPPED EV_PEER_PACKET EV_RESET_ACKED EV_KEY_SENT "
+    "EV_KEY_RECEIVED EV_SEND_ACKED EV_KEYS_GENERATED EV_ERROR".split()))
 
 CLIENT = "client"
 SERVER = "server"

@@ -31,6 +31,8 @@ FORWARDED = 6  # re-exported by pkg.middle
 ATTR_SET = 2  # assigned from outside: not a constant
 NAMES = {OPCODE: "op", NEGATIVE: "neg"}
 TABLE = {"NAMED": 1}
+SPELLED = 8  # only spelled among other words of a string (a table of names for messages): goes
+SPELLED_NAMES = dict(zip((SPELLED, OPCODE), "SPELLED OPCODE".split()))
 
 
 def bump():
@@ -85,7 +87,8 @@ def test_every_form_of_use_is_inlined_and_what_must_stay_stays():
     assert "from .consts import WRAPPED\n" in user and "return 7" in out["pkg.wrapped"]
     assert "from pkg.consts" not in user and "__import__('pkg.consts')" in user  # still imported
     # definitions: gone where nothing names them any more
-    for gone in ("OPCODE = 4", "NEGATIVE = -1", "_PRIVATE = 9"):
+    assert 'SPELLED_NAMES = dict(zip((8, 4), "SPELLED OPCODE".split()))' in consts
+    for gone in ("OPCODE = 4", "NEGATIVE = -1", "_PRIVATE = 9", "SPELLED = 8"):
         assert gone not in consts, gone
     for kept in ("BIG = 4294967295", "REBOUND = 1", "NAMED = 5", "FORWARDED = 6", "ATTR_SET = 2", "WRAPPED = const(7)"):
         assert kept in consts, kept
