@@ -21,8 +21,14 @@ name that only one module uses, and never as an attribute or a keyword (a privat
 function, class or global of that module, or an argument of its functions), lives in that
 module's namespaces only: such names take short names from a sequence that starts again
 in each module, so that ``_a``, interned once, can be one module's ``_parse_line`` and
-another's ``_fail``. Every other name (attributes: which object has one is not known
-here) has its short name in the whole set.
+another's ``_fail``; so do the public names that only functions bind (arguments, locals,
+nested defs: ``client_random1`` of ``prf.openvpn_key_expansion``) where no module uses
+them otherwise (as an attribute, a keyword, a module's or a class's name, an import, a
+builtin). Every other name
+(attributes: which object has one is not known here) has its short name in the whole set,
+and a module's own names skip only the short names of those the module uses: on a board
+the count of names matters more than their length (py/qstr.c allocates the pools that
+hold them twice as large each time).
 
 Only identifiers are touched (``tokenize``), in place, so lines stay. ``make flash
 SOURCE_LINES=1`` (the debugging build) keeps the source's names, and the map from short
@@ -30,6 +36,7 @@ name to source name is written beside the build (``names.map``) to read a traceb
 """
 
 import ast
+import builtins
 import io
 import string
 import tokenize
@@ -37,6 +44,7 @@ import tokenize
 import const_inline  # tools/const_inline.py: bound_names, string_words
 
 _FIRST = string.ascii_lowercase + string.ascii_uppercase
+_BUILTINS = set(dir(builtins)) | {"const"}  # a function may read one by the name it shadows elsewhere
 _NEXT = _FIRST + string.digits
 
 
@@ -115,6 +123,53 @@ def _shared_words(trees: "dict[str, ast.AST]") -> "set[str]":
     return words
 
 
+def _scoped(tree: ast.AST) -> "tuple[set[str], set[str]]":
+    """(names bound or read inside a function of the module: its arguments, locals, nested
+    defs, ``except ... as``; names bound or read at the module's or a class's level, declared
+    ``global``/``nonlocal``, or imported)."""
+    local: "set[str]" = set()
+    outer: "set[str]" = set()
+
+    def visit(node: ast.AST, scope: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            here = local if scope == "function" else outer
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                here.add(child.name)
+                visit(child, "class" if isinstance(child, ast.ClassDef) else "function")
+            elif isinstance(child, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+                visit(child, "function")
+            elif isinstance(child, ast.arg):
+                local.add(child.arg)
+            elif isinstance(child, ast.Name):
+                here.add(child.id)
+            elif isinstance(child, (ast.Global, ast.Nonlocal)):
+                outer.update(child.names)
+            elif isinstance(child, ast.alias):
+                outer.add(child.asname or child.name.split(".")[0])
+            else:
+                if isinstance(child, ast.ExceptHandler) and child.name:
+                    here.add(child.name)
+                visit(child, scope)
+
+    visit(tree, "module")
+    return local, outer
+
+
+def _function_own(trees: "dict[str, ast.AST]", kept: "set[str]", shared_words: "set[str]") -> "set[str]":
+    """Public names that every module using them uses only inside its functions (arguments,
+    locals, nested defs), never as a keyword, an attribute, an import, a builtin or a
+    module's or class's name: such a name is its functions' own in each module, as a private
+    one of that module is."""
+    local: "set[str]" = set()
+    outer: "set[str]" = set()
+    for tree in trees.values():
+        mine, theirs = _scoped(tree)
+        local |= mine
+        outer |= theirs
+    return {n for n in local - outer - kept - shared_words - _BUILTINS
+            if not n.startswith("_") and n not in ("self", "cls")}
+
+
 def names_map(sources: "dict[str, str]", extra_words: "set[str]" = frozenset()) -> "dict[str, dict[str, str]]":
     """Module name -> (source name -> short name) for each module of the set (module name ->
     source): the names shared by the set, renamed alike in every module, and the module's own."""
@@ -134,12 +189,17 @@ def names_map(sources: "dict[str, str]", extra_words: "set[str]" = frozenset()) 
                      key=lambda n: (-words.get(n, 0), n))
     shared_words = _shared_words(trees)
     own = {n for n in renamed if len(used_in.get(n, ())) == 1 and n not in shared_words}
+    functions_own = _function_own(trees, kept, shared_words) & bound  # read only: a builtin (viper's ptr8)
+    own |= functions_own
+    renamed += sorted(functions_own, key=lambda n: (-words.get(n, 0), n))
     fresh = _short(set(words) | kept)
     shared = {name: next(fresh) for name in renamed if name not in own}
-    taken = set(words) | kept | set(shared.values())
     maps = {}
     for module in sources:
-        fresh = _short(taken)  # each module's own names start the sequence again
+        # each module's own names start the sequence again, past only the short names of the
+        # shared names this module uses: an own name is never an attribute, so it may be
+        # another module's shared one (one name interned for both)
+        fresh = _short(set(words) | kept | {short for name, short in shared.items() if module in used_in[name]})
         mine = dict(shared)
         mine.update((name, next(fresh)) for name in renamed if name in own and module in used_in[name])
         maps[module] = mine
@@ -159,8 +219,9 @@ def rename(source: str, mapping: "dict[str, str]") -> str:
 
 def map_text(maps: "dict[str, dict[str, str]]") -> str:
     """``names.map``: one ``short source`` line per name shared by the set (it is in every
-    module's map), and one ``short source module`` line per name of one module; sorted by
-    short name."""
+    module's map), and one ``short source module`` line per name of one module, which in
+    that module stands for it (a shared name's short one may be a module's own too); sorted
+    by short name."""
     shared = set.intersection(*(set(mapping) for mapping in maps.values())) if maps else set()
     lines = {(short, name, "" if name in shared else module)
              for module, mapping in maps.items() for name, short in mapping.items()}
