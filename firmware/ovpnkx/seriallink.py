@@ -67,6 +67,26 @@ _XMIT = const(4)
 _SENT = const(5)
 _TRIES = const(6)  # fragments sent again when the RTO fires: a few, for a busy peer's sake
 _ERR_WINDOW = const(16384)  # wire bytes over which the error rate is estimated
+# the counters of ``stats``, by index; their names in one string, so that a board interns none
+_COUNTS = ("packets_out packets_in fragments_out fragments_in repeats lost timeouts acks_out acks_in duplicates "
+           "dropped discarded give_ups resyncs rx_resyncs bytes_out")
+_PACKETS_OUT = const(0)
+_PACKETS_IN = const(1)
+_FRAGMENTS_OUT = const(2)
+_FRAGMENTS_IN = const(3)
+_REPEATS = const(4)
+_LOST = const(5)
+_TIMEOUTS = const(6)
+_ACKS_OUT = const(7)
+_ACKS_IN = const(8)
+_DUPLICATES = const(9)
+_DROPPED = const(10)
+_DISCARDED = const(11)
+_GIVE_UPS = const(12)
+_RESYNCS = const(13)
+_RX_RESYNCS = const(14)
+_BYTES_OUT = const(15)
+_N_COUNTS = const(16)
 
 
 class Link:
@@ -104,10 +124,7 @@ class Link:
         self.decoder = FrameDecoder(_MAX_BODY)
         self.messages = []  # type: list  # (kind, payload) received; the caller takes them
         self.errors = {"kind": 0, "short": 0, "old_framing": 0, "oversize": 0}
-        self.stats = {"packets_out": 0, "packets_in": 0, "fragments_out": 0, "fragments_in": 0,
-                      "repeats": 0, "lost": 0, "timeouts": 0, "acks_out": 0, "acks_in": 0,
-                      "duplicates": 0, "dropped": 0, "discarded": 0, "give_ups": 0, "resyncs": 0,
-                      "rx_resyncs": 0, "bytes_out": 0}
+        self._counts = [0] * _N_COUNTS  # what ``stats`` names
         # sender
         self.epoch = epoch
         self._tx_next = 0
@@ -144,6 +161,11 @@ class Link:
         self._ack_at = -1
         self._rx_unacked = 0
 
+    @property
+    def stats(self) -> dict:
+        """The counters by name (``packets_out``, ``repeats``, ``lost``, ...; a new dict)."""
+        return dict(zip(_COUNTS.split(), self._counts))
+
     # ---- sending ----
 
     def send(self, packet: "bytes | bytearray", now_ms: int = 0) -> bool:
@@ -153,11 +175,11 @@ class Link:
         if not isinstance(packet, (bytes, bytearray)):
             raise LocalProtocolError("packet must be bytes")
         if len(packet) > self.max_payload:
-            self.stats["dropped"] += 1
+            self._counts[_DROPPED] += 1
             self.errors["oversize"] += 1
             return False
         if len(self._queue) >= self.max_queue or self._queue_bytes + len(packet) > self.max_queue_bytes:
-            self.stats["dropped"] += 1
+            self._counts[_DROPPED] += 1
             return False
         self._queue.append(bytes(packet))
         self._queue_bytes += len(packet)
@@ -214,7 +236,7 @@ class Link:
         for seq in self._repeat:
             f = self._inflight.get(seq)
             if f is not None:
-                self.stats["repeats"] += 1
+                self._counts[_REPEATS] += 1
                 self._put_fragment(out, seq, f, now_us)
         self._repeat = []
         while self._window_open():
@@ -230,7 +252,7 @@ class Link:
             self._rto_at = self._line_free_us // 1000 + self._rto
         if not out:
             return b""
-        self.stats["bytes_out"] += len(out) + 1
+        self._counts[_BYTES_OUT] += len(out) + 1
         return DELIMITER + bytes(out)
 
     def _put(self, out: bytearray, body: bytes, now_us: int) -> None:
@@ -247,7 +269,7 @@ class Link:
         f[_XMIT] = self._xmit
         f[_SENT] = self._line_free_us // 1000
         f[_TRIES] += 1
-        self.stats["fragments_out"] += 1
+        self._counts[_FRAGMENTS_OUT] += 1
 
     def _window_open(self) -> bool:
         return (((self._tx_next - self._tx_base) & 0xFF) < WINDOW - 1
@@ -260,7 +282,7 @@ class Link:
             self._cur = self._queue.pop(0)
             self._queue_bytes -= len(self._cur)
             self._cur_off = 0
-            self.stats["packets_out"] += 1
+            self._counts[_PACKETS_OUT] += 1
         off = self._cur_off
         packet = self._cur
         n = len(packet) - off
@@ -280,11 +302,11 @@ class Link:
         """Nothing was acknowledged for an RTO: send the oldest few fragments again
         (their acknowledgement shows what else is missing), back off, and give up
         after ``give_up_ms`` without progress (the peer is gone)."""
-        self.stats["timeouts"] += 1
+        self._counts[_TIMEOUTS] += 1
         if self._stall_at < 0:
             self._stall_at = now_ms
         elif now_ms - self._stall_at >= self.give_up_ms:
-            self.stats["give_ups"] += 1
+            self._counts[_GIVE_UPS] += 1
             self._restart(keep_queue=False)
             return
         seq = self._tx_base
@@ -318,7 +340,7 @@ class Link:
             self._queue = again + self._queue
             self._queue_bytes += sum(len(p) for p in again)
         else:
-            self.stats["dropped"] += len(self._queue) + (1 if self._inflight or self._cur_off >= 0 else 0)
+            self._counts[_DROPPED] += len(self._queue) + (1 if self._inflight or self._cur_off >= 0 else 0)
             self._queue = []
             self._queue_bytes = 0
         self.epoch = (self.epoch + 1) & 0xFF
@@ -367,7 +389,7 @@ class Link:
             self.errors["oversize"] += 1
             return
         flags, epoch, seq = body[0] & 3, body[1], body[2]
-        self.stats["fragments_in"] += 1
+        self._counts[_FRAGMENTS_IN] += 1
         if epoch != self._rx_epoch:
             # the sender started a new sequence space at seq 0; when we just started
             # ourselves, we may be joining one in its middle
@@ -377,18 +399,18 @@ class Link:
             self._rx_hold = {}
             self._rx_hold_bytes = 0
             if self._asm is not None:
-                self.stats["discarded"] += 1
+                self._counts[_DISCARDED] += 1
             self._asm = None
-            self.stats["rx_resyncs"] += 1
+            self._counts[_RX_RESYNCS] += 1
         self._rx_unacked += 1
         d = (seq - self._rx_next) & 0xFF
         if d >= WINDOW:  # seen before (its ack was lost), or from outside our window
-            self.stats["duplicates"] += 1
+            self._counts[_DUPLICATES] += 1
             self._ack_now(now_ms)
             return
         if d:
             if seq in self._rx_hold:
-                self.stats["duplicates"] += 1
+                self._counts[_DUPLICATES] += 1
             elif self._rx_hold_bytes + len(body) <= self.rx_hold_bytes:
                 self._rx_hold[seq] = (flags, body[3:])
                 self._rx_hold_bytes += len(body)
@@ -413,10 +435,10 @@ class Link:
         asm = self._asm
         if flags & START:
             if asm is not None:
-                self.stats["discarded"] += 1  # a packet without its end (after a resync)
+                self._counts[_DISCARDED] += 1  # a packet without its end (after a resync)
             asm = bytearray(payload)
         elif asm is None:
-            self.stats["discarded"] += 1  # the middle of a packet we joined late
+            self._counts[_DISCARDED] += 1  # the middle of a packet we joined late
             return
         else:
             asm += payload
@@ -426,7 +448,7 @@ class Link:
             return
         if flags & END:
             out.append(bytes(asm))
-            self.stats["packets_in"] += 1
+            self._counts[_PACKETS_IN] += 1
             asm = None
         self._asm = asm
 
@@ -440,14 +462,14 @@ class Link:
                 top = (off >> 3) + 1
         self._ack_at = -1
         self._rx_unacked = 0
-        self.stats["acks_out"] += 1
+        self._counts[_ACKS_OUT] += 1
         return bytes((KIND_ACK, self._rx_epoch & 0xFF, self._rx_next)) + bytes(bits[:top])
 
     def _on_ack(self, body: bytes, now_ms: int) -> None:
         if len(body) < 3 or len(body) > 11:
             self.errors["short"] += 1
             return
-        self.stats["acks_in"] += 1
+        self._counts[_ACKS_IN] += 1
         if body[1] != self.epoch or not self._inflight:
             return  # for an earlier epoch, or nothing to learn
         base = self._tx_base
@@ -455,7 +477,7 @@ class Link:
         nxt = body[2]
         dn = (nxt - base) & 0xFF
         if dn > span:  # the peer counts in another sequence space (it restarted)
-            self.stats["resyncs"] += 1
+            self._counts[_RESYNCS] += 1
             self._restart(keep_queue=True)
             return
         self._sample = -1
@@ -492,7 +514,7 @@ class Link:
             f = self._inflight[seq]
             if f[_XMIT] < self._acked_xmit and seq not in self._repeat:
                 self._repeat.append(seq)
-                self.stats["lost"] += 1
+                self._counts[_LOST] += 1
                 self._fate(f[_LEN], 1)
 
     def _fate(self, size: int, lost: int) -> None:
