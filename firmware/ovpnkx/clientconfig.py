@@ -42,6 +42,7 @@ class ClientConfig:
     max_clients: int
     duplicate_cn: bool
     connect_freq_initial: tuple
+    server_directive: "Any"  # its method: the parser hands a server's own directives to it
 
     def __init__(self, name: str, server: bool = False) -> None:
         self.name = name

@@ -37,6 +37,9 @@ _NUMBERS = {"verb": ("verb", 0, 11), "hand-window": ("hand_window", 1, 3600),
 # directives that take no argument -> attribute set to True
 _FLAGS = {"remote-random": "remote_random", "duplicate-cn": "duplicate_cn", "tls-client": "tls_client",
           "tls-server": "tls_server", "comp-noadapt": "comp_noadapt"}
+# a server's own directives, which ServerConfig.server_directive parses (in one string: a
+# board, which parses client configs only, interns none of their names)
+_SERVER_ONLY = "server push topology connect-freq-initial verify-client-cert".split()
 # pushed options the client applies (push.py and the parts built on it): a pull-filter on them
 # would change the session, which ovpnkx does not implement
 _APPLIED_PUSHES = ("peer-id", "cipher", "key-derivation", "protocol-flags", "ping", "ping-restart", "comp-lzo",
@@ -352,10 +355,9 @@ def _directive(cfg: ClientConfig, words: list, body: "str | None", read_file: "A
         if d == "tls-auth" and len(words) > 2 and body is None:
             cfg.key_direction = _number(words, 2, 0, 1)
         if d == "tls-crypt-v2" and len(words) > 2 and body is None:
-            if not cfg.server or words[2] not in ("force-cookie", "allow-noncookie"):
-                raise ValueError("tls-crypt-v2 takes a key file%s" % (
-                    " and force-cookie or allow-noncookie" if cfg.server else ""))
-            cfg.tls_crypt_v2_mode = words[2]
+            if not cfg.server:
+                raise ValueError("tls-crypt-v2 takes a key file")
+            cfg.server_directive(words)  # its force-cookie or allow-noncookie
         elif body is None:
             if len(words) < 2:
                 raise ValueError("%s needs a file name" % d)
@@ -379,19 +381,6 @@ def _directive(cfg: ClientConfig, words: list, body: "str | None", read_file: "A
     elif d in _FLAGS:
         _args(words, 0, 0)
         setattr(cfg, _FLAGS[d], True)
-    elif d == "server":
-        _args(words, 2, 3)
-        net, mask = _ipv4(words[1], "server network"), _ipv4(words[2], "server netmask")
-        if not _contiguous(mask) or net & ~mask & 0xFFFFFFFF:
-            raise ValueError("server %s %s: not a network and its netmask" % (words[1], words[2]))
-        if len(words) > 3 and words[3] != "nopool":
-            raise ValueError("server takes NETWORK NETMASK [nopool]")
-        host_bits = 32 - bin(mask).count("1")
-        if not 3 <= host_bits <= 16:  # openvpn: /16 at most (IFCONFIG_POOL_MAX), /29 at least for tun
-            raise ValueError("server %s %s: the pool needs a subnet between /16 and /29" % (words[1], words[2]))
-        cfg.server_network, cfg.server_netmask = words[1], words[2]
-        cfg.server_nopool = len(words) > 3
-        cfg.p2mp = cfg.tls_server = True
     elif d == "mode":
         _args(words, 1, 1)
         if words[1] not in ("server", "p2p"):
@@ -401,25 +390,8 @@ def _directive(cfg: ClientConfig, words: list, body: "str | None", read_file: "A
     elif d == "local":
         _args(words, 1, 1)
         cfg.local = words[1]
-    elif d == "push":
-        if len(words) != 2:
-            raise ValueError('push takes one quoted option, e.g. push "ping 10"')
-        cfg.push.append(words[1])
-    elif d == "topology":
-        _args(words, 1, 1)
-        if words[1] not in ("net30", "p2p", "subnet"):
-            raise ValueError("topology takes net30, p2p or subnet")
-        cfg.topology = words[1]
-    elif d == "connect-freq-initial":
-        _args(words, 2, 2)
-        cfg.connect_freq_initial = (_number(words, 1, 1, 1 << 30), _number(words, 2, 1, 86400))
-    elif d == "verify-client-cert":
-        _args(words, 1, 1)
-        if words[1] not in ("none", "optional", "require"):
-            raise ValueError("verify-client-cert takes none, optional or require")
-        if words[1] != "require":
-            raise ValueError("verify-client-cert %s: refused: ovpnkx serve always requires a client certificate"
-                             % words[1])
+    elif cfg.server and d in _SERVER_ONLY:  # host-only: ServerConfig parses these (a board never loads it)
+        cfg.server_directive(words)
     elif d == "remote":
         if len(words) < 2:
             raise ValueError("remote needs a host")
@@ -610,22 +582,6 @@ def _data_ciphers(cfg: ClientConfig, text: str) -> None:
     if not names:
         raise ValueError("data-ciphers names no cipher ovpnkx has (%s)" % ", ".join(CIPHERS))
     cfg.data_ciphers, cfg.optional_ciphers = names, optional
-
-
-def _ipv4(text: str, what: str) -> int:
-    parts = text.split(".")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) != 4 or not all(0 <= v <= 255 for v in values) or not all(is_decimal(p) for p in parts):
-        raise ValueError("%s %r is not an IPv4 address" % (what, text))
-    return values[0] << 24 | values[1] << 16 | values[2] << 8 | values[3]
-
-
-def _contiguous(mask: int) -> bool:
-    inverted = ~mask & 0xFFFFFFFF
-    return inverted & (inverted + 1) == 0
 
 
 def _check(cfg: ClientConfig) -> None:
