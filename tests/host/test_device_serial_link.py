@@ -10,6 +10,7 @@ Figures (handshake time, bytes on the wire) are printed, never asserted.
 """
 
 
+import ast
 import re
 
 import pytest
@@ -108,6 +109,10 @@ def test_main_runs_after_soft_reset_against_serve_serial(pico, pki, tmp_path):
     for once in ONCE:
         assert "'%s'" % once not in resident, (once, resident)
     assert "'ovpnkx.clientconfig'" in resident and "'ovpnkx.session'" in resident, resident
+    # and the names its .mpy files interned (for good) fit the chip's first six qstr pools,
+    # 1,260 entries: one more name and stock firmware allocates a pool of 1,280 (7.7 KB)
+    names, room = ast.literal_eval(mp(pico, "resume", "exec", "import _simprofile\nprint(_simprofile.names_interned())").stdout)
+    assert room == 1260 and 1000 < names <= 1260 - 20, (names, room)  # 20 for main.py's and a spare
 
 
 @pytest.mark.parametrize("mode,proto", [("p2p", "udp"), ("p2mp", "tcp")])
