@@ -66,12 +66,11 @@ def _hold_back(simboard):
                 # first probe): as much as there is, in pieces; else the board fails to boot,
                 # again and again, where it should boot and then run out of memory
                 held = simboard._held_back = []
-                for size in (4096, 512, 64):  # smaller pieces for the holes between what the sim keeps
-                    try:
-                        for _ in range((gc.mem_free() - target) // (size + 32)):  # + the piece's object
-                            held.append(bytearray(size))
-                    except MemoryError:
-                        pass
+                try:
+                    for _ in range(pad // 4096):
+                        held.append(bytearray(4096))
+                except MemoryError:
+                    pass
 
 
 _repl = _boot()

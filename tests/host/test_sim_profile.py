@@ -371,6 +371,8 @@ def test_a_heap_far_below_the_boards_boots_to_the_repl():
     that what fails is the app, for want of memory, and not the sim's own boot."""
     sim = start_sim("--board", "rp2040w", "--frozen", "", "--heap", str(16 * 1024))
     try:
-        assert run(sim, "import gc\nprint(gc.mem_free() < 64 * 1024)").split() == ["True"]
+        # held back, in 4 KB pieces here: what stays free is the board's share and the small
+        # holes between what the sim keeps (a few KB of its qstr chunks among them), not its ~1 MB
+        assert run(sim, "import gc\nprint(gc.mem_free() < 96 * 1024)").split() == ["True"]
     finally:
         sim.stop()
