@@ -243,24 +243,23 @@ def _drop_imports(mod: _Module, consts: dict, unused: "set[str]", keep_names: se
         mod.replace(node, text)
 
 
-def string_words(tree: ast.AST) -> "set[str]":
-    """The words inside the module's strings, docstrings (which mpy-cross drops) left out."""
+def _strings(tree: ast.AST) -> "list[str]":
+    """The module's strings, docstrings (which mpy-cross drops) left out."""
     docs = _docstrings(tree)
-    words: "set[str]" = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
-            words.update(_WORD.findall(node.value))
-    return words
+    return [node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs]
+
+
+def string_words(tree: ast.AST) -> "set[str]":
+    """The words inside the module's strings, docstrings left out."""
+    return {word for text in _strings(tree) for word in _WORD.findall(text)}
 
 
 def string_names(tree: ast.AST) -> "set[str]":
     """The module's strings that are a name, whole (``getattr(m, "NAME")``, a forwarder's
     tuple of names): what may look a constant up by its name. A name among other words (a
     table of names for messages, ``"S_ERROR S_UNDEF ...".split()``) only spells it."""
-    docs = _docstrings(tree)
-    return {node.value for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
-            and _WORD.fullmatch(node.value)}
+    return {text for text in _strings(tree) if _WORD.fullmatch(text)}
 
 
 def _left(modules: "dict[str, _Module]") -> "set[str]":

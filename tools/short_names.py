@@ -124,8 +124,8 @@ def _shared_words(trees: "dict[str, ast.AST]") -> "set[str]":
 
 
 def _scoped(tree: ast.AST) -> "tuple[set[str], set[str]]":
-    """(names bound or read inside a function of the module: its arguments, locals, nested
-    defs, ``except ... as``; names bound or read at the module's or a class's level, declared
+    """(names a function of the module binds: its arguments, locals, nested defs,
+    ``except ... as``; names bound or read at the module's or a class's level, declared
     ``global``/``nonlocal``, or imported)."""
     local: "set[str]" = set()
     outer: "set[str]" = set()
@@ -141,7 +141,8 @@ def _scoped(tree: ast.AST) -> "tuple[set[str], set[str]]":
             elif isinstance(child, ast.arg):
                 local.add(child.arg)
             elif isinstance(child, ast.Name):
-                here.add(child.id)
+                if scope != "function" or not isinstance(child.ctx, ast.Load):
+                    here.add(child.id)  # a function's read is of its own, an outer or a builtin name
             elif isinstance(child, (ast.Global, ast.Nonlocal)):
                 outer.update(child.names)
             elif isinstance(child, ast.alias):
@@ -189,7 +190,7 @@ def names_map(sources: "dict[str, str]", extra_words: "set[str]" = frozenset()) 
                      key=lambda n: (-words.get(n, 0), n))
     shared_words = _shared_words(trees)
     own = {n for n in renamed if len(used_in.get(n, ())) == 1 and n not in shared_words}
-    functions_own = _function_own(trees, kept, shared_words) & bound  # read only: a builtin (viper's ptr8)
+    functions_own = _function_own(trees, kept, shared_words)
     own |= functions_own
     renamed += sorted(functions_own, key=lambda n: (-words.get(n, 0), n))
     fresh = _short(set(words) | kept)
