@@ -103,25 +103,46 @@ _CORE_NAMES = ("<module>", "<lambda>", "<listcomp>", "<dictcomp>", "<setcomp>", 
 _FIRMWARE_MODULES = ("sys", "gc", "micropython", "time", "struct", "json", "hashlib", "binascii", "cryptolib",
                      "select", "errno", "io", "collections", "array", "math", "os", "machine", "random",
                      "re", "heapq", "deflate", "tls", "socket", "network")
-# On the chip a module's code is many small blocks (one per function's bytecode, one per
-# qstr chunk), not one: a charge held as one block would need a contiguous stretch of the
-# heap that the board never needs, and fail where the board would not. So a charge is held
-# in blocks of this many host bytes, each block's own overhead (its bytearray object and
-# list slot: 40 B on this 64-bit port) included.
+# On the chip a module's code is many allocations, not one (py/persistentcode.c,
+# load_raw_code and load_obj): each function's bytecode is one block of its own length, each
+# string or bytes constant one of its own, and the rest (raw code structures, small
+# constants) small ones. A charge held as one block would need a stretch of the heap that the
+# board never needs, and fail where the board would not; one held in blocks of a fixed size
+# could not use the smaller holes a board's code does fill. So a charge is held as the chip
+# allocates it: for a block of the chip's of L bytes, which takes ceil(L / 16) GC blocks of
+# 16 B there (words at this host's scale: twice as many bytes), the unix port has taken one of
+# ceil(L / 32) blocks of 32 B, and the sim takes the difference as one allocation (none where
+# it is nothing: L <= 16). The rest of the file is held in blocks of _CHARGE_BLOCK host bytes.
+# Each block is a tuple (a 16-byte header and 8 B an item on this 64-bit port): one allocation.
 _CHARGE_BLOCK = const(512)
-_BLOCK_OVERHEAD = const(40)
+_TUPLE_HEAD = const(16)
+
+
+def _chip_extra(n, scale):
+    # host bytes the chip's block of n bytes (in 16-byte GC blocks, at ``scale`` host bytes a
+    # chip byte) takes beyond the unix port's own block for it (in GC blocks of 16 * scale)
+    return scale * ((n + 15) // 16 * 16) - (n + 16 * scale - 1) // (16 * scale) * (16 * scale)
 
 
 class _Charge:
-    """``n`` bytes of the GC heap held in _CHARGE_BLOCK pieces; ``len()`` is ``n``."""
+    """The heap the chip's blocks of ``sizes`` bytes take beyond the unix port's own blocks
+    for them (``scale``: host bytes a chip byte), and ``rest`` host bytes in blocks of at most
+    _CHARGE_BLOCK; ``len()`` is the host bytes held."""
 
-    def __init__(self, n):
-        self.n = n
-        self.blocks = []
-        while n > 0:
-            take = min(n, _CHARGE_BLOCK)
-            self.blocks.append(bytearray(max(take - _BLOCK_OVERHEAD, 0)))
-            n -= take
+    def __init__(self, rest, sizes=(), scale=2):
+        extra = [_chip_extra(n, scale) for n in sizes]
+        extra = [n for n in extra if n]
+        self.n = rest + sum(extra)
+        self.blocks = [None] * (len(extra) + (rest + _CHARGE_BLOCK - 1) // _CHARGE_BLOCK)
+        i = 0
+        for n in extra:
+            self.blocks[i] = (None,) * ((n - _TUPLE_HEAD) // 8)
+            i += 1
+        while rest > 0:
+            take = min(rest, _CHARGE_BLOCK)
+            self.blocks[i] = (None,) * max(1, (take - _TUPLE_HEAD) // 8)
+            rest -= take
+            i += 1
 
     def __len__(self):
         return self.n
@@ -211,9 +232,49 @@ def _vuint(f):
             return v, n
 
 
-def mpy_names(path):
+def _skip_obj(f, sizes):
+    # one constant of the object table (load_obj): a type byte (0-4: fun table, None, False,
+    # True, Ellipsis; 5 str, 6 bytes, 7 int, 8 float, 9 complex as text, 10 tuple) and its data
+    kind = f.read(1)
+    if not kind:
+        raise ValueError("truncated")
+    if kind[0] <= 4:
+        return
+    n = _vuint(f)[0]
+    if kind[0] == 10:
+        for _ in range(n):
+            _skip_obj(f, sizes)
+        return
+    if kind[0] in (5, 6):
+        n += 1  # the NUL after the data
+        sizes.append(n)
+    if len(f.read(n)) != n:
+        raise ValueError("truncated")
+
+
+def _raw_code(f, sizes):
+    # one function and its children (load_raw_code): vuint (length << 3 | has children << 2 |
+    # kind), the bytecode; True if it and its children were bytecode (native code, whose
+    # layout differs, is not followed: it and the rest of the file are charged in blocks)
+    kind_len = _vuint(f)[0]
+    if kind_len & 3:
+        return False
+    n = kind_len >> 3
+    sizes.append(n)
+    if len(f.read(n)) != n:
+        raise ValueError("truncated")
+    if kind_len & 4:
+        for _ in range(_vuint(f)[0]):
+            if not _raw_code(f, sizes):
+                return False
+    return True
+
+
+def mpy_names(path, sizes=None):
     """The names a .mpy of version 6 interns (its non-static qstrs, as bytes) and the bytes
-    their entries take in the file; None if the file is not a .mpy of version 6."""
+    their entries take in the file; None if the file is not a .mpy of version 6. ``sizes``
+    (a list) gets the size of each block the chip allocates for the file's constants and
+    functions' bytecode."""
     names = []
     in_file = 0
     try:
@@ -222,7 +283,7 @@ def mpy_names(path):
             if len(head) != 4 or head[0] != 0x4D or head[1] != 6:
                 return None
             n_qstr = _vuint(f)[0]
-            _vuint(f)
+            n_obj = _vuint(f)[0]
             for _ in range(n_qstr):
                 v, n = _vuint(f)
                 if v & 1:
@@ -232,6 +293,10 @@ def mpy_names(path):
                     return None
                 names.append(s[:-1])
                 in_file += n + len(s)
+            if sizes is not None:
+                for _ in range(n_obj):
+                    _skip_obj(f, sizes)
+                _raw_code(f, sizes)
     except (OSError, ValueError):
         return None
     return names, in_file
@@ -246,7 +311,8 @@ def _interned(name):
 
 
 def _charge_module(mod, path, size, charge, hash_bytes):
-    parsed = mpy_names(path)
+    sizes = []
+    parsed = mpy_names(path, sizes)
     if parsed is None:
         sys.stderr.write("_simprofile: %s is not a .mpy of version 6: charged its whole size\n" % path)
         setattr(mod, "__chip_bytes__", _Charge(int(size * charge)))
@@ -273,7 +339,8 @@ def _charge_module(mod, path, size, charge, hash_bytes):
             at += len(name) + 1
         _names.append(chunk)
         _intern_on_chip(len(new), charge, hash_bytes)
-    setattr(mod, "__chip_bytes__", _Charge(int((size - in_file) * charge)))
+    rest = size - in_file - sum(sizes)
+    setattr(mod, "__chip_bytes__", _Charge(int(rest * charge), sizes, charge + 1))
 
 
 def _charge_code(charge):
