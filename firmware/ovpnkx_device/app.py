@@ -107,6 +107,35 @@ class BoardNoise:
                 sys.modules.pop(name, None)
 
 
+class LazyCrypto:
+    """The crypto backend (``ovpnkx.crypto_mp``) that loads when the first data key (or
+    tls-crypt) needs it and stays: the TLS handshake, where a board's heap peaks, runs
+    without its code. Asked only which ciphers it offers, it loads and lets go again."""
+
+    def __init__(self, compact_gcm: bool) -> None:
+        self.compact_gcm = compact_gcm
+        self.backend = None  # type: Any
+
+    def _new(self) -> "Any":
+        from ovpnkx.crypto_mp import MicroPythonCrypto
+
+        return MicroPythonCrypto(self.compact_gcm)
+
+    def supports(self, cipher: str) -> bool:
+        """As ``MicroPythonCrypto.supports``."""
+        if self.backend is not None:
+            return bool(self.backend.supports(cipher))
+        try:
+            return bool(self._new().supports(cipher))
+        finally:
+            unload("crypto_mp")
+
+    def __getattr__(self, name: str) -> "Any":
+        if self.backend is None:
+            self.backend = self._new()
+        return getattr(self.backend, name)
+
+
 def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
     """One session (connect .. closed); returns its ``result`` record."""
     result = {"event": "result", "ok": False, "reason": ""}  # type: dict
@@ -164,8 +193,6 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
         raise
     except Exception:  # noqa: BLE001 (the session makes its engine again and reports what is wrong)
         del ready[:]
-    from ovpnkx.crypto_mp import MicroPythonCrypto
-
     from .runner import run_client
 
     def tls_factory() -> "Any":
@@ -188,7 +215,7 @@ def run_once(settings: dict, cfg: "Any", entropy: "Any", out: "Any") -> dict:
     timeout_s = (cfg.hand_window + 10 + 3 * pings * max(cfg.ping, 2)) if pings else 0
     gc.collect()  # start the session on a compacted heap: its peak is what a board must hold
     # one pass over the remotes per call: the reconnect and backoff of ovpnkx.json are ours
-    run_client(cfg, entropy, MicroPythonCrypto(settings["compact_gcm"]), tls_factory, ask_ekm=False,
+    run_client(cfg, entropy, LazyCrypto(settings["compact_gcm"]), tls_factory, ask_ekm=False,
                platform=board_name(settings), pings=pings, timeout_s=timeout_s, emit=capture,
                transport=transport, retry=False, key_fingerprint=settings["fingerprint"])
     return result

@@ -78,3 +78,22 @@ def test_main_reports_boot_then_config_error():
     ok = _write("main2.json", '{"transport": "serial"}')
     assert main(ok, TMP + "/ovpnkx-app-test-absent.ovpn", out.append) == 2
     assert out[0]["transport"] == "serial" and "cannot read" in out[1]["reason"]
+
+
+def test_crypto_backend_loads_when_a_key_needs_it():
+    import sys
+
+    from ovpnkx_device.app import LazyCrypto
+
+    if sys.implementation.name != "micropython":
+        return  # crypto_mp is MicroPython's backend (cryptolib): this runs on the MicroPython unix port
+    sys.modules.pop("ovpnkx.crypto_mp", None)
+    crypto = LazyCrypto(True)
+    assert crypto.supports("AES-256-GCM") and crypto.supports("AES-128-CBC") and not crypto.supports("BF-CBC")
+    # asked only which ciphers it has, it keeps no backend and its code leaves (a board's heap)
+    assert crypto.backend is None and "ovpnkx.crypto_mp" not in sys.modules
+    key = bytes(range(32))
+    sealed = crypto.aead("AES-256-GCM", key).seal(bytes(12), b"ping", b"ad")
+    assert crypto.backend is not None and crypto.backend.compact_gcm is True and "ovpnkx.crypto_mp" in sys.modules
+    assert crypto.name == "micropython-cryptolib" and crypto.supports("AES-128-GCM")
+    assert crypto.aead("AES-256-GCM", key).open(bytes(12), sealed, b"ad") == b"ping"
