@@ -146,15 +146,12 @@ class ClientRun:
 
     def conclude(self, outcome: "_Outcome") -> "int | None":
         """The exit status after an attempt ended this way, or None: restart."""
-        kind = outcome.kind
-        if kind == "stopped":
-            return self.finish(True, outcome.reason or "stopped by %s" % self.stop.signal, outcome.session)
-        if kind == "done":
-            return self.finish(True, outcome.reason, outcome.session)
-        if kind == "fatal" or kind == "timeout" or \
-                not self.retry and outcome.session is not None and outcome.session.data_ready:
-            return self.finish(False, outcome.reason, outcome.session)
-        return None
+        from .result import conclude  # an attempt's end: code loaded then, off a board's heap in a session
+
+        try:
+            return conclude(self, outcome)
+        finally:
+            unload("ovpnkx_device.result")
 
     def timed_out(self, now: int) -> bool:
         """True once the overall ``timeout_s`` has passed."""
@@ -294,28 +291,13 @@ class ClientRun:
 
     # -- the end ---------------------------------------------------------------
     def finish(self, ok: bool, reason: str, session: "Session | None") -> int:
-        result = {"event": "result", "at_ms": self.clock.now_ms(), "ok": ok, "reason": reason}  # type: dict
-        if self.stop.signal:
-            result["stopped"] = self.stop.signal
-        if session is not None:
-            st = session.stats
-            # a replayed or corrupted data packet was dropped and counted (decrypt_errors), as openvpn
-            # does; it is not a failure of the session: keys that differ show as pings never decrypted
-            if ok and self.pings and not self.stop.signal and (st["pings_received"] < self.pings
-                                                                or st["pings_sent"] < self.pings):
-                ok = False
-                result["reason"] = reason or message("session ended before %d pings each way" % self.pings)
-            refused = getattr(getattr(session, "link", None), "refused", 0)
-            if not ok and refused and not st["packets_in"]:  # the session cannot know why nothing came back
-                result["reason"] = reason + message(" (connection refused by %s: ICMP port unreachable %d times: "
-                                                   "nothing listening there?)" % (session.link_where[0], refused))
-            result["ok"] = ok
-            result["cipher"] = session.cipher
-            result["key_derivation"] = "tls-ekm" if session.tls_ekm else "prf"
-            result.update(st)
-        result["restarts"] = self.restarts
-        self.emit(result)
-        return 0 if ok else 1
+        """Emit the run's ``result`` event; the exit status."""
+        from .result import finish
+
+        try:
+            return finish(self, ok, reason, session)
+        finally:
+            unload("ovpnkx_device.result")
 
 
 def run_client(cfg: "ClientConfig", entropy: "Any", crypto: "Any", tls_factory: "Any",
