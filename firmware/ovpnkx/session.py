@@ -32,7 +32,6 @@ from .digest import hash_digest
 from .errors import EntropyError, LocalProtocolError, ProtocolError, RemoteProtocolError, message
 from .events import Event, EventLog, auth_failed_reason, sanitize_control_message
 from .multi import TlsMulti
-from .negotiation import PUSH_REQUEST_INTERVAL_MS, Negotiation
 from .sessionconfig import VERSION, SessionConfig
 from .timers import Timers
 from .tlswrap import TlsPlain
@@ -40,7 +39,9 @@ from .tlswrap import TlsPlain
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ("Session", "SessionConfig", "Event", "VERSION", "PUSH_REQUEST_INTERVAL_MS")
+    from .negotiation import Negotiation
+
+__all__ = ("Session", "SessionConfig", "Event", "VERSION")
 
 
 def _dc() -> "Any":
@@ -77,13 +78,13 @@ class Session:
         self.remote_session_id = cookie[1] if cookie else None  # type: bytes | None
         self.multi = TlsMulti(self.is_server, entropy, tls_factory, config.hand_window_ms, config.timeout_ms,
                               TlsMulti.payload_limit(config.tls_mtu, self.wrap.overhead), config.tls_mtu)
+        self.negotiation = None  # type: Negotiation | None
         if self.is_server:  # host-only: a board (a client) never loads the server's push code
             from .negotiation_server import ServerNegotiation
 
-            neg = ServerNegotiation(config, peer_id, push_hook and (lambda: push_hook(self)))  # type: Negotiation
-        else:
-            neg = Negotiation(config)
-        self.negotiation = neg
+            self.negotiation = ServerNegotiation(config, peer_id, push_hook and (lambda: push_hook(self)))
+        # a client's is made after its TLS handshake (``negotiated``): on a board its code is
+        # off the heap until then, where the heap peaks
         self.timers = Timers(now_ms, config.hand_window_ms)
         self.log = EventLog()
         self.closed = False
@@ -128,27 +129,37 @@ class Session:
     @property
     def cipher(self) -> "str | None":
         """The negotiated data cipher."""
-        return self.negotiation.cipher
+        return self.negotiation.cipher if self.negotiation else None
 
     @property
     def tls_ekm(self) -> bool:
         """True when data keys come from the RFC 5705 exporter."""
-        return self.negotiation.tls_ekm
+        return bool(self.negotiation and self.negotiation.tls_ekm)
 
     @property
     def peer_id(self) -> "int | None":
         """Our P_DATA_V2 peer-id, or None for P_DATA_V1."""
-        return self.negotiation.peer_id
+        return self.negotiation.peer_id if self.negotiation else None
 
     @property
     def peer_info(self) -> dict:
         """The peer's IV_ variables (key_state 0)."""
-        return self.negotiation.peer_info
+        return self.negotiation.peer_info if self.negotiation else {}
 
     @property
     def push_reply_text(self) -> "str | None":
         """The PUSH_REPLY a server sent (None on a client)."""
         return getattr(self.negotiation, "push_reply_text", None)
+
+    def negotiated(self) -> "Negotiation":
+        """The session's push and NCP policy (``ovpnkx.negotiation``), a client's made when
+        first needed: after its TLS handshake."""
+        neg = self.negotiation
+        if neg is None:
+            from .negotiation import Negotiation
+
+            neg = self.negotiation = Negotiation(self.config)
+        return neg
 
     # -- public API --------------------------------------------------------
     def events(self) -> list:
@@ -236,7 +247,7 @@ class Session:
         if self.closed:
             return None
         t = self.timers
-        candidates = [t.next_ping_ms, self.negotiation.next_push_request_ms]
+        candidates = [t.next_ping_ms, self.negotiation.next_push_request_ms if self.negotiation else None]
         if not self.multi.channels:
             candidates.append(t.open_deadline_ms)
         if self.multi.primary is not None:
@@ -253,7 +264,7 @@ class Session:
     def send_data(self, payload: bytes) -> None:
         """Encrypt ``payload`` with the primary key for the next ``packets_to_send``
         (framed for the negotiated compression stub, as openvpn frames every payload)."""
-        framing = self.negotiation.framing
+        framing = self.negotiated().framing
         self._outgoing.append(self.multi.encrypt(framing.compress(payload) if framing else payload))
 
     def send_ping(self) -> None:
@@ -358,7 +369,7 @@ class Session:
             self.log.add("decrypt_error", now_ms, reason=str(exc))
             return
         self.timers.heard(now_ms)
-        framing = self.negotiation.framing
+        framing = self.negotiated().framing
         if framing is not None:
             try:
                 payload = framing.decompress(payload)
@@ -424,7 +435,7 @@ class Session:
             channel.write_key_method2(self._our_key_method2(channel.key_id))
         self.log.note_state(channel, now_ms)
         if not channel.keys_generated and channel.sent_km2 and channel.peer_km2 is not None:
-            if self.negotiation.both_key_method2(channel, now_ms):
+            if self.negotiated().both_key_method2(channel, now_ms):
                 self._generate_keys(channel, now_ms)
         for text in channel.pop_messages():
             self._on_message(channel, text, now_ms)
@@ -444,7 +455,7 @@ class Session:
 
     def _on_message(self, channel: KeyStateChannel, text: str, now_ms: int) -> None:
         self.log.add("message", now_ms, text=sanitize_control_message(text))
-        neg = self.negotiation
+        neg = self.negotiated()
         generate = neg.on_push_message(channel, text, now_ms, self.multi.primary is not None)
         for warning in neg.warnings:
             self.log.add("warning", now_ms, reason=warning)
@@ -463,7 +474,7 @@ class Session:
     def _generate_keys(self, channel: KeyStateChannel, now_ms: int) -> None:
         from .prf import session_key2  # loaded when keys are due, as is its derivation's code
 
-        neg = self.negotiation
+        neg = self.negotiated()
         key2, method, encrypt, decrypt = session_key2(self, channel)
         del session_key2
         # the PRF, the key method 2 wire code and push (nothing of it is kept) leave a board's
@@ -544,7 +555,7 @@ class Session:
             if self.closed:
                 return
         neg = self.negotiation
-        if neg.next_push_request_ms is not None and now_ms >= neg.next_push_request_ms:
+        if neg is not None and neg.next_push_request_ms is not None and now_ms >= neg.next_push_request_ms:
             neg.send_push_request(multi.channels[0], now_ms)
         if multi.primary is not None and self.timers.ping_due(now_ms):
             self.send_ping()
@@ -581,7 +592,8 @@ class Session:
         self.close_error = error
         self.close_fatal = fatal
         self.timers.stop()
-        self.negotiation.next_push_request_ms = None
+        if self.negotiation is not None:
+            self.negotiation.next_push_request_ms = None
         for channel in self.multi.channels.values():  # no TLS after the end: free it now (a board's heap)
             if channel.tls_started and hasattr(channel.tls, "close"):
                 channel.tls.close()

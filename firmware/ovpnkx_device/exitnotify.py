@@ -41,7 +41,7 @@ class ExitNotification:
             s.close(now, self.reason() + " (exit notification sent)", notify=True)  # one OCC EXIT
             self.emit({"event": "exit_notify", "at_ms": now, "method": "occ", "seconds": 0})
             return
-        cc_exit = s.negotiation.cc_exit  # pushed protocol-flags cc-exit (or both sides' IV_PROTO in p2p)
+        cc_exit = s.negotiation is not None and s.negotiation.cc_exit  # pushed protocol-flags cc-exit (or both sides' IV_PROTO in p2p)
         method = "control" if cc_exit else "occ"
         self.emit({"event": "exit_notify", "at_ms": now, "method": method, "seconds": self.seconds})
         if cc_exit:  # the EXIT control message, reliable over the primary key_state's TLS

@@ -256,7 +256,7 @@ class Fleet:
         self.ttk.append(now - dev.started_ms)
         s = dev.session
         if s is not None:  # the interval the server pushed, else our config's
-            dev.ping_interval_ms = s.negotiation.ping_ms()
+            dev.ping_interval_ms = s.negotiated().ping_ms()
             self.hs_packets_in += s.stats["packets_in"]
             self.hs_packets_out += s.stats["packets_out"]
         dev.leave_ms = now + self.plan.hold_ms
