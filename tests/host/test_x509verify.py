@@ -172,5 +172,8 @@ def test_reader_knows_the_curves_the_check_has():
     from ovpnkx import x509cert, x509verify
     from ovpnkx.x509verify import bit_length
 
-    assert {c: (bit_length(p[0]) + 7) // 8 for c, p in x509verify._CURVES.items()} == x509cert._CURVE_SIZES
+    # each curve's five numbers (p, n, Gx, Gy, b) at the coordinate size, and p as long as that
+    assert {c: len(raw) // 5 for c, raw in x509verify._CURVES.items()} == x509cert._CURVE_SIZES
+    assert all((bit_length(int.from_bytes(raw[:len(raw) // 5], "big")) + 7) // 8 == len(raw) // 5
+               and len(raw) % 5 == 0 for raw in x509verify._CURVES.values())
     assert [bit_length(x) for x in (0, 1, 255, 256, 2 ** 255)] == [0, 1, 8, 9, 256]
