@@ -15,12 +15,12 @@ after peer-info), because a 2.6 peer never sends those.
 
 import struct
 
-from ._compat import TYPE_CHECKING, const
+from ._compat import TYPE_CHECKING, const, unload
 from .errors import LocalProtocolError, RemoteProtocolError
 from .keysource import PRE_MASTER_LEN, RANDOM_LEN, KeyMethod2Message, KeySource  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Any, Optional
 
 KEY_METHOD_2 = 2
 KEY_METHOD_MASK = 0x0F  # the high nibble held flags in old versions; ignored on read
@@ -229,3 +229,44 @@ def iv_proto(peer_info: dict) -> int:
         return 0
     n = int(value[len(sign):len(sign) + digits])
     return n if 0 < n <= 0x7FFFFFFF else 0
+
+
+# What we announce in our message (``SessionConfig``'s options_string, peer_info and iv_proto):
+# here, so that a board loads this code with the message's, after the TLS handshake.
+# The compression stubs a 2.6 client announces (comp.c), all of which ``ovpnkx.compress`` frames.
+_STUBS_PEER_INFO = [("IV_LZO_STUB", 1), ("IV_COMP_STUB", 1), ("IV_COMP_STUBv2", 1)]
+
+
+def announced_iv_proto(cfg: "Any") -> int:
+    """The IV_PROTO bits ``cfg`` (a ``SessionConfig``) announces: TLS_KEY_EXPORT only where
+    we can export; CC_EXIT_NOTIFY as 2.6 does (an exit notification may come as EXIT)."""
+    bits = IV_PROTO_DATA_V2 | IV_PROTO_CC_EXIT_NOTIFY
+    bits |= IV_PROTO_REQUEST_PUSH if cfg.p2mp else IV_PROTO_NCP_P2P
+    return bits | (IV_PROTO_TLS_KEY_EXPORT if cfg.ask_ekm else 0)
+
+
+def announced_options(cfg: "Any") -> str:
+    """The options string of ``cfg``'s key method 2 message, as openvpn 2.6 writes it."""
+    from .occ import options_string
+
+    proto = "UDPv4" if cfg.proto == "udp" else ("TCPv4_SERVER" if cfg.is_server else "TCPv4_CLIENT")
+    wrap = cfg.tls_auth
+    tls_auth = wrap is not None and wrap.__class__.__name__ == "TlsAuth"  # tls-crypt adds nothing here
+    try:
+        return options_string(not cfg.is_server, proto, cfg.p2mp, cfg.cipher, cfg.ciphers, cfg.auth,
+                              getattr(wrap, "direction", None) if tls_auth else None, tls_auth, cfg.dev_type,
+                              comp=None if cfg.compression is None else cfg.compression.kind)
+    finally:
+        unload("occ")  # needed once (the session keeps the string)
+
+
+def announced_peer_info(cfg: "Any") -> str:
+    """``cfg``'s peer-info (IV_ lines). A client announces the compression stubs it can
+    frame (IV_LZO_STUB, IV_COMP_STUB, IV_COMP_STUBv2) as a 2.6 client does under its
+    default ``allow-compression no``; never a real algorithm."""
+    from .sessionconfig import VERSION
+
+    return peer_info_string([("IV_VER", "2.6.14"), ("IV_PLAT", cfg.platform), ("IV_PROTO", announced_iv_proto(cfg)),
+                             ("IV_CIPHERS", ":".join(cfg.ciphers))]
+                            + ([] if cfg.is_server else _STUBS_PEER_INFO)
+                            + [("IV_GUI_VER", VERSION.replace(" ", "_"))])

@@ -5,15 +5,12 @@ in our key method 2 message: the options string and the peer-info (IV_ lines).
 """
 
 from .errors import LocalProtocolError
-from ._compat import unload
 from ._compat import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import Any
 
 VERSION = "ovpnkx 0.1.0"
-# the compression stubs a 2.6 client announces (comp.c), all of which ``ovpnkx.compress`` frames
-STUBS_PEER_INFO = [("IV_LZO_STUB", 1), ("IV_COMP_STUB", 1), ("IV_COMP_STUBv2", 1)]
 
 
 class SessionConfig:
@@ -83,37 +80,24 @@ class SessionConfig:
         self.release_superseded_tls = release_superseded_tls
         self._options = None  # type: str | None
 
+    # the two texts of our key method 2 message: their code is ``keymethod2``'s, loaded
+    # after the TLS handshake (a board's heap peaks during it)
     def iv_proto(self) -> int:
-        """The IV_PROTO bits we announce (TLS_KEY_EXPORT only where we can export;
-        CC_EXIT_NOTIFY as 2.6 does: an exit notification may come as an EXIT message)."""
-        from . import keymethod2 as km  # the IV_PROTO bits: needed once the TLS handshake is done
+        """The IV_PROTO bits we announce (``keymethod2.announced_iv_proto``)."""
+        from .keymethod2 import announced_iv_proto
 
-        bits = km.IV_PROTO_DATA_V2 | km.IV_PROTO_CC_EXIT_NOTIFY
-        bits |= km.IV_PROTO_REQUEST_PUSH if self.p2mp else km.IV_PROTO_NCP_P2P
-        return bits | (km.IV_PROTO_TLS_KEY_EXPORT if self.ask_ekm else 0)
+        return announced_iv_proto(self)
 
     def options_string(self) -> str:
         """The options string of key method 2, as openvpn 2.6 writes it for this config."""
         if self._options is None:
-            from .occ import options_string
+            from .keymethod2 import announced_options
 
-            proto = "UDPv4" if self.proto == "udp" else ("TCPv4_SERVER" if self.is_server else "TCPv4_CLIENT")
-            wrap = self.tls_auth
-            tls_auth = wrap is not None and wrap.__class__.__name__ == "TlsAuth"  # tls-crypt adds nothing here
-            self._options = options_string(not self.is_server, proto, self.p2mp, self.cipher, self.ciphers,
-                                           self.auth, getattr(wrap, "direction", None) if tls_auth else None,
-                                           tls_auth, self.dev_type,
-                                           comp=None if self.compression is None else self.compression.kind)
-            unload("occ")  # needed once (the string is kept)
+            self._options = announced_options(self)  # kept: a renegotiation sends it again
         return self._options
 
     def peer_info(self) -> str:
-        """Our peer-info (IV_ lines). A client announces the compression stubs it can
-        frame (IV_LZO_STUB, IV_COMP_STUB, IV_COMP_STUBv2) as a 2.6 client does under
-        its default ``allow-compression no``; never a real algorithm."""
-        from .keymethod2 import peer_info_string  # after the TLS handshake (a board's heap)
+        """Our peer-info (IV_ lines, ``keymethod2.announced_peer_info``)."""
+        from .keymethod2 import announced_peer_info
 
-        return peer_info_string([("IV_VER", "2.6.14"), ("IV_PLAT", self.platform), ("IV_PROTO", self.iv_proto()),
-                                 ("IV_CIPHERS", ":".join(self.ciphers))]
-                                + ([] if self.is_server else STUBS_PEER_INFO)
-                                + [("IV_GUI_VER", VERSION.replace(" ", "_"))])
+        return announced_peer_info(self)
