@@ -219,37 +219,39 @@ def _hash_bytes():
     return 2 if simboard.board().get("chip", "").upper().startswith("ESP32") else 1
 
 
+_BYTE = bytearray(1)  # what _vuint reads into: parsing a .mpy allocates nothing per byte
+
+
 def _vuint(f):
     v = 0
     n = 0
     while True:
-        b = f.read(1)
-        if not b:
+        if f.readinto(_BYTE) != 1:
             raise ValueError("truncated")
+        b = _BYTE[0]
         n += 1
-        v = (v << 7) | (b[0] & 0x7F)
-        if not b[0] & 0x80:
+        v = (v << 7) | (b & 0x7F)
+        if not b & 0x80:
             return v, n
 
 
 def _skip_obj(f, sizes):
     # one constant of the object table (load_obj): a type byte (0-4: fun table, None, False,
     # True, Ellipsis; 5 str, 6 bytes, 7 int, 8 float, 9 complex as text, 10 tuple) and its data
-    kind = f.read(1)
-    if not kind:
+    if f.readinto(_BYTE) != 1:
         raise ValueError("truncated")
-    if kind[0] <= 4:
+    kind = _BYTE[0]
+    if kind <= 4:
         return
     n = _vuint(f)[0]
-    if kind[0] == 10:
+    if kind == 10:
         for _ in range(n):
             _skip_obj(f, sizes)
         return
-    if kind[0] in (5, 6):
+    if kind in (5, 6):
         n += 1  # the NUL after the data
         sizes.append(n)
-    if len(f.read(n)) != n:
-        raise ValueError("truncated")
+    f.seek(n, 1)
 
 
 def _raw_code(f, sizes):
@@ -261,8 +263,7 @@ def _raw_code(f, sizes):
         return False
     n = kind_len >> 3
     sizes.append(n)
-    if len(f.read(n)) != n:
-        raise ValueError("truncated")
+    f.seek(n, 1)
     if kind_len & 4:
         for _ in range(_vuint(f)[0]):
             if not _raw_code(f, sizes):
