@@ -1,7 +1,8 @@
 """What a session is told by its config file or command line, and what it announces.
 
-``SessionConfig`` carries the settings; it also writes the two texts a peer reads
-in our key method 2 message: the options string and the peer-info (IV_ lines).
+``SessionConfig`` carries the settings; it also gives the two texts a peer reads in
+our key method 2 message, the options string and the peer-info (IV_ lines), which
+``keymethod2`` writes.
 """
 
 from .errors import LocalProtocolError
@@ -80,8 +81,8 @@ class SessionConfig:
         self.release_superseded_tls = release_superseded_tls
         self._options = None  # type: str | None
 
-    # the two texts of our key method 2 message: their code is ``keymethod2``'s, loaded
-    # after the TLS handshake (a board's heap peaks during it)
+    # what our key method 2 message announces: written by ``keymethod2``'s code, which a board
+    # loads after the TLS handshake (its heap peaks during it)
     def iv_proto(self) -> int:
         """The IV_PROTO bits we announce (``keymethod2.announced_iv_proto``)."""
         from .keymethod2 import announced_iv_proto
