@@ -124,25 +124,23 @@ def _chip_extra(n, scale):
     return scale * ((n + 15) // 16 * 16) - (n + 16 * scale - 1) // (16 * scale) * (16 * scale)
 
 
+def _block(n):
+    # one allocation of about n host bytes (at least one item)
+    return (None,) * max(1, (n - _TUPLE_HEAD) // 8)
+
+
 class _Charge:
     """The heap the chip's blocks of ``sizes`` bytes take beyond the unix port's own blocks
     for them (``scale``: host bytes a chip byte), and ``rest`` host bytes in blocks of at most
     _CHARGE_BLOCK; ``len()`` is the host bytes held."""
 
     def __init__(self, rest, sizes=(), scale=2):
-        extra = [_chip_extra(n, scale) for n in sizes]
-        extra = [n for n in extra if n]
-        self.n = rest + sum(extra)
-        self.blocks = [None] * (len(extra) + (rest + _CHARGE_BLOCK - 1) // _CHARGE_BLOCK)
-        i = 0
-        for n in extra:
-            self.blocks[i] = (None,) * ((n - _TUPLE_HEAD) // 8)
-            i += 1
+        pieces = [n for n in [_chip_extra(n, scale) for n in sizes] if n]
+        self.n = rest + sum(pieces)
         while rest > 0:
-            take = min(rest, _CHARGE_BLOCK)
-            self.blocks[i] = (None,) * max(1, (take - _TUPLE_HEAD) // 8)
-            rest -= take
-            i += 1
+            pieces.append(min(rest, _CHARGE_BLOCK))
+            rest -= _CHARGE_BLOCK
+        self.blocks = [_block(n) for n in pieces]
 
     def __len__(self):
         return self.n
