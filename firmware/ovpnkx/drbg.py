@@ -101,3 +101,15 @@ class HmacDrbg:
         """Forget the internal state (uninstantiate, §9.4)."""
         self._key = None
         self._v = None
+
+    def snapshot(self) -> tuple:
+        """The internal state as plain values, for ``restore``."""
+        return self._key, self._v, self.reseed_counter, self.reseed_interval
+
+
+def restore(snapshot: tuple) -> HmacDrbg:
+    """The DRBG whose state ``HmacDrbg.snapshot`` returned: it goes on where that one stopped
+    (a board keeps the state alone between draws, so that this code can leave its heap)."""
+    drbg = object.__new__(HmacDrbg)  # not instantiated again: the state is the whole DRBG
+    drbg._key, drbg._v, drbg.reseed_counter, drbg.reseed_interval = snapshot
+    return drbg

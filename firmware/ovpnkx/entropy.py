@@ -24,6 +24,7 @@ parked between reseeds, so that a session's heap holds only the DRBG
 
 from ._compat import MICROPYTHON, TYPE_CHECKING, const, unload
 from .drbg import HmacDrbg, ReseedRequired  # noqa: F401 (re-exported)
+from .drbg import restore as _restore_drbg
 from .errors import EntropyError, LocalProtocolError  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
@@ -168,6 +169,16 @@ class TrngEntropy:
         self._loader = loader
         self._release_noise()
 
+    def snapshot(self) -> tuple:
+        """The source's whole state as plain values, its DRBG's included: ``restore`` makes a
+        source of it that goes on where this one stopped. A board keeps only this between
+        draws, and this module's and the DRBG's code leave its heap
+        (``ovpnkx_device.app.ParkedEntropy``)."""
+        drbg = self._drbg
+        return (self._noise, self.h, self._personalization, self.reseed_interval, self._rct, self._apt,
+                self.reseed_count, self._conditioned, self._loader, self._ahead, self.health, self.state,
+                self.error, None if drbg is None else drbg.snapshot())
+
     def reset(self) -> None:
         """Leave the error state: new health tests, new start-up test, new DRBG."""
         if self._drbg is not None:
@@ -179,6 +190,15 @@ class TrngEntropy:
             self.error = None
             return  # the noise side comes back (start-up tested) with the next draw
         self._new_health()
+
+
+def restore(snapshot: tuple) -> TrngEntropy:
+    """The source whose state ``TrngEntropy.snapshot`` returned, DRBG and all."""
+    e = object.__new__(TrngEntropy)  # not started again: the state is the whole source
+    (e._noise, e.h, e._personalization, e.reseed_interval, e._rct, e._apt, e.reseed_count, e._conditioned,
+     e._loader, e._ahead, e.health, e.state, e.error, drbg) = snapshot
+    e._drbg = None if drbg is None else _restore_drbg(drbg)
+    return e
 
 
 if not MICROPYTHON:  # the host's and the tests' sources, here for their imports; a board loads them only if asked

@@ -35,7 +35,7 @@ import json
 import sys
 import time
 
-from ovpnkx._compat import TYPE_CHECKING, unload
+from ovpnkx._compat import TYPE_CHECKING, const, unload
 
 if TYPE_CHECKING:
     from typing import Any
@@ -105,6 +105,81 @@ class BoardNoise:
                 unload(name)
             else:
                 sys.modules.pop(name, None)
+
+
+_AHEAD = const(160)  # a session's first draws: session id 8, a client's key source 112, reneg jitter 4
+
+
+class ParkedEntropy:
+    """The board's TRNG chain (``ovpnkx.entropy.TrngEntropy``) with its code out of the heap
+    between draws: only its state stays (``TrngEntropy.snapshot``, the DRBG's included),
+    and each call brings the code back, draws and lets it go.
+
+    ``reseed_ahead`` (before a session, ``ovpnkx_device.prepare``) makes the next
+    key_state's reseed and draws that session's first bytes right after it, so that its
+    session id and first key source come without the chain's code while the session's
+    code is in the heap. Any other key_state's ``reseed`` drops what is left of them."""
+
+    def __init__(self, entropy: "Any") -> None:
+        self._ahead = b""  # drawn right after the next key_state's reseed
+        self._reseeded = False  # that reseed is made: the next reseed() is it
+        self._keep(entropy)
+
+    def _keep(self, entropy: "Any") -> None:
+        self._snapshot = entropy.snapshot()  # type: tuple
+        self.state = entropy.state
+        self.error = entropy.error
+        self.reseed_count = entropy.reseed_count
+        if self.state == "error":  # a failed source gives nothing more, not even what it drew before
+            self._ahead = b""
+            self._reseeded = False
+
+    def _call(self, method: str, *args: "Any") -> "Any":
+        from ovpnkx.entropy import restore
+
+        entropy = restore(self._snapshot)
+        del restore
+        try:
+            return getattr(entropy, method)(*args)
+        finally:  # an error state is kept too: the source stays failed
+            self._keep(entropy)
+            del entropy
+            unload("entropy")
+            unload("drbg")
+
+    def random_bytes(self, n: int) -> bytes:
+        """As ``TrngEntropy.random_bytes``."""
+        ahead = self._ahead
+        if 0 < n <= len(ahead):
+            self._ahead = ahead[n:]
+            return ahead[:n]
+        return self._call("random_bytes", n)  # type: ignore[no-any-return]
+
+    def reseed(self) -> None:
+        """As ``TrngEntropy.reseed``."""
+        if self._reseeded:
+            self._reseeded = False
+            return
+        self._ahead = b""  # drawn for the key_state before this one
+        self._call("reseed")
+
+    def reseed_ahead(self) -> None:
+        """The next key_state's reseed now, and the next session's first bytes drawn after it."""
+        self._ahead = b""
+        self._reseeded = False
+        self._call("reseed")
+        self._ahead = self._call("random_bytes", _AHEAD)
+        self._reseeded = True
+
+    def park(self, loader: "Any") -> None:
+        """As ``TrngEntropy.park``."""
+        self._call("park", loader)
+
+    def reset(self) -> None:
+        """As ``TrngEntropy.reset``; what was drawn ahead is dropped."""
+        self._ahead = b""
+        self._reseeded = False
+        self._call("reset")
 
 
 class LazyCrypto:
@@ -232,6 +307,9 @@ def main(config: str = CONFIG, ovpn: str = OVPN, out: "Any" = emit) -> int:
     if isinstance(booted, int):
         return booted
     settings, cfg, entropy = booted
+    booted = None  # type: ignore[assignment]  # the source is the parked one's alone
+    if getattr(entropy, "snapshot", None) is not None:  # the board's TRNG chain
+        entropy = ParkedEntropy(entropy)
     backoff = settings["backoff_s"][0]
     while True:
         try:

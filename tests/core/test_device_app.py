@@ -97,3 +97,60 @@ def test_crypto_backend_loads_when_a_key_needs_it():
     assert crypto.backend is not None and crypto.backend.compact_gcm is True and "ovpnkx.crypto_mp" in sys.modules
     assert crypto.name == "micropython-cryptolib" and crypto.supports("AES-128-GCM")
     assert crypto.aead("AES-256-GCM", key).open(bytes(12), sealed, b"ad") == b"ping"
+
+
+def _trng(seed):
+    from ovpnkx.entropy import TrngEntropy
+    from ovpnkx.hostentropy import DeterministicEntropy
+    from ovpnkx.noise import SimTrng
+
+    source = TrngEntropy(SimTrng(source=DeterministicEntropy(seed).random_bytes), 0.5)
+    source.startup()
+    return source
+
+
+def test_parked_entropy_draws_what_the_source_would_with_its_code_out_of_the_heap():
+    import sys
+
+    from ovpnkx.entropy import EntropyError
+    from ovpnkx_device.app import ParkedEntropy
+
+    twin = _trng(b"a")
+    parked = ParkedEntropy(_trng(b"a"))
+    parked.reseed_ahead()  # before a session: the next key_state's reseed, and its first bytes
+    twin.reseed()
+    ahead = twin.random_bytes(160)
+    if sys.implementation.name == "micropython":  # unload() acts on MicroPython only
+        assert "ovpnkx.entropy" not in sys.modules and "ovpnkx.drbg" not in sys.modules
+    assert parked.random_bytes(8) == ahead[:8]  # the session id
+    parked.reseed()  # the first key_state's: made ahead
+    assert parked.reseed_count == twin.reseed_count == 1
+    assert parked.random_bytes(112) == ahead[8:120]  # its key source
+    assert parked.random_bytes(64) == twin.random_bytes(64)  # more than is left: from the DRBG
+    parked.reseed()  # a later key_state: a real reseed, and what was left ahead is dropped
+    twin.reseed()
+    assert parked.random_bytes(4) == twin.random_bytes(4) and parked.reseed_count == 2
+    # a source that fails at a reseed gives nothing more
+    stuck = ParkedEntropy(_trng(b"b"))
+    stuck.reseed_ahead()
+    from ovpnkx.noise import SimTrng
+
+    stuck.park(_StuckLoader(SimTrng))
+    stuck.reseed()  # made ahead
+    stuck.random_bytes(8)
+    err = raises(EntropyError, stuck.reseed_ahead)  # the noise side comes back stuck
+    assert stuck.state == "error" and "start-up" in stuck.error and str(err) == stuck.error
+    assert str(raises(EntropyError, stuck.random_bytes, 8)) == stuck.error
+
+
+class _StuckLoader:
+    def __init__(self, trng):
+        self.trng = trng
+
+    def load(self):
+        from ovpnkx.hostentropy import DeterministicEntropy
+
+        return self.trng(fault="stuck", source=DeterministicEntropy(b"c").random_bytes)
+
+    def release(self):
+        pass

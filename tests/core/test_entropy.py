@@ -1,7 +1,7 @@
 """The entropy objects the core draws from: host, tests-only, and the TRNG chain."""
 
 from ovpnkx._compat import MICROPYTHON
-from ovpnkx.entropy import DeterministicEntropy, EntropyError, HostEntropy, TrngEntropy
+from ovpnkx.entropy import DeterministicEntropy, EntropyError, HostEntropy, TrngEntropy, restore
 from ovpnkx.errors import LocalProtocolError
 from ovpnkx.noise import HostNoise, SimTrng
 
@@ -148,6 +148,23 @@ def test_error_state_is_sticky_until_reset():
     assert e.state == "ok" and e.error is None
     assert len(e.random_bytes(16)) == 16
     assert e.health.samples_tested == 2560  # a new start-up test ran
+
+
+def test_a_snapshot_restores_the_source_where_it_stopped():
+    e = TrngEntropy(_sim(), 0.5)
+    e.reseed()
+    e.random_bytes(40)
+    snapshot = e.snapshot()
+    expected = e.random_bytes(64)
+    again = restore(snapshot)
+    assert type(again) is TrngEntropy and again.random_bytes(64) == expected
+    assert again.state == "ok" and again.reseed_count == 1
+    again.reseed()  # its noise side came along: the reseed reads it
+    assert again.reseed_count == 2 and again.random_bytes(64) != e.random_bytes(64)
+    stuck = TrngEntropy(_sim("stuck"), 0.5)
+    err = raises(EntropyError, stuck.startup)
+    failed = restore(stuck.snapshot())  # a failed source restores failed
+    assert failed.state == "error" and str(raises(EntropyError, failed.random_bytes, 1)) == str(err)
 
 
 def test_non_binary_source_uses_the_512_window():

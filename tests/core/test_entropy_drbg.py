@@ -1,5 +1,6 @@
 """HMAC_DRBG (SHA-256) against NIST CAVP answers, and its reseed counter."""
 
+from ovpnkx.drbg import restore
 from ovpnkx.entropy import HmacDrbg, ReseedRequired
 from ovpnkx.errors import LocalProtocolError
 
@@ -53,6 +54,18 @@ def test_reseed_counter_and_interval():
     drbg.reseed(bytes(32))
     assert drbg.reseed_counter == 1
     assert len(drbg.generate(10)) == 10
+
+
+def test_a_snapshot_goes_on_where_the_drbg_stopped():
+    drbg = HmacDrbg(bytes(32), bytes(16), b"p", reseed_interval=3)
+    drbg.generate(40)
+    snapshot = drbg.snapshot()
+    expected = [drbg.generate(48), drbg.generate(16)]
+    again = restore(snapshot)
+    assert type(again) is HmacDrbg and [again.generate(48), again.generate(16)] == expected
+    raises(ReseedRequired, again.generate, 1)  # the reseed counter came along
+    again.reseed(bytes(range(32)))
+    assert len(again.generate(8)) == 8
 
 
 def test_outputs_differ_and_chain():
