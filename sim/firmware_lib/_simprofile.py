@@ -19,6 +19,7 @@ not. ``install()`` replaces ``builtins.__import__`` so that for the code on the 
 
 import builtins
 import gc as _gc
+from array import array
 from micropython import const
 import hashlib as _hashlib
 import os
@@ -113,9 +114,12 @@ _FIRMWARE_MODULES = ("sys", "gc", "micropython", "time", "struct", "json", "hash
 # 16 B there (words at this host's scale: twice as many bytes), the unix port has taken one of
 # ceil(L / 32) blocks of 32 B, and the sim takes the difference as one allocation (none where
 # it is nothing: L <= 16). The rest of the file is held in blocks of _CHARGE_BLOCK host bytes.
-# Each block is a tuple (a 16-byte header and 8 B an item on this 64-bit port): one allocation.
+# The blocks hold one another in a chain (each its predecessor), so that holding them takes
+# nothing beyond them: a block of 32 B is a tuple (a 16-byte header and 8 B an item on this
+# 64-bit port), a bigger one a list ([None] * k: a 32-byte header, then its k items in one
+# allocation of their own, as the chip's code object and its bytecode are two).
 _CHARGE_BLOCK = const(512)
-_TUPLE_HEAD = const(16)
+_LIST_HEAD = const(32)
 
 
 def _chip_extra(n, scale):
@@ -124,26 +128,58 @@ def _chip_extra(n, scale):
     return scale * ((n + 15) // 16 * 16) - (n + 16 * scale - 1) // (16 * scale) * (16 * scale)
 
 
-def _block(n):
-    # one allocation of about n host bytes (at least one item)
-    return (None,) * max(1, (n - _TUPLE_HEAD) // 8)
+def _block(n, prev):
+    # about n host bytes (at least 32) in one or two allocations, holding ``prev``
+    if n < 2 * _LIST_HEAD:
+        return (prev, None)  # built in place (BUILD_TUPLE): no other allocation
+    block = [None] * ((n - _LIST_HEAD) // 8)
+    block[0] = prev
+    return block
 
 
-class _Charge:
-    """The heap the chip's blocks of ``sizes`` bytes take beyond the unix port's own blocks
-    for them (``scale``: host bytes a chip byte), and ``rest`` host bytes in blocks of at most
-    _CHARGE_BLOCK; ``len()`` is the host bytes held."""
+class _Sizes:
+    """The sizes of a .mpy's blocks (``mpy_names``), kept in room made at boot: the parse
+    allocates nothing the chip does not (a list of them, grown as it went, did)."""
 
-    def __init__(self, rest, sizes=(), scale=2):
-        pieces = [n for n in [_chip_extra(n, scale) for n in sizes] if n]
-        self.n = rest + sum(pieces)
-        while rest > 0:
-            pieces.append(min(rest, _CHARGE_BLOCK))
-            rest -= _CHARGE_BLOCK
-        self.blocks = [_block(n) for n in pieces]
+    def __init__(self, room):
+        self.at = array("I", bytes(4 * room))
+        self.n = 0
 
-    def __len__(self):
-        return self.n
+    def append(self, size):
+        if self.n < len(self.at):
+            self.at[self.n] = size
+        self.n += 1  # past the room: the caller sees it and charges the file whole
+
+
+_sizes = _Sizes(1024)  # the biggest module of the set has 238
+
+
+def _charge(rest, sizes=None, scale=2):
+    # the chain of blocks: the chip's blocks of ``sizes`` bytes (their extra over the unix
+    # port's), then ``rest`` host bytes in blocks of at most _CHARGE_BLOCK
+    head = None
+    if sizes is not None:
+        for i in range(sizes.n):
+            n = _chip_extra(sizes.at[i], scale)
+            if n:
+                head = _block(n, head)
+    while rest > 0:
+        head = _block(min(rest, _CHARGE_BLOCK), head)
+        rest -= _CHARGE_BLOCK
+    return head
+
+
+def charged(mod):
+    """(host bytes a module's code charge holds, its blocks, its biggest block's bytes)."""
+    block = mod.__dict__.get("__chip_bytes__")
+    total = blocks = biggest = 0
+    while block is not None:
+        n = 32 if isinstance(block, tuple) else _LIST_HEAD + (8 * len(block) + 31) // 32 * 32
+        total += n
+        blocks += 1
+        biggest = max(biggest, n)
+        block = block[0]
+    return total, blocks, biggest
 
 
 def names_charged():
@@ -272,8 +308,8 @@ def _raw_code(f, sizes):
 def mpy_names(path, sizes=None):
     """The names a .mpy of version 6 interns (its non-static qstrs, as bytes) and the bytes
     their entries take in the file; None if the file is not a .mpy of version 6. ``sizes``
-    (a list) gets the size of each block the chip allocates for the file's constants and
-    functions' bytecode."""
+    (anything with ``append``) gets the size of each block the chip allocates for the file's
+    constants and functions' bytecode."""
     names = []
     in_file = 0
     try:
@@ -310,11 +346,13 @@ def _interned(name):
 
 
 def _charge_module(mod, path, size, charge, hash_bytes):
-    sizes = []
+    sizes = _sizes
+    sizes.n = 0
     parsed = mpy_names(path, sizes)
-    if parsed is None:
-        sys.stderr.write("_simprofile: %s is not a .mpy of version 6: charged its whole size\n" % path)
-        setattr(mod, "__chip_bytes__", _Charge(int(size * charge)))
+    if parsed is None or sizes.n > len(sizes.at):
+        sys.stderr.write("_simprofile: %s %s: charged its whole size\n"
+                         % (path, "is not a .mpy of version 6" if parsed is None else "has more blocks than the sim has room for"))
+        setattr(mod, "__chip_bytes__", _charge(int(size * charge)))
         return
     names, in_file = parsed
     # the import interns the file's path too (py/builtinimport.c: the .mpy is read by a qstr
@@ -338,8 +376,8 @@ def _charge_module(mod, path, size, charge, hash_bytes):
             at += len(name) + 1
         _names.append(chunk)
         _intern_on_chip(len(new), charge, hash_bytes)
-    rest = size - in_file - sum(sizes)
-    setattr(mod, "__chip_bytes__", _Charge(int(rest * charge), sizes, charge + 1))
+    rest = size - in_file - sum(sizes.at[i] for i in range(sizes.n))
+    setattr(mod, "__chip_bytes__", _charge(int(rest * charge), sizes, charge + 1))
 
 
 def _charge_code(charge):
