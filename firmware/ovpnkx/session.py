@@ -362,34 +362,9 @@ class Session:
         if key_id not in self.multi.data:
             self._drop("data packet for key_id %d without keys" % key_id, now_ms)
             return
-        try:
-            payload = self.multi.decrypt(key_id, data, now_ms)
-        except RemoteProtocolError as exc:
-            self.stats["decrypt_errors"] += 1
-            self.log.add("decrypt_error", now_ms, reason=str(exc))
-            return
-        self.timers.heard(now_ms)
-        framing = self.negotiated().framing
-        if framing is not None:
-            try:
-                payload = framing.decompress(payload)
-            except RemoteProtocolError as exc:
-                self._drop(str(exc), now_ms)
-                return
-        elif len(payload) == 17 and payload[0] in (0xFA, 0xFB):  # a ping behind a stub byte?
-            from .compress import unframed_reason
+        from .session_keyed import receive_data  # code for a session with keys: not in the handshake's heap
 
-            reason = unframed_reason(payload)
-            if reason:  # the peer frames for a stub our config lacks: every packet would be garbled
-                self._fail(reason, now_ms, fatal=True)
-                return
-        if _dc().is_ping(payload):
-            self.stats["pings_received"] += 1
-            self.log.add("ping", now_ms, count=self.stats["pings_received"], key_id=key_id)
-        elif _dc().is_occ_exit(payload):
-            self._close("peer sent OCC EXIT", False, now_ms)
-        else:
-            self.log.add("data", now_ms, payload=payload)
+        receive_data(self, key_id, data, now_ms)
 
     # -- key_states ------------------------------------------------------------
     def _open_key_state(self, key_id: int, reset_opcode: int, now_ms: int) -> KeyStateChannel:
@@ -511,23 +486,6 @@ class Session:
             return None
         return multi.established_ms[multi.primary] + self._reneg_ms
 
-    def _reneg_due(self, now_ms: int) -> "str | None":
-        """Why the primary key must be renegotiated now (should_trigger_renegotiation), or None."""
-        multi = self.multi
-        latest = multi.latest
-        if multi.primary is None or latest is None or not latest.keys_generated:
-            return None
-        at = self._reneg_at()
-        cfg = self.config
-        data = multi.data[multi.primary]
-        if at is not None and now_ms >= at:
-            return "reneg-sec %d" % (self._reneg_ms // 1000)
-        if 0 < cfg.reneg_bytes <= data.n_bytes:
-            return "reneg-bytes %d" % cfg.reneg_bytes
-        if 0 < cfg.reneg_pkts <= data.n_packets:
-            return "reneg-pkts %d" % cfg.reneg_pkts
-        return "packet-id close to wrapping" if data.close_to_wrapping() else None
-
     # -- timers ----------------------------------------------------------------
     def _check_timers(self, now_ms: int) -> None:
         multi = self.multi
@@ -548,7 +506,11 @@ class Session:
             if now_ms >= must_die and key_id != multi.primary:  # never without a key that encrypts
                 multi.retire(key_id)
                 self.log.add("retired", now_ms, key_id=key_id, reason="transition-window ended")
-        why = self._reneg_due(now_ms)
+        why = None
+        if multi.primary is not None:
+            from .session_keyed import reneg_due  # code for a session with keys: not in the handshake's heap
+
+            why = reneg_due(self, now_ms)
         if why is not None:
             self.log.add("renegotiate", now_ms, key_id=multi.primary, reason=why)
             self.renegotiate(now_ms)
