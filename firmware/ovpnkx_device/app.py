@@ -35,7 +35,7 @@ import json
 import sys
 import time
 
-from ovpnkx._compat import TYPE_CHECKING, const, unload
+from ovpnkx._compat import TYPE_CHECKING, unload
 
 if TYPE_CHECKING:
     from typing import Any
@@ -107,13 +107,11 @@ class BoardNoise:
                 sys.modules.pop(name, None)
 
 
-_AHEAD = const(160)  # a session's first draws: session id 8, a client's key source 112, reneg jitter 4
-
-
 class ParkedEntropy:
     """The board's TRNG chain (``ovpnkx.entropy.TrngEntropy``) with its code out of the heap
     between draws: only its state stays (``TrngEntropy.snapshot``, the DRBG's included),
-    and each call brings the code back, draws and lets it go.
+    and each call brings the code back (``ovpnkx_device.entropy_select.park_call``), draws
+    and lets it go.
 
     ``reseed_ahead`` (before a session, ``ovpnkx_device.prepare``) makes the next
     key_state's reseed and draws that session's first bytes right after it, so that its
@@ -123,29 +121,16 @@ class ParkedEntropy:
     def __init__(self, entropy: "Any") -> None:
         self._ahead = b""  # drawn right after the next key_state's reseed
         self._reseeded = False  # that reseed is made: the next reseed() is it
-        self._keep(entropy)
+        self._call("", entropy)
 
-    def _keep(self, entropy: "Any") -> None:
-        self._snapshot = entropy.snapshot()  # type: tuple
-        self.state = entropy.state
-        self.error = entropy.error
-        self.reseed_count = entropy.reseed_count
-        if self.state == "error":  # a failed source gives nothing more, not even what it drew before
-            self._ahead = b""
-            self._reseeded = False
+    def _call(self, method: str, entropy: "Any" = None, *args: "Any") -> "Any":
+        from .entropy_select import park_call
 
-    def _call(self, method: str, *args: "Any") -> "Any":
-        from ovpnkx.entropy import restore
-
-        entropy = restore(self._snapshot)
-        del restore
         try:
-            return getattr(entropy, method)(*args)
-        finally:  # an error state is kept too: the source stays failed
-            self._keep(entropy)
-            del entropy
-            unload("entropy")
-            unload("drbg")
+            return park_call(self, entropy, method, *args)
+        finally:
+            del park_call
+            unload("ovpnkx_device.entropy_select")
 
     def random_bytes(self, n: int) -> bytes:
         """As ``TrngEntropy.random_bytes``."""
@@ -153,32 +138,25 @@ class ParkedEntropy:
         if 0 < n <= len(ahead):
             self._ahead = ahead[n:]
             return ahead[:n]
-        return self._call("random_bytes", n)  # type: ignore[no-any-return]
+        return self._call("random_bytes", None, n)  # type: ignore[no-any-return]
 
     def reseed(self) -> None:
         """As ``TrngEntropy.reseed``."""
         if self._reseeded:
             self._reseeded = False
-            return
-        self._ahead = b""  # drawn for the key_state before this one
-        self._call("reseed")
+        else:
+            self._call("reseed")
 
     def reseed_ahead(self) -> None:
         """The next key_state's reseed now, and the next session's first bytes drawn after it."""
-        self._ahead = b""
-        self._reseeded = False
-        self._call("reseed")
-        self._ahead = self._call("random_bytes", _AHEAD)
-        self._reseeded = True
+        self._call("reseed_ahead")
 
     def park(self, loader: "Any") -> None:
         """As ``TrngEntropy.park``."""
-        self._call("park", loader)
+        self._call("park", None, loader)
 
     def reset(self) -> None:
         """As ``TrngEntropy.reset``; what was drawn ahead is dropped."""
-        self._ahead = b""
-        self._reseeded = False
         self._call("reset")
 
 

@@ -120,6 +120,8 @@ def test_parked_entropy_draws_what_the_source_would_with_its_code_out_of_the_hea
     parked.reseed_ahead()  # before a session: the next key_state's reseed, and its first bytes
     twin.reseed()
     ahead = twin.random_bytes(160)
+    twin.park(_Loader(b"n"))
+    parked.park(_Loader(b"n"))  # as prepare does next: the noise side goes, the bytes drawn ahead stay
     if sys.implementation.name == "micropython":  # unload() acts on MicroPython only
         assert "ovpnkx.entropy" not in sys.modules and "ovpnkx.drbg" not in sys.modules
     assert parked.random_bytes(8) == ahead[:8]  # the session id
@@ -133,9 +135,7 @@ def test_parked_entropy_draws_what_the_source_would_with_its_code_out_of_the_hea
     # a source that fails at a reseed gives nothing more
     stuck = ParkedEntropy(_trng(b"b"))
     stuck.reseed_ahead()
-    from ovpnkx.noise import SimTrng
-
-    stuck.park(_StuckLoader(SimTrng))
+    stuck.park(_Loader(b"c", fault="stuck"))
     stuck.reseed()  # made ahead
     stuck.random_bytes(8)
     err = raises(EntropyError, stuck.reseed_ahead)  # the noise side comes back stuck
@@ -143,14 +143,18 @@ def test_parked_entropy_draws_what_the_source_would_with_its_code_out_of_the_hea
     assert str(raises(EntropyError, stuck.random_bytes, 8)) == stuck.error
 
 
-class _StuckLoader:
-    def __init__(self, trng):
-        self.trng = trng
+class _Loader:
+    """A parked source's loader: a new modelled TRNG from ``seed`` for each reseed."""
+
+    def __init__(self, seed, fault=None):
+        self.seed = seed
+        self.fault = fault
 
     def load(self):
         from ovpnkx.hostentropy import DeterministicEntropy
+        from ovpnkx.noise import SimTrng
 
-        return self.trng(fault="stuck", source=DeterministicEntropy(b"c").random_bytes)
+        return SimTrng(fault=self.fault, source=DeterministicEntropy(self.seed).random_bytes)
 
     def release(self):
         pass
