@@ -29,6 +29,68 @@ class ClientConfig:
     (packets, seconds).
     """
 
+    # every config's (set by ovpnkx.options.config_defaults, then by the directives)
+    name: str
+    server: bool
+    p2mp: bool  # set by client/pull (server: by server/mode server)
+    tls_client: bool
+    tls_server: bool
+    local: str
+    remotes: list  # (host, port, proto)
+    port: int
+    proto: str
+    ca: "str | None"
+    cert: "str | None"
+    key: "str | None"
+    extra_certs: "str | None"  # appended to cert once parsed
+    tls_auth: "str | None"
+    key_direction: "int | None"
+    tls_crypt: "str | None"
+    tls_crypt_v2: "str | None"
+    auth: str
+    data_ciphers: list
+    optional_ciphers: list  # openvpn 2.6's ?CHACHA20-POLY1305
+    cipher: "str | None"
+    remote_cert_tls: "str | None"
+    remote_cert_ku: "Any"  # None, certinfo.KU_REQUIRED or [int]
+    remote_cert_eku: "str | None"
+    verify_x509_name: "tuple | None"  # (name, "subject"|"name"|"name-prefix")
+    peer_fingerprints: list  # SHA-256 digests
+    tls_version_min: "str | None"
+    tls_version_min_or_highest: bool
+    tls_version_max: "str | None"
+    tls_cipher: "str | None"
+    tls_ciphersuites: "str | None"
+    verb: int
+    hand_window: int
+    tls_timeout: int
+    ping: int
+    ping_restart: int
+    username: "str | None"
+    password: "str | None"
+    comp_lzo: "str | None"
+    compress: "str | None"
+    allow_compression: str  # openvpn 2.6's default: stubs only, never compress
+    comp_noadapt: bool
+    pull_filters: list  # (accept|ignore, text): on options ovpnkx does not apply
+    remote_random: bool
+    connect_retry: tuple
+    connect_retry_max: int
+    server_poll_timeout: int
+    explicit_exit_notify: int
+    reneg_sec: int
+    reneg_sec_min: "int | None"
+    reneg_bytes: int
+    reneg_pkts: int
+    tran_window: int
+    replay_window: tuple
+    host_only: list  # host-only directives met, in order
+    warnings: list  # "file:line: …" for softened unknown directives
+    notes: list  # "file:line: …" for what the runtime check adjusted
+    lines: dict  # directive -> line of its last use
+    ignore_unknown: list
+    forward_compatible: bool
+
     # a server's only (set by serverconfig.ServerConfig; declared for the type checker:
     # bare annotations make no attribute, so a client config has none of them)
     push: list
@@ -45,66 +107,11 @@ class ClientConfig:
     server_directive: "Any"  # its method: the parser hands a server's own directives to it
 
     def __init__(self, name: str, server: bool = False) -> None:
-        self.name = name
-        self.server = server
-        self.p2mp = False  # set by client/pull (server: by server/mode server)
-        self.tls_client = False
-        self.tls_server = False
-        self.local = "127.0.0.1"
-        self.remotes = []  # type: list  # (host, port, proto)
-        self.port = 1194
-        self.proto = "udp"
-        self.ca = None  # type: str | None
-        self.cert = None  # type: str | None
-        self.key = None  # type: str | None
-        self.extra_certs = None  # type: str | None  # appended to cert once parsed
-        self.tls_auth = None  # type: str | None
-        self.key_direction = None  # type: int | None
-        self.tls_crypt = None  # type: str | None
-        self.tls_crypt_v2 = None  # type: str | None
-        self.auth = "SHA1"
-        self.data_ciphers = list(CIPHERS[:3])
-        self.optional_ciphers = ["CHACHA20-POLY1305"]  # openvpn 2.6's ?CHACHA20-POLY1305
-        self.cipher = None  # type: str | None
-        self.remote_cert_tls = None  # type: str | None
-        self.remote_cert_ku = None  # type: Any  # None, certinfo.KU_REQUIRED or [int]
-        self.remote_cert_eku = None  # type: str | None
-        self.verify_x509_name = None  # type: tuple | None  # (name, "subject"|"name"|"name-prefix")
-        self.peer_fingerprints = []  # type: list  # SHA-256 digests
-        self.tls_version_min = None  # type: str | None
-        self.tls_version_min_or_highest = False
-        self.tls_version_max = None  # type: str | None
-        self.tls_cipher = None  # type: str | None
-        self.tls_ciphersuites = None  # type: str | None
-        self.verb = 1
-        self.hand_window = 60
-        self.tls_timeout = 2
-        self.ping = 0
-        self.ping_restart = 0
-        self.username = None  # type: str | None
-        self.password = None  # type: str | None
-        self.comp_lzo = None  # type: str | None
-        self.compress = None  # type: str | None
-        self.allow_compression = "no"  # openvpn 2.6's default: stubs only, never compress
-        self.comp_noadapt = False
-        self.pull_filters = []  # type: list  # (accept|ignore, text): on options ovpnkx does not apply
-        self.remote_random = False
-        self.connect_retry = (1, 300)
-        self.connect_retry_max = 0
-        self.server_poll_timeout = 120
-        self.explicit_exit_notify = 0
-        self.reneg_sec = 3600
-        self.reneg_sec_min = None  # type: int | None
-        self.reneg_bytes = 0
-        self.reneg_pkts = 0
-        self.tran_window = 3600
-        self.replay_window = (64, 15)
-        self.host_only = []  # type: list  # host-only directives met, in order
-        self.warnings = []  # type: list  # "file:line: …" for softened unknown directives
-        self.notes = []  # type: list  # "file:line: …" for what the runtime check adjusted
-        self.lines = {}  # type: dict  # directive -> line of its last use
-        self.ignore_unknown = []  # type: list
-        self.forward_compatible = False
+        # the defaults are the parser's (ovpnkx.options.config_defaults), loaded with it: a
+        # board keeps the parsed values, not the code that set them
+        from .options import config_defaults
+
+        config_defaults(self, name, server)
 
     @property
     def remote(self) -> tuple:

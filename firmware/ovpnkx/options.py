@@ -187,6 +187,71 @@ def _args(words: list, low: int, high: int) -> None:
         raise ValueError("%s takes %s, not %d" % (words[0], want, n))
 
 
+def config_defaults(cfg: ClientConfig, name: str, server: bool) -> None:
+    """A new config's values before its directives: OpenVPN 2.6's defaults
+    (``ClientConfig.__init__``; here, with the parser, so that a board does not keep this code)."""
+    cfg.name = name
+    cfg.server = server
+    cfg.p2mp = False  # set by client/pull (server: by server/mode server)
+    cfg.tls_client = False
+    cfg.tls_server = False
+    cfg.local = "127.0.0.1"
+    cfg.remotes = []  # (host, port, proto)
+    cfg.port = 1194
+    cfg.proto = "udp"
+    cfg.ca = None
+    cfg.cert = None
+    cfg.key = None
+    cfg.extra_certs = None  # appended to cert once parsed
+    cfg.tls_auth = None
+    cfg.key_direction = None
+    cfg.tls_crypt = None
+    cfg.tls_crypt_v2 = None
+    cfg.auth = "SHA1"
+    cfg.data_ciphers = list(CIPHERS[:3])
+    cfg.optional_ciphers = ["CHACHA20-POLY1305"]  # openvpn 2.6's ?CHACHA20-POLY1305
+    cfg.cipher = None
+    cfg.remote_cert_tls = None
+    cfg.remote_cert_ku = None  # None, certinfo.KU_REQUIRED or [int]
+    cfg.remote_cert_eku = None
+    cfg.verify_x509_name = None  # (name, "subject"|"name"|"name-prefix")
+    cfg.peer_fingerprints = []  # SHA-256 digests
+    cfg.tls_version_min = None
+    cfg.tls_version_min_or_highest = False
+    cfg.tls_version_max = None
+    cfg.tls_cipher = None
+    cfg.tls_ciphersuites = None
+    cfg.verb = 1
+    cfg.hand_window = 60
+    cfg.tls_timeout = 2
+    cfg.ping = 0
+    cfg.ping_restart = 0
+    cfg.username = None
+    cfg.password = None
+    cfg.comp_lzo = None
+    cfg.compress = None
+    cfg.allow_compression = "no"  # openvpn 2.6's default: stubs only, never compress
+    cfg.comp_noadapt = False
+    cfg.pull_filters = []  # (accept|ignore, text): on options ovpnkx does not apply
+    cfg.remote_random = False
+    cfg.connect_retry = (1, 300)
+    cfg.connect_retry_max = 0
+    cfg.server_poll_timeout = 120
+    cfg.explicit_exit_notify = 0
+    cfg.reneg_sec = 3600
+    cfg.reneg_sec_min = None
+    cfg.reneg_bytes = 0
+    cfg.reneg_pkts = 0
+    cfg.tran_window = 3600
+    cfg.replay_window = (64, 15)
+    cfg.host_only = []  # host-only directives met, in order
+    cfg.warnings = []  # "file:line: …" for softened unknown directives
+    cfg.notes = []  # "file:line: …" for what the runtime check adjusted
+    cfg.lines = {}  # directive -> line of its last use
+    cfg.ignore_unknown = []
+    cfg.forward_compatible = False
+
+
 def parse(text: str, name: str, read_file: "Any", server: bool) -> ClientConfig:
     """Parse config text into a ClientConfig (ConfigError naming file, line and reason)."""
     if server:  # host-only: a board parses client configs only
