@@ -92,7 +92,12 @@ _POOL_HEAD = const(24)
 _POOL_ENTRY = const(4 + 1)  # pointer and length; plus the hash's bytes
 _FROZEN_POOL = const(10)  # entries of the frozen modules' pool, the last before the app's
 _ENTRIES_INIT = const(10)  # MICROPY_ALLOC_QSTR_ENTRIES_INIT: the least a new pool has
-_names = []  # what the firmware interned: per module, its new names, NUL-framed
+# what the firmware interned, NUL-framed (how _interned finds them): as the chip keeps them
+# (qstr_add), chunks of at least MICROPY_ALLOC_QSTR_CHUNK_INIT (128) bytes, each cut to what
+# it holds once a name does not fit; the open one last. A list with room made at boot.
+_CHUNK = const(128)
+_names = [None] * 256
+_names_at = [0, 0]  # chunks (the open one included), bytes used of the open one after its NUL
 _names_charge = []  # the chip's qstr pools, each held in one piece
 _pool = [0, 0, _FROZEN_POOL]  # the app's names interned, room in its pools so far, the last pool's entries
 _builtin = []  # names the firmware has built in beyond mpy-cross's static ones, NUL-framed
@@ -142,7 +147,7 @@ class _Sizes:
     allocates nothing the chip does not (a list of them, grown as it went, did)."""
 
     def __init__(self, room):
-        self.at = array("I", bytes(4 * room))
+        self.at = array("H", bytes(2 * room))  # a block is < 64 KiB
         self.n = 0
 
     def append(self, size):
@@ -151,7 +156,7 @@ class _Sizes:
         self.n += 1  # past the room: the caller sees it and charges the file whole
 
 
-_sizes = _Sizes(1024)  # the biggest module of the set has 238
+_sizes = _Sizes(512)  # the biggest module of the set has 238
 
 
 def _charge(rest, sizes=None, scale=2):
@@ -185,7 +190,7 @@ def charged(mod):
 def names_charged():
     """Host bytes held for the names interned so far: their characters (the unix port holds
     the other half) and the chip's qstr pools (all of them: the unix port's has room already)."""
-    return sum(len(c) for c in _names) + sum(len(c) for c in _names_charge)
+    return sum(len(_names[i]) for i in range(_names_at[0])) + sum(len(c) for c in _names_charge)
 
 
 def names_interned():
@@ -305,12 +310,13 @@ def _raw_code(f, sizes):
     return True
 
 
-def mpy_names(path, sizes=None):
-    """The names a .mpy of version 6 interns (its non-static qstrs, as bytes) and the bytes
-    their entries take in the file; None if the file is not a .mpy of version 6. ``sizes``
-    (anything with ``append``) gets the size of each block the chip allocates for the file's
-    constants and functions' bytecode."""
-    names = []
+def mpy_names(path, sizes=None, on_name=None):
+    """The names a .mpy of version 6 interns (its non-static qstrs, as bytes; with
+    ``on_name``, each given to it and None here) and the bytes their entries take in the
+    file; None if the file is not a .mpy of version 6. ``sizes`` (anything with ``append``)
+    gets the size of each block the chip allocates for the file's constants and functions'
+    bytecode."""
+    names = [] if on_name is None else None
     in_file = 0
     try:
         with open(path, "rb") as f:
@@ -326,7 +332,10 @@ def mpy_names(path, sizes=None):
                 s = f.read((v >> 1) + 1)
                 if len(s) != (v >> 1) + 1 or s[-1] != 0:
                     return None
-                names.append(s[:-1])
+                if on_name is None:
+                    names.append(s[:-1])
+                else:
+                    on_name(s[:-1])
                 in_file += n + len(s)
             if sizes is not None:
                 for _ in range(n_obj):
@@ -339,43 +348,65 @@ def mpy_names(path, sizes=None):
 
 def _interned(name):
     key = b"\0" + name + b"\0"
-    for chunk in _names:
-        if chunk.find(key) >= 0:
+    for i in range(_names_at[0]):
+        if _names[i].find(key) >= 0:
             return True
     return bool(_builtin) and _builtin[0].find(key) >= 0
+
+
+def _count_new(name):
+    if not _interned(name):
+        _new[0] += 1
+
+
+def _intern(name):
+    # a new name's characters and NUL into the open chunk, or a new one (the open one cut to
+    # what it holds): as many host bytes again as the unix port holds of them, the chip's in all
+    if _interned(name):
+        return
+    k, used = _names_at
+    n = len(name) + 1
+    chunk = _names[k - 1] if k else None
+    if chunk is None or used + n > len(chunk) - 1:
+        if chunk is not None:
+            cut = bytearray(1 + used)
+            cut[:] = memoryview(chunk)[:1 + used]
+            _names[k - 1] = cut
+        if k == len(_names):
+            _names.append(None)
+        chunk = _names[k] = bytearray(1 + max(_CHUNK, n))
+        k += 1
+        used = 0
+    chunk[1 + used:used + n] = name
+    _names_at[0] = k
+    _names_at[1] = used + n
+
+
+_new = [0]  # names of the module being charged that are new
 
 
 def _charge_module(mod, path, size, charge, hash_bytes):
     sizes = _sizes
     sizes.n = 0
-    parsed = mpy_names(path, sizes)
+    _new[0] = 0
+    parsed = mpy_names(path, sizes, _count_new)
     if parsed is None or sizes.n > len(sizes.at):
         sys.stderr.write("_simprofile: %s %s: charged its whole size\n"
                          % (path, "is not a .mpy of version 6" if parsed is None else "has more blocks than the sim has room for"))
         setattr(mod, "__chip_bytes__", _charge(int(size * charge)))
         return
-    names, in_file = parsed
+    in_file = parsed[1]
     # the import interns the file's path too (py/builtinimport.c: the .mpy is read by a qstr
     # of its path, "/lib/ovpnkx/session.mpy"), which the unix port holds at half its words
-    names.append(path.encode())
-    new = []
-    for name in names:
-        if name not in new and not _interned(name):
-            new.append(name)
-    names = None
+    path_name = path.encode()
+    _count_new(path_name)
     # stock firmware loads a .mpy without leaving garbage; the parse's, left in the heap
     # among what the module keeps, fragmented it (the Pico W's chip-scale peak rose ~14 KiB)
     _gc.collect()
-    if new:
-        # the names' characters and NULs, NUL-framed (how _interned finds them): as many host
-        # bytes again as the unix port holds of them, so the chip's bytes in all
-        chunk = bytearray(1 + sum(len(name) + 1 for name in new))
-        at = 1
-        for name in new:
-            chunk[at:at + len(name)] = name
-            at += len(name) + 1
-        _names.append(chunk)
-        _intern_on_chip(len(new), charge, hash_bytes)
+    if _new[0]:  # the names again, now into the chunks: no list of them on the way
+        mpy_names(path, None, _intern)
+        _intern(path_name)
+        _intern_on_chip(_new[0], charge, hash_bytes)
     rest = size - in_file - sum(sizes.at[i] for i in range(sizes.n))
     setattr(mod, "__chip_bytes__", _charge(int(rest * charge), sizes, charge + 1))
 

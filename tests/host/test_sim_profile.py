@@ -293,11 +293,20 @@ def test_code_at_chip_scale_charges_names_once_for_good_and_code_while_loaded(tm
     names = {n: {name for name, _ in e} for n, e in entries.items()}
     assert len(names["bulky"] & names["twin"]) >= 40
 
-    # a name on rp2 stock firmware: its chars and NUL in a chunk (the unix port holds them once,
-    # the sim again); its entry in the chip's qstr pools, each one allocation of a 24-byte header
+    # a name on rp2 stock firmware: its chars and NUL in a chunk of 128 bytes or more, cut to
+    # what it holds when a name does not fit (the unix port holds them once, the sim again, with
+    # a NUL first); its entry in the chip's qstr pools, each one allocation of a 24-byte header
     # and 6 B an entry (pointer, length, hash), 20 entries the first, twice the last one's the next
-    def chunk(ns):
-        return 1 + sum(len(name) + 1 for name in ns)
+    chunks = [0, 0, 0]  # bytes of the cut chunks, the open one's size, what it holds
+
+    def chunked(ns):  # the chunks' bytes once ns (in the order the import reads them) are in
+        for name in ns:
+            n = len(name) + 1
+            if not chunks[1] or chunks[2] + n > chunks[1] - 1:
+                chunks[0] += 1 + chunks[2] if chunks[1] else 0
+                chunks[1], chunks[2] = 1 + max(128, n), 0
+            chunks[2] += n
+        return chunks[0] + chunks[1]
 
     def pools(n):  # chip bytes, held as twice as many host bytes
         total, room, last = 0, 0, 10
@@ -345,7 +354,10 @@ def test_code_at_chip_scale_charges_names_once_for_good_and_code_while_loaded(tm
     assert p0 == 0  # nothing interned from a .mpy before the first import
     # bulky: its names' characters and the chip's pools for them for good, the rest of the file as its code
     assert (n1, room1) == (len(new_bulky), 140) and n1 > 120  # pools of 20, 40 and 80 entries
-    assert p1 == chunk(new_bulky) + 2 * pools(n1)
+    in_order = {n: [name for name, _ in entries[n]] + [sorted(names[n] - {name for name, _ in entries[n]})[0]]
+                for n in sources}  # the file's names, then its path
+    held1 = chunked([name for name in in_order["bulky"] if name in new_bulky])
+    assert p1 == held1 + 2 * pools(n1)
     # a block of the chip's of n bytes takes 16-byte GC blocks there (32 host bytes each at this
     # scale); the unix port has taken 32-byte blocks for it already; the sim holds the rest
     assert r["X"] == [0, 0, 32, 32, 32, 384]
@@ -359,7 +371,8 @@ def test_code_at_chip_scale_charges_names_once_for_good_and_code_while_loaded(tm
     # twin: only the names bulky had not interned; they fill the last pool and need a new one
     # of 160 entries, held in one piece as the chip allocates it
     assert (n2, room2) == (n1 + len(new_twin), 300) and n1 < 140 < n2
-    assert p2 - p1 == chunk(new_twin) + 2 * (pools(n2) - pools(n1)) and pool == 2 * (24 + 6 * 160)
+    held2 = chunked([name for name in in_order["twin"] if name in new_twin])
+    assert p2 - p1 == held2 - held1 + 2 * (pools(n2) - pools(n1)) and pool == 2 * (24 + 6 * 160)
     assert abs(c2 - (sizes["twin"] - sum(n for _, n in entries["twin"]))) <= 16 * blocks
     # both modules dropped: the names stay charged (and are not charged again when the modules
     # load again); the code's charge goes with the code, so loading and dropping again leaves nothing
