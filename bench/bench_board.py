@@ -221,7 +221,7 @@ def _live(board: str, flash_dir: str, heap: int) -> dict:
                                  text=True, timeout=60).stdout.split()
             return int(out[-1])
         base = ask("import gc; gc.collect(); print(gc.mem_alloc())")
-        code = ask("import gc, ovpnkx_device.app, ovpnkx_device.runner, ovpnkx_device.serial, ovpnkx.session, "
+        code = ask("import gc, ovpnkx_device.app, ovpnkx_device.runner, ovpnkx_device.serial, ovpnkx._session, "
                    "ovpnkx.tls_mbedtls, ovpnkx.x509verify, ovpnkx.crypto_mp, ovpnkx.gcm, ovpnkx_device.wallclock, "
                    "ovpnkx_device.entropy_select, noise; gc.collect(); print(gc.mem_alloc())")
     finally:

@@ -4,10 +4,12 @@
 from here, in this order:
 
 1. the core's integer constants written as numbers (``const_inline``);
-2. its private names made short (``short_names``), unless the build is for debugging;
-3. its error messages moved to the flash's catalog (``message_catalog``).
+2. the modules a session always holds written as one (``bundle``), unless the build is
+   for debugging;
+3. its private names made short (``short_names``), unless the build is for debugging;
+4. its error messages moved to the flash's catalog (``message_catalog``).
 
-Line numbers stay.
+Line numbers stay, but in the bundle.
 """
 
 import ast
@@ -15,7 +17,8 @@ import glob
 import os
 import tokenize
 
-import const_inline  # tools/const_inline.py, beside this script
+import bundle  # tools/bundle.py, beside this script
+import const_inline  # tools/const_inline.py
 import message_catalog  # tools/message_catalog.py
 import short_names  # tools/short_names.py
 
@@ -41,18 +44,28 @@ def _beside_words() -> "set[str]":
     return words
 
 
-def rewrite(files: "list[tuple[str, str, str]]", short: bool = True) -> "tuple[list, dict]":
+def rewrite(files: "list[tuple[str, str, str]]", short: bool = True, bundled: bool = False) -> "tuple[list, dict]":
     """Write each (path under firmware/, source path, destination path) of the board's set
     as the board's build compiles it; ``short=False`` keeps the private names (the
-    debugging build). Returns the catalog of the messages moved out
-    (``message_catalog.catalog_text`` writes it) and each module's map of short names
-    (``short_names.map_text`` writes them)."""
+    debugging build). With ``bundled``, ``files`` loses the bundle's members and gains the
+    bundle (``tools/bundle.py``), written beside the package's other files. Returns the
+    catalog of the messages moved out (``message_catalog.catalog_text`` writes it) and each
+    module's map of short names (``short_names.map_text`` writes them)."""
     sources = {}
     for rel, src, _ in files:
         with open(src, encoding="utf-8") as f:
             sources[module_name(rel)] = f.read()
     beside = _beside_words()
     sources = const_inline.inline(sources, beside)
+    if bundled:
+        try:
+            sources = bundle.bundle(sources)
+        except (bundle.BundleError, SyntaxError) as exc:
+            raise SystemExit("flash: cannot bundle %s: %s" % (bundle.BUNDLE, exc))
+        pkg, name = bundle.BUNDLE.split(".")
+        dst = [d for rel, _, d in files if rel.startswith(pkg + "/")][0]
+        files[:] = [f for f in files if module_name(f[0]) not in bundle.MEMBERS]
+        files.append((pkg + "/" + name + ".py", "", os.path.join(os.path.dirname(dst), name + ".py")))
     maps: dict = {}
     if short:
         try:

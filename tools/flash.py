@@ -9,7 +9,8 @@ real board (``PORT=/dev/ttyACM0``) and for the simulated board's ``repl`` PTY.
 Flash layout::
 
     /main.py                      firmware/main.py (source: three lines)
-    /lib/ovpnkx/*.mpy             the core (not the host-only modules of HOST_ONLY)
+    /lib/ovpnkx/*.mpy             the core (not the host-only modules of HOST_ONLY); the modules
+                                  a session always holds in one, _session.mpy (tools/bundle.py)
     /lib/ovpnkx/messages.txt      the error texts, out of the code (tools/message_catalog.py)
     /lib/ovpnkx_device/*.mpy      the device adapters and the application
     /lib/noise.mpy                boards/<b>/noise.py (frozen builds have it already)
@@ -180,7 +181,7 @@ def compile_tree(arch: "str | None", out_dir: str, source_lines: bool = False) -
                 rel = "%s/%s" % (pkg, name)
                 if name.endswith(".py") and rel not in HOST_ONLY:
                     files.append((rel, os.path.join(src_dir, name), os.path.join(tmp, rel)))
-        catalog, names = board_source.rewrite(files, short=not source_lines)
+        catalog, names = board_source.rewrite(files, short=not source_lines, bundled=not source_lines)
         for rel, _, src in files:
             pkg, name = rel.split("/")
             dst_dir = os.path.join(out_dir, "lib", pkg)

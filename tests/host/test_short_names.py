@@ -14,6 +14,7 @@ import os
 
 from _device import flash_tool, run_micropython, write_package
 
+import bundle  # tools/bundle.py (on sys.path through _device)
 import short_names  # tools/short_names.py (on sys.path through _device)
 
 SOURCES = {
@@ -137,7 +138,12 @@ def test_the_flash_build_renames_and_writes_the_map_and_its_debugging_build_does
     assert ["_open_key_state"] == [name for _, name in shared if name == "_open_key_state"]
     assert [["ovpnkx.x509verify"]] == [line[2:] for line in own if line[1] == "_signature_ints"]
     assert not os.path.exists(tmp_path / "lines" / flash_tool.NAMES_MAP)
-    session = {build: (tmp_path / build / "lib" / "ovpnkx" / "session.mpy").read_bytes() for build in ("plain", "lines")}
+    # the board's build has the session's modules in one (tools/bundle.py); its debugging build keeps each
+    assert not os.path.exists(tmp_path / "plain" / "lib" / "ovpnkx" / "session.mpy")
+    assert not os.path.exists(tmp_path / "lines" / "lib" / "ovpnkx" / "_session.mpy")
+    lib = {build: tmp_path / build / "lib" / "ovpnkx" for build in ("plain", "lines")}
+    session = {"plain": (lib["plain"] / "_session.mpy").read_bytes(),
+               "lines": b"".join((lib["lines"] / (m.split(".")[1] + ".mpy")).read_bytes() for m in bundle.MEMBERS)}
     assert b"_open_key_state" in session["lines"] and b"_open_key_state" not in session["plain"]
     assert len(session["plain"]) < len(session["lines"])
     assert b"typing" not in session["plain"]  # its `if TYPE_CHECKING:` imports are gone (const_inline)
