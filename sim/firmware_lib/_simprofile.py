@@ -92,10 +92,14 @@ _POOL_HEAD = const(24)
 _POOL_ENTRY = const(4 + 1)  # pointer and length; plus the hash's bytes
 _FROZEN_POOL = const(10)  # entries of the frozen modules' pool, the last before the app's
 _ENTRIES_INIT = const(10)  # MICROPY_ALLOC_QSTR_ENTRIES_INIT: the least a new pool has
-# what the firmware interned, NUL-framed (how _interned finds them): as the chip keeps them
-# (qstr_add), chunks of at least MICROPY_ALLOC_QSTR_CHUNK_INIT (128) bytes, each cut to what
-# it holds once a name does not fit; the open one last. A list with room made at boot.
-_CHUNK = const(128)
+# what the firmware interned, NUL-framed (how _interned finds them), in chunks as the chip
+# keeps them (qstr_add): a chunk of at least MICROPY_ALLOC_QSTR_CHUNK_INIT (128) bytes that
+# grows in place while the heap after it is free, and a new one where it is not. While a
+# module loads, the names come one after another and the chunk mostly grows; so a module's
+# new names are held in chunks of their own, of at most _CHUNK bytes each (a chunk of a
+# module's names in one piece would need a stretch of the heap a board does not need).
+# A list with room made at boot.
+_CHUNK = const(1024)
 _names = [None] * 256
 _names_at = [0, 0]  # chunks (the open one included), bytes used of the open one after its NUL
 _names_charge = []  # the chip's qstr pools, each held in one piece
@@ -357,38 +361,36 @@ def _interned(name):
 def _count_new(name):
     if not _interned(name):
         _new[0] += 1
+        _new[1] += len(name) + 1
 
 
 def _intern(name):
-    # a new name's characters and NUL into the open chunk, or a new one (the open one cut to
-    # what it holds): as many host bytes again as the unix port holds of them, the chip's in all
+    # a new name's characters and NUL into the module's open chunk, or a new one: as many host
+    # bytes again as the unix port holds of them, the chip's in all
     if _interned(name):
         return
     k, used = _names_at
     n = len(name) + 1
     chunk = _names[k - 1] if k else None
     if chunk is None or used + n > len(chunk) - 1:
-        if chunk is not None:
-            cut = bytearray(1 + used)
-            cut[:] = memoryview(chunk)[:1 + used]
-            _names[k - 1] = cut
         if k == len(_names):
             _names.append(None)
-        chunk = _names[k] = bytearray(1 + max(_CHUNK, n))
+        chunk = _names[k] = bytearray(1 + max(n, min(_new[1], _CHUNK)))
         k += 1
         used = 0
     chunk[1 + used:used + n] = name
+    _new[1] -= n
     _names_at[0] = k
     _names_at[1] = used + n
 
 
-_new = [0]  # names of the module being charged that are new
+_new = [0, 0]  # names of the module being charged that are new, and their bytes (with NULs) left
 
 
 def _charge_module(mod, path, size, charge, hash_bytes):
     sizes = _sizes
     sizes.n = 0
-    _new[0] = 0
+    _new[0] = _new[1] = 0
     parsed = mpy_names(path, sizes, _count_new)
     if parsed is None or sizes.n > len(sizes.at):
         sys.stderr.write("_simprofile: %s %s: charged its whole size\n"
@@ -403,7 +405,8 @@ def _charge_module(mod, path, size, charge, hash_bytes):
     # stock firmware loads a .mpy without leaving garbage; the parse's, left in the heap
     # among what the module keeps, fragmented it (the Pico W's chip-scale peak rose ~14 KiB)
     _gc.collect()
-    if _new[0]:  # the names again, now into the chunks: no list of them on the way
+    if _new[0]:  # the names again, now into chunks of the module's own: no list of them on the way
+        _names_at[1] = 1 << 30  # (the last module's chunk is full)
         mpy_names(path, None, _intern)
         _intern(path_name)
         _intern_on_chip(_new[0], charge, hash_bytes)

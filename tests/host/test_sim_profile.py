@@ -293,20 +293,22 @@ def test_code_at_chip_scale_charges_names_once_for_good_and_code_while_loaded(tm
     names = {n: {name for name, _ in e} for n, e in entries.items()}
     assert len(names["bulky"] & names["twin"]) >= 40
 
-    # a name on rp2 stock firmware: its chars and NUL in a chunk of 128 bytes or more, cut to
-    # what it holds when a name does not fit (the unix port holds them once, the sim again, with
-    # a NUL first); its entry in the chip's qstr pools, each one allocation of a 24-byte header
-    # and 6 B an entry (pointer, length, hash), 20 entries the first, twice the last one's the next
-    chunks = [0, 0, 0]  # bytes of the cut chunks, the open one's size, what it holds
-
-    def chunked(ns):  # the chunks' bytes once ns (in the order the import reads them) are in
+    # a name on rp2 stock firmware: its chars and NUL in a qstr chunk, which grows in place while
+    # a module loads: the sim holds a module's new names in chunks of their own, of at most
+    # 1 KB (the unix port holds them once, the sim again, with a NUL first); its entry in the
+    # chip's qstr pools, each one allocation of a 24-byte header and 6 B an entry (pointer,
+    # length, hash), 20 entries the first, twice the last one's the next
+    def chunked(ns):  # a module's new names, in the order its import reads them: its chunks' bytes
+        left = sum(len(name) + 1 for name in ns)
+        held = room = 0
         for name in ns:
             n = len(name) + 1
-            if not chunks[1] or chunks[2] + n > chunks[1] - 1:
-                chunks[0] += 1 + chunks[2] if chunks[1] else 0
-                chunks[1], chunks[2] = 1 + max(128, n), 0
-            chunks[2] += n
-        return chunks[0] + chunks[1]
+            if n > room:
+                room = max(n, min(left, 1024))
+                held += 1 + room
+            room -= n
+            left -= n
+        return held
 
     def pools(n):  # chip bytes, held as twice as many host bytes
         total, room, last = 0, 0, 10
@@ -372,7 +374,7 @@ def test_code_at_chip_scale_charges_names_once_for_good_and_code_while_loaded(tm
     # of 160 entries, held in one piece as the chip allocates it
     assert (n2, room2) == (n1 + len(new_twin), 300) and n1 < 140 < n2
     held2 = chunked([name for name in in_order["twin"] if name in new_twin])
-    assert p2 - p1 == held2 - held1 + 2 * (pools(n2) - pools(n1)) and pool == 2 * (24 + 6 * 160)
+    assert p2 - p1 == held2 + 2 * (pools(n2) - pools(n1)) and pool == 2 * (24 + 6 * 160)
     assert abs(c2 - (sizes["twin"] - sum(n for _, n in entries["twin"]))) <= 16 * blocks
     # both modules dropped: the names stay charged (and are not charged again when the modules
     # load again); the code's charge goes with the code, so loading and dropping again leaves nothing
