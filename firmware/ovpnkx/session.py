@@ -457,6 +457,7 @@ class Session:
         unload("prf")
         unload("keymethod2")
         unload("push")
+        collect()  # their place whole again before the data channel's code and keys take theirs
         cfg = self.config
         cipher = neg.cipher or cfg.ciphers[0]
         self.multi.install(channel.key_id, _dc().DataChannel(self.crypto, cipher, cfg.auth, encrypt, decrypt,
