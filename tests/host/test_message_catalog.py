@@ -126,14 +126,15 @@ def test_the_flash_build_ships_the_catalog_and_its_modules_use_it(tmp_path):
     lib = str(tmp_path / "lib")
     with open(os.path.join(lib, "ovpnkx", message_catalog.CATALOG), encoding="utf-8") as f:
         assert "%s truncated in session_id\n" in f.read()
-    # tlsalert.error_text: how the TLS engine words an exception it passes on
-    script = ("from ovpnkx import packet, tlsalert\n"
+    # tlsalert.error_text: how the TLS engine words an exception it passes on (the board has
+    # packet's code in the session's bundle, tools/bundle.py)
+    script = ("from ovpnkx import %s tlsalert\n"
               "for w in (b'', b'\\x00', b'\\x38\\x01\\x01', b'\\x28' + b'\\x01' * 8 + b'\\x09'):\n"
               "    try:\n        packet.parse_control(w)\n"
               "    except Exception as e:\n        print(type(e).__name__, e, type(e.args[0]).__name__)\n"
               "        print('text', tlsalert.error_text(e))\n")
-    board = run_micropython(lib, script)
-    source = run_micropython(os.path.join(REPO, "firmware"), script)
+    board = run_micropython(lib, script % "_session as packet,")
+    source = run_micropython(os.path.join(REPO, "firmware"), script % "packet,")
     assert board.replace(" int\n", "\n") == source.replace(" str\n", "\n")
     assert board.count(" int\n") == 4  # the board's errors carry numbers, not texts
     assert "P_CONTROL_HARD_RESET_CLIENT_V2 truncated in session_id" in board
@@ -141,7 +142,7 @@ def test_the_flash_build_ships_the_catalog_and_its_modules_use_it(tmp_path):
 
 def test_an_uncaught_error_on_the_board_prints_its_text_not_its_number(tmp_path):
     flash_tool.compile_tree(None, str(tmp_path))
-    proc = subprocess.run([MICROPYTHON, "-c", "from ovpnkx import packet\npacket.parse_control(b'')"],
+    proc = subprocess.run([MICROPYTHON, "-c", "from ovpnkx import _session\n_session.parse_control(b'')"],
                           env=dict(os.environ, MICROPYPATH=str(tmp_path / "lib")), capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 1
