@@ -189,33 +189,34 @@ def _args(words: list, low: int, high: int) -> None:
 
 def config_defaults(cfg: ClientConfig, name: str, server: bool) -> None:
     """A new config's values before its directives: OpenVPN 2.6's defaults
-    (``ClientConfig.__init__``; here, with the parser, so that a board does not keep this code)."""
+    (``ClientConfig.__init__``, whose class says what each is; here, with the parser, so
+    that a board does not keep this code)."""
     cfg.name = name
     cfg.server = server
-    cfg.p2mp = False  # set by client/pull (server: by server/mode server)
+    cfg.p2mp = False
     cfg.tls_client = False
     cfg.tls_server = False
     cfg.local = "127.0.0.1"
-    cfg.remotes = []  # (host, port, proto)
+    cfg.remotes = []
     cfg.port = 1194
     cfg.proto = "udp"
     cfg.ca = None
     cfg.cert = None
     cfg.key = None
-    cfg.extra_certs = None  # appended to cert once parsed
+    cfg.extra_certs = None
     cfg.tls_auth = None
     cfg.key_direction = None
     cfg.tls_crypt = None
     cfg.tls_crypt_v2 = None
     cfg.auth = "SHA1"
     cfg.data_ciphers = list(CIPHERS[:3])
-    cfg.optional_ciphers = ["CHACHA20-POLY1305"]  # openvpn 2.6's ?CHACHA20-POLY1305
+    cfg.optional_ciphers = ["CHACHA20-POLY1305"]
     cfg.cipher = None
     cfg.remote_cert_tls = None
-    cfg.remote_cert_ku = None  # None, certinfo.KU_REQUIRED or [int]
+    cfg.remote_cert_ku = None
     cfg.remote_cert_eku = None
-    cfg.verify_x509_name = None  # (name, "subject"|"name"|"name-prefix")
-    cfg.peer_fingerprints = []  # SHA-256 digests
+    cfg.verify_x509_name = None
+    cfg.peer_fingerprints = []
     cfg.tls_version_min = None
     cfg.tls_version_min_or_highest = False
     cfg.tls_version_max = None
@@ -230,9 +231,9 @@ def config_defaults(cfg: ClientConfig, name: str, server: bool) -> None:
     cfg.password = None
     cfg.comp_lzo = None
     cfg.compress = None
-    cfg.allow_compression = "no"  # openvpn 2.6's default: stubs only, never compress
+    cfg.allow_compression = "no"
     cfg.comp_noadapt = False
-    cfg.pull_filters = []  # (accept|ignore, text): on options ovpnkx does not apply
+    cfg.pull_filters = []
     cfg.remote_random = False
     cfg.connect_retry = (1, 300)
     cfg.connect_retry_max = 0
@@ -244,10 +245,10 @@ def config_defaults(cfg: ClientConfig, name: str, server: bool) -> None:
     cfg.reneg_pkts = 0
     cfg.tran_window = 3600
     cfg.replay_window = (64, 15)
-    cfg.host_only = []  # host-only directives met, in order
-    cfg.warnings = []  # "file:line: …" for softened unknown directives
-    cfg.notes = []  # "file:line: …" for what the runtime check adjusted
-    cfg.lines = {}  # directive -> line of its last use
+    cfg.host_only = []
+    cfg.warnings = []
+    cfg.notes = []
+    cfg.lines = {}
     cfg.ignore_unknown = []
     cfg.forward_compatible = False
 

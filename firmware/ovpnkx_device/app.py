@@ -125,7 +125,7 @@ class ParkedEntropy:
     def __init__(self, entropy: "Any") -> None:
         self._ahead = b""  # drawn right after the next key_state's reseed
         self._reseeded = False  # that reseed is made: the next reseed() is it
-        self._call("", entropy)
+        self._call("", entropy)  # sets _snapshot, and state, error, reseed_count as the source's
 
     def _call(self, method: str, entropy: "Any" = None, *args: "Any") -> "Any":
         from .entropy_select import park_call
