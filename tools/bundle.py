@@ -46,6 +46,18 @@ def _target(module: str, node: ast.ImportFrom) -> "str | None":
     return package + "." + node.module if node.module else package
 
 
+def _from_imports(module: str, tree: ast.Module, members: "frozenset | set"):
+    """Each ``from ... import`` of ``module`` and the module it reads from; an ``import`` of a
+    member is refused (its dotted name would not exist on the board)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in members:
+                    raise BundleError("%s line %d: import %s (write from ... import)" % (module, node.lineno, alias.name))
+        elif isinstance(node, ast.ImportFrom):
+            yield node, _target(module, node)
+
+
 def _replace(lines: list, node: ast.stmt, text: str) -> None:
     """Put ``text`` (one line, at the statement's indent) where ``node`` is, blank lines
     after it for the rest of its lines."""
@@ -65,15 +77,7 @@ def _member_source(module: str, source: str, members: "set[str]") -> "tuple[str,
     lines = source.splitlines(keepends=True)
     top_imports: set = set()
     dropped: set = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name in members:
-                    raise BundleError("%s line %d: import %s (write from ... import)" % (module, node.lineno, alias.name))
-            continue
-        if not isinstance(node, ast.ImportFrom):
-            continue
-        target = _target(module, node)
+    for node, target in _from_imports(module, tree, members):
         kept, assigns = [], []
         for alias in node.names:
             if target is not None and target + "." + alias.name in members:  # from . import packet as pk: the bundle is that module now
@@ -189,26 +193,15 @@ def rewrite_importer(module: str, source: str, members: "frozenset | set" = froz
     """A module of the set outside the bundle ``name``, reading the members from it."""
     tree = ast.parse(source)
     lines = source.splitlines(keepends=True)
-    whole = name
-    pkg, name = name.rsplit(".", 1)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name in members:
-                    raise BundleError("%s line %d: import %s (write from ... import)" % (module, node.lineno, alias.name))
-            continue
-        if not isinstance(node, ast.ImportFrom):
-            continue
-        target = _target(module, node)
+    pkg, short = name.rsplit(".", 1)
+    for node, target in _from_imports(module, tree, members):
         if target in members:
-            new = ast.ImportFrom(module=whole if node.level == 0 else None, names=node.names, level=node.level)
-            if node.level:
-                if _target(module, ast.ImportFrom(module=None, names=[], level=node.level)) != pkg:
-                    raise BundleError("%s line %d: a relative import of %s from outside %s" % (module, node.lineno, target, pkg))
-                new.module = name
+            if node.level and _target(module, ast.ImportFrom(module=None, names=[], level=node.level)) != pkg:
+                raise BundleError("%s line %d: a relative import of %s from outside %s" % (module, node.lineno, target, pkg))
+            new = ast.ImportFrom(module=short if node.level else name, names=node.names, level=node.level)
             _replace(lines, node, ast.unparse(new))
         elif target == pkg and any(pkg + "." + a.name in members for a in node.names):
-            names = [ast.alias(name=name, asname=a.asname or a.name) if pkg + "." + a.name in members else a
+            names = [ast.alias(name=short, asname=a.asname or a.name) if pkg + "." + a.name in members else a
                      for a in node.names]
             _replace(lines, node, ast.unparse(ast.ImportFrom(module=node.module, names=names, level=node.level)))
     return "".join(lines)
