@@ -85,13 +85,30 @@ def board_name(settings: "dict | None" = None) -> str:
     return str(getattr(sys.implementation, "_machine", sys.platform))
 
 
+def native_code_kept() -> bool:
+    """Whether this firmware keeps a native (viper) module's machine code until a soft reset,
+    so that every import of one takes more memory for good: the ESP32's commits it to
+    executable memory of the IDF heap (``esp_native_code_commit``); rp2's is a GC block that
+    goes with the module (``boards/*/board.json``, ``stock_firmware.native_code``)."""
+    sim = _sim()
+    if sim is not None:
+        return bool(sim.native_code_kept())
+    return sys.platform == "esp32"
+
+
 class BoardNoise:
     """The board's noise source for a parked ``TrngEntropy`` (``park``): its driver and
     the health tests are loaded for a reseed and leave the heap after it, so that a
-    session holds only the DRBG of the entropy chain."""
+    session holds only the DRBG of the entropy chain. The health tests' viper loop goes
+    with them only where its machine code goes with the module (``native_code_kept``):
+    on the ESP32 it is imported once and stays."""
 
     MODULES = ("noise", "ovpnkx.noise", "ovpnkx.noise_esp32", "ovpnkx.noise_rp2040", "ovpnkx.noise_rp2350",
-               "ovpnkx.noise_sim", "ovpnkx.health", "ovpnkx._health_viper")  # its check's verdict stays
+               "ovpnkx.noise_sim", "ovpnkx.health")
+    NATIVE = ("ovpnkx._health_viper",)  # its check's verdict stays on the package either way
+
+    def __init__(self) -> None:
+        self.released = self.MODULES if native_code_kept() else self.MODULES + self.NATIVE
 
     def load(self) -> "Any":
         """A new driver of this board's noise source (``ovpnkx_device.entropy_select``)."""
@@ -104,7 +121,7 @@ class BoardNoise:
 
     def release(self) -> None:
         """The driver's and the health tests' code out of the heap."""
-        for name in self.MODULES:
+        for name in self.released:
             if "." in name:
                 unload(name)
             else:

@@ -14,7 +14,9 @@ not. ``install()`` replaces ``builtins.__import__`` so that for the code on the 
   built in nor interned before, its file's path among them, for good, as the firmware
   never frees one (their characters, and the chip's qstr pools as the firmware grows
   them); the rest of the file (bytecode, constants) in its globals for as long as the
-  module is loaded.
+  module is loaded. A native (viper) function's machine code is that rest too where the
+  firmware puts it in the GC heap (rp2); on the ESP32 it goes to executable memory of
+  its own, which only a soft reset frees, at every import (``native_committed``).
 """
 
 import builtins
@@ -299,19 +301,37 @@ def _skip_obj(f, sizes):
 
 def _raw_code(f, sizes):
     # one function and its children (load_raw_code): vuint (length << 3 | has children << 2 |
-    # kind), the bytecode; True if it and its children were bytecode (native code, whose
-    # layout differs, is not followed: it and the rest of the file are charged in blocks)
+    # kind), the bytecode or machine code; a native function's length goes to _native[0], not
+    # to ``sizes`` (its code is a GC block on rp2 and executable memory on the ESP32: the
+    # caller charges it as the board does), then its prelude offset (native) or scope flags
+    # (viper; mpy-cross writes no rodata nor BSS)
     kind_len = _vuint(f)[0]
-    if kind_len & 3:
-        return False
+    kind = kind_len & 3
     n = kind_len >> 3
-    sizes.append(n)
+    if kind:
+        _native[0] += n
+    else:
+        sizes.append(n)
     f.seek(n, 1)
+    if kind:
+        _vuint(f)
+        if kind == 3:  # inline assembler: its argument count and type signature
+            _vuint(f)
+            _vuint(f)
     if kind_len & 4:
         for _ in range(_vuint(f)[0]):
-            if not _raw_code(f, sizes):
-                return False
-    return True
+            _raw_code(f, sizes)
+
+
+_native = [0]  # machine code bytes of the .mpy last parsed
+_exec = [0, 0]  # native functions' code committed to executable memory for good (ESP32): loads, bytes
+
+
+def native_committed():
+    """(.mpy loads whose machine code the board committed to executable memory that only a
+    soft reset frees, the bytes of it) since boot: the ESP32's (``simboard.native_code_kept``),
+    which takes that memory again at every import of a native module; (0, 0) elsewhere."""
+    return _exec[0], _exec[1]
 
 
 def mpy_names(path, sizes=None, on_name=None):
@@ -344,6 +364,7 @@ def mpy_names(path, sizes=None, on_name=None):
             if sizes is not None:
                 for _ in range(n_obj):
                     _skip_obj(f, sizes)
+                _native[0] = 0
                 _raw_code(f, sizes)
     except (OSError, ValueError):
         return None
@@ -411,6 +432,10 @@ def _charge_module(mod, path, size, charge, hash_bytes):
         _intern(path_name)
         _intern_on_chip(_new[0], charge, hash_bytes)
     rest = size - in_file - sum(sizes.at[i] for i in range(sizes.n))
+    if _native[0] and simboard.native_code_kept():  # the machine code is not the GC heap's
+        rest -= _native[0]
+        _exec[0] += 1
+        _exec[1] += _native[0]
     setattr(mod, "__chip_bytes__", _charge(int(rest * charge), sizes, charge + 1))
 
 

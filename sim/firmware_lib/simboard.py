@@ -57,6 +57,13 @@ def ticks_period() -> int:
     return int(stock_firmware().get("ticks_period", {}).get("value", 1 << 30))
 
 
+def native_code_kept() -> bool:
+    """True where the firmware keeps a native module's machine code until a soft reset, in
+    memory of its own (``stock_firmware.native_code``: the ESP32 commits it to executable
+    memory of the IDF heap); False where it is a GC block that goes with the module (rp2)."""
+    return stock_firmware().get("native_code", {}).get("where") == "exec"
+
+
 def mbedtls_charged() -> bool:
     """True when mbedTLS's allocations are charged to the GC heap (rp2, with the shim)."""
     return bool(_config.get("mbedtls_scale"))

