@@ -131,27 +131,28 @@ class BoardNoise:
 class ParkedEntropy:
     """The board's TRNG chain (``ovpnkx.entropy.TrngEntropy``) with its code out of the heap
     between draws: only its state stays (``TrngEntropy.snapshot``, the DRBG's included),
-    and each call brings the code back (``ovpnkx_device.entropy_select.park_call``), draws
-    and lets it go.
+    and each call brings the code back (``ovpnkx_device.parked.park_call``), draws and
+    lets it go.
 
-    ``reseed_ahead`` (before a session, ``ovpnkx_device.prepare``) makes the next
-    key_state's reseed and draws that session's first bytes right after it, so that its
-    session id and first key source come without the chain's code while the session's
-    code is in the heap. Any other key_state's ``reseed`` drops what is left of them."""
+    A key_state's ``reseed`` draws that key_state's bytes right after it (key source, reneg
+    jitter), so that the chain's code comes into the heap once per key_state. Before a
+    session, ``reseed_ahead`` (``ovpnkx_device.prepare``) makes the first key_state's reseed
+    and draws the session's first bytes (session id too) while the session's code is not in
+    the heap yet. A reseed drops what is left of the bytes drawn after the one before."""
 
     def __init__(self, entropy: "Any") -> None:
-        self._ahead = b""  # drawn right after the next key_state's reseed
+        self._ahead = b""  # drawn right after the last key_state's reseed, for it
         self._reseeded = False  # that reseed is made: the next reseed() is it
         self._call("", entropy)  # sets _snapshot, and state, error, reseed_count as the source's
 
     def _call(self, method: str, entropy: "Any" = None, *args: "Any") -> "Any":
-        from .entropy_select import park_call
+        from .parked import park_call
 
         try:
             return park_call(self, entropy, method, *args)
         finally:
             del park_call
-            unload("ovpnkx_device.entropy_select")
+            unload("ovpnkx_device.parked")
 
     def random_bytes(self, n: int) -> bytes:
         """As ``TrngEntropy.random_bytes``."""
@@ -162,7 +163,7 @@ class ParkedEntropy:
         return self._call("random_bytes", None, n)  # type: ignore[no-any-return]
 
     def reseed(self) -> None:
-        """As ``TrngEntropy.reseed``."""
+        """As ``TrngEntropy.reseed``, and the key_state's bytes drawn right after it."""
         if self._reseeded:
             self._reseeded = False
         else:

@@ -11,11 +11,11 @@ state whose ``random_bytes`` raises ``EntropyError`` naming the failed test.
 A session cannot even be constructed from it (its session id is the first
 draw), so nothing derived from a faulty source is ever sent.
 
-``park_call`` is ``ovpnkx_device.app.ParkedEntropy``'s way into the chain: this module
-loads for a draw and leaves with the chain's code.
+A parked source (``ovpnkx_device.app.BoardNoise``) loads this module again to make a new
+driver for a reseed (``board_noise``), and lets it go right after.
 """
 
-from ovpnkx._compat import TYPE_CHECKING, const, unload
+from ovpnkx._compat import TYPE_CHECKING
 from ovpnkx.entropy import EntropyError
 from ovpnkx.errors import LocalProtocolError
 
@@ -120,42 +120,6 @@ def board_noise(name: "str | None" = None, fault: "str | None" = None, module: "
     if noise is None:
         raise LocalProtocolError("board %s has no raw noise source (%s)" % (name, type(entropy).__name__))
     return noise
-
-
-_AHEAD = const(160)  # a session's first draws: session id 8, a client's key source 112, reneg jitter 4
-
-
-def park_call(parked: "Any", entropy: "Any", method: str, *args: "Any") -> "Any":
-    """``method`` of ``ovpnkx_device.app.ParkedEntropy``'s source (``entropy``, or the one
-    its snapshot restores), run, and the source's state kept again in ``parked``; the
-    chain's code then leaves the heap. ``"reseed_ahead"``: the next key_state's reseed,
-    and ``parked``'s bytes for the next session drawn right after it."""
-    if method in ("reseed", "reseed_ahead", "reset"):  # what was drawn ahead is for no key_state now
-        parked._ahead = b""
-        parked._reseeded = False
-    if entropy is None:
-        from ovpnkx.entropy import restore
-
-        entropy = restore(parked._snapshot)
-    try:
-        if method == "reseed_ahead":
-            entropy.reseed()
-            parked._ahead = entropy.random_bytes(_AHEAD)
-            parked._reseeded = True
-        elif method:
-            return getattr(entropy, method)(*args)
-    finally:  # an error state is kept too: the source stays failed
-        parked._snapshot = entropy.snapshot()
-        parked.state = entropy.state
-        parked.error = entropy.error
-        parked.reseed_count = entropy.reseed_count
-        if entropy.state == "error":  # a failed source gives nothing more, not even what it drew before
-            parked._ahead = b""
-            parked._reseeded = False
-        entropy = None
-        unload("entropy")
-        unload("drbg")
-    return None
 
 
 def describe(entropy: "Any") -> str:

@@ -129,9 +129,12 @@ def test_parked_entropy_draws_what_the_source_would_with_its_code_out_of_the_hea
     assert parked.reseed_count == twin.reseed_count == 1
     assert parked.random_bytes(112) == ahead[8:120]  # its key source
     assert parked.random_bytes(64) == twin.random_bytes(64)  # more than is left: from the DRBG
-    parked.reseed()  # a later key_state: a real reseed, and what was left ahead is dropped
+    parked.reseed()  # a later key_state: a real reseed, what was left ahead dropped, its own drawn
     twin.reseed()
-    assert parked.random_bytes(4) == twin.random_bytes(4) and parked.reseed_count == 2
+    ahead = twin.random_bytes(160)
+    assert parked.random_bytes(112) == ahead[:112] and parked.reseed_count == 2
+    assert parked.random_bytes(4) == ahead[112:116]  # its reneg jitter: no call into the chain
+    assert parked.random_bytes(64) == twin.random_bytes(64)
     # a source that fails at a reseed gives nothing more
     stuck = ParkedEntropy(_trng(b"b"))
     stuck.reseed_ahead()

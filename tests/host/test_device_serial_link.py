@@ -51,7 +51,7 @@ ONCE = ("ovpnkx.config", "ovpnkx.options", "ovpnkx.directives", "ovpnkx.capabili
         "ovpnkx_device.wallclock", "ovpnkx.linkmsg", "ovpnkx.tlscontext", "ovpnkx.servercheck", "ovpnkx.certinfo",
         "ovpnkx.x509verify", "ovpnkx.x509cert", "ovpnkx.seeding", "ovpnkx.datacbc", "ovpnkx.tlsalert", "ovpnkx.der",
         "ovpnkx_device.session_options", "ovpnkx.wrapconfig", "ovpnkx_device.serial_port", "ovpnkx_device.prepare",
-        "ovpnkx.entropy", "ovpnkx.drbg", "ovpnkx_device.entropy_select")
+        "ovpnkx.entropy", "ovpnkx.drbg", "ovpnkx_device.entropy_select", "ovpnkx_device.parked")
 
 
 def _serve_config(tmp_path, pki) -> str:
