@@ -249,22 +249,24 @@ def test_key_exchange_across_the_ticks_wrap(tmp_path):
     assert after < 60000, after
 
 
+def _vuint(data: bytes, i: int) -> tuple:
+    """A .mpy's variable-length unsigned int at ``i``: (value, index after it)."""
+    v = 0
+    while True:
+        v = (v << 7) | (data[i] & 0x7F)
+        i += 1
+        if data[i - 1] < 0x80:
+            return v, i
+
+
 def _native_code_bytes(data: bytes) -> int:
     """Host-side reading of a .mpy v6 from mpy-cross (docs/reference/mpyfiles.rst): the bytes of
     machine code of its native and viper functions."""
-    def vuint(i):
-        v = 0
-        while True:
-            v = (v << 7) | (data[i] & 0x7F)
-            i += 1
-            if data[i - 1] < 0x80:
-                return v, i
-
     def skip_obj(i):
         kind = data[i]
         if kind <= 4:
             return i + 1
-        n, i = vuint(i + 1)
+        n, i = _vuint(data, i + 1)
         if kind == 10:
             for _ in range(n):
                 i = skip_obj(i)
@@ -272,24 +274,20 @@ def _native_code_bytes(data: bytes) -> int:
         return i + n + (1 if kind in (5, 6) else 0)
 
     def raw_code(i, total):
-        kind_len, i = vuint(i)
+        kind_len, i = _vuint(data, i)
         kind, n = kind_len & 3, kind_len >> 3
         i += n
         if kind:
             total[0] += n
-            _, i = vuint(i)  # prelude offset or scope flags
+            _, i = _vuint(data, i)  # prelude offset or scope flags
         if kind_len & 4:
-            count, i = vuint(i)
+            count, i = _vuint(data, i)
             for _ in range(count):
                 i = raw_code(i, total)
         return i
 
-    n_qstr, i = vuint(4)
-    n_obj, i = vuint(i)
-    for _ in range(n_qstr):
-        v, i = vuint(i)
-        if not v & 1:
-            i += (v >> 1) + 1
+    _, i = _mpy_qstr_table(data)
+    n_obj = _vuint(data, _vuint(data, 4)[1])[0]
     for _ in range(n_obj):
         i = skip_obj(i)
     total = [0]
@@ -376,26 +374,22 @@ def test_the_health_tests_viper_loop_is_imported_once_on_the_esp32(tmp_path):
 def _mpy_qstr_entries(data: bytes) -> list:
     """Host-side reading of a .mpy v6 qstr table (docs/reference/mpyfiles.rst): the
     (name, bytes the entry takes in the file) of each name that is not a static qstr."""
+    return _mpy_qstr_table(data)[0]
+
+
+def _mpy_qstr_table(data: bytes) -> tuple:
+    """(``_mpy_qstr_entries``, the index after the qstr table)."""
     assert data[:2] == b"M\x06"
-
-    def vuint(i):
-        v = 0
-        while True:
-            v = (v << 7) | (data[i] & 0x7F)
-            i += 1
-            if data[i - 1] < 0x80:
-                return v, i
-
-    n_qstr, i = vuint(4)
-    _, i = vuint(i)
+    n_qstr, i = _vuint(data, 4)
+    _, i = _vuint(data, i)
     entries = []
     for _ in range(n_qstr):
         start = i
-        v, i = vuint(i)
+        v, i = _vuint(data, i)
         if not v & 1:
             entries.append((data[i:i + (v >> 1)], i + (v >> 1) + 1 - start))
             i += (v >> 1) + 1
-    return entries
+    return entries, i
 
 
 def test_code_at_chip_scale_charges_names_once_for_good_and_code_while_loaded(tmp_path):
