@@ -39,6 +39,10 @@ class SimTrng:
         self._prev = -1
         self._left = 0  # remaining copies under "repeat=N"
         self._fault = self._parse(fault)
+        f = self._fault
+        # the probabilities as 16-bit thresholds, once: ``fill`` then compares ints only
+        self._thresholds = (_threshold(correlation), _threshold(bias),
+                            _threshold(f[1]) if f is not None and f[0] in ("bias", "correlated") else 0)
 
     @staticmethod
     def _parse(fault: "str | None") -> "tuple | None":
@@ -68,12 +72,20 @@ class SimTrng:
     def read_samples(self, n: int) -> bytes:
         raw = self._source(4 * n)
         out = bytearray(n)
+        self.fill(out, raw)
+        return bytes(out)
+
+    def fill(self, out: bytearray, raw: "bytes | bytearray") -> None:
+        """``len(out)`` samples into ``out``, from 4 bytes of ``raw`` (the physical
+        randomness) a sample. Allocates nothing: the sim's registers read through it in the
+        user's heap, where a board's register read takes nothing."""
         prev = self._prev
-        for i in range(n):
-            bias = self.bias
-            corr = self.correlation
-            fault = self._fault if self.samples >= self.fault_after else None
-            if fault is not None:
+        corr_at, bias_at, fault_at = self._thresholds
+        fault = self._fault
+        for i in range(len(out)):
+            corr = corr_at
+            bias = bias_at
+            if fault is not None and self.samples >= self.fault_after:
                 kind = fault[0]
                 if kind == "stuck":
                     prev = fault[1]
@@ -86,20 +98,25 @@ class SimTrng:
                     self.samples += 1
                     continue
                 if kind == "bias":
-                    bias = fault[1]
+                    bias = fault_at
                 elif kind == "correlated":
-                    corr = fault[1]
+                    corr = fault_at
+                elif kind == "repeat":
+                    self._left = fault[1] - 1
             j = 4 * i
             u_corr = raw[j] | (raw[j + 1] << 8)
             u_bit = raw[j + 2] | (raw[j + 3] << 8)
-            if prev >= 0 and u_corr < corr * 65536:
+            if prev >= 0 and u_corr < corr:
                 bit = prev
             else:
-                bit = 1 if u_bit < bias * 65536 else 0
-            if fault is not None and fault[0] == "repeat":
-                self._left = fault[1] - 1
+                bit = 1 if u_bit < bias else 0
             out[i] = bit
             prev = bit
             self.samples += 1
         self._prev = prev
-        return bytes(out)
+
+
+def _threshold(p: float) -> int:
+    # u < p * 65536 for a 16-bit u, as an int compare: no float made per sample
+    t = p * 65536
+    return int(t) + (1 if t != int(t) else 0)

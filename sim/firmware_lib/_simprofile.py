@@ -430,6 +430,11 @@ def _charge_module(mod, path, size, charge, hash_bytes):
         _names_at[1] = 1 << 30  # (the last module's chunk is full)
         mpy_names(path, None, _intern)
         _intern(path_name)
+        # and this parse's garbage (each name read is an object here) gone before the pools
+        # and the code take their places: load_qstr frees its buffer at once (m_del), so a
+        # board's import leaves no holes among what it keeps (with them, the ESP32's
+        # handshake failed at its own heap about half of the time)
+        _gc.collect()
         _intern_on_chip(_new[0], charge, hash_bytes)
     rest = size - in_file - sum(sizes.at[i] for i in range(sizes.n))
     if _native[0] and simboard.native_code_kept():  # the machine code is not the GC heap's

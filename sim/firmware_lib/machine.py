@@ -92,8 +92,12 @@ class _Registers:
 
     def __init__(self, chip):
         self.chip = chip
-        self._bits = b""
-        self._pos = 0
+        # the model's buffers and its source of physical randomness, made now (at boot, in
+        # the sim's own share of the heap): a board's register read takes no heap
+        self._raw = bytearray(4 * _BATCH)  # 4 bytes of randomness a bit
+        self._bits = bytearray(_BATCH)
+        self._urandom = open("/dev/urandom", "rb")
+        self._pos = _BATCH
         self._model = None
         self._trng = {}
         self.reads = 0
@@ -117,12 +121,12 @@ class _Registers:
                 del sys.modules[name]
 
     def _bit(self):
-        if self._pos >= len(self._bits):
+        if self._pos >= _BATCH:
             if self._model is None:  # not loaded at boot: the one on the board's path once flashed
                 self._model = _noise_model()
-            # small batches: a board's register read takes no heap, and the model's
-            # buffers (4 bytes of randomness per bit) come out of the user's heap here
-            self._bits = self._model.read_samples(_BATCH)
+            if self._urandom.readinto(self._raw) != len(self._raw):
+                raise OSError("simulated %s: /dev/urandom gave less than asked" % self.chip)
+            self._model.fill(self._bits, self._raw)
             self._pos = 0
         b = self._bits[self._pos]
         self._pos += 1
