@@ -7,9 +7,10 @@ source modelled behind its registers (``_Registers``). Not available: mem8/mem16
 I2C, SPI, ADC, PWM, Timer, deepsleep.
 """
 
-import select
+import select  # noqa: F401  the sim's select (C on a board) loads at boot, in the sim's own share
 import sys
 import time
+import uselect
 
 import simboard
 
@@ -234,8 +235,10 @@ class UART:
             raise ValueError("UART(%r) doesn't exist on the simulated board (use UART(%d))"
                              % (id, simboard.data_uart_id()))
         self._f = simboard._uart
-        self._poll = select.poll()
-        self._poll.register(self._f, select.POLLIN)
+        # the unix port's own poll on the fd, asked through ipoll: a board's any() and a
+        # read() with nothing to read allocate nothing, and neither may the sim's
+        self._poll = uselect.poll()
+        self._poll.register(self._f.fileno(), uselect.POLLIN)
         self.init(baudrate, bits, parity, stop, timeout=timeout, timeout_char=timeout_char)
 
     def init(self, baudrate=115200, bits=8, parity=None, stop=1, *, tx=None, rx=None,
@@ -251,24 +254,31 @@ class UART:
         pass
 
     def any(self) -> int:
-        return 1 if self._poll.poll(0) else 0
+        return 1 if self._wait(0) else 0
 
     def _wait(self, ms) -> bool:
-        return bool(self._poll.poll(ms))
+        for _ in self._poll.ipoll(ms):
+            return True
+        return False
 
     def read(self, nbytes=None):
-        out = bytearray()
         limit = 1 << 30 if nbytes is None else nbytes
-        wait = self.timeout
-        while len(out) < limit:
-            if not self._wait(wait):
-                break
-            chunk = self._f.read(min(256, limit - len(out)))
+        if limit <= 0 or not self._wait(self.timeout):
+            return None
+        data = self._f.read(min(256, limit))
+        if not data:
+            return None
+        out = None  # more than one chunk: gathered here (a board's read makes one object)
+        n = len(data)
+        while n < limit and self._wait(self.timeout_char):
+            chunk = self._f.read(min(256, limit - n))
             if not chunk:
                 break
+            if out is None:
+                out = bytearray(data)
             out.extend(chunk)
-            wait = self.timeout_char
-        return bytes(out) if out else None
+            n += len(chunk)
+        return data if out is None else bytes(out)
 
     def readinto(self, buf, nbytes=None):
         n = len(buf) if nbytes is None else nbytes

@@ -32,7 +32,10 @@ class poll:
         self._p.unregister(fd)
 
     def poll(self, timeout=-1):
-        return [(self._objs.get(fd, fd), ev) for fd, ev in self._p.poll(timeout)]
+        ready = self._p.poll(timeout)
+        if not ready:  # the empty list, as a board's poll makes it: no second one
+            return ready
+        return [(self._objs.get(fd, fd), ev) for fd, ev in ready]
 
     def ipoll(self, timeout=-1, flags=0):
         return iter(self.poll(timeout))

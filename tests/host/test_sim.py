@@ -235,6 +235,18 @@ def test_uart_clean_both_ways(pico):
         assert _read_quiet(port) == data
 
 
+def test_an_idle_uart_costs_the_heap_nothing(pico):
+    """A board's ``UART.any()`` and a ``read()`` with nothing to read are C that allocates
+    nothing; the sim's Python UART, polled by the device's loop all session, must not make
+    garbage there either (it made ~240 B a call, which a board never collects)."""
+    code = ("import gc, machine\nu = machine.UART(1, 115200)\n"
+            "def calls(n):\n gc.collect()\n gc.disable()\n a = gc.mem_alloc()\n"
+            " while n:\n  u.any()\n  u.read(64)\n  n -= 1\n"
+            " a = gc.mem_alloc() - a\n gc.enable()\n return a\n"
+            "u.read()\nprint(calls(500), u.any(), u.read(64))")
+    assert mp(pico, "exec", code).stdout.split() == ["0", "0", "None"]
+
+
 def test_uart_link_noise_and_baud(pico):
     ctl = pico["control"]
     n = 4000
