@@ -388,7 +388,7 @@ def _aims(st, conc, sweep, best) -> list:
                    % (mark(ok and top >= 10000), top, s["handshakes"], s["failed"], s["pings_lost"],
                       s["pings_received"], "" if top >= 10000 else " (the aim is 10,000: run the full bench)"))
         ms, mo = s.get("server_memory_kb_per_session"), conc[top]["openvpn"].get("server_memory_kb_per_session")
-        out.append("  %s memory per established session <= openvpn's: %s vs %s KB (ratio %s, PSS at %d sessions)"
+        out.append("  %s memory per established session <= openvpn's: %s vs %s KB (ratio %s, anonymous PSS at %d sessions)"
                    % (mark(ms is not None and mo is not None and ms <= mo), _fmt(ms), _fmt(mo), _ratio(ms, mo), top))
     # throughput: the most handshakes/s each server completed at any offered rate (at saturation
     # that is its capacity under this load generator); the best rate it kept up with is shown too

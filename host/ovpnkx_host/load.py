@@ -9,7 +9,7 @@ Devices arrive at ``--rate`` per second while fewer than ``--concurrency`` are
 alive, hold ``--hold`` seconds after their keys (answering keepalive pings,
 renegotiating every ``--reneg`` seconds) and leave with OCC EXIT. With
 ``--together`` every device holds until ``--hold`` seconds after the last one
-is up. Given ``--server-pid``, the server's memory (PSS) and CPU are sampled.
+is up. Given ``--server-pid``, the server's memory (anonymous PSS: ``procstat``) and CPU are sampled.
 
 A progress bar goes to stderr; the summary is one JSON object on stdout.
 """

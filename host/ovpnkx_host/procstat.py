@@ -1,8 +1,11 @@
 """Memory and CPU of a running process tree, read from /proc (Linux).
 
 ``ovpnkx load`` samples the server it loads: a ``serve`` supervisor with its
-workers, or one openvpn process. Memory is PSS (proportional set size) where
-the kernel has it, so pages that forked workers share are counted once.
+workers, or one openvpn process. Memory is the anonymous and shared-memory part
+of PSS (proportional set size) where the kernel has it: pages that forked workers
+share count once, and file-backed pages (the executable, shared libraries) not at
+all, since a process's share of those falls whenever any other process maps the
+same library (under a busy machine openvpn's PSS fell while its sessions grew).
 """
 
 import os
@@ -28,13 +31,20 @@ def descendants(pid: int) -> list:
 
 
 def memory_kb(pid: int) -> int:
-    """PSS of ``pid`` in KiB (RSS where smaps_rollup is missing); 0 if gone."""
+    """The memory ``pid`` allocated itself, in KiB: Pss_Anon + Pss_Shmem (kernel 5.9+),
+    else PSS, else RSS (where smaps_rollup is missing); 0 if gone."""
     try:
         with open("/proc/%d/smaps_rollup" % pid) as f:
+            fields = {}
             for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
+                name, _, rest = line.partition(":")
+                if name in ("Pss", "Pss_Anon", "Pss_Shmem"):
+                    fields[name] = int(rest.split()[0])
+        if "Pss_Anon" in fields:
+            return fields["Pss_Anon"] + fields.get("Pss_Shmem", 0)
+        if "Pss" in fields:
+            return fields["Pss"]
+    except (OSError, ValueError, IndexError):
         pass
     try:
         with open("/proc/%d/status" % pid) as f:
