@@ -12,6 +12,7 @@ import argparse
 import glob
 import importlib
 import os
+import signal
 import sys
 import time
 import traceback
@@ -50,6 +51,9 @@ def main(argv: "list | None" = None) -> int:
     unknown = [n for n in chosen if n not in sections]
     if unknown:
         ap.error("no section %s (have: %s)" % (", ".join(unknown), ", ".join(sections)))
+    # a SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C does: each section's finally blocks
+    # stop the boards, servers and temporary folders it started, which die with it otherwise
+    signal.signal(signal.SIGTERM, _terminated)
     failed = []
     t_all = time.monotonic()
     for name in chosen:
@@ -68,6 +72,10 @@ def main(argv: "list | None" = None) -> int:
     print("bench: %d section(s) in %.1f s%s" % (len(chosen), time.monotonic() - t_all,
                                                "; FAILED: " + ", ".join(failed) if failed else ""))
     return 1 if failed else 0
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

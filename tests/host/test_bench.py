@@ -63,6 +63,39 @@ def test_bench_section_quick(section):
     print(proc.stdout.strip().splitlines()[-1])
 
 
+def test_a_bench_stopped_by_sigterm_stops_what_it_started():
+    """A CI timeout or a ``kill`` ends ``make bench`` with SIGTERM: the boards and servers of
+    the section it was in stop with it (they outlived it before)."""
+    token = uuid.uuid4().hex
+    mark = ("OVPNKX_BENCH_TOKEN=" + token).encode()
+    env = dict(os.environ, OVPNKX_BENCH_TOKEN=token)
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "run.py"), "--quick", "--only", "board"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 300
+        while not any("_mprun" in cmd for cmd in _carrying(mark).values()):  # a simulated board is up
+            assert proc.poll() is None and time.monotonic() < deadline, "no board started"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    left = _carrying(mark)
+    deadline = time.monotonic() + 5
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = _carrying(mark)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    assert proc.returncode == 128 + signal.SIGTERM, out[-3000:]
+    assert not left, "left behind: %s" % left
+
+
 def test_a_heap_trial_that_failed_but_not_for_memory_runs_once_more(monkeypatch):
     """The board section's bisection: one slow trial near the edge must not throw it high."""
     sys.path.insert(0, os.path.join(ROOT, "bench"))
