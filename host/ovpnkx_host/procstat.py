@@ -5,7 +5,7 @@ workers, or one openvpn process. Memory is the anonymous and shared-memory part
 of PSS (proportional set size) where the kernel has it: pages that forked workers
 share count once, and file-backed pages (the executable, shared libraries) not at
 all, since a process's share of those falls whenever any other process maps the
-same library (under a busy machine openvpn's PSS fell while its sessions grew).
+same library (on a busy machine openvpn's PSS fell while its sessions grew).
 """
 
 import os

@@ -238,7 +238,7 @@ def test_uart_clean_both_ways(pico):
 def test_an_idle_uart_costs_the_heap_nothing(pico):
     """A board's ``UART.any()`` and a ``read()`` with nothing to read are C that allocates
     nothing; the sim's Python UART, polled by the device's loop all session, must not make
-    garbage there either (it made ~240 B a call, which a board never collects)."""
+    garbage there either (it made ~240 B of it a call; a board makes none)."""
     code = ("import gc, machine\nu = machine.UART(1, 115200)\n"
             "def calls(n):\n gc.collect()\n gc.disable()\n a = gc.mem_alloc()\n"
             " while n:\n  u.any()\n  u.read(64)\n  n -= 1\n"
