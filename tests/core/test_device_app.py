@@ -1,18 +1,36 @@
 """The device application's settings (/ovpnkx.json) and its boot-time error reports."""
 
+import os
+
 from ovpnkx.config import ConfigError
 from ovpnkx_device.app import DEFAULTS, SettingsError, check_settings, load_ovpn, load_settings, main
 
 from _support import raises
 
 TMP = "/tmp"
+# this run's own names (two runs at once share no file); each test removes what it wrote
+_RUN = str(int.from_bytes(os.urandom(4), "big"))
+_written = []
+
+
+def _path(name):
+    return "%s/ovpnkx-app-test-%s-%s" % (TMP, _RUN, name)
 
 
 def _write(name, text):
-    path = TMP + "/ovpnkx-app-test-" + name
+    path = _path(name)
     with open(path, "w") as f:
         f.write(text)
+    _written.append(path)
     return path
+
+
+def _remove_written():
+    while _written:
+        try:
+            os.remove(_written.pop())
+        except OSError:
+            pass
 
 
 def test_defaults_fill_in():
@@ -54,30 +72,39 @@ def test_wrong_settings_name_the_key():
 
 
 def test_load_settings_reports_missing_and_bad_json():
-    assert "cannot read" in str(raises(SettingsError, load_settings, TMP + "/ovpnkx-app-test-none.json"))
-    bad = _write("bad.json", "{transport: serial")
-    assert "not valid JSON" in str(raises(SettingsError, load_settings, bad))
-    good = _write("good.json", '{"transport": "udp", "pings": 2}')
-    assert load_settings(good)["pings"] == 2
+    try:
+        assert "cannot read" in str(raises(SettingsError, load_settings, _path("none.json")))
+        bad = _write("bad.json", "{transport: serial")
+        assert "not valid JSON" in str(raises(SettingsError, load_settings, bad))
+        good = _write("good.json", '{"transport": "udp", "pings": 2}')
+        assert load_settings(good)["pings"] == 2
+    finally:
+        _remove_written()
 
 
 def test_ovpn_files_are_read_beside_it():
-    missing = _write("missing.ovpn", "client\nremote 127.0.0.1 1194\nca nowhere.crt\ncert c\nkey k\n")
-    exc = raises(ConfigError, load_ovpn, missing)
-    assert "nowhere.crt" in str(exc)
-    assert "cannot read" in str(raises(ConfigError, load_ovpn, TMP + "/ovpnkx-app-test-absent.ovpn"))
+    try:
+        missing = _write("missing.ovpn", "client\nremote 127.0.0.1 1194\nca nowhere.crt\ncert c\nkey k\n")
+        exc = raises(ConfigError, load_ovpn, missing)
+        assert "nowhere.crt" in str(exc)
+        assert "cannot read" in str(raises(ConfigError, load_ovpn, _path("absent.ovpn")))
+    finally:
+        _remove_written()
 
 
 def test_main_reports_boot_then_config_error():
-    out = []
-    bad = _write("main.json", '{"transport": "serial", "baud": "fast"}')
-    assert main(bad, TMP + "/ovpnkx-app-test-absent.ovpn", out.append) == 2
-    assert [e["event"] for e in out] == ["boot", "config_error"]
-    assert out[0]["transport"] is None and "baud must be" in out[1]["reason"]
-    out = []
-    ok = _write("main2.json", '{"transport": "serial"}')
-    assert main(ok, TMP + "/ovpnkx-app-test-absent.ovpn", out.append) == 2
-    assert out[0]["transport"] == "serial" and "cannot read" in out[1]["reason"]
+    try:
+        out = []
+        bad = _write("main.json", '{"transport": "serial", "baud": "fast"}')
+        assert main(bad, _path("absent.ovpn"), out.append) == 2
+        assert [e["event"] for e in out] == ["boot", "config_error"]
+        assert out[0]["transport"] is None and "baud must be" in out[1]["reason"]
+        out = []
+        ok = _write("main2.json", '{"transport": "serial"}')
+        assert main(ok, _path("absent.ovpn"), out.append) == 2
+        assert out[0]["transport"] == "serial" and "cannot read" in out[1]["reason"]
+    finally:
+        _remove_written()
 
 
 def test_crypto_backend_loads_when_a_key_needs_it():
