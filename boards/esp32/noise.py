@@ -25,6 +25,11 @@ def _rf_on() -> None:
         pass  # the source then refuses, naming the cause
 
 
+def make_noise(regs=None, rf_active=None, allow_pseudo=False, address=RNG_DATA_ESP32) -> Esp32Rng:
+    """The raw RNG driver (a parked source's reseed makes a new one; RF is on since boot)."""
+    return Esp32Rng(regs=regs, rf_active=rf_active, allow_pseudo=allow_pseudo, address=address)
+
+
 def make_entropy(regs=None, rf_active=None, allow_pseudo=False, address=RNG_DATA_ESP32,
                  personalization=None, rf_on=True) -> TrngEntropy:
     """A ``TrngEntropy`` over the ESP32 RNG register (personalized by the chip id)."""
@@ -32,6 +37,5 @@ def make_entropy(regs=None, rf_active=None, allow_pseudo=False, address=RNG_DATA
         _rf_on()
     if personalization is None:
         personalization = b"ovpnkx esp32 " + unique_id()
-    rng = Esp32Rng(regs=regs, rf_active=rf_active, allow_pseudo=allow_pseudo, address=address)
-    return TrngEntropy(rng, MIN_ENTROPY_CLAIM, personalization=personalization,
-                       rct_cutoff=RCT_CUTOFF, apt_cutoff=APT_CUTOFF)
+    return TrngEntropy(make_noise(regs, rf_active, allow_pseudo, address), MIN_ENTROPY_CLAIM,
+                       personalization=personalization, rct_cutoff=RCT_CUTOFF, apt_cutoff=APT_CUTOFF)

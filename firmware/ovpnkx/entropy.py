@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 # the health tests load with the noise side (not at import: a parked source leaves them out)
-_HEALTH = ("STARTUP_SAMPLES", "HealthTests", "apt_cutoff", "rct_cutoff")
+_HEALTH = ("STARTUP_SAMPLES", "HealthTests")
 
 
 def __getattr__(name: str) -> "Any":

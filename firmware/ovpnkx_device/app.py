@@ -104,14 +104,22 @@ class BoardNoise:
     on the ESP32 it is imported once and stays."""
 
     MODULES = ("noise", "ovpnkx.noise", "ovpnkx.noise_esp32", "ovpnkx.noise_rp2040", "ovpnkx.noise_rp2350",
-               "ovpnkx.noise_sim", "ovpnkx.health")
+               "ovpnkx.noise_sim", "ovpnkx.health", "ovpnkx.health_portable")
     NATIVE = ("ovpnkx._health_viper",)  # its check's verdict stays on the package either way
 
     def __init__(self) -> None:
         self.released = self.MODULES if native_code_kept() else self.MODULES + self.NATIVE
 
     def load(self) -> "Any":
-        """A new driver of this board's noise source (``ovpnkx_device.entropy_select``)."""
+        """A new driver of this board's noise source: the board module's ``make_noise``
+        (its registers; on the sim, the model and ``--trng-fault`` behind them), or where it
+        has none (the ``sim`` board, whose driver is the model) ``entropy_select``'s. Not
+        ``make_entropy``: a reseed needs the driver only, not a whole chain around it."""
+        import noise  # type: ignore[import-not-found,unused-ignore]  # the board's, see boards/
+
+        make = getattr(noise, "make_noise", None)
+        if make is not None:
+            return make()
         from .entropy_select import board_noise
 
         try:

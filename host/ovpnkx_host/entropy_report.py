@@ -24,7 +24,8 @@ import subprocess
 from ovpnkx_sim.process import SimBoard, SimStartError
 import sys
 
-from ovpnkx.health import WINDOW_BINARY, WINDOW_NON_BINARY, apt_cutoff, rct_cutoff
+from ovpnkx.health import WINDOW_BINARY, WINDOW_NON_BINARY
+from ovpnkx.health_cutoff import apt_cutoff, rct_cutoff
 
 from . import sp80090b
 

@@ -1,6 +1,7 @@
 """SP 800-90B §4.4 health tests: cutoffs and the RCT/APT state machines."""
 
-from ovpnkx.entropy import EntropyError, HealthTests, apt_cutoff, rct_cutoff
+from ovpnkx.entropy import EntropyError, HealthTests
+from ovpnkx.health_cutoff import apt_cutoff, rct_cutoff
 from ovpnkx.errors import LocalProtocolError
 
 from _support import raises

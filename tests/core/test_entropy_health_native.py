@@ -24,7 +24,9 @@ def test_backend_per_runtime():
     if MP:
         from ovpnkx import _health_viper
 
-        assert health._selftest(_health_viper.feed)
+        from ovpnkx.health_portable import selftest
+
+        assert selftest(_health_viper.feed)
         assert health.backend() == "viper"  # the self-test leaves the choice as it was
 
 
@@ -70,3 +72,37 @@ def test_native_and_portable_agree_across_chunkings():
                 finally:
                     health._native = native
             assert got[0] == got[1], (config, chunk, got)
+
+
+def test_the_viper_loops_check_runs_at_the_cutoffs_health_cutoff_computes():
+    """The check carries its cases' cutoffs as constants (a board has no ``health_cutoff``):
+    where a case once left them to be computed, they are what is computed."""
+    from ovpnkx.health_cutoff import apt_cutoff, rct_cutoff
+    from ovpnkx.health_portable import SELFTEST_CASES
+
+    computed = []
+    for h, binary, rct, apt, window in SELFTEST_CASES:
+        computed.append((rct_cutoff(h), apt_cutoff(h, window or (1024 if binary else 512))))
+    got = [(c[2], c[3]) for c in SELFTEST_CASES]
+    assert [got[0], got[3]] == [computed[0], computed[3]]  # both computed
+    assert [got[1][1], got[4][1]] == [computed[1][1], computed[4][1]]  # the APT cutoff computed
+
+
+def test_without_health_cutoff_a_source_must_carry_its_cutoffs():
+    """On a board ``health_cutoff`` is not flashed: a source without constant cutoffs is
+    refused with a message that says what to give, not with an ImportError."""
+    from ovpnkx.errors import LocalProtocolError
+
+    from _support import raises
+
+    saved = sys.modules.get("ovpnkx.health_cutoff")
+    sys.modules["ovpnkx.health_cutoff"] = object()  # a module without the names: as if absent
+    try:
+        msg = str(raises(LocalProtocolError, HealthTests, 0.5, True))
+        assert "RCT and APT cutoffs" in msg
+        assert HealthTests(0.5, True, 41, 793).apt_cutoff == 793  # with them, nothing is computed
+    finally:
+        if saved is None:
+            sys.modules.pop("ovpnkx.health_cutoff")
+        else:
+            sys.modules["ovpnkx.health_cutoff"] = saved

@@ -1,6 +1,7 @@
 """Noise sources with fake registers, and the boards' entropy files."""
 
-from ovpnkx.entropy import DeterministicEntropy, EntropyError, TrngEntropy, apt_cutoff, rct_cutoff
+from ovpnkx.entropy import DeterministicEntropy, EntropyError, TrngEntropy
+from ovpnkx.health_cutoff import apt_cutoff, rct_cutoff
 from ovpnkx.errors import LocalProtocolError
 from ovpnkx.noise import (
     RNG_DATA_ESP32,

@@ -16,7 +16,8 @@ SCRIPT = r"""
 import sys
 sys.path[:0] = [%(firmware)r, %(board)r]
 LATER = ("ovpnkx.keymethod2", "ovpnkx.prf", "ovpnkx.push")
-NOISE = ("noise", "ovpnkx.noise", "ovpnkx.health", "ovpnkx.hostentropy", "ovpnkx.seeding")
+NOISE = ("noise", "ovpnkx.noise", "ovpnkx.health", "ovpnkx.health_cutoff", "ovpnkx.health_portable",
+         "ovpnkx.hostentropy", "ovpnkx.seeding")  # health_cutoff: never on a board (host-only)
 
 def loaded(names):
     return [n for n in names if n in sys.modules]

@@ -6,13 +6,8 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ovpnkx.entropy import (
-    DeterministicEntropy,
-    HmacDrbg,
-    TrngEntropy,
-    apt_cutoff,
-    rct_cutoff,
-)
+from ovpnkx.entropy import DeterministicEntropy, HmacDrbg, TrngEntropy
+from ovpnkx.health_cutoff import apt_cutoff, rct_cutoff
 from ovpnkx.noise import SimTrng
 
 entropy_inputs = st.binary(min_size=32, max_size=64)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from ovpnkx.health import apt_cutoff, rct_cutoff
+from ovpnkx.health_cutoff import apt_cutoff, rct_cutoff
 from ovpnkx_host import entropy_report as er
 from ovpnkx_host import sp80090b as sp
 from ovpnkx_sim.process import SimBoard

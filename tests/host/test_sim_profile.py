@@ -351,17 +351,26 @@ def test_the_health_tests_viper_loop_is_imported_once_on_the_esp32(tmp_path):
     """Three key_states' reseeds of the parked TRNG chain, as a session with two
     renegotiations makes them: on the ESP32 the health tests' viper loop (``_health_viper``)
     is imported once and stays (each import would commit its machine code again, for good);
-    on the Pico W it leaves the heap with the health tests."""
+    on the Pico W it leaves the heap with the health tests. A reseed loads what it runs only:
+    the board's driver from its ``make_noise`` (not ``entropy_select`` and a whole chain made
+    around the driver), the health tests without their cutoffs' maths or the portable loop."""
     from ovpnkx_host import run as board_run
 
     prep = board_run.prepare(str(tmp_path / "work"), 1, 115200)
     script = ("import sys, _simprofile\n"
               "from ovpnkx_device.app import BoardNoise, ParkedEntropy\n"
               "from ovpnkx_device.entropy_select import board_entropy\n"
-              "e = board_entropy()\ne.park(BoardNoise())\np = ParkedEntropy(e)\ndel e\n"
+              "class Probe(BoardNoise):\n"
+              " def load(self):\n"
+              "  seen.append(len([m for m in ('ovpnkx.health_cutoff', 'ovpnkx.health_portable') "
+              "if m in sys.modules]))\n"
+              "  return BoardNoise.load(self)\n"
+              "seen = []\n"
+              "e = board_entropy()\ne.park(Probe())\np = ParkedEntropy(e)\ndel e\n"
+              "sys.modules['ovpnkx_device.entropy_select'] = object()  # a reseed that imports it fails\n"
               "for i in range(3):\n p.reseed()\n assert len(p.random_bytes(32)) == 32\n"
               "print('R', p.state, p.reseed_count, 'ovpnkx._health_viper' in sys.modules, "
-              "*_simprofile.native_committed())\n")
+              "*_simprofile.native_committed())\nprint('L', *seen)\n")
     got = {}
     for board in ("esp32", "rp2040w"):
         flash = str(tmp_path / board)
@@ -372,7 +381,8 @@ def test_the_health_tests_viper_loop_is_imported_once_on_the_esp32(tmp_path):
             out = mp(b["info"], "exec", script).stdout
         finally:
             board_run.stop_board(b)
-        got[board] = [ln.split()[1:] for ln in out.splitlines() if ln.startswith("R ")]
+        got[board] = [ln.split()[1:] for ln in out.splitlines() if ln[:2] in ("R ", "L ")]
+        assert got[board][1:] == [["0", "0", "0"]], (board, out)  # 3 reseeds; nothing but what they run
     state, reseeds, kept, loads, _ = got["esp32"][0]
     assert (state, reseeds, kept, loads) == ("ok", "3", "True", "1"), got  # the boot's import only
     assert got["rp2040w"][0] == ["ok", "3", "False", "0", "0"], got
