@@ -376,7 +376,10 @@ class Session:
             for old in [k for k in multi.channels if k != multi.primary]:
                 multi.retire(old)
                 self.log.add("retired", now_ms, key_id=old, reason="renegotiation started")
-            if self.config.release_superseded_tls:
+            release = self.config.release_superseded_tls
+            if release == "soft_reset":  # before multi.open, whose new key_state reseeds
+                self._freeing_tls_of(multi.channels[multi.primary])()
+            elif release:
                 superseded = multi.channels[multi.primary]
         channel = multi.open(key_id, reset_opcode, now_ms)
         if superseded is not None:

@@ -26,7 +26,7 @@ class SessionConfig:
                  reneg_sec: "Any" = 3600, reneg_bytes: int = 0, reneg_pkts: int = 0,
                  tran_window_ms: int = 3600000, replay_window: int = 64, replay_time_s: int = 15,
                  cipher: "str | None" = None, dev_type: str = "tun", compression: "Any" = None,
-                 release_tls: bool = False, release_superseded_tls: bool = False) -> None:
+                 release_tls: bool = False, release_superseded_tls: str = "") -> None:
         """``compression``: the configured ``compress.Framing`` (a stub) or None."""
         self.is_server = is_server
         self.p2mp = p2mp
@@ -72,12 +72,17 @@ class SessionConfig:
         # idle sessions); later control messages on it are acked and dropped, so a server
         # with it does not offer cc-exit (the client says EXIT on the data channel instead)
         self.release_tls = release_tls
-        # free the current key's TLS engine when a renegotiation's handshake starts, right
-        # before the new one's (a board: two mbedTLS sessions do not fit its heap, and the new
-        # one takes the freed place; Session._freeing_tls_of). Nothing is lost with an OpenVPN
-        # peer: from its soft reset on, it sends control messages on the new key_state only
-        # (ssl.c tls_send_payload: the primary, queued until it is active); the old key's data
-        # channel works on.
+        # free the current key's TLS engine in a renegotiation (a board: two TLS sessions do
+        # not fit its heap): "tls_start" when the new handshake starts, right before the new
+        # engine (where mbedTLS is in the GC heap, rp2: the new one takes the freed place;
+        # Session._freeing_tls_of), "soft_reset" at once, before the new key_state's reseed
+        # (where mbedTLS is not, the ESP32: the reseed's noise side has the room then), ""
+        # never. Nothing is lost with an OpenVPN peer: from its soft reset on, it sends control
+        # messages on the new key_state only (ssl.c tls_send_payload: the primary, queued until
+        # it is active); the old key's data channel works on.
+        if release_superseded_tls not in ("", "tls_start", "soft_reset"):
+            raise LocalProtocolError("release_superseded_tls must be '', 'tls_start' or 'soft_reset', not %r"
+                                     % (release_superseded_tls,))
         self.release_superseded_tls = release_superseded_tls
         self._options = None  # type: str | None
 

@@ -2,6 +2,8 @@
 loads this module for each attempt and drops it again: a board's heap holds it only then).
 """
 
+import sys
+
 from ovpnkx._compat import MICROPYTHON, TYPE_CHECKING, unload
 from ovpnkx.errors import ProtocolError
 from ovpnkx.session import SessionConfig
@@ -43,8 +45,23 @@ def session_config(cfg: "ClientConfig", crypto: "Any", ask_ekm: bool, platform: 
                          hand_window_ms=cfg.hand_window * 1000, timeout_ms=cfg.tls_timeout * 1000,
                          ping_ms=ping_ms, ping_restart_ms=cfg.ping_restart * 1000, platform=platform,
                          compression=_framing(cfg), key_fingerprint=bool(key_fingerprint), cipher=cfg.cipher,
-                         release_superseded_tls=MICROPYTHON,  # a board's heap holds one TLS session
+                         release_superseded_tls=_superseded_tls_release() if MICROPYTHON else "",
                          **lifetime)
+
+
+def _superseded_tls_release() -> str:
+    """When a board frees the current key's TLS engine in a renegotiation (its heap holds one
+    TLS session; ``SessionConfig.release_superseded_tls``): where mbedTLS allocates from the
+    GC heap (rp2) when the new handshake starts, so that the new engine's 16 KB buffer takes
+    the old one's place; elsewhere (the ESP32: the IDF heap) at the soft reset, so that the
+    new key_state's reseed has the engine's share of the GC heap."""
+    try:
+        import simboard  # type: ignore[import-not-found,unused-ignore]  # the sim only
+
+        in_gc_heap = simboard.mbedtls_in_gc_heap()
+    except ImportError:
+        in_gc_heap = sys.platform == "rp2"
+    return "tls_start" if in_gc_heap else "soft_reset"
 
 
 def _framing(cfg: "ClientConfig") -> "Any":

@@ -64,6 +64,12 @@ def native_code_kept() -> bool:
     return stock_firmware().get("native_code", {}).get("where") == "exec"
 
 
+def mbedtls_in_gc_heap() -> bool:
+    """True where the board's mbedTLS allocates from the GC heap (``stock_firmware.mbedtls_heap``:
+    rp2); False where it has a heap of its own (the ESP32's IDF heap) or no ``tls``."""
+    return stock_firmware().get("mbedtls_heap", {}).get("where") == "gc"
+
+
 def mbedtls_charged() -> bool:
     """True when mbedTLS's allocations are charged to the GC heap (rp2, with the shim)."""
     return bool(_config.get("mbedtls_scale"))

@@ -183,7 +183,7 @@ def test_a_board_frees_the_current_keys_tls_engine_when_a_renegotiation_starts()
     # engine is freed when the new handshake starts, right before the new engine starts (its
     # buffers take the freed place); the old key's data channel works on, a control packet
     # on its key_state is acked and dropped
-    pair = Pair(client_config(release_superseded_tls=True), server_config(reneg_sec=0))
+    pair = Pair(client_config(release_superseded_tls="tls_start"), server_config(reneg_sec=0))
     multi = pair.client.multi
     assert pair.run_until(lambda: pair.client.primary == 0 and pair.server.primary == 0)
     pair.client.renegotiate(pair.now)  # the soft reset is queued, not yet acked
@@ -204,3 +204,33 @@ def test_a_board_frees_the_current_keys_tls_engine_when_a_renegotiation_starts()
     assert pair.run_until(lambda: pair.client.primary == 1 and pair.server.primary == 1)
     assert pair.pings_both_ways(2)
     assert pair.client.stats["decrypt_errors"] == pair.server.stats["decrypt_errors"] == 0
+
+
+def test_where_mbedtls_has_its_own_heap_a_board_frees_the_current_engine_before_the_reseed():
+    # release_superseded_tls "soft_reset" (the ESP32: mbedTLS allocates outside the GC heap, so
+    # no 16 KB block waits for the freed place): the current key's engine goes at the soft
+    # reset itself, before the new key_state's reseed loads the noise side into the heap
+    pair = Pair(client_config(release_superseded_tls="soft_reset"), server_config(reneg_sec=0))
+    multi = pair.client.multi
+    assert pair.run_until(lambda: pair.client.primary == 0 and pair.server.primary == 0)
+    old = multi.channels[0]
+    entropy = pair.client.entropy
+    reseed = entropy.reseed
+    freed_first = []
+
+    def recording_reseed():
+        freed_first.append(old.tls is None)
+        reseed()
+
+    entropy.reseed = recording_reseed
+    pair.client.renegotiate(pair.now)
+    assert freed_first == [True] and old.tls is None
+    assert pair.pings_both_ways(1)  # the old key's data channel works on
+    assert pair.run_until(lambda: pair.client.primary == 1 and pair.server.primary == 1)
+    assert pair.pings_both_ways(2)
+    assert pair.client.stats["decrypt_errors"] == pair.server.stats["decrypt_errors"] == 0
+
+
+def test_an_unknown_moment_to_free_the_superseded_engine_is_refused():
+    msg = str(raises(LocalProtocolError, client_config, release_superseded_tls="yes"))
+    assert "release_superseded_tls" in msg and "'yes'" in msg

@@ -560,3 +560,18 @@ def test_a_heap_far_below_the_boards_boots_to_the_repl():
         assert run(sim, "import gc\nprint(gc.mem_free() < 96 * 1024)").split() == ["True"]
     finally:
         sim.stop()
+
+
+def test_a_board_frees_a_superseded_tls_engine_where_its_mbedtls_allocates():
+    """Where mbedTLS allocates from the GC heap (rp2), a renegotiation frees the current key's
+    engine when the new one starts, whose 16 KB buffer takes its place; where it has a heap of
+    its own (the ESP32's IDF heap), at the soft reset, before the new key_state's reseed."""
+    got = {}
+    for board in ("rp2040w", "esp32"):
+        sim = start_sim("--board", board)  # the firmware from firmware/, as frozen
+        try:
+            got[board] = run(sim, "from ovpnkx_device.session_options import _superseded_tls_release\n"
+                                  "print(_superseded_tls_release())").strip()
+        finally:
+            sim.stop()
+    assert got == {"rp2040w": "tls_start", "esp32": "soft_reset"}
