@@ -45,6 +45,9 @@ def add_arguments(p) -> None:
                    help="board profiles for the heap bisection (default %s)" % ",".join(BOARDS))
     p.add_argument("--board-runs", type=int, default=0, metavar="N",
                    help="serial handshakes at 115200 baud (default 5, --quick 2)")
+    p.add_argument("--board-reneg-scale", choices=("chip", "host"), default="chip",
+                   help="the renegotiating sessions' code at the chip's scale (default: the estimate that leans "
+                        "high) or at the host's (the lower bound, --code-at-host-scale)")
 
 
 def _ok(ex: dict) -> bool:
@@ -129,9 +132,9 @@ def _min_heap(board: str, flash_dir: str, prep: dict, step: int, heap_bytes: boo
 
 
 def _renegotiating(name: str, flash_dir: str, prep: dict, step: int, heap: int, quick: bool,
-                   wifi: "dict | None" = None) -> tuple:
+                   wifi: "dict | None" = None, scale: str = CHIP_SCALE) -> tuple:
     """A session with renegotiations (reneg-sec RENEG_SEC, RENEG_PINGS pings: keys 0, 1 and 2)
-    over the data UART (or ``wifi``, ``_wifi_setup``), code at the chip's scale: (its smallest
+    over the data UART (or ``wifi``, ``_wifi_setup``), code at ``scale`` (the sim's flag): (its smallest
     heap, None if not within 2x the board's or with ``quick``; how many of RENEG_RUNS such
     sessions complete at the board's own heap, 1 with ``quick``; RENEG_RUNS). The flashed
     config is restored."""
@@ -148,10 +151,10 @@ def _renegotiating(name: str, flash_dir: str, prep: dict, step: int, heap: int, 
             wifi = dict(wifi, extra=reneg)  # each trial writes the config afresh (its server's port)
         _set_json(flash_dir, pings=RENEG_PINGS)
         runs = 1 if quick else RENEG_RUNS
-        done = sum(1 for _ in range(runs) if _works(name, flash_dir, prep, heap, False, wifi, [CHIP_SCALE], 3))
+        done = sum(1 for _ in range(runs) if _works(name, flash_dir, prep, heap, False, wifi, [scale], 3))
         if quick:
             return None, done, runs
-        return _min_heap(name, flash_dir, prep, step, hi=2 * heap, wifi=wifi, sim_args=[CHIP_SCALE], keys=3,
+        return _min_heap(name, flash_dir, prep, step, hi=2 * heap, wifi=wifi, sim_args=[scale], keys=3,
                          tries=RENEG_TRIES), done, runs
     finally:
         with open(conf, "w") as f:
@@ -321,6 +324,7 @@ def run(args) -> str:
         names = names[:1]
     runs = args.board_runs or (1 if quick else 5)
     step = 16 * 1024 if quick else 2 * 1024
+    reneg_scale = HOST_SCALE if args.board_reneg_scale == "host" else CHIP_SCALE
     work = tempfile.mkdtemp(prefix="ovpnkx-bench-board-")
     try:
         prep = board_run.prepare(work, 1, BAUD)
@@ -368,12 +372,14 @@ def run(args) -> str:
                 b = board_run.flash_board(name, 0, prep, fdir)
                 board_run.stop_board(b)
                 f = _heap_figures(name, fdir, prep, step, quick)
-                renegs.append((name, "serial", f["heap"], _renegotiating(name, fdir, prep, step, f["heap"], quick)))
+                renegs.append((name, "serial", f["heap"],
+                               _renegotiating(name, fdir, prep, step, f["heap"], quick, scale=reneg_scale)))
                 rows = [("serial", f, fdir, None)]
                 for proto in ("udp", "tcp") if not quick else ("udp",) if name == "rp2040w" else ():
                     wifi = _wifi_setup(name, proto, prep, work, ntp)
                     renegs.append((name, proto, f["heap"],
-                                   _renegotiating(name, wifi["flash"], prep, step, f["heap"], quick, wifi)))
+                                   _renegotiating(name, wifi["flash"], prep, step, f["heap"], quick, wifi,
+                                                  reneg_scale)))
                     peak = _min_heap(name, wifi["flash"], prep, step, hi=max(2 * f["heap"], 256 * 1024), wifi=wifi,
                                      sim_args=[HOST_SCALE])
                     rows.append((proto, dict(f, peak=peak, peak_other_gcm=None,
@@ -405,11 +411,12 @@ def run(args) -> str:
             ntp.close()
         # -- renegotiation -------------------------------------------------------------
         out.append("")
-        out.append("A session that renegotiates (code at the chip's scale): main.py's handshake, two "
+        out.append("A session that renegotiates (code at the %s): main.py's handshake, two "
                    "renegotiations (reneg-sec %d in the board's config) and %d pings each way, against ovpnkx serve "
                    "(serial) or openvpn 2.6 (udp/tcp); the peak is the smallest --heap that completes it, bisected "
                    "in %d KiB steps (up to %d sessions per step, one that completes is enough: where a 16 KB block "
                    "lands decides near the edge), and how many sessions complete at the board's own heap%s" % (
+                       "chip's scale" if reneg_scale == CHIP_SCALE else "host's scale: the lower bound",
                        RENEG_SEC, RENEG_PINGS, step // 1024, RENEG_TRIES,
                        " (--quick: one session at the board's heap, no peak)"
                        if quick else ""))
