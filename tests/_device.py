@@ -162,6 +162,15 @@ def once_more_if_out_of_memory(run, what: str) -> tuple:
     return run(2)
 
 
+def allocation_counter(name: str, *statements: str) -> str:
+    """MicroPython source of ``name(n)``: the heap bytes that running ``statements`` n times
+    allocates, counted with the GC off (garbage counts too, even for a moment), for
+    ``mp(..., "exec", ...)``. The board's ``gc`` must be imported."""
+    body = "".join("  %s\n" % s for s in statements)
+    return ("def %s(n):\n gc.collect()\n gc.disable()\n a = gc.mem_alloc()\n while n:\n%s  n -= 1\n"
+            " a = gc.mem_alloc() - a\n gc.enable()\n return a\n" % (name, body))
+
+
 def last(events: list, kind: str) -> dict:
     found = [e for e in events if e.get("event") == kind]
     assert found, "no %s event in %s" % (kind, events)

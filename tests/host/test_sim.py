@@ -18,6 +18,8 @@ from ovpnkx_sim.boards import load_board
 from ovpnkx_sim.control import request
 from ovpnkx_sim.process import SimBoard
 
+from _device import allocation_counter
+
 BIN = os.path.dirname(sys.executable)
 OVPNKX = os.path.join(BIN, "ovpnkx")
 MPREMOTE = os.path.join(BIN, "mpremote")
@@ -239,11 +241,8 @@ def test_an_idle_uart_costs_the_heap_nothing(pico):
     """A board's ``UART.any()`` and a ``read()`` with nothing to read are C that allocates
     nothing; the sim's Python UART, polled by the device's loop all session, must not make
     garbage there either (it made ~240 B of it a call; a board makes none)."""
-    code = ("import gc, machine\nu = machine.UART(1, 115200)\n"
-            "def calls(n):\n gc.collect()\n gc.disable()\n a = gc.mem_alloc()\n"
-            " while n:\n  u.any()\n  u.read(64)\n  n -= 1\n"
-            " a = gc.mem_alloc() - a\n gc.enable()\n return a\n"
-            "u.read()\nprint(calls(500), u.any(), u.read(64))")
+    code = ("import gc, machine\nu = machine.UART(1, 115200)\n" + allocation_counter("calls", "u.any()", "u.read(64)")
+            + "u.read()\nprint(calls(500), u.any(), u.read(64))")
     assert mp(pico, "exec", code).stdout.split() == ["0", "0", "None"]
 
 

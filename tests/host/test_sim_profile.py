@@ -12,7 +12,7 @@ import pytest
 from ovpnkx_host.pki import make_pki
 from ovpnkx_sim.boards import load_board
 
-from _device import mp, start_sim
+from _device import allocation_counter, mp, start_sim
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -104,10 +104,7 @@ def test_the_noise_model_behind_the_registers_costs_the_boards_heap_nothing():
                        "print(f - gc.mem_free(), 1500 < bits < 2700, [m for m in sys.modules if 'ovpnkx' in m])\n"
                        "try:\n import noise\nexcept ImportError as e:\n print(e)\n"
                        # not even for a moment: 16 batches of the model, none of them out of the user's heap
-                       "def reads(n):\n gc.collect()\n gc.disable()\n a = gc.mem_alloc()\n"
-                       " while n:\n  machine.mem32[0x4006001c]\n  n -= 1\n"
-                       " a = gc.mem_alloc() - a\n gc.enable()\n return a\n"
-                       "print('T', reads(4096))")
+                       + allocation_counter("reads", "machine.mem32[0x4006001c]") + "print('T', reads(4096))")
         used, plausible, modules = out.splitlines()[0].split(None, 2)
         assert plausible == "True" and modules.strip() == "[]", out
         assert int(used) < 128, out  # the script's own names: neither the model's code nor its buffers
