@@ -212,14 +212,17 @@ class Link:
 
     def get_timer(self) -> "int | None":
         """When ``bytes_to_send`` has something due without new input (ms), or None."""
-        t = -1
-        for at in (self._ack_at, self._rto_at if self._inflight else -1):
-            if at >= 0 and (t < 0 or at < t):
-                t = at
+        t = self._ack_at  # no tuple of the two: a device asks at every turn of its loop
+        rto = self._rto_at if self._inflight else -1
+        if rto >= 0 and (t < 0 or rto < t):
+            t = rto
         return None if t < 0 else t
 
     def bytes_to_send(self, now_ms: int) -> bytes:
         """Frames due now, delimited, ready for the line (b"" when none)."""
+        if not (self._msg_out or self._repeat or self._queue or self._cur_off >= 0 or 0 <= self._ack_at <= now_ms
+                or (self._inflight and (self._rto_at <= now_ms))):
+            return b""  # nothing due: a device asks at every turn of its loop, so this makes no garbage
         frames = []  # type: list
         if self._ack_at >= 0 and now_ms >= self._ack_at:
             frames.append(self._ack_body())
@@ -231,8 +234,9 @@ class Link:
         now_us = now_ms * 1000
         for body in frames:
             self._put(out, body, now_us)
-        base = self._tx_base
-        self._repeat.sort(key=lambda s: (s - base) & 0xFF)
+        # the base as a default, not a closure: a closed-over local is made at every call,
+        # the early return's included
+        self._repeat.sort(key=lambda s, base=self._tx_base: (s - base) & 0xFF)
         for seq in self._repeat:
             f = self._inflight.get(seq)
             if f is not None:

@@ -213,7 +213,9 @@ class ClientRun:
         poll_at = start + poll_s * 1000 if poll_s else None
         wait = getattr(transport, "wait", None)
         if wait is None:  # a socket: loaded only here (a serial-only board has no socket module)
-            from .transport import wait_readable
+            from .transport import input_waiter
+
+            wait = input_waiter(transport.sock)
         exiting = None  # type: Any  # the ExitNotification, once a stop arrived
         connected = False
         no_pause = False
@@ -267,10 +269,7 @@ class ClientRun:
                     wait_ms = _until(wait_ms, now, poll_at)
                 if self.timeout_ms:
                     wait_ms = _until(wait_ms, now, self.timeout_ms)
-                if wait is None:
-                    wait_readable(transport, wait_ms)
-                else:
-                    wait(wait_ms)
+                wait(wait_ms)
                 packets = transport.receive()
                 now = self.clock.now_ms()
                 _report_warnings(transport, self.emit, now)
@@ -308,7 +307,7 @@ def run_client(cfg: "ClientConfig", entropy: "Any", crypto: "Any", tls_factory: 
     """Run the client (see the module docstring); the exit status.
 
     ``transport`` (``send``, ``receive``, ``close``, ``name``, and ``wait(timeout_ms)``
-    or a ``sock`` for ``wait_readable``) replaces the UDP/TCP connections to the
+    or a ``sock`` for ``transport.input_waiter``) replaces the UDP/TCP connections to the
     config's remotes, e.g. a serial line; it is closed when the run ends.
     ``retry`` (default: ``pings == 0``) restarts as openvpn does; without it each
     remote is tried once. ``stop`` carries a stop request from a signal handler.

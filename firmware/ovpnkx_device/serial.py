@@ -67,7 +67,7 @@ class SerialTransport:
         self.bytes_in = 0
         self.bytes_out = 0
         self.host_time = None  # type: int | None  # Unix seconds the host sent (linkmsg)
-        self._poll = _poller(getattr(port, "pollable", port))
+        self._wait_input = _input_waiter(getattr(port, "pollable", port))
         if repl:
             _kbd_intr(-1)  # binary data: 0x03 is not Ctrl-C
 
@@ -132,8 +132,8 @@ class SerialTransport:
         if timer is not None:
             timeout_ms = min(timeout_ms, timer - self.clock.now_ms())
         timeout_ms = max(0, timeout_ms)
-        if self._poll is not None:
-            self._poll.poll(timeout_ms)
+        if self._wait_input is not None:
+            self._wait_input(timeout_ms)
         else:
             import time
 
@@ -162,8 +162,11 @@ class SerialTransport:
             _kbd_intr(3)
 
 
-def _poller(obj: "Any") -> "Any":
-    """A poll object watching ``obj`` for input, or None (then wait() sleeps)."""
+def _input_waiter(obj: "Any") -> "Any":
+    """``f(timeout_ms)`` that blocks until ``obj`` has input or the timeout passes, or None
+    if ``obj`` cannot be polled (then wait() sleeps): a poll object's ``ipoll`` where the port
+    has it (MicroPython: it allocates nothing, where ``poll()`` makes a list at each call),
+    else its ``poll``."""
     for target in (obj, getattr(obj, "fileno", None)):
         if target is None:
             continue
@@ -172,7 +175,7 @@ def _poller(obj: "Any") -> "Any":
                 target = target()
             poller = select.poll()
             poller.register(target, select.POLLIN)
-            return poller
+            return getattr(poller, "ipoll", poller.poll)
         except (TypeError, OSError, AttributeError, ValueError):
             pass
     return None

@@ -190,8 +190,12 @@ class TcpTransport:
         self.sock.close()
 
 
-def wait_readable(transport: "Any", timeout_ms: int) -> None:
-    """Block until the transport's socket is readable or the timeout passes."""
+def input_waiter(sock: "Any") -> "Any":
+    """``f(timeout_ms)`` that blocks until ``sock`` is readable or the timeout passes. The
+    poll object is made once for the connection (the session loop waits at every turn) and
+    waited on with ``ipoll`` where the port has it (MicroPython: ``poll()`` makes a list at
+    each call, ``ipoll()`` nothing)."""
     poller = select.poll()
-    poller.register(transport.sock, select.POLLIN)
-    poller.poll(max(0, timeout_ms))
+    poller.register(sock, select.POLLIN)
+    wait = getattr(poller, "ipoll", poller.poll)
+    return lambda timeout_ms: wait(timeout_ms if timeout_ms > 0 else 0)

@@ -38,4 +38,14 @@ class poll:
         return [(self._objs.get(fd, fd), ev) for fd, ev in ready]
 
     def ipoll(self, timeout=-1, flags=0):
-        return iter(self.poll(timeout))
+        """As a board's: the poll object itself, to iterate over (obj, event) pairs; the wait
+        allocates nothing (a device's loop calls it at every turn, for the wait alone)."""
+        self._it = self._p.ipoll(timeout, flags)
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        fd, ev = next(self._it)
+        return (self._objs.get(fd, fd), ev)

@@ -19,7 +19,8 @@ from ovpnkx_host import openvpn as ov
 from ovpnkx_host.pki import make_pki
 from ovpnkx_sim.control import request
 
-from _device import OVPNKX, Proc, flash_tool, last, mp, once_more_if_out_of_memory, put_settings, run_main, start_sim
+from _device import (OVPNKX, Proc, allocation_counter, flash_tool, last, mp, once_more_if_out_of_memory, put_settings,
+                     run_main, start_sim)
 
 # fingerprint: the agreement check compares the two sides' key fingerprints, printed only where asked for
 BASE = {"transport": "serial", "pings": 2, "reconnect": False, "entropy": "board", "compact_gcm": True,  # as make flash writes it below 256 KiB of heap
@@ -77,6 +78,21 @@ def test_flash_layout_and_import(pico):
     # the modules a session always holds are one module (tools/bundle.py), not one each
     assert "'_session.mpy'" in out and "'session.mpy'" not in out and "'packet.mpy'" not in out
     assert "cookie.mpy" not in out and "connect_main.mpy" not in out and "tlscrypt_server.mpy" not in out
+
+
+def test_a_wait_with_nothing_to_read_costs_the_heap_nothing(pico):
+    """The session loop waits on its transport at every turn, all session: a wait that
+    ends with nothing to read (its timeout) allocates nothing. ``select``'s ``poll()`` makes a
+    list at each call, on a board too, for the GC to take back; ``ipoll()`` does not."""
+    code = ("import gc\nfrom ovpnkx_device.serial_port import open_serial\nt = open_serial(None, 115200)\n"
+            + allocation_counter("waits", "t.wait(0)") + "t.wait(0)\nprint(waits(200), t.receive())")
+    assert mp(pico, "exec", code).stdout.split() == ["0", "[]"]
+    # the same for the Wi-Fi transports' socket (a UDP one to the discard port, on the loopback)
+    code = ("import gc, network\nw = network.WLAN(network.STA_IF)\nw.active(True)\nw.connect('sim', 'sim')\n"
+            "from ovpnkx_device.transport import UdpTransport, input_waiter\n"
+            "t = UdpTransport('127.0.0.1', 9)\nwait = input_waiter(t.sock)\n"
+            + allocation_counter("waits", "wait(0)") + "wait(-5)\nprint(waits(200), t.receive())\nt.close()")
+    assert mp(pico, "exec", code).stdout.split() == ["0", "[]"]
 
 
 def test_main_runs_after_soft_reset_against_serve_serial(pico, pki, tmp_path):
