@@ -53,17 +53,31 @@ class _ReplPort:
         self._in = sys.stdin.buffer  # type: ignore
         self._out = sys.stdout.buffer  # type: ignore
         self.pollable = sys.stdin
-        self._poll = select.poll()
-        self._poll.register(sys.stdin, select.POLLIN)
+        poll = select.poll()
+        poll.register(sys.stdin, select.POLLIN)
+        self._ipoll = getattr(poll, "ipoll", None)  # MicroPython: no list per call, as poll() makes
+        self._poll = poll
+
+    def _waiting(self) -> bool:
+        if self._ipoll is None:
+            return bool(self._poll.poll(0))
+        for _ in self._ipoll(0):
+            return True
+        return False
 
     def read(self, n: int) -> "bytes | None":
-        # stdin's read(n) blocks for n bytes: take one at a time while any are waiting
+        # stdin's read(n) blocks for n bytes: take one at a time while any are waiting; the
+        # session loop reads at every turn, so a read that finds nothing allocates nothing
+        if not self._waiting():
+            return None
         out = bytearray()
-        while len(out) < n and self._poll.poll(0):
+        while len(out) < n:
             b = self._in.read(1)
             if not b:
                 break
             out += b
+            if not self._waiting():
+                break
         return bytes(out) if out else None
 
     def write(self, data: "Any") -> int:

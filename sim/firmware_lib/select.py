@@ -17,6 +17,13 @@ class poll:
     def __init__(self):
         self._p = _u.poll()
         self._objs = {}
+        # ipoll's iterator, made once: the native poll object is its own iterator, re-armed by
+        # each ipoll(), and map() runs in C, so that an iteration that finds nothing ready
+        # allocates nothing, as on a board (a Python __next__ would make its StopIteration)
+        self._ready = map(self._pair, self._p)
+
+    def _pair(self, fd_event):
+        return (self._objs.get(fd_event[0], fd_event[0]), fd_event[1])
 
     def register(self, obj, mask=POLLIN | POLLOUT):  # noqa: F405
         fd = obj.fileno() if hasattr(obj, "fileno") else obj
@@ -38,14 +45,7 @@ class poll:
         return [(self._objs.get(fd, fd), ev) for fd, ev in ready]
 
     def ipoll(self, timeout=-1, flags=0):
-        """As a board's: the poll object itself, to iterate over (obj, event) pairs; the wait
-        allocates nothing (a device's loop calls it at every turn, for the wait alone)."""
-        self._it = self._p.ipoll(timeout, flags)
-        return self
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        fd, ev = next(self._it)
-        return (self._objs.get(fd, fd), ev)
+        """As a board's: an iterator over the (obj, event) pairs ready; neither the wait nor
+        an iteration that finds nothing allocates (a device's loop calls it at every turn)."""
+        self._p.ipoll(timeout, flags)
+        return self._ready

@@ -87,6 +87,10 @@ def test_a_wait_with_nothing_to_read_costs_the_heap_nothing(pico):
     code = ("import gc\nfrom ovpnkx_device.serial_port import open_serial\nt = open_serial(None, 115200)\n"
             + allocation_counter("waits", "t.wait(0)") + "t.wait(0)\nprint(waits(200), t.receive())")
     assert mp(pico, "exec", code).stdout.split() == ["0", "[]"]
+    # the same on the REPL port (the USB-CDC of a board without a data UART), read at each turn
+    code = ("import gc\nfrom ovpnkx_device.serial_port import open_serial\nt = open_serial('repl')\np = t.port\n"
+            + allocation_counter("reads", "p.read(64)") + "p.read(64)\nr = reads(200), p.read(64)\nt.close(0)\nprint(*r)")
+    assert mp(pico, "exec", code).stdout.split() == ["0", "None"]
     # the same for the Wi-Fi transports' socket (a UDP one to the discard port, on the loopback)
     code = ("import gc, network\nw = network.WLAN(network.STA_IF)\nw.active(True)\nw.connect('sim', 'sim')\n"
             "from ovpnkx_device.transport import UdpTransport, input_waiter\n"
