@@ -236,7 +236,10 @@ class Link:
             self._put(out, body, now_us)
         # the base as a default, not a closure: a closed-over local is made at every call,
         # the early return's included
-        self._repeat.sort(key=lambda s, base=self._tx_base: (s - base) & 0xFF)
+        def after_base(seq: int, base: int = self._tx_base) -> int:
+            return (seq - base) & 0xFF
+
+        self._repeat.sort(key=after_base)
         for seq in self._repeat:
             f = self._inflight.get(seq)
             if f is not None:
